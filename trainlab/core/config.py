@@ -1,0 +1,190 @@
+"""The recipe: a TOML file validated by pydantic models.
+
+Sections whose keys depend on a registered entry (data, model, task, optim, schedule) take a
+`name` and that entry's parameters; `trainlab.procedure.resolve` checks those against the
+registry. Every other key is checked here: unknown keys and wrong types are errors that name
+the key, the value received and what was expected."""
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import RecipeError
+from .registry import closest, describe_validation_error
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Named(BaseModel):
+    """A section naming a registry entry; the extra keys are that entry's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DataConfig(_Named):
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="ignored when the dataset has an official test set")
+    stratify: bool = True
+    normalize: Literal["standard", "minmax", "none"] = "standard"
+    limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")
+
+
+class ModelConfig(_Named):
+    pass
+
+
+class TaskConfig(_Named):
+    name: str = "auto"
+
+
+class OptimConfig(_Named):
+    name: str = "sgd"
+
+
+class ScheduleConfig(_Named):
+    name: str = "none"
+
+
+class EarlyStopping(_Strict):
+    patience: int = Field(5, ge=0, description="epochs without improvement before stopping; 0 disables")
+    min_delta: float = Field(0.0, ge=0)
+    monitor: Literal["val_loss"] = "val_loss"
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    max_steps: int = Field(0, ge=0, description="stop after this many optimiser steps (0: no limit)")
+    early_stopping: EarlyStopping = EarlyStopping()
+    grad_clip: float = Field(0.0, ge=0, description="clip the gradient norm to this value (0: off)")
+    l1: float = Field(0.0, ge=0, description="L1 penalty on weights, added to the loss")
+    l2: float = Field(0.0, ge=0, description="L2 penalty on weights, added to the loss")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "32", "bf16"] = "auto"
+    eval_batch_size: int = Field(2048, ge=1)
+    loop: Literal["fast", "textbook"] = Field("fast", description="textbook: a torch DataLoader loop, for comparison")
+
+
+class EvalConfig(_Strict):
+    baselines: bool = True
+    baseline_max_samples: int = Field(20000, ge=100)
+    repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
+
+
+class ReportConfig(_Strict):
+    html: bool = True
+
+
+class Recipe(_Strict):
+    name: str = "run"
+    description: str = ""
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig
+    task: TaskConfig = TaskConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    report: ReportConfig = ReportConfig()
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+SECTIONS = [k for k in Recipe.model_fields]
+
+
+def _parse_value(text: str) -> Any:
+    """An override value is TOML (`0.1`, `true`, `[64, 32]`, `"adam"`); bare words are strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"Override {item!r} is not of the form section.key=value, e.g. optim.lr=0.1.")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if parts[0] not in SECTIONS:
+            hint = closest(parts[0], SECTIONS)
+            raise RecipeError(
+                f"Override {item!r}: unknown section {parts[0]!r}."
+                + (f" Did you mean {hint!r}?" if hint else "")
+                + f" Sections: {', '.join(SECTIONS)}."
+            )
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise RecipeError(f"Override {item!r}: {p!r} is a value, not a section.")
+        node[parts[-1]] = _parse_value(value.strip())
+    return raw
+
+
+def parse_recipe(raw: dict, source: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise RecipeError(f"{source}: " + describe_validation_error(err, "", Recipe)) from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"Recipe file {str(path)!r} does not exist. Recipes shipped with trainlab are in recipes/.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"Recipe {str(path)!r} is not valid TOML: {err}.") from None
+    raw.setdefault("name", path.stem)
+    return parse_recipe(apply_overrides(raw, list(overrides)), str(path))
+
+
+def schema() -> dict:
+    return Recipe.model_json_schema()
+
+
+# --- a small TOML writer for resolved recipes (scalars, lists, nested tables) ---
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(d: dict, prefix: str = "") -> str:
+    scalars = {k: v for k, v in d.items() if not isinstance(v, dict) and v is not None}
+    tables = {k: v for k, v in d.items() if isinstance(v, dict)}
+    out = [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    for k, v in tables.items():
+        name = f"{prefix}{k}"
+        out.append(f"\n[{name}]")
+        out.append(to_toml(v, name + ".").strip("\n"))
+    return "\n".join(line for line in out if line != "") + "\n"

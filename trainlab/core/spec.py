@@ -1,0 +1,33 @@
+"""DataSpec: the contract between data and models. A model learns its input shape and
+output size from here, never by importing `data`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str                      # "image" | "table" | "points"
+    input_shape: tuple[int, ...]   # one sample, e.g. (1, 28, 28) or (30,)
+    target: str                    # "class" | "real"
+    num_classes: int = 0           # 0 for regression
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    num_targets: int = 1           # regression outputs
+
+    @property
+    def num_features(self) -> int:
+        n = 1
+        for d in self.input_shape:
+            n *= d
+        return n
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        d = dict(d)
+        for k in ("input_shape", "class_names", "feature_names"):
+            d[k] = tuple(d.get(k, ()))
+        return cls(**d)

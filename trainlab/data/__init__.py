@@ -1,0 +1,1 @@
+"""Data: reading (sources), the dataset registry, splitting, normalisation and loaders."""

@@ -1,0 +1,171 @@
+"""The dataset registry. A dataset builder returns RawData: arrays as read, before any split
+or normalisation, plus what the data means (kind, target, class names)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..core.registry import Registry
+from . import sources
+
+DATASETS = Registry("dataset")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass
+class RawData:
+    x: np.ndarray                 # (N, ...) uint8 images or float32 features
+    y: np.ndarray                 # (N,) int64 classes or (N,) / (N, K) float32 targets
+    kind: str                     # "image" | "table" | "points"
+    target: str                   # "class" | "real"
+    source: str                   # where it came from, for the report
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    x_test: np.ndarray | None = None   # the dataset's official test set, when it has one
+    y_test: np.ndarray | None = None
+
+    def validate(self) -> "RawData":
+        """Labels in range, no NaN or infinite values; errors name the sample."""
+        for part, x, y in (("training", self.x, self.y), ("test", self.x_test, self.y_test)):
+            if x is None:
+                continue
+            if len(x) != len(y):
+                raise DataError(f"{self.source}: {len(x)} {part} samples but {len(y)} labels.")
+            if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+                row, col = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0]
+                raise DataError(f"{self.source}: {part} sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; "
+                                "the data must be finite. Clean or impute it first.")
+            if self.target == "class":
+                bad = np.flatnonzero((y < 0) | (y >= len(self.class_names)))
+                if len(bad):
+                    raise DataError(f"{self.source}: {part} label {y[bad[0]]} at sample {bad[0]} is out of range; "
+                                    f"this dataset has {len(self.class_names)} classes (labels 0..{len(self.class_names) - 1}).")
+            elif not np.isfinite(y).all():
+                raise DataError(f"{self.source}: {part} target at sample {np.flatnonzero(~np.isfinite(y))[0]} is not finite.")
+        return self
+
+
+def _idx_data(folder, class_names, label: str) -> RawData:
+    d = sources.read_mnist_folder(folder)
+    return RawData(d["x_train"], d["y_train"], "image", "class", f"{label} ({folder})",
+                   class_names=class_names, x_test=d["x_test"], y_test=d["y_test"])
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(*, path: str = "") -> RawData:
+    """Fashion-MNIST (Zalando): 60k/10k 28×28 grey images, 10 clothing classes; official test set."""
+    return _idx_data(sources.find_fashion_mnist(path or None), FASHION_CLASSES, "Fashion-MNIST")
+
+
+@DATASETS.register("mnist_folder")
+def mnist_folder(*, path: str, class_names: list[str] = []) -> RawData:
+    """Any MNIST-format IDX folder (real MNIST, EMNIST digits, ...); official test set."""
+    d = _idx_data(path, (), "MNIST-format")
+    n = int(max(d.y.max(), d.y_test.max())) + 1
+    d.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(n))
+    return d
+
+
+def _sklearn(name: str, kind: str, target: str) -> RawData:
+    b = sources.load_sklearn(name)
+    x = b.data.astype(np.float32)
+    classes = tuple(str(c) for c in getattr(b, "target_names", ())) if target == "class" else ()
+    if name == "digits":
+        classes = tuple(str(i) for i in range(10))
+    y = b.target.astype(np.int64 if target == "class" else np.float32)
+    features = tuple(str(f) for f in b.feature_names) if getattr(b, "feature_names", None) is not None else ()
+    return RawData(x, y, kind, target, f"scikit-learn {name}", classes, features)
+
+
+def _sklearn_builder(name: str, target: str, summary: str):
+    def builder() -> RawData:
+        return _sklearn(name, "table", target)
+    builder.__doc__ = summary
+    return builder
+
+
+for _name, _target, _summary in (
+    ("digits", "class", "scikit-learn digits: 1,797 8×8 images of handwritten digits (64 features), 10 classes"),
+    ("iris", "class", "scikit-learn iris: 150 flowers, 4 features, 3 classes"),
+    ("wine", "class", "scikit-learn wine: 178 wines, 13 features, 3 classes"),
+    ("breast_cancer", "class", "scikit-learn breast cancer (Wisconsin): 569 tumours, 30 features, benign/malignant"),
+    ("diabetes", "real", "scikit-learn diabetes: 442 patients, 10 features, disease progression after one year"),
+):
+    DATASETS.register(_name)(_sklearn_builder(_name, _target, _summary))
+
+
+@DATASETS.register("table")
+def table(*, path: str, label: str, features: list[str] = [], target: str = "auto") -> RawData:
+    """Any CSV/TSV/Parquet table: numeric feature columns and a label column (class or real)."""
+    x, labels, names = sources.read_table(path, label, features or None)
+    if target not in ("auto", "class", "real"):
+        raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
+    numeric = _all_numbers(labels)
+    if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
+        if not numeric:
+            raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
+        return RawData(x, np.array(labels, np.float32), "table", "real", f"table {path}", feature_names=tuple(names))
+    classes = sorted(set(labels), key=lambda v: (float(v), v) if numeric else (0, v))
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in labels], np.int64)
+    return RawData(x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), tuple(names))
+
+
+def _all_numbers(values) -> bool:
+    try:
+        [float(v) for v in values]
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+# --- generated 2-D sets: the perceptron and decision-boundary labs ---
+
+def _points(x, y, name, classes) -> RawData:
+    return RawData(x.astype(np.float32), y.astype(np.int64), "points", "class", name, classes, ("x1", "x2"))
+
+
+@DATASETS.register("triangles_squares")
+def triangles_squares(*, n: int = 400, margin: float = 0.1, seed: int = 0) -> RawData:
+    """Linearly separable 2-D points: squares where 1 + 3·x1 − 2·x2 > 0, triangles elsewhere (the course's perceptron)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(4 * n, 2))
+    score = (1 + 3 * x[:, 0] - 2 * x[:, 1]) / np.sqrt(13)  # signed distance to the boundary
+    keep = np.abs(score) > margin
+    x, score = x[keep][:n], score[keep][:n]
+    return _points(x, score > 0, "generated triangles vs squares", ("triangle", "square"))
+
+
+@DATASETS.register("moons")
+def moons(*, n: int = 1000, noise: float = 0.2, seed: int = 0) -> RawData:
+    """Two interleaving half circles (scikit-learn make_moons): needs a hidden layer."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n, noise=noise, random_state=seed)
+    return _points(x, y, "generated moons", ("upper", "lower"))
+
+
+@DATASETS.register("circles")
+def circles(*, n: int = 1000, noise: float = 0.1, factor: float = 0.5, seed: int = 0) -> RawData:
+    """A circle inside a ring (scikit-learn make_circles)."""
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n, noise=noise, factor=factor, random_state=seed)
+    return _points(x, y, "generated circles", ("outer", "inner"))
+
+
+@DATASETS.register("spirals")
+def spirals(*, n: int = 1000, classes: int = 2, turns: float = 1.5, noise: float = 0.05, seed: int = 0) -> RawData:
+    """Interleaved spirals, one arm per class."""
+    rng = np.random.default_rng(seed)
+    per = n // classes
+    t = rng.uniform(0.05, 1, size=(classes, per))
+    angle = 2 * np.pi * turns * t + 2 * np.pi * np.arange(classes)[:, None] / classes
+    x = np.stack([t * np.cos(angle), t * np.sin(angle)], -1).reshape(-1, 2)
+    x += rng.normal(0, noise, x.shape)
+    y = np.repeat(np.arange(classes), per)
+    return _points(x, y, "generated spirals", tuple(f"arm {i}" for i in range(classes)))

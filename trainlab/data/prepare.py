@@ -1,0 +1,58 @@
+"""Raw data → split → normalised arrays and the DataSpec the model is built from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.spec import DataSpec
+from .datasets import DATASETS, RawData
+from .split import Split, duplicates, split
+from .transforms import Normalizer
+
+
+@dataclass
+class Prepared:
+    spec: DataSpec
+    split: Split            # normalised float32 inputs; targets standardised for regression
+    normalizer: Normalizer
+    summary: dict           # sizes, class balance, duplicates: for the report
+
+
+def load_raw(name: str, params: dict) -> RawData:
+    raw = DATASETS.get(name).build(**params).validate()
+    if raw.kind == "image" and raw.x.ndim == 3:  # (N, H, W) → (N, 1, H, W)
+        raw.x = raw.x[:, None]
+        raw.x_test = raw.x_test[:, None] if raw.x_test is not None else None
+    return raw
+
+
+def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
+            seed: int, limit: int = 0) -> Prepared:
+    s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit)
+    dups = duplicates(s)
+    norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None)
+    ys = (s.y_train, s.y_val, s.y_test)
+    if raw.target == "real":
+        ys = tuple(norm.apply_target(y) for y in ys)
+    ns = Split(norm.apply(s.x_train), ys[0], norm.apply(s.x_val), ys[1], norm.apply(s.x_test), ys[2], s.official_test)
+    spec = DataSpec(
+        kind=raw.kind, input_shape=tuple(raw.x.shape[1:]), target=raw.target,
+        num_classes=len(raw.class_names) if raw.target == "class" else 0,
+        class_names=raw.class_names, feature_names=raw.feature_names,
+        num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1],
+    )
+    summary = {
+        "source": raw.source,
+        "sizes": {"train": len(s.x_train), "val": len(s.x_val), "test": len(s.x_test)},
+        "official_test": s.official_test,
+        "input_shape": list(spec.input_shape),
+        "duplicates": dups,
+        "normalize": normalize,
+    }
+    if raw.target == "class":
+        summary["class_counts"] = {
+            name: np.bincount(y, minlength=spec.num_classes).tolist()
+            for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
+        }
+    return Prepared(spec, ns, norm, summary)

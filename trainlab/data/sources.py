@@ -1,0 +1,158 @@
+"""The only file I/O for data: IDX (MNIST format), CSV/TSV/Parquet tables, scikit-learn's
+bundled sets. Every reader validates what it reads and raises DataError naming the file."""
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import DataError
+
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path, ndim: int) -> np.ndarray:
+    """Read an IDX file (raw or gzip). Checks magic number, dimension count and length."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except OSError as err:
+        raise DataError(f"Cannot read IDX file {str(path)!r}: {err}.") from None
+    except (EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"IDX file {str(path)!r} is a corrupt or truncated gzip file ({err}).") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
+        raise DataError(
+            f"{str(path)!r} is not an IDX file: its magic number is {raw[:4].hex() or 'missing'}, "
+            "expected 0000 08 followed by the number of dimensions (e.g. 00000803 for images)."
+        )
+    if raw[3] != ndim:
+        raise DataError(f"IDX file {str(path)!r} has {raw[3]} dimensions; expected {ndim}.")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"IDX file {str(path)!r} is truncated inside its header.")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(
+            f"IDX file {str(path)!r} has {len(raw)} bytes; its header (dimensions {dims}) says "
+            f"{expected}. The file is truncated or corrupt."
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    """MNIST files come as `train-images-idx3-ubyte[.gz]` or `train-images.idx3-ubyte`."""
+    for name in (stem, stem.replace("-idx", ".idx")):
+        for suffix in ("", ".gz"):
+            if (folder / (name + suffix)).is_file():
+                return folder / (name + suffix)
+    raise DataError(
+        f"Missing {stem}[.gz] in {str(folder)!r}. An MNIST-format folder holds train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz)."
+    )
+
+
+def read_mnist_folder(folder: str | Path) -> dict[str, np.ndarray]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"MNIST-format folder {str(folder)!r} does not exist.")
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        x = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"), 3)
+        y = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte"), 1)
+        if len(x) != len(y):
+            raise DataError(f"{str(folder)!r}: {len(x)} {split} images but {len(y)} {split} labels.")
+        out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.int64)
+    return out
+
+
+def find_fashion_mnist(path: str | None) -> Path:
+    candidates = [path] if path else [os.environ.get("TRAINLAB_FASHION_MNIST"), *FASHION_MNIST_DIRS]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    where = repr(path) if path else " or ".join(repr(c) for c in FASHION_MNIST_DIRS)
+    raise DataError(
+        f"Fashion-MNIST not found in {where}. Install it with `apt-get install dataset-fashion-mnist` "
+        "(Debian; `make run` does it), or set data.path to a folder of Fashion-MNIST IDX files."
+    )
+
+
+def read_table(path: str | Path, label: str, features: list[str] | None) -> tuple[np.ndarray, list[str], list[str]]:
+    """Read a CSV/TSV/Parquet table. Returns (numeric features (N, F), raw labels, feature names).
+    A missing, empty or non-numeric feature cell is an error naming its row and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Table file {str(path)!r} does not exist.")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        header, rows = _read_parquet(path)
+        first_row = 0
+    else:
+        header, rows = _read_csv(path)
+        first_row = 2  # 1-based line numbers, after the header
+    if label not in header:
+        raise DataError(f"{str(path)!r} has no label column {label!r}; its columns are {', '.join(header)}.")
+    names = features or [c for c in header if c != label]
+    for n in names:
+        if n not in header:
+            raise DataError(f"{str(path)!r} has no feature column {n!r}; its columns are {', '.join(header)}.")
+    idx = [header.index(n) for n in names]
+    li = header.index(label)
+    x = np.empty((len(rows), len(names)), np.float32)
+    labels = []
+    for r, row in enumerate(rows):
+        if len(row) != len(header):
+            raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
+        labels.append(row[li])
+        for j, i in enumerate(idx):
+            cell = row[i]
+            try:
+                v = float(cell)
+            except (TypeError, ValueError):
+                v = None
+            if v is None or v != v or v in (float("inf"), float("-inf")):
+                raise DataError(
+                    f"{str(path)!r} row {r + first_row}, column {names[j]!r}: {cell!r} is not a finite number. "
+                    "Clean or impute the table, or leave the column out with data.features."
+                )
+            x[r, j] = v
+    if not rows:
+        raise DataError(f"Table {str(path)!r} has no data rows.")
+    return x, labels, names
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
+    if not rows:
+        raise DataError(f"Table {str(path)!r} is empty.")
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def _read_parquet(path: Path) -> tuple[list[str], list[list]]:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DataError("Reading Parquet needs pandas and pyarrow: pip install 'trainlab[tables]'.") from None
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for a bad file
+        raise DataError(f"Cannot read Parquet file {str(path)!r}: {err}.") from None
+    return [str(c) for c in df.columns], df.astype(object).values.tolist()
+
+
+def load_sklearn(name: str):
+    import sklearn.datasets as skd
+
+    return getattr(skd, f"load_{name}")()

@@ -1,0 +1,69 @@
+"""Train / validation / test splits, stratified by label, and the exact-duplicate check."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import DataError
+from .datasets import RawData
+
+
+@dataclass
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    official_test: bool
+
+
+def _cut(n_or_y, fraction: float, seed: int, stratify: bool, what: str):
+    """Indices (keep, held_out) with `fraction` held out, stratified when asked and possible."""
+    from sklearn.model_selection import train_test_split
+
+    y = n_or_y
+    idx = np.arange(len(y))
+    strat = y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
+    try:
+        return train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+    except ValueError as err:
+        raise DataError(f"Cannot split off the {what} set ({fraction:.0%} of {len(y)} samples): {err} "
+                        "Use more data, a larger fraction, or data.stratify = false.") from None
+
+
+def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
+          limit: int = 0) -> Split:
+    x, y = raw.x, raw.y
+    if limit and limit < len(x):
+        keep, _ = _cut(y, 1 - limit / len(x), seed, stratify, "unused")
+        keep = np.sort(keep)
+        x, y = x[keep], y[keep]
+    official = raw.x_test is not None
+    if official:
+        x_test, y_test = raw.x_test, raw.y_test
+        if limit and limit < len(x_test):
+            x_test, y_test = x_test[:limit], y_test[:limit]
+    else:
+        rest, test = _cut(y, test_fraction, seed, stratify, "test")
+        x_test, y_test, x, y = x[test], y[test], x[rest], y[rest]
+    # the validation fraction is of the whole pool, as in "80/10/10"
+    val_share = val_fraction if official else val_fraction / (1 - test_fraction)
+    train, val = _cut(y, val_share, seed + 1, stratify, "validation")
+    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official)
+
+
+def _hashes(x: np.ndarray) -> list[bytes]:
+    rows = np.ascontiguousarray(x).reshape(len(x), -1)
+    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+
+
+def duplicates(s: Split) -> dict[str, int]:
+    """Exact duplicates (same bytes) between splits: a test sample seen in training inflates
+    the test score."""
+    tr, va, te = (set(_hashes(a)) for a in (s.x_train, s.x_val, s.x_test))
+    return {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
+            "within_train": len(s.x_train) - len(tr)}

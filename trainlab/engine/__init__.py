@@ -1,0 +1,1 @@
+"""The engine: runtime (devices, precision), optimisers and schedules, the loop, checkpoints."""

@@ -1,0 +1,187 @@
+"""fit(): the one training loop. Mini-batches from device-resident tensors, the loss
+accumulated on the device and read once per epoch, validation every epoch, early stopping
+that keeps the best weights, and a checkpoint after every epoch from which a run resumes
+exactly (same batches, same dropout masks, same optimiser state)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..core.config import Recipe
+from . import checkpoint
+from .callbacks import EarlyStopping, Progress
+from .optim import OPTIMIZERS, SCHEDULES
+
+log = logging.getLogger("trainlab")
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    steps: int = 0
+
+
+@torch.inference_mode()
+def infer(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Outputs for all of x, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return out
+
+
+def _penalty(weights: list, l1: float, l2: float):
+    total = 0.0
+    if l1:
+        total = total + l1 * sum(w.abs().sum() for w in weights)
+    if l2:
+        total = total + l2 * sum(w.pow(2).sum() for w in weights)
+    return total
+
+
+def _validate(model, task, x, y, batch_size) -> dict[str, float]:
+    out = infer(model, x, batch_size)
+    values = {"val_loss": task.loss(out, y), **{f"val_{k}": v for k, v in task.quick_metrics(out, y).items()}}
+    return {k: float(v) for k, v in values.items()}  # one sync for the epoch
+
+
+def _batches(recipe: Recipe, x, y, seed: int, epoch: int):
+    from ..data.loaders import TensorLoader, textbook_loader
+
+    b = recipe.train.batch_size
+    if recipe.train.loop == "textbook":
+        return textbook_loader(x.cpu(), y.cpu(), b, shuffle=True, seed=seed, epoch=epoch)
+    loader = TensorLoader(x, y, b, shuffle=True, seed=seed)
+    loader.set_epoch(epoch)
+    return loader
+
+
+def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, resume: bool = False,
+        progress: bool = True) -> FitResult:
+    t = recipe.train
+    dev = fabric.device
+    ydt = task.target_dtype()
+    s = data.split
+    x_tr, y_tr = torch.as_tensor(s.x_train).to(dev), torch.as_tensor(s.y_train).to(dev, ydt)
+    x_va, y_va = torch.as_tensor(s.x_val).to(dev), torch.as_tensor(s.y_val).to(dev, ydt)
+    steps_per_epoch = -(-len(x_tr) // t.batch_size)
+
+    opt_entry = OPTIMIZERS.get(recipe.optim.name)
+    optimizer = opt_entry.build(model.parameters(), **opt_entry.validate(recipe.optim.params, "optim"))
+    model, optimizer = fabric.setup(model, optimizer)
+    sched_entry = SCHEDULES.get(recipe.schedule.name)
+    scheduler, interval = sched_entry.build(optimizer, {"epochs": t.epochs, "steps_per_epoch": steps_per_epoch},
+                                            **sched_entry.validate(recipe.schedule.params, "schedule"))
+    weights = [p for n, p in model.named_parameters() if p.ndim > 1]
+    stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
+    result, start = FitResult(), 0
+    ckpt_dir = folder / "checkpoints"
+    if resume and checkpoint.exists(ckpt_dir, "last"):
+        start = _restore(ckpt_dir, model, optimizer, scheduler, stopper, result)
+        # the log holds exactly the checkpointed epochs, whatever the kill left behind
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
+        log.info("resumed from the checkpoint after epoch %d", start)
+    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress)
+    bar.start(start)
+    try:
+        for epoch in range(start, t.epochs):
+            if stopper.should_stop or (t.max_steps and result.steps >= t.max_steps):
+                break
+            t0 = time.perf_counter()
+            train_loss = _train_epoch(fabric, model, optimizer, scheduler if interval == "step" else None, task, t,
+                                      _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar)
+            train_seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, "train_loss": train_loss,
+                   **_validate(model, task, x_va, y_va, t.eval_batch_size),
+                   "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
+            result.train_seconds += train_seconds
+            if interval == "epoch" and scheduler is not None:
+                scheduler.step()
+            elif interval == "plateau":
+                scheduler.step(row["val_loss"])
+            if stopper.update(row["val_loss"], epoch + 1):
+                checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {"epoch": epoch + 1, **row})
+            result.history.append(row)
+            result.best_epoch = stopper.best_epoch
+            _save_last(ckpt_dir, model, optimizer, scheduler, stopper, result, epoch + 1)
+            with open(folder / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.epoch(row)
+    finally:
+        bar.close()
+    result.stopped_early = stopper.should_stop and len(result.history) < t.epochs
+    tensors, _ = checkpoint.load(ckpt_dir, "best")
+    model.load_state_dict(tensors)
+    return result
+
+
+def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, weights, result, bar) -> float:
+    """One pass over the training batches; returns the mean training loss (one host sync)."""
+    textbook = t.loop == "textbook"
+    dev = fabric.device
+    # Fabric's wrapper adds per-call overhead that one device does not need: call the module
+    # itself inside Fabric's precision context (DDP keeps the wrapper for its hooks).
+    net = model.module if fabric.world_size == 1 and not textbook else model
+    model.train()
+    losses, sizes = [], []
+    with fabric.autocast():
+        for i, (xb, yb) in enumerate(batches):
+            if textbook:
+                xb, yb = xb.to(dev), yb.to(dev)
+            loss = task.training_step(net, xb, yb)
+            if t.l1 or t.l2:
+                loss = loss + _penalty(weights, t.l1, t.l2)
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            if t.grad_clip:
+                fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
+            optimizer.step()
+            if step_scheduler is not None:
+                step_scheduler.step()
+            # the textbook loop reads the loss every step; the fast loop keeps it on the device
+            losses.append(loss.item() if textbook else loss.detach())
+            sizes.append(len(yb))
+            result.steps += 1
+            bar.step(i + 1)
+            if t.max_steps and result.steps >= t.max_steps:
+                break
+    if textbook:
+        return sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)
+    w = torch.tensor(sizes, dtype=torch.float32, device=dev)
+    return float((torch.stack(losses).float() * w).sum() / w.sum())
+
+
+def _save_last(folder, model, optimizer, scheduler, stopper, result, epoch):
+    opt_tensors, opt_rest = checkpoint.optimizer_to_flat(optimizer.state_dict())
+    tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors,
+               "rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    meta = {"epoch": epoch, "steps": result.steps, "train_seconds": result.train_seconds,
+            "history": result.history, "early_stopping": stopper.state(), "optimizer": opt_rest,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None}
+    checkpoint.save(folder, "last", tensors, meta)
+
+
+def _restore(folder, model, optimizer, scheduler, stopper, result) -> int:
+    tensors, meta = checkpoint.load(folder, "last")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    optimizer.load_state_dict(checkpoint.optimizer_from_flat(tensors, meta["optimizer"]))
+    if scheduler is not None and meta["scheduler"] is not None:
+        scheduler.load_state_dict(meta["scheduler"])
+    stopper.load(meta["early_stopping"])
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    result.history, result.steps, result.train_seconds = meta["history"], meta["steps"], meta["train_seconds"]
+    result.best_epoch = stopper.best_epoch
+    return meta["epoch"]

@@ -1,0 +1,79 @@
+"""Optimiser and learning-rate schedule registries."""
+from __future__ import annotations
+
+import torch
+
+from ..core.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+SCHEDULES = Registry("schedule")
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(params, *, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+    """Mini-batch stochastic gradient descent, with optional (Nesterov) momentum."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("adagrad")
+def adagrad(params, *, lr: float = 0.01, weight_decay: float = 0.0, eps: float = 1e-10):
+    """Adagrad: per-parameter rates scaled by accumulated squared gradients."""
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay, eps=eps)
+
+
+@OPTIMIZERS.register("rmsprop")
+def rmsprop(params, *, lr: float = 0.001, alpha: float = 0.99, momentum: float = 0.0, weight_decay: float = 0.0,
+            eps: float = 1e-8):
+    """RMSProp: rates scaled by a moving average of squared gradients."""
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum, weight_decay=weight_decay, eps=eps)
+
+
+@OPTIMIZERS.register("adam")
+def adam(params, *, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
+         eps: float = 1e-8, amsgrad: bool = False):
+    """Adam: momentum and RMSProp with bias correction."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps, amsgrad=amsgrad)
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(params, *, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.01,
+          eps: float = 1e-8):
+    """AdamW: Adam with decoupled weight decay."""
+    return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps)
+
+
+# A schedule builder returns (scheduler or None, when it steps: "epoch" | "step" | "plateau").
+
+@SCHEDULES.register("none")
+def constant(optimizer, context: dict):
+    """A constant learning rate."""
+    return None, "epoch"
+
+
+@SCHEDULES.register("step")
+def step(optimizer, context: dict, *, step_size: int = 10, gamma: float = 0.1):
+    """Multiply the rate by gamma every step_size epochs."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
+
+
+@SCHEDULES.register("cosine")
+def cosine(optimizer, context: dict, *, min_lr: float = 0.0):
+    """Cosine decay from the initial rate to min_lr over all training steps."""
+    total = context["epochs"] * context["steps_per_epoch"]
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=min_lr), "step"
+
+
+@SCHEDULES.register("onecycle")
+def onecycle(optimizer, context: dict, *, max_lr: float = 0.0, pct_start: float = 0.25):
+    """One-cycle: warm up to max_lr (default: the optimiser's rate), then anneal (Smith, 2018)."""
+    max_lr = max_lr or optimizer.param_groups[0]["lr"]
+    total = context["epochs"] * context["steps_per_epoch"]
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total, pct_start=pct_start,
+                                               cycle_momentum=False), "step"
+
+
+@SCHEDULES.register("plateau")
+def plateau(optimizer, context: dict, *, factor: float = 0.1, patience: int = 2, min_lr: float = 0.0):
+    """Reduce the rate by factor when the validation loss stops improving."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=factor, patience=patience,
+                                                      min_lr=min_lr), "plateau"

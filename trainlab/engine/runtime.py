@@ -1,0 +1,66 @@
+"""The only device code: Lightning Fabric picks the device and precision; everything else
+asks this module."""
+from __future__ import annotations
+
+import logging
+import platform
+
+log = logging.getLogger("trainlab")
+
+
+def choose_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        from ..core.errors import RecipeError
+
+        raise RecipeError("train.device = 'cuda' but no CUDA device is visible. Use 'auto' or 'cpu'.")
+    return device
+
+
+def choose_precision(precision: str, device: str, model) -> str:
+    """bf16 autocast on CUDA for conv nets and attention; fp32 elsewhere (and on request)."""
+    import torch.nn as nn
+
+    if precision == "32" or device != "cuda":
+        return "32-true"
+    if precision == "bf16":
+        return "bf16-mixed"
+    heavy = any(isinstance(m, (nn.Conv2d, nn.MultiheadAttention, nn.TransformerEncoderLayer)) for m in model.modules())
+    return "bf16-mixed" if heavy else "32-true"
+
+
+def make_fabric(device: str, precision: str):
+    import torch
+    from lightning.fabric import Fabric
+
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Fabric(accelerator=device, devices=1, precision=precision)
+
+
+def environment(device: str) -> dict:
+    import numpy
+    import torch
+
+    from .. import __version__
+
+    env = {
+        "trainlab": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": numpy.__version__, "platform": platform.platform(), "device": device,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    try:
+        import lightning.fabric as lf
+
+        env["lightning_fabric"] = lf.__version__
+    except ImportError:  # the lightning package provides it under another name
+        pass
+    if device == "cuda":
+        env["gpu"] = torch.cuda.get_device_name()
+    return env

@@ -1,0 +1,1 @@
+"""Evaluation: the one test pass, baselines, and robustness over repeated splits."""

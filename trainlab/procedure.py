@@ -1,0 +1,210 @@
+"""One run of the procedure (SPEC §1): data → split → model → train → test once → baselines
+→ repeats → report. Every step's output lands in the run directory, so an interrupted run
+resumes where it stopped and a finished one can be re-run exactly from its recipe."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .core.config import Recipe, load_recipe, parse_recipe, to_toml
+from .core.errors import CheckpointError, TrainlabError
+
+log = logging.getLogger("trainlab")
+
+
+class Interrupted(TrainlabError):
+    exit_code = 130
+
+
+@dataclass
+class Run:
+    """A run directory, read back: the resolved recipe and the final metrics."""
+
+    path: Path
+    recipe: Recipe
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def history(self) -> list[dict]:
+        f = self.path / "metrics.jsonl"
+        return [json.loads(line) for line in f.read_text().splitlines()] if f.is_file() else []
+
+    @property
+    def status(self) -> str:
+        return _read_json(self.path / "run.json").get("status", "unknown")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.status!r})"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{str(path)!r} is corrupt: {err}.") from None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    tmp.replace(path)
+
+
+def resolve(recipe: Recipe) -> Recipe:
+    """Check every named section against its registry and fill in the defaults, so the stored
+    recipe says everything the run used. Fails before any data is read."""
+    from .data.datasets import DATASETS
+    from .engine.optim import OPTIMIZERS, SCHEDULES
+    from .models import MODELS
+
+    d = recipe.to_dict()
+    for section, registry in (("data", DATASETS), ("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
+        cfg = getattr(recipe, section)
+        params = registry.get(cfg.name).validate(cfg.params, section)
+        d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()})
+    return parse_recipe(d)
+
+
+def _new_run_dir(runs_dir: Path, name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, i = runs_dir / f"{name}-{stamp}", 1
+    while path.exists():
+        i += 1
+        path = runs_dir / f"{name}-{stamp}-{i}"
+    path.mkdir(parents=True)
+    return path
+
+
+def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int | None = None,
+        runs_dir: str | Path = "runs", progress: bool = True) -> Run:
+    """Train, test and report a recipe; returns the finished Run."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        from .core.config import apply_overrides
+
+        recipe = parse_recipe(apply_overrides(recipe.to_dict(), list(overrides)))
+    if repeats is not None:
+        recipe = parse_recipe({**recipe.to_dict(), "eval": {**recipe.to_dict()["eval"], "repeats": repeats}})
+    recipe = resolve(recipe)
+    path = _new_run_dir(Path(runs_dir), recipe.name)
+    (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
+    _write_json(path / "run.json", {"status": "created", "created": datetime.now().isoformat(timespec="seconds")})
+    log.info("run directory %s", path)
+    return _execute(path, recipe, progress)
+
+
+def resume(path: str | Path, progress: bool = True) -> Run:
+    """Continue an interrupted run from its last checkpoint (or finish its report)."""
+    path = Path(path)
+    if not (path / "recipe.toml").is_file():
+        raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
+    recipe = resolve(load_recipe(path / "recipe.toml"))
+    return _execute(path, recipe, progress)
+
+
+def load_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not (path / "recipe.toml").is_file():
+        raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
+    return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
+
+
+def _execute(path: Path, recipe: Recipe, progress: bool) -> Run:
+    from .engine.runtime import choose_device, environment
+
+    info = _read_json(path / "run.json")
+    device = choose_device(recipe.train.device)
+    info.update(status="running", env=environment(device))
+    _write_json(path / "run.json", info)
+    try:
+        results, data0 = _train_repeats(path, recipe, device, progress)
+    except KeyboardInterrupt:
+        info["status"] = "interrupted"
+        _write_json(path / "run.json", info)
+        raise Interrupted(f"Interrupted. Every finished epoch is checkpointed; continue with: trainlab resume {path}") from None
+    except BaseException:
+        info["status"] = "failed"
+        _write_json(path / "run.json", info)
+        raise
+    metrics = _summarise(recipe, results, data0)
+    _write_json(path / "metrics.json", metrics)
+    if recipe.report.html:
+        from .report.html import write_report
+
+        write_report(path, recipe, metrics, info["env"])
+    info.update(status="finished", finished=datetime.now().isoformat(timespec="seconds"))
+    _write_json(path / "run.json", info)
+    return Run(path, recipe, metrics)
+
+
+def _train_repeats(path: Path, recipe: Recipe, device: str, progress: bool):
+    from .data.prepare import load_raw, prepare
+    from .evaluate.baselines import run_baselines
+
+    raw = load_raw(recipe.data.name, recipe.data.params)
+    results, data0 = [], None
+    for i in range(recipe.eval.repeats):
+        folder = path if i == 0 else path / f"repeat-{i}"
+        folder.mkdir(exist_ok=True)
+        seed = recipe.seed + i
+        d = recipe.data
+        data = prepare(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
+                       normalize=d.normalize, seed=seed, limit=d.limit)
+        if i == 0:
+            data0 = data
+        done = _read_json(folder / "result.json")
+        if not done:
+            done = _train_one(folder, recipe, data, device, seed, progress)
+            if i == 0 and recipe.eval.baselines and data.spec.target in ("class", "real"):
+                done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
+            _write_json(folder / "result.json", done)
+        results.append(done)
+    return results, data0
+
+
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool) -> dict:
+    from .core.seed import seed_everything
+    from .engine import checkpoint
+    from .engine.loop import fit
+    from .engine.runtime import choose_precision, make_fabric
+    from .evaluate.evaluator import evaluate_test
+    from .models import build_model
+    from .tasks import build_task
+
+    seed_everything(seed)
+    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
+    model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    precision = choose_precision(recipe.train.precision, device, model)
+    fabric = make_fabric(device, precision)
+    resume = checkpoint.exists(folder / "checkpoints", "last")
+    t0 = time.perf_counter()
+    result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress)
+    test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size)
+    n_params = sum(p.numel() for p in model.parameters())
+    return {
+        "seed": seed, "test": test, "data": data.summary, "spec": data.spec.to_dict(),
+        "normalizer": data.normalizer.to_dict(), "task": {"name": task.name, **task.state()},
+        "fit": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+                "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
+                "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop},
+        "history": result.history,
+    }
+
+
+def _summarise(recipe: Recipe, results: list[dict], data0) -> dict:
+    from .evaluate.robustness import aggregate
+
+    main = results[0]
+    metrics = {k: main[k] for k in ("test", "fit", "data", "spec", "normalizer", "task", "history", "seed")}
+    metrics["baselines"] = main.get("baselines")
+    if len(results) > 1:
+        metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
+                              "best_epochs": [r["fit"]["best_epoch"] for r in results]}
+    return metrics

@@ -1,0 +1,96 @@
+"""Classification: binary (one logit, binary cross-entropy), multi-class (softmax
+cross-entropy), or the perceptron criterion max(0, −t·z) whose SGD step is Rosenblatt's rule."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..core.errors import RecipeError
+from ..core.spec import DataSpec
+from .base import TASKS, Task
+
+PR_POINTS = 101  # thresholds on the precision-recall curves
+
+
+class Classification(Task):
+    name = "classification"
+
+    def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0):
+        super().__init__(spec)
+        if spec.target != "class":
+            raise RecipeError(f"task 'classification' needs class labels, but this dataset's target is {spec.target!r}. "
+                              "Use task.name = 'regression' (or 'auto').")
+        k = spec.num_classes
+        if loss == "auto":
+            loss = "bce" if k == 2 else "ce"
+        if loss in ("bce", "perceptron") and k != 2:
+            raise RecipeError(f"task.loss = {loss!r} is for two classes; this dataset has {k}. Use 'ce'.")
+        self.loss_name, self.label_smoothing = loss, label_smoothing
+        self.binary = loss in ("bce", "perceptron")
+
+    def output_size(self) -> int:
+        return 1 if self.binary else self.spec.num_classes
+
+    def target_dtype(self):
+        return torch.long
+
+    def loss(self, outputs, y):
+        if self.loss_name == "ce":
+            return F.cross_entropy(outputs, y, label_smoothing=self.label_smoothing)
+        z = outputs.squeeze(-1)
+        if self.loss_name == "bce":
+            t = y.to(z.dtype)
+            if self.label_smoothing:
+                t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            return F.binary_cross_entropy_with_logits(z, t)
+        return F.relu(-(2 * y.to(z.dtype) - 1) * z).mean()  # perceptron criterion
+
+    def probabilities(self, outputs) -> torch.Tensor:
+        """(B, K) class probabilities, also for one-logit binary outputs."""
+        if self.binary:
+            p = torch.sigmoid(outputs.float().squeeze(-1))
+            return torch.stack([1 - p, p], -1)
+        return torch.softmax(outputs.float(), -1)
+
+    def predict(self, outputs) -> torch.Tensor:
+        return (outputs.squeeze(-1) > 0).long() if self.binary else outputs.argmax(-1)
+
+    def quick_metrics(self, outputs, y):
+        return {"accuracy": (self.predict(outputs) == y).float().mean()}
+
+    def test_metrics(self, outputs, y) -> dict:
+        from torchmetrics import functional as M
+
+        k = self.spec.num_classes
+        probs, pred = self.probabilities(outputs).cpu(), self.predict(outputs).cpu()
+        y = y.cpu()
+        kw = dict(task="multiclass", num_classes=k)
+        per = {n: getattr(M, n)(pred, y, average="none", **kw).tolist() for n in ("precision", "recall", "f1_score")}
+        pr_p, pr_r, pr_t = M.precision_recall_curve(probs, y, thresholds=PR_POINTS, **kw)
+        ap = M.average_precision(probs, y, average="none", thresholds=PR_POINTS, **kw)
+        out = {
+            "loss": float(self.loss(outputs.float(), y.to(outputs.device)).item()),
+            "accuracy": float((pred == y).float().mean()),
+            "balanced_accuracy": float(torch.tensor(per["recall"]).mean()),
+            "precision_macro": float(torch.tensor(per["precision"]).mean()),
+            "recall_macro": float(torch.tensor(per["recall"]).mean()),
+            "f1_macro": float(torch.tensor(per["f1_score"]).mean()),
+            "average_precision_macro": float(ap.mean()),
+            "confusion_matrix": M.confusion_matrix(pred, y, **kw).tolist(),
+            "per_class": {name: {"precision": per["precision"][i], "recall": per["recall"][i], "f1": per["f1_score"][i],
+                                 "support": int((y == i).sum()), "average_precision": float(ap[i])}
+                          for i, name in enumerate(self.spec.class_names)},
+            "pr_curves": {"thresholds": pr_t.tolist(), "precision": pr_p.tolist(), "recall": pr_r.tolist()},
+        }
+        if k == 2:
+            out["roc_auc"] = float(M.auroc(probs[:, 1], y, task="binary"))
+        return out
+
+
+@TASKS.register("classification")
+def classification(spec: DataSpec, context: dict, *, loss: Literal["auto", "ce", "bce", "perceptron"] = "auto",
+                   label_smoothing: float = 0.0) -> Task:
+    """Binary or multi-class classification: accuracy, confusion matrix, per-class P/R/F1, PR curves."""
+    return Classification(spec, loss, label_smoothing)
