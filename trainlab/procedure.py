@@ -93,11 +93,12 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
     if repeats is not None:
         recipe = parse_recipe({**recipe.to_dict(), "eval": {**recipe.to_dict()["eval"], "repeats": repeats}})
     recipe = resolve(recipe)
+    raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
     path = _new_run_dir(Path(runs_dir), recipe.name)
     (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
     _write_json(path / "run.json", {"status": "created", "created": datetime.now().isoformat(timespec="seconds")})
     log.info("run directory %s", path)
-    return _execute(path, recipe, progress)
+    return _execute(path, recipe, raw, progress)
 
 
 def resume(path: str | Path, progress: bool = True) -> Run:
@@ -106,7 +107,10 @@ def resume(path: str | Path, progress: bool = True) -> Run:
     if not (path / "recipe.toml").is_file():
         raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
     recipe = resolve(load_recipe(path / "recipe.toml"))
-    return _execute(path, recipe, progress)
+    if _read_json(path / "run.json").get("status") == "finished":
+        log.info("%s has already finished", path)
+        return load_run(path)
+    return _execute(path, recipe, _load_raw(recipe), progress)
 
 
 def load_run(path: str | Path) -> Run:
@@ -116,7 +120,13 @@ def load_run(path: str | Path) -> Run:
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
 
 
-def _execute(path: Path, recipe: Recipe, progress: bool) -> Run:
+def _load_raw(recipe: Recipe):
+    from .data.prepare import load_raw
+
+    return load_raw(recipe.data.name, recipe.data.params)
+
+
+def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
     from .engine.runtime import choose_device, environment
 
     info = _read_json(path / "run.json")
@@ -124,7 +134,7 @@ def _execute(path: Path, recipe: Recipe, progress: bool) -> Run:
     info.update(status="running", env=environment(device))
     _write_json(path / "run.json", info)
     try:
-        results, data0 = _train_repeats(path, recipe, device, progress)
+        results = _train_repeats(path, recipe, raw, device, progress)
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         _write_json(path / "run.json", info)
@@ -133,7 +143,7 @@ def _execute(path: Path, recipe: Recipe, progress: bool) -> Run:
         info["status"] = "failed"
         _write_json(path / "run.json", info)
         raise
-    metrics = _summarise(recipe, results, data0)
+    metrics = _summarise(results)
     _write_json(path / "metrics.json", metrics)
     if recipe.report.html:
         from .report.html import write_report
@@ -144,12 +154,11 @@ def _execute(path: Path, recipe: Recipe, progress: bool) -> Run:
     return Run(path, recipe, metrics)
 
 
-def _train_repeats(path: Path, recipe: Recipe, device: str, progress: bool):
-    from .data.prepare import load_raw, prepare
+def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool):
+    from .data.prepare import prepare
     from .evaluate.baselines import run_baselines
 
-    raw = load_raw(recipe.data.name, recipe.data.params)
-    results, data0 = [], None
+    results = []
     for i in range(recipe.eval.repeats):
         folder = path if i == 0 else path / f"repeat-{i}"
         folder.mkdir(exist_ok=True)
@@ -157,8 +166,6 @@ def _train_repeats(path: Path, recipe: Recipe, device: str, progress: bool):
         d = recipe.data
         data = prepare(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
                        normalize=d.normalize, seed=seed, limit=d.limit)
-        if i == 0:
-            data0 = data
         done = _read_json(folder / "result.json")
         if not done:
             done = _train_one(folder, recipe, data, device, seed, progress)
@@ -166,7 +173,7 @@ def _train_repeats(path: Path, recipe: Recipe, device: str, progress: bool):
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
             _write_json(folder / "result.json", done)
         results.append(done)
-    return results, data0
+    return results
 
 
 def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool) -> dict:
@@ -185,7 +192,10 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     fabric = make_fabric(device, precision)
     resume = checkpoint.exists(folder / "checkpoints", "last")
     t0 = time.perf_counter()
-    result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress)
+    describe = {"recipe": recipe.to_dict(), "spec": data.spec.to_dict(), "normalizer": data.normalizer.to_dict(),
+                "task": {"name": task.name, **task.state()}, "seed": seed}
+    result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
+                 describe=describe)
     test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size)
     n_params = sum(p.numel() for p in model.parameters())
     return {
@@ -198,7 +208,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     }
 
 
-def _summarise(recipe: Recipe, results: list[dict], data0) -> dict:
+def _summarise(results: list[dict]) -> dict:
     from .evaluate.robustness import aggregate
 
     main = results[0]

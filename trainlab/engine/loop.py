@@ -66,7 +66,9 @@ def _batches(recipe: Recipe, x, y, seed: int, epoch: int):
 
 
 def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, resume: bool = False,
-        progress: bool = True) -> FitResult:
+        progress: bool = True, describe: dict | None = None) -> FitResult:
+    """Train `model` on data.split; `describe` (recipe, spec, preprocessing) goes into every
+    checkpoint so that each one says what it is."""
     t = recipe.train
     dev = fabric.device
     ydt = task.target_dtype()
@@ -109,10 +111,10 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             elif interval == "plateau":
                 scheduler.step(row["val_loss"])
             if stopper.update(row["val_loss"], epoch + 1):
-                checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {"epoch": epoch + 1, **row})
+                checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
             result.history.append(row)
             result.best_epoch = stopper.best_epoch
-            _save_last(ckpt_dir, model, optimizer, scheduler, stopper, result, epoch + 1)
+            _save_last(ckpt_dir, model, optimizer, scheduler, stopper, result, epoch + 1, describe or {})
             with open(folder / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             bar.epoch(row)
@@ -160,13 +162,13 @@ def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, wei
     return float((torch.stack(losses).float() * w).sum() / w.sum())
 
 
-def _save_last(folder, model, optimizer, scheduler, stopper, result, epoch):
+def _save_last(folder, model, optimizer, scheduler, stopper, result, epoch, describe):
     opt_tensors, opt_rest = checkpoint.optimizer_to_flat(optimizer.state_dict())
     tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors,
                "rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"epoch": epoch, "steps": result.steps, "train_seconds": result.train_seconds,
+    meta = {**describe, "epoch": epoch, "steps": result.steps, "train_seconds": result.train_seconds,
             "history": result.history, "early_stopping": stopper.state(), "optimizer": opt_rest,
             "scheduler": scheduler.state_dict() if scheduler is not None else None}
     checkpoint.save(folder, "last", tensors, meta)

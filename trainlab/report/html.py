@@ -1,0 +1,58 @@
+"""report.html: one self-contained page (inline CSS, PNG data URIs, no network) with
+everything a reader needs to judge the run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..core.config import to_toml
+from . import plots
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+HEADLINE = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
+                      "average_precision_macro", "roc_auc", "loss"],
+            "real": ["r2", "rmse", "mae", "mse", "loss"]}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+    return str(v)
+
+
+def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
+    test, fit, spec = metrics["test"], metrics["fit"], metrics["spec"]
+    target = spec["target"]
+    figures = {"learning": plots.learning_curves(metrics["history"], fit["best_epoch"], fit["stopped_early"])}
+    if target == "class":
+        names = list(spec["class_names"])
+        figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)
+        figures["pr"] = plots.pr_curves(test["pr_curves"], names, [c["average_precision"] for c in test["per_class"].values()])
+    else:
+        figures["scatter"] = plots.predicted_vs_true(test["predictions"]["true"], test["predictions"]["pred"])
+    repeats = metrics.get("repeats")
+    if repeats:
+        keys = [k for k in HEADLINE[target] if k in repeats["test"] and k != "loss"][:3]
+        figures["repeats"] = plots.repeats_strip({k: repeats["test"][k]["values"] for k in keys})
+    headline = [(k, test[k]) for k in HEADLINE[target] if k in test]
+    baseline_cols = ["accuracy", "balanced_accuracy", "f1_macro"] if target == "class" else ["r2", "rmse", "mae"]
+    return {
+        "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
+        "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
+        "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
+    }
+
+
+def render(path: Path, recipe, metrics: dict, env: dict) -> str:
+    jenv = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    return jenv.get_template("report.html.j2").render(**build_context(path, recipe, metrics, env))
+
+
+def write_report(path: Path, recipe, metrics: dict, env: dict) -> Path:
+    out = path / "report.html"
+    tmp = out.with_name("report.html.tmp")
+    tmp.write_text(render(path, recipe, metrics, env), encoding="utf-8")
+    tmp.replace(out)
+    return out
