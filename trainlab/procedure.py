@@ -67,7 +67,8 @@ def resolve(recipe: Recipe) -> Recipe:
     for section, registry in (("data", DATASETS), ("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
         cfg = getattr(recipe, section)
         params = registry.get(cfg.name).validate(cfg.params, section)
-        d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()})
+        # None means "the builder's own default" and TOML has no null: leave it out
+        d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
     return parse_recipe(d)
 
 

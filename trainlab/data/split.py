@@ -21,17 +21,17 @@ class Split:
     official_test: bool
 
 
-def _cut(n_or_y, fraction: float, seed: int, stratify: bool, what: str):
-    """Indices (keep, held_out) with `fraction` held out, stratified when asked and possible."""
+def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str):
+    """Indices (keep, held_out) with `fraction` (or, if an int, that many) held out, stratified
+    when asked."""
     from sklearn.model_selection import train_test_split
 
-    y = n_or_y
     idx = np.arange(len(y))
     strat = y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
     try:
         return train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
     except ValueError as err:
-        raise DataError(f"Cannot split off the {what} set ({fraction:.0%} of {len(y)} samples): {err} "
+        raise DataError(f"Cannot split off the {what} set ({fraction} of {len(y)} samples): {err} "
                         "Use more data, a larger fraction, or data.stratify = false.") from None
 
 
@@ -39,7 +39,7 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
           limit: int = 0) -> Split:
     x, y = raw.x, raw.y
     if limit and limit < len(x):
-        keep, _ = _cut(y, 1 - limit / len(x), seed, stratify, "unused")
+        keep, _ = _cut(y, len(x) - limit, seed, stratify, "unused")
         keep = np.sort(keep)
         x, y = x[keep], y[keep]
     official = raw.x_test is not None

@@ -1,0 +1,58 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """Write an IDX file as published by LeCun et al.: magic 0x0000 08 ndim, big-endian dims, bytes."""
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    blob = struct.pack(">BBBB", 0, 0, 0x08, a.ndim) + b"".join(struct.pack(">I", d) for d in a.shape) + a.tobytes()
+    if gz:
+        blob, path = gzip.compress(blob), path.with_name(path.name + ".gz")
+    path.write_bytes(blob)
+    return path
+
+
+def write_mnist_folder(folder: Path, n_train=200, n_test=50, classes=10, gz=True, seed=0) -> Path:
+    """A small MNIST-format folder whose classes are learnable (a bright square per class)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = np.arange(n) % classes
+        x = rng.integers(0, 60, size=(n, 28, 28))
+        for i, c in enumerate(y):
+            r, col = divmod(int(c), 4)
+            x[i, 2 + 6 * r: 7 + 6 * r, 2 + 6 * col: 7 + 6 * col] = 250
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", x, gz)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", y, gz)
+    return folder
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    return write_mnist_folder(tmp_path / "mnist")
+
+
+needs_fashion = pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed (make test installs it)")
+
+
+def recipe_dict(**sections) -> dict:
+    """A small, fast recipe as a dict; keyword arguments update its sections."""
+    d = {
+        "name": "t", "seed": 0,
+        "data": {"name": "iris"},
+        "model": {"name": "mlp", "hidden": [16]},
+        "optim": {"name": "adam", "lr": 0.01},
+        "train": {"epochs": 5, "batch_size": 16},
+        "eval": {"baselines": False},
+        "report": {"html": False},
+    }
+    for k, v in sections.items():
+        d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
+    return d

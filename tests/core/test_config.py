@@ -1,0 +1,74 @@
+import tomllib
+
+import pytest
+
+from trainlab.core.config import apply_overrides, load_recipe, parse_recipe, schema, to_toml
+from trainlab.core.errors import RecipeError
+from trainlab.procedure import resolve
+from tests.conftest import REPO, recipe_dict
+
+
+def test_unknown_key_names_key_section_and_closest():
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(recipe_dict(train={"epoch": 3}))
+    msg = str(e.value)
+    assert "'train.epoch'" in msg and "[train]" in msg and "Did you mean 'epochs'" in msg
+
+
+def test_wrong_type_names_value_and_expectation():
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(recipe_dict(train={"batch_size": "big"}))
+    assert "'train.batch_size'" in str(e.value) and "'big'" in str(e.value) and "integer" in str(e.value)
+
+
+def test_registry_params_are_checked_with_closest_key():
+    with pytest.raises(RecipeError) as e:
+        resolve(parse_recipe(recipe_dict(model={"name": "mlp", "hiden": [3]})))
+    assert "'model.hiden'" in str(e.value) and "'hidden'" in str(e.value)
+
+
+def test_unknown_registry_name_lists_choices():
+    with pytest.raises(RecipeError) as e:
+        resolve(parse_recipe(recipe_dict(optim={"name": "adamm"})))
+    assert "Did you mean 'adam'" in str(e.value) and "sgd" in str(e.value)
+
+
+def test_overrides_parse_toml_values():
+    raw = apply_overrides(recipe_dict(), ["optim.lr=0.5", "model.hidden=[8, 4]", "optim.name=sgd", "train.early_stopping.patience=2"])
+    r = parse_recipe(raw)
+    assert r.optim.params["lr"] == 0.5 and r.model.params["hidden"] == [8, 4] and r.optim.name == "sgd"
+    assert r.train.early_stopping.patience == 2
+
+
+@pytest.mark.parametrize("bad", ["optim.lr", "optimm.lr=1", "seed.x=1"])
+def test_bad_overrides(bad):
+    with pytest.raises(RecipeError):
+        parse_recipe(apply_overrides(recipe_dict(), [bad]))
+
+
+def test_resolved_recipe_round_trips_through_toml():
+    r = resolve(parse_recipe(recipe_dict()))
+    again = parse_recipe(tomllib.loads(to_toml(r.to_dict())))
+    assert again.to_dict() == r.to_dict()
+    assert r.model.params["activation"] == "relu"  # defaults are written out
+
+
+def test_every_shipped_recipe_is_valid():
+    paths = sorted((REPO / "recipes").glob("*.toml"))
+    assert len(paths) >= 5
+    for p in paths:
+        resolve(load_recipe(p))
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data\nname=1")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(bad)
+
+
+def test_schema_covers_sections():
+    s = schema()
+    assert {"data", "model", "train", "eval"} <= set(s["properties"])

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+
+from trainlab.core.errors import DataError
+from trainlab.data.datasets import DATASETS
+from trainlab.data.prepare import load_raw
+from trainlab.data.sources import read_idx, read_table
+from tests.conftest import FASHION, needs_fashion, write_idx, write_mnist_folder
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_round_trip(tmp_path, gz):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    p = write_idx(tmp_path / "x-idx3-ubyte", a, gz)
+    assert (read_idx(p, 3) == a).all()
+
+
+def test_idx_bad_magic_truncated_and_dims(tmp_path):
+    p = write_idx(tmp_path / "x", np.zeros((5, 4, 4)))
+    raw = p.read_bytes()
+    (tmp_path / "magic").write_bytes(b"\x12\x34" + raw[2:])
+    with pytest.raises(DataError, match="not an IDX file"):
+        read_idx(tmp_path / "magic", 3)
+    (tmp_path / "short").write_bytes(raw[:-7])
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(tmp_path / "short", 3)
+    with pytest.raises(DataError, match="has 3 dimensions; expected 1"):
+        read_idx(p, 1)
+    (tmp_path / "badgz").write_bytes(b"\x1f\x8b" + b"garbage")
+    with pytest.raises(DataError, match="corrupt"):
+        read_idx(tmp_path / "badgz", 3)
+
+
+def test_mnist_folder_and_missing_files(tmp_path):
+    folder = write_mnist_folder(tmp_path / "m", n_train=30, n_test=10)
+    raw = load_raw("mnist_folder", {"path": str(folder)})
+    assert raw.x.shape == (30, 1, 28, 28) and raw.x_test.shape == (10, 1, 28, 28) and len(raw.class_names) == 10
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="Missing t10k-labels"):
+        load_raw("mnist_folder", {"path": str(folder)})
+
+
+def test_label_out_of_range_is_named(tmp_path):
+    folder = write_mnist_folder(tmp_path / "m", n_train=30, n_test=10)
+    y = np.arange(10) % 10
+    y[3] = 12
+    write_idx(folder / "t10k-labels-idx1-ubyte", y, gz=True)
+    with pytest.raises(DataError, match="label 12 at sample 3 is out of range"):
+        load_raw("mnist_folder", {"path": str(folder), "class_names": [str(i) for i in range(10)]})
+
+
+@needs_fashion
+def test_fashion_mnist_from_debian_package():
+    raw = DATASETS.get("fashion_mnist").build()
+    assert raw.x.shape == (60000, 28, 28) and raw.x_test.shape == (10000, 28, 28)
+    assert np.bincount(raw.y).tolist() == [6000] * 10 and raw.class_names[9] == "Ankle boot"
+
+
+def test_fashion_mnist_missing_folder_says_how_to_install(tmp_path):
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        DATASETS.get("fashion_mnist").build(path=str(tmp_path / "none"))
+
+
+def test_table_reader_names_bad_cell(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,label\n1,2,x\n3,,y\n")
+    with pytest.raises(DataError, match=r"row 3, column 'b'"):
+        read_table(p, "label", None)
+    p.write_text("a,b,label\n1,2,x\n3,nan,y\n")
+    with pytest.raises(DataError, match=r"row 3, column 'b'.*'nan'"):
+        read_table(p, "label", None)
+    p.write_text("a,b,label\n1,2,x\n3,hello,y\n")
+    with pytest.raises(DataError, match="'hello' is not a finite number"):
+        read_table(p, "label", None)
+    with pytest.raises(DataError, match="no label column 'klass'"):
+        read_table(p, "klass", None)
+
+
+def test_table_classes_and_regression(tmp_path):
+    p = tmp_path / "t.tsv"
+    p.write_text("f1\tf2\ty\n" + "".join(f"{i}\t{i % 3}\t{'cat' if i % 2 else 'dog'}\n" for i in range(20)))
+    raw = load_raw("table", {"path": str(p), "label": "y"})
+    assert raw.target == "class" and raw.class_names == ("cat", "dog") and raw.x.shape == (20, 2)
+    q = tmp_path / "r.csv"
+    q.write_text("f,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(30)))
+    raw = load_raw("table", {"path": str(q), "label": "y", "target": "real"})
+    assert raw.target == "real" and raw.y.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table")])
+def test_bundled_and_generated_sets(name):
+    raw = load_raw(name, {})
+    assert len(raw.x) == len(raw.y) > 100 and np.isfinite(raw.x).all()
+    if raw.target == "class":
+        assert set(np.unique(raw.y)) == set(range(len(raw.class_names)))
+
+
+def test_triangles_squares_follow_the_course_rule():
+    raw = load_raw("triangles_squares", {"n": 300})
+    rule = 1 + 3 * raw.x[:, 0] - 2 * raw.x[:, 1] > 0
+    assert (rule == raw.y.astype(bool)).all()

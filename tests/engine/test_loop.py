@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+import trainlab
+from trainlab.core.config import parse_recipe
+from trainlab.engine.optim import OPTIMIZERS, SCHEDULES
+from tests.conftest import recipe_dict
+
+
+def _run(tmp_path, **sections):
+    return trainlab.run(parse_recipe(recipe_dict(**sections)), runs_dir=tmp_path, progress=False)
+
+
+def test_fast_and_textbook_loops_do_the_same_arithmetic(tmp_path):
+    a = _run(tmp_path, train={"epochs": 3, "loop": "fast"})
+    b = _run(tmp_path, train={"epochs": 3, "loop": "textbook"})
+    for ra, rb in zip(a.history, b.history):
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-6, abs=1e-7)
+        assert ra["val_loss"] == pytest.approx(rb["val_loss"], rel=1e-6, abs=1e-7)
+    assert a.metrics["test"]["accuracy"] == b.metrics["test"]["accuracy"]
+
+
+def test_training_learns_and_keeps_the_best_model(tmp_path):
+    r = _run(tmp_path, data={"name": "wine"}, train={"epochs": 40, "batch_size": 16, "early_stopping": {"patience": 5}})
+    h = r.history
+    assert h[-1]["train_loss"] < h[0]["train_loss"] / 3
+    best = min(h, key=lambda row: row["val_loss"])
+    assert r.metrics["fit"]["best_epoch"] == best["epoch"]
+    assert r.metrics["test"]["accuracy"] > 0.85
+    stopped = r.metrics["fit"]["stopped_early"]
+    assert stopped == (len(h) < 40) and (not stopped or len(h) - best["epoch"] == 5)
+
+
+def test_max_steps_gradient_clipping_and_penalties(tmp_path):
+    r = _run(tmp_path, train={"epochs": 50, "max_steps": 12, "grad_clip": 0.5, "l1": 1e-4, "l2": 1e-3})
+    assert r.metrics["fit"]["steps"] == 12
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_reduces_the_loss(tmp_path, name):
+    lr = {"adagrad": 0.05, "sgd": 0.1}.get(name, 0.01)
+    r = _run(tmp_path, optim={"name": name, "lr": lr}, train={"epochs": 8, "early_stopping": {"patience": 0}})
+    assert r.history[-1]["train_loss"] < 0.8 * r.history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_every_schedule_runs_and_changes_the_rate(tmp_path, name):
+    params = {"step": {"step_size": 2, "gamma": 0.5}, "plateau": {"patience": 0, "factor": 0.5}}.get(name, {})
+    r = _run(tmp_path, schedule={"name": name, **params}, train={"epochs": 6, "early_stopping": {"patience": 0}})
+    lrs = [row["lr"] for row in r.history]
+    if name == "none":
+        assert len(set(lrs)) == 1
+    elif name != "plateau":
+        assert len(set(lrs)) > 1
+
+
+def test_metrics_are_json_lines(tmp_path):
+    r = _run(tmp_path, train={"epochs": 2})
+    lines = (r.path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, r2_score
+
+from trainlab.core.spec import DataSpec
+from trainlab.tasks import build_task
+
+SPEC3 = DataSpec("table", (4,), "class", 3, ("a", "b", "c"))
+SPEC2 = DataSpec("table", (4,), "class", 2, ("neg", "pos"))
+
+
+def test_multiclass_metrics_agree_with_sklearn():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(200, 3, generator=g), torch.randint(0, 3, (200,), generator=g)
+    task = build_task("classification", SPEC3, {})
+    m = task.test_metrics(logits, y)
+    pred = logits.argmax(1).numpy()
+    assert m["confusion_matrix"] == confusion_matrix(y.numpy(), pred).tolist()
+    assert m["f1_macro"] == pytest.approx(f1_score(y.numpy(), pred, average="macro"), abs=1e-6)
+    assert m["per_class"]["b"]["precision"] == pytest.approx(precision_score(y.numpy(), pred, average=None)[1], abs=1e-6)
+    assert len(m["pr_curves"]["precision"]) == 3
+
+
+def test_binary_uses_one_logit_and_bce():
+    task = build_task("auto", SPEC2, {})
+    assert task.output_size() == 1 and task.loss_name == "bce"
+    z, y = torch.tensor([[2.0], [-1.0], [0.5], [-3.0]]), torch.tensor([1, 0, 0, 0])
+    m = task.test_metrics(z, y)
+    assert m["accuracy"] == 0.75 and m["roc_auc"] == 1.0
+
+
+def test_perceptron_criterion_is_zero_when_all_correct():
+    task = build_task("classification", SPEC2, {"loss": "perceptron"})
+    assert task.loss(torch.tensor([[1.0], [-2.0]]), torch.tensor([1, 0])).item() == 0.0
+    assert task.loss(torch.tensor([[1.0], [-2.0]]), torch.tensor([0, 0])).item() == 0.5
+
+
+def test_regression_metrics_in_data_units():
+    class Norm:
+        target_shift, target_scale = 100.0, 10.0
+
+    spec = DataSpec("table", (3,), "real")
+    task = build_task("auto", spec, {}, normalizer=Norm())
+    y, out = torch.tensor([0.0, 1.0, -1.0, 2.0]), torch.tensor([[0.1], [0.9], [-1.2], [1.5]])
+    m = task.test_metrics(out, y)
+    true, pred = y.numpy() * 10 + 100, out.flatten().numpy() * 10 + 100
+    assert m["mae"] == pytest.approx(np.abs(true - pred).mean(), rel=1e-5)
+    assert m["r2"] == pytest.approx(r2_score(true, pred), rel=1e-5)
+
+
+def test_task_mismatch_is_a_clear_error():
+    from trainlab.core.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="regression"):
+        build_task("classification", DataSpec("table", (3,), "real"), {})
