@@ -80,7 +80,7 @@ class TrainConfig(_Strict):
 
 class EvalConfig(_Strict):
     baselines: bool = True
-    baseline_max_samples: int = Field(20000, ge=100)
+    baseline_max_samples: int = Field(10000, ge=100)
     repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
 
 

@@ -1,0 +1,147 @@
+"""The command line as a user meets it: exit codes, one-paragraph errors, no tracebacks."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, write_idx, write_mnist_folder
+
+TRAINLAB = [sys.executable, "-m", "trainlab.cli.main"]
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run([*TRAINLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def write_recipe(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+SMALL = """
+name = "small"
+[data]
+name = "digits"
+[model]
+name = "mlp"
+hidden = [32]
+[optim]
+name = "adam"
+lr = 0.01
+[train]
+epochs = {epochs}
+batch_size = {batch}
+early_stopping = {{ patience = 0 }}
+[eval]
+baselines = false
+"""
+
+
+def assert_user_error(result, *needles):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for n in needles:
+        assert n in result.stderr, result.stderr
+
+
+def test_help_imports_no_torch():
+    code = "import sys, trainlab.cli.main; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    r = cli("--help")
+    assert r.returncode == 0 and "run" in r.stdout and "resume" in r.stdout
+
+
+def test_bad_inputs_get_clear_errors(tmp_path):
+    assert_user_error(cli("run", tmp_path / "missing.toml"), "does not exist")
+    recipe = REPO / "recipes" / "tp1-mlp.toml"
+    assert_user_error(cli("run", recipe, "--set", "train.epoch=3"), "train.epoch", "Did you mean 'epochs'")
+    assert_user_error(cli("run", recipe, "--set", "model.name=mlpp"), "Unknown model 'mlpp'", "'mlp'")
+    assert_user_error(cli("run", recipe, "--set", "train.batch_size=big"), "train.batch_size", "'big'")
+    assert_user_error(cli("run", recipe, "--set", f"data.path={tmp_path}/nowhere", "--runs-dir", tmp_path),
+                      "Fashion-MNIST not found")
+    assert not list(tmp_path.glob("tp1-mlp-*"))  # a run that cannot start leaves no directory
+    assert_user_error(cli("list", "modles"), "Did you mean 'models'")
+    assert_user_error(cli("resume", tmp_path), "not a trainlab run directory")
+
+
+def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40)) + "1,nan,0\n")
+    r = write_recipe(tmp_path / "t.toml", f'[data]\nname = "table"\npath = "{csv}"\nlabel = "y"\n[model]\nname = "mlp"\n')
+    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "row 42, column 'b'")
+
+    folder = write_mnist_folder(tmp_path / "m", n_train=40, n_test=10)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    r = write_recipe(tmp_path / "m.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\n[model]\nname = "mlp"\n')
+    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "corrupt")
+
+    folder = write_mnist_folder(tmp_path / "m2", n_train=40, n_test=10)
+    y = np.arange(40) % 10
+    y[7] = 11
+    write_idx(folder / "train-labels-idx1-ubyte", y, gz=True)
+    r = write_recipe(tmp_path / "m2.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\nclass_names = '
+                     f'{json.dumps([str(i) for i in range(10)])}\n[model]\nname = "mlp"\n')
+    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "label 11 at sample 7 is out of range")
+
+
+def test_list_schema_check_and_show(tmp_path):
+    for kind in ("models", "datasets", "tasks", "optimizers", "schedules"):
+        r = cli("list", kind)
+        assert r.returncode == 0 and r.stdout.strip()
+    assert "fashion_mnist" in cli("list", "datasets").stdout
+    schema = json.loads(cli("recipe", "schema").stdout)
+    assert "train" in schema["properties"]
+    out = cli("recipe", "check", REPO / "recipes" / "tp1-mlp.toml").stdout
+    assert 'activation = "relu"' in out and "epochs = 12" in out
+    recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=2, batch=64))
+    r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2")
+    assert r.returncode == 0, r.stderr
+    run_dir = next(tmp_path.glob("small-*"))
+    shown = cli("show", run_dir)
+    assert shown.returncode == 0 and "accuracy" in shown.stdout and "±" in shown.stdout
+
+
+def _wait_for_epoch(run_parent: Path, epoch: int, proc, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        for index in run_parent.glob("small-*/checkpoints/last.json"):
+            try:
+                if json.loads(index.read_text())["meta"]["epoch"] >= epoch:
+                    return index.parents[1]
+            except (json.JSONDecodeError, KeyError):
+                pass
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig):
+    recipe = write_recipe(tmp_path / "small.toml", SMALL.format(epochs=12, batch=2))
+    ref = cli("run", recipe, "--runs-dir", tmp_path / "ref", "-q")
+    assert ref.returncode == 0, ref.stderr
+    want = json.loads(next((tmp_path / "ref").glob("small-*/metrics.json")).read_text())
+
+    proc = subprocess.Popen([*TRAINLAB, "run", str(recipe), "--runs-dir", str(tmp_path / "cut"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = _wait_for_epoch(tmp_path / "cut", 3, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "trainlab resume" in err and "Traceback" not in err
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    done = json.loads((run_dir / "checkpoints" / "last.json").read_text())["meta"]["epoch"]
+    assert 3 <= done < 12
+    r = cli("resume", run_dir, "-q")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((run_dir / "metrics.json").read_text())
+    assert got["test"]["accuracy"] == want["test"]["accuracy"]
+    assert got["test"]["loss"] == pytest.approx(want["test"]["loss"], abs=0, rel=1e-12)
+    assert [h["val_loss"] for h in got["history"]] == [h["val_loss"] for h in want["history"]]
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 12
