@@ -132,7 +132,11 @@ def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, wei
     dev = fabric.device
     # Fabric's wrapper adds per-call overhead that one device does not need: call the module
     # itself inside Fabric's precision context (DDP keeps the wrapper for its hooks).
-    net = model.module if fabric.world_size == 1 and not textbook else model
+    single = fabric.world_size == 1 and not textbook
+    net = model.module if single else model
+    # likewise fabric.backward: for one device without a gradient scaler it is loss.backward()
+    plain_backward = single and "16-mixed" not in str(fabric.strategy.precision.__class__.__name__).lower() \
+        and getattr(fabric.strategy.precision, "scaler", None) is None
     model.train()
     losses, sizes = [], []
     with fabric.autocast():
@@ -143,7 +147,10 @@ def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, wei
             if t.l1 or t.l2:
                 loss = loss + _penalty(weights, t.l1, t.l2)
             optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
+            if plain_backward:
+                loss.backward()
+            else:
+                fabric.backward(loss)
             if t.grad_clip:
                 fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
             optimizer.step()
