@@ -170,7 +170,7 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         done = _read_json(folder / "result.json")
         if not done:
             done = _train_one(folder, recipe, data, device, seed, progress)
-            if i == 0 and recipe.eval.baselines and data.spec.target in ("class", "real"):
+            if recipe.eval.baselines:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
             _write_json(folder / "result.json", done)
         results.append(done)
@@ -218,4 +218,7 @@ def _summarise(results: list[dict]) -> dict:
     if len(results) > 1:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results]}
+        if main.get("baselines"):
+            metrics["repeats"]["baselines"] = {
+                name: aggregate([r["baselines"]["models"][name] for r in results]) for name in main["baselines"]["models"]}
     return metrics

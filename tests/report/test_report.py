@@ -31,6 +31,7 @@ def test_classification_report_has_every_section(tmp_path):
     assert "95% interval" in html and "±" in html
     rep = r.metrics["repeats"]["test"]["accuracy"]
     assert rep["n"] == 3 and rep["ci95"][0] <= rep["mean"] <= rep["ci95"][1]
+    assert r.metrics["repeats"]["baselines"]["logistic regression"]["accuracy"]["n"] == 3
     assert (r.path / "repeat-1" / "result.json").is_file() and (r.path / "repeat-2" / "checkpoints" / "best.json").is_file()
 
 

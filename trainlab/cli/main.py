@@ -54,7 +54,9 @@ def _print_summary(run) -> None:
         if rep:
             s = rep.get(k)
             row += [f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}]"] if s else ["", ""]
-        row += [f"{b[k]:.4f}" if k in b else "" for b in base.values()]
+        rep_base = (m.get("repeats") or {}).get("baselines", {})
+        row += [(f"{rep_base[n][k]['mean']:.4f} ± {rep_base[n][k]['std']:.4f}" if n in rep_base else f"{b[k]:.4f}")
+                if k in b else "" for n, b in base.items()]
         table.add_row(*row)
     console.print(table)
     console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']} · run: {run.path}"
