@@ -19,16 +19,21 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
     return path
 
 
+def class_image(c: int, rng) -> np.ndarray:
+    """A 28×28 uint8 image of class c: noise, and a bright 5×5 square at a place set by c."""
+    x = rng.integers(0, 60, size=(28, 28))
+    r, col = divmod(int(c), 4)
+    x[2 + 6 * r: 7 + 6 * r, 2 + 6 * col: 7 + 6 * col] = 250
+    return x.astype(np.uint8)
+
+
 def write_mnist_folder(folder: Path, n_train=200, n_test=50, classes=10, gz=True, seed=0) -> Path:
-    """A small MNIST-format folder whose classes are learnable (a bright square per class)."""
+    """A small MNIST-format folder whose classes are learnable (see class_image)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         y = np.arange(n) % classes
-        x = rng.integers(0, 60, size=(n, 28, 28))
-        for i, c in enumerate(y):
-            r, col = divmod(int(c), 4)
-            x[i, 2 + 6 * r: 7 + 6 * r, 2 + 6 * col: 7 + 6 * col] = 250
+        x = np.stack([class_image(c, rng) for c in y])
         write_idx(folder / f"{prefix}-images-idx3-ubyte", x, gz)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", y, gz)
     return folder

@@ -40,6 +40,22 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r})"
 
+    @property
+    def predictor(self):
+        """The best model with its training preprocessing (loaded once)."""
+        if getattr(self, "_predictor", None) is None:
+            from .serve.predictor import Predictor
+
+            self._predictor = Predictor(self.path)
+        return self._predictor
+
+    def predict(self, x) -> dict:
+        """Predict raw inputs (training units): image arrays, or table rows as arrays or dicts."""
+        p = self.predictor
+        if p.spec.kind != "image" and isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
+            x = p.rows_to_array(x)
+        return p.predict(x)
+
 
 def _read_json(path: Path) -> dict:
     try:

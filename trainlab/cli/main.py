@@ -121,6 +121,108 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
     _console().print(table)
 
 
+@app.command()
+def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
+            inputs: List[Path] = typer.Argument(..., help="Image files or folders (PNG/JPEG/TIFF/NPY), or CSV files of table rows."),
+            out: Optional[Path] = typer.Option(None, "--out", help="Write all predictions to a .csv or .json file."),
+            batch_size: int = typer.Option(256, help="Inputs per forward pass.")):
+    """Predict new inputs with a run's best model and its training preprocessing."""
+    from rich.table import Table
+
+    from ..core.errors import TrainlabError
+    from ..serve.predictor import Predictor
+
+    p = Predictor(run_dir, device="cuda" if _cuda() else "cpu")
+    x, names = p.read_files(inputs)
+    result = p.predict(x, batch_size)
+    rows = _prediction_rows(names, result)
+    if out is not None:
+        if out.suffix.lower() not in (".csv", ".json"):
+            raise TrainlabError(f"--out must end in .csv or .json; received {str(out)!r}.")
+        _write_rows(out, rows)
+    table = Table(title=f"{len(rows)} predictions by {run_dir}")
+    shown = _terminal_rows(rows)
+    for col in shown[0]:
+        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up") else "right")
+    for r in shown[:50]:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
+    _console().print(table)
+    if len(rows) > 50:
+        _console().print(f"... {len(rows) - 50} more" + (f" in {out}" if out else "; use --out to keep them all"))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _prediction_rows(names: list[str], result: dict) -> list[dict]:
+    if "values" in result:
+        return [{"input": n, "value": float(v)} for n, v in zip(names, result["values"])]
+    return [{"input": n, "predicted": c, **{f"p({k})": round(float(pk), 6) for k, pk in zip(result["classes"], probs)}}
+            for n, c, probs in zip(names, result["predicted"], result["probabilities"])]
+
+
+def _terminal_rows(rows: list[dict]) -> list[dict]:
+    """The predicted class, its probability and the runner-up: what fits a terminal."""
+    if "value" in rows[0]:
+        return rows
+    out = []
+    for r in rows:
+        probs = sorted(((v, k[2:-1]) for k, v in r.items() if k.startswith("p(")), reverse=True)
+        second = probs[1] if len(probs) > 1 else (0.0, "")
+        out.append({"input": r["input"], "predicted": r["predicted"], "probability": probs[0][0],
+                    "runner-up": f"{second[1]} ({second[0]:.3f})"})
+    return out
+
+
+def _write_rows(out: Path, rows: list[dict]) -> None:
+    import csv
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(rows, indent=1))
+        return
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+@app.command()
+def export(run_dir: Path = typer.Argument(..., help="A run directory."),
+           format: str = typer.Option("onnx", "--format", "-f", help="onnx | torchscript | safetensors"),
+           out_dir: Optional[Path] = typer.Option(None, help="Where to write (default: RUN/export)."),
+           quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Export the best model with a JSON model card; checks parity with PyTorch on the test inputs."""
+    _setup_logging(quiet)
+    from ..core.errors import TrainlabError
+    from ..export.exporter import export as export_run
+
+    card = export_run(run_dir, format, out_dir)
+    par = card["parity"]
+    folder = out_dir or run_dir / "export"
+    _console().print(f"wrote {folder / card['file']} and {card['file']}.card.json · parity on {par['samples']} test "
+                     f"inputs: max |difference| {par['max_abs_diff']:.2e} (tolerance {par['tolerance']:.0e}) → "
+                     + ("[green]passed[/]" if par["passed"] else "[red]FAILED[/]"))
+    if not par["passed"]:
+        raise TrainlabError(f"The exported {format} model differs from PyTorch by {par['max_abs_diff']:.3g}; "
+                            "the artifact was kept for inspection but should not be used.")
+
+
+@app.command()
+def serve(run_dir: Path = typer.Argument(..., help="A run directory."),
+          host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you mean otherwise."),
+          port: int = typer.Option(8000, help="TCP port."),
+          max_body_mb: float = typer.Option(8.0, help="Largest request body accepted, in MiB.")):
+    """Serve the best model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
+    _setup_logging(False)
+    from ..serve.app import serve as serve_run
+
+    serve_run(run_dir, host=host, port=port, max_body_bytes=int(max_body_mb * 1024 * 1024))
+
+
 @recipe_app.command("schema")
 def recipe_schema():
     """Print the JSON Schema of a recipe."""

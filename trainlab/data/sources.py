@@ -156,3 +156,67 @@ def load_sklearn(name: str):
     import sklearn.datasets as skd
 
     return getattr(skd, f"load_{name}")()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+
+
+def read_image(source, shape: tuple[int, ...], name: str | None = None) -> np.ndarray:
+    """An image (PNG/JPEG/TIFF/BMP via Pillow, or a .npy array) from a path or a binary file
+    object, as a float32 array of `shape` (C, H, W): converted to grey or RGB and resized as
+    needed, values kept in their original units (0-255 for 8-bit images), as in training."""
+    name = name or str(source)
+    c, h, w = shape
+    if name.lower().endswith(".npy"):
+        try:
+            a = np.load(source, allow_pickle=False)
+        except FileNotFoundError:
+            raise DataError(f"Image {name!r} does not exist.") from None
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"Cannot read {name!r} as a NumPy array: {err}.") from None
+        return check_image_array(a, shape, name)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source) as im:
+            im = im.convert("L" if c == 1 else "RGB")
+            if im.size != (w, h):
+                im = im.resize((w, h), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.float32)
+    except FileNotFoundError:
+        raise DataError(f"Image {name!r} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise DataError(f"Cannot decode image {name!r}: {err}. Is it a PNG, JPEG or TIFF file?") from None
+    return a[None] if c == 1 else a.transpose(2, 0, 1)  # (H, W, C) → (C, H, W)
+
+
+def check_image_array(a, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Accept (C, H, W), or (H, W) for one channel; anything else is an error naming the shape."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.number):
+        raise DataError(f"{what}: expected numbers, received an array of {a.dtype}.")
+    if a.ndim == 2 and shape[0] == 1:
+        a = a[None]
+    if tuple(a.shape) != tuple(shape):
+        raise DataError(f"{what}: expected an image of shape {list(shape)} (or {list(shape[1:])} for one channel); "
+                        f"received {list(a.shape)}.")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise DataError(f"{what}: the image holds NaN or infinite values.")
+    return a
+
+
+def image_files(paths) -> list[Path]:
+    """Expand folders into their image files (sorted); keep files as given."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise DataError(f"Folder {str(p)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+            out += found
+        elif not p.exists():
+            raise DataError(f"Input {str(p)!r} does not exist.")
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,69 @@
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trainlab
+from trainlab.core.errors import CheckpointError, DataError
+from trainlab.serve.predictor import Predictor
+from tests.conftest import class_image
+
+
+def test_predictions_use_the_training_preprocessing(image_run):
+    run = trainlab.load_run(image_run.path)
+    p = run.predictor
+    rng = np.random.default_rng(7)
+    x = np.stack([class_image(c, rng) for c in (0, 5, 9)]).astype(np.float32)  # raw 0-255 units
+    out = run.predict(x)
+    assert out["predicted"] == ["0", "5", "9"]
+    assert np.allclose(np.sum(out["probabilities"], 1), 1, atol=1e-4)
+    assert p.predict(x[0])["predicted"] == ["0"]  # (H, W) one image
+    assert run.metrics["test"]["accuracy"] > 0.9
+
+
+def test_image_files_and_folders(image_run, tmp_path):
+    img = class_image(2, np.random.default_rng(3))
+    Image.fromarray(img).save(tmp_path / "a.png")
+    Image.fromarray(np.kron(img, np.ones((2, 2), np.uint8))).save(tmp_path / "big.png")  # 56×56 is resized
+    np.save(tmp_path / "c.npy", img)
+    p = Predictor(image_run.path)
+    x, names = p.read_files([tmp_path])
+    assert x.shape == (3, 1, 28, 28) and [n.split("/")[-1] for n in names] == ["a.png", "big.png", "c.npy"]
+    assert p.predict(x)["predicted"] == ["2", "2", "2"]
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(DataError, match="Cannot decode image"):
+        p.read_files([tmp_path / "bad.png"])
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.zeros((2, 27, 28)), r"expected images of shape \[1, 28, 28\]"),
+    ([[1, 2], [3]], "rectangular"),
+    (np.array([["a"]]), "expected numbers"),
+    (np.full((28, 28), np.nan), "NaN"),
+])
+def test_bad_image_inputs(image_run, bad, match):
+    with pytest.raises(DataError, match=match):
+        Predictor(image_run.path).predict(bad)
+
+
+def test_table_rows_in_any_order_and_bad_columns(table_run):
+    p = Predictor(table_run.path)
+    names = list(p.spec.feature_names)
+    row = {n: v for n, v in zip(names, [5.1, 3.5, 1.4, 0.2])}  # a setosa
+    assert p.predict(p.rows_to_array([dict(reversed(list(row.items())))]))["predicted"] == ["setosa"]
+    with pytest.raises(DataError, match=re.escape(f"missing feature column '{names[0]}'")):
+        p.rows_to_array([{k: v for k, v in row.items() if k != names[0]}])
+    with pytest.raises(DataError, match="unknown column 'colour'"):
+        p.rows_to_array([{**row, "colour": 1}])
+
+
+def test_tampered_weights_are_refused(table_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(table_run.path, copy)
+    f = next((copy / "checkpoints").glob("best-*.safetensors"))
+    f.write_bytes(f.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        Predictor(copy)

@@ -1,0 +1,158 @@
+"""Export a run's best model as ONNX, TorchScript or safetensors. The exported graph takes
+inputs in the training data's own units: the stored normalisation is part of it. A JSON model
+card describes the artifact, and a parity check compares it with PyTorch on the run's test
+inputs (tolerance 1e-4, float32); its result is printed and stored in the card."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.errors import TrainlabError
+from ..serve.predictor import Predictor
+
+log = logging.getLogger("trainlab")
+FORMATS = ("onnx", "torchscript", "safetensors")
+TOLERANCE = 1e-4
+
+
+class WithPreprocessing(nn.Module):
+    """(raw inputs) → normalise with the training statistics → model → logits."""
+
+    def __init__(self, model: nn.Module, normalizer, input_shape):
+        super().__init__()
+        self.model = model
+        ndim = len(input_shape)
+        if normalizer.axes == "channel":
+            shape = (1, -1) + (1,) * (ndim - 1)
+        else:
+            shape = (1,) + tuple(input_shape)
+        self.register_buffer("shift", torch.tensor(normalizer.shift, dtype=torch.float32).reshape(shape))
+        self.register_buffer("scale", torch.tensor(normalizer.scale, dtype=torch.float32).reshape(shape))
+
+    def forward(self, x):
+        return self.model((x - self.shift) / self.scale)
+
+
+def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:
+    """The run's own test inputs, in raw units, re-split from the recipe exactly as in training."""
+    from ..data.prepare import load_raw
+    from ..data.split import split
+
+    d = p.recipe["data"]
+    params = {k: v for k, v in d.items() if k not in ("name", "val_fraction", "test_fraction", "stratify", "normalize", "limit")}
+    raw = load_raw(d["name"], params)
+    s = split(raw, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], stratify=d["stratify"],
+              seed=p.meta["seed"], limit=d["limit"])
+    return s.x_test[:limit].astype(np.float32)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _export_onnx(module, example, path: Path):
+    kw = dict(input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(module, (example,), str(path), dynamo=False, **kw)
+        except Exception:  # newer torch keeps only the dynamo exporter
+            torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["input"], output_names=["logits"],
+                              dynamic_shapes=({0: torch.export.Dim("batch")},))
+
+    def run(x):
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {"input": x})[0]
+
+    return run
+
+
+def _export_torchscript(module, example, path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated upstream but still the portable C++ format
+        traced = torch.jit.trace(module, example)
+        torch.jit.save(traced, str(path))
+
+    def run(x):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.jit.load(str(path))
+        with torch.inference_mode():
+            return loaded(torch.as_tensor(x)).numpy()
+
+    return run
+
+
+def _export_safetensors(module, example, path: Path):
+    from safetensors.torch import load_file, save_file
+
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+
+    def run(x):
+        import copy
+
+        clone = copy.deepcopy(module)
+        clone.load_state_dict(load_file(str(path)))
+        with torch.inference_mode():
+            return clone(torch.as_tensor(x)).numpy()
+
+    return run
+
+
+def export(run_dir: str | Path, fmt: str, out_dir: str | Path | None = None) -> dict:
+    if fmt not in FORMATS:
+        raise TrainlabError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    if fmt == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise TrainlabError("ONNX export needs onnx and onnxruntime: pip install 'trainlab[export]'.") from None
+    p = Predictor(run_dir)
+    out = Path(out_dir) if out_dir else p.run_dir / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    module = WithPreprocessing(p.model, p.normalizer, p.spec.input_shape).eval()
+    x = _test_inputs(p)
+    suffix = {"onnx": "onnx", "torchscript": "torchscript.pt", "safetensors": "safetensors"}[fmt]
+    path = out / f"model.{suffix}"
+    runner = {"onnx": _export_onnx, "torchscript": _export_torchscript, "safetensors": _export_safetensors}[fmt](
+        module, torch.as_tensor(x[:2]), path)
+    with torch.inference_mode():
+        want = module(torch.as_tensor(x)).numpy()
+    got = runner(x)
+    diff = float(np.abs(got - want).max())
+    parity = {"samples": int(len(x)), "max_abs_diff": diff, "tolerance": TOLERANCE, "passed": diff <= TOLERANCE,
+              "against": "PyTorch eager on the run's test inputs, float32"}
+    card = _model_card(p, fmt, path, parity)
+    (out / f"model.{suffix}.card.json").write_text(json.dumps(card, indent=1))
+    return card
+
+
+def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
+    metrics = json.loads((p.run_dir / "metrics.json").read_text()) if (p.run_dir / "metrics.json").is_file() else {}
+    test = {k: v for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))}
+    binary = p.spec.target == "class" and p.task.output_size() == 1
+    return {
+        "format": fmt, "file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+        "created": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
+        "input": {"name": "input", "shape": ["batch", *p.spec.input_shape], "dtype": "float32",
+                  "units": "the training data's own units (e.g. 0-255 pixel values); normalisation is inside the model"},
+        "output": {"name": "logits", "shape": ["batch", p.task.output_size()], "dtype": "float32",
+                   "meaning": ("one logit: sigmoid gives P(" + p.spec.class_names[1] + ")") if binary else
+                   ("logits: softmax gives class probabilities" if p.spec.target == "class" else
+                    f"standardised target: value = output * {p.normalizer.target_scale} + {p.normalizer.target_shift}")},
+        "preprocessing": {**p.normalizer.to_dict(), "embedded": fmt != "safetensors"},
+        "classes": list(p.spec.class_names), "features": list(p.spec.feature_names),
+        "task": p.task.name, "test_metrics": test, "recipe_hash": p.recipe_hash, "recipe": p.recipe,
+        "parity": parity,
+    }

@@ -1,0 +1,161 @@
+"""Predictor: a run's best model with exactly the preprocessing it was trained with (the stored
+normalisation statistics, input shape and class names). Nothing is refitted, nothing unpickled."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import CheckpointError, DataError
+from ..core.spec import DataSpec
+from ..data.transforms import Normalizer
+
+
+class Predictor:
+    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+        import torch
+
+        from ..engine import checkpoint
+        from ..models import build_model
+        from ..tasks import build_task
+
+        self.run_dir = Path(run_dir)
+        folder = self.run_dir / "checkpoints"
+        if not checkpoint.exists(folder, "best"):
+            raise CheckpointError(f"{str(self.run_dir)!r} has no best checkpoint (checkpoints/best.json). "
+                                  "Is it a trainlab run directory whose training finished at least one epoch?")
+        tensors, meta = checkpoint.load(folder, "best")
+        self.meta, self.recipe = meta, meta["recipe"]
+        self.spec = DataSpec.from_dict(meta["spec"])
+        self.normalizer = Normalizer(**meta["normalizer"])
+        task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
+        self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
+        model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
+        self.model = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
+        try:
+            self.model.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise CheckpointError(f"The weights in {str(folder)!r} do not fit the recipe's model: {err}") from None
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+        self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+    # --- inputs ---
+
+    @property
+    def label_column(self) -> str | None:
+        return self.recipe["data"].get("label")
+
+    def rows_to_array(self, rows: list[dict], what: str = "input") -> np.ndarray:
+        """Table rows (dicts of feature → number, in any order) → (N, F) in training order.
+        A missing or unknown column is an error naming it; the training label column is ignored."""
+        names = list(self.spec.feature_names)
+        out = np.empty((len(rows), len(names)), np.float32)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise DataError(f"{what} row {i}: expected an object of feature → value, received {type(row).__name__}.")
+            missing = [n for n in names if n not in row]
+            extra = [k for k in row if k not in names and k != self.label_column]
+            if missing:
+                raise DataError(f"{what} row {i}: missing feature column {missing[0]!r}. Expected columns: {', '.join(names)}.")
+            if extra:
+                raise DataError(f"{what} row {i}: unknown column {extra[0]!r}. Expected columns: {', '.join(names)}.")
+            for j, n in enumerate(names):
+                v = row[n]
+                try:
+                    v = float(v)
+                except (TypeError, ValueError):
+                    raise DataError(f"{what} row {i}, column {n!r}: {v!r} is not a number.") from None
+                if not np.isfinite(v):
+                    raise DataError(f"{what} row {i}, column {n!r}: {v} is not finite.")
+                out[i, j] = v
+        return out
+
+    def read_files(self, paths) -> tuple[np.ndarray, list[str]]:
+        """Image files or folders (image runs), or CSV files (table runs) → (inputs, row names)."""
+        from ..data import sources
+
+        if self.spec.kind == "image":
+            files = sources.image_files(paths)
+            return np.stack([sources.read_image(f, self.spec.input_shape) for f in files]), [str(f) for f in files]
+        arrays, names = [], []
+        for p in map(Path, paths):
+            header, rows = sources._read_csv(p) if p.is_file() else (None, None)
+            if header is None:
+                raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
+                                f"{', '.join(self.spec.feature_names)}).")
+            dict_rows = [dict(zip(header, r)) for r in rows]
+            arrays.append(self.rows_to_array(dict_rows, str(p)))
+            names += [f"{p.name}:{i + 2}" for i in range(len(rows))]
+        return np.concatenate(arrays), names
+
+    def check_array(self, x, what: str = "input") -> np.ndarray:
+        """Raw inputs (training units) as (N, *input_shape) float32; errors name the shape."""
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError):  # ragged nested lists
+            raise DataError(f"{what}: expected a rectangular array of numbers (all rows the same length).") from None
+        if not np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_:
+            raise DataError(f"{what}: expected numbers, received values of type {a.dtype}.")
+        shape = tuple(self.spec.input_shape)
+        if self.spec.kind == "image":
+            # (H, W) one grey image; (N, H, W) grey images or one (C, H, W) image; (N, C, H, W)
+            if a.ndim == 2 and shape[0] == 1:
+                a = a[None, None]
+            elif a.ndim == 3:
+                a = a[:, None] if shape[0] == 1 else a[None]
+            if a.ndim != 4 or tuple(a.shape[1:]) != shape:
+                raise DataError(f"{what}: expected images of shape {list(shape)} (a batch: [N, {', '.join(map(str, shape))}]); "
+                                f"received an array of shape {list(a.shape)}.")
+            a = a.astype(np.float32)
+            if not np.isfinite(a).all():
+                raise DataError(f"{what}: NaN or infinite values.")
+            return a
+        if a.ndim == 1:
+            a = a[None]
+        if a.ndim != 2 or a.shape[1] != shape[0]:
+            raise DataError(f"{what}: expected rows of {shape[0]} features ({', '.join(self.spec.feature_names)}); "
+                            f"received an array of shape {list(a.shape)}.")
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise DataError(f"{what}: NaN or infinite values.")
+        return a
+
+    # --- outputs ---
+
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        return self.normalizer.apply(x)
+
+    def forward(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Normalised inputs → raw model outputs (N, out)."""
+        import torch
+
+        with torch.inference_mode():
+            t = torch.as_tensor(x, device=self.device)
+            return torch.cat([self.model(t[i:i + batch_size]) for i in range(0, len(t), batch_size)]).float().cpu().numpy()
+
+    def predict(self, x, batch_size: int = 1024) -> dict:
+        """Raw inputs (N, *input_shape), in training units → predictions. Classification:
+        {"predicted": names, "probabilities": (N, K) list}; regression: {"values": list}."""
+        import torch
+
+        a = self.check_array(x)
+        out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
+        if self.spec.target == "class":
+            probs = self.task.probabilities(out).numpy()
+            idx = probs.argmax(1)
+            return {"classes": list(self.spec.class_names), "predicted": [self.spec.class_names[i] for i in idx],
+                    "probabilities": probs.round(6).tolist()}
+        return {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
+
+    def metadata(self) -> dict:
+        return {
+            "run": self.run_dir.name, "recipe": self.recipe.get("name"), "recipe_hash": self.recipe_hash,
+            "model": self.recipe["model"]["name"], "task": self.task.name, "kind": self.spec.kind,
+            "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
+            "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
+            "preprocessing": self.normalizer.to_dict(), "best_epoch": self.meta.get("epoch"),
+            "val_loss": self.meta.get("val_loss"),
+        }
