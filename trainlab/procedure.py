@@ -80,7 +80,13 @@ def resolve(recipe: Recipe) -> Recipe:
     from .models import MODELS
 
     d = recipe.to_dict()
-    for section, registry in (("data", DATASETS), ("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
+    if recipe.is_rl:
+        from .rl.registry import AGENTS, ENVIRONMENTS
+
+        first = (("env", ENVIRONMENTS), ("agent", AGENTS))
+    else:
+        first = (("data", DATASETS),)
+    for section, registry in (*first, ("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
         cfg = getattr(recipe, section)
         params = registry.get(cfg.name).validate(cfg.params, section)
         # None means "the builder's own default" and TOML has no null: leave it out
@@ -138,6 +144,8 @@ def load_run(path: str | Path) -> Run:
 
 
 def _load_raw(recipe: Recipe):
+    if recipe.is_rl:
+        return None  # the environment makes its own data
     from .data.prepare import load_raw
 
     return load_raw(recipe.data.name, recipe.data.params)
@@ -150,8 +158,15 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
     device = choose_device(recipe.train.device)
     info.update(status="running", env=environment(device))
     _write_json(path / "run.json", info)
+    pictures = None
     try:
-        results = _train_repeats(path, recipe, raw, device, progress)
+        if recipe.is_rl:
+            from .rl.run import run_rl
+
+            metrics = run_rl(path, recipe, device, progress)
+            pictures = metrics.pop("pictures")
+        else:
+            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress))
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         _write_json(path / "run.json", info)
@@ -160,12 +175,11 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
         info["status"] = "failed"
         _write_json(path / "run.json", info)
         raise
-    metrics = _summarise(results)
     _write_json(path / "metrics.json", metrics)
     if recipe.report.html:
         from .report.html import write_report
 
-        write_report(path, recipe, metrics, info["env"])
+        write_report(path, recipe, metrics, info["env"], pictures)
     info.update(status="finished", finished=datetime.now().isoformat(timespec="seconds"))
     _write_json(path / "run.json", info)
     return Run(path, recipe, metrics)

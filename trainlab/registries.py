@@ -5,9 +5,11 @@ def all_registries() -> dict:
     from .data.datasets import DATASETS
     from .engine.optim import OPTIMIZERS, SCHEDULES
     from .models import MODELS
+    from .rl.registry import AGENTS, ENVIRONMENTS
     from .tasks import TASKS
 
-    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "optimizers": OPTIMIZERS, "schedules": SCHEDULES}
+    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
+            "environments": ENVIRONMENTS, "agents": AGENTS}
 
 
 def list_registry(kind: str):

@@ -91,7 +91,7 @@ def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):
 
 
 def test_list_schema_check_and_show(tmp_path):
-    for kind in ("models", "datasets", "tasks", "optimizers", "schedules"):
+    for kind in ("models", "datasets", "tasks", "optimizers", "schedules", "environments", "agents"):
         r = cli("list", kind)
         assert r.returncode == 0 and r.stdout.strip()
     assert "fashion_mnist" in cli("list", "datasets").stdout

@@ -17,6 +17,8 @@ SPECS = {
 @pytest.mark.parametrize("kind", SPECS)
 def test_model_contract(name, kind):
     spec = SPECS[kind]
+    if name == "convnet" and kind == "table":
+        pytest.skip("convnet takes images")
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes)
     x = torch.randn(4, *spec.input_shape)

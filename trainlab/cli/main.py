@@ -34,6 +34,8 @@ def _print_summary(run) -> None:
     from rich.table import Table
 
     m, console = run.metrics, _console()
+    if m.get("kind") == "rl":
+        return _print_rl_summary(run)
     test, fit, target = m["test"], m["fit"], m["spec"]["target"]
     keys = ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "loss"] if target == "class" else ["r2", "rmse", "mae", "mse"]
     rep = (m.get("repeats") or {}).get("test", {})
@@ -61,6 +63,23 @@ def _print_summary(run) -> None:
     console.print(table)
     console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']} · run: {run.path}"
                   + (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""))
+
+
+def _print_rl_summary(run) -> None:
+    from rich.table import Table
+
+    m, console = run.metrics, _console()
+    ev = m["eval"]
+    table = Table(title=f"{run.recipe.name}: returns over {ev['games']} seeded evaluation games")
+    for col in ("policy", "mean", "std", "min", "max"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, key in ((f"trained: {ev['policy']}", "greedy"), ("trained: purely greedy", "pure_greedy"),
+                      ("scripted heuristic", "heuristic"), ("random", "random")):
+        s = ev[key]
+        table.add_row(name, *(f"{s[k]:.3f}" for k in ("mean", "std", "min", "max")))
+    console.print(table)
+    console.print(f"trained {m['fit']['env_steps']:,} environment steps in {m['fit']['train_seconds']:.0f} s on "
+                  f"{m['fit']['device']} · run: {run.path} · report: {run.path / 'report.html'}")
 
 
 @app.command()
@@ -104,7 +123,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory.")):
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules")):
+def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules | environments | agents")):
     """List what a registry holds, with each entry's recipe keys."""
     from rich.table import Table
 

@@ -58,6 +58,18 @@ class ScheduleConfig(_Named):
     name: str = "none"
 
 
+class EnvConfig(_Named):
+    """A reinforcement-learning environment (instead of [data]); its keys are the environment's."""
+
+    name: str = "trainlab/MouseGame-v0"
+
+
+class AgentConfig(_Named):
+    """The learning algorithm for an environment; its keys are the agent's (trainlab list agents)."""
+
+    name: str = "dqn"
+
+
 class EarlyStopping(_Strict):
     patience: int = Field(5, ge=0, description="epochs without improvement before stopping; 0 disables")
     min_delta: float = Field(0.0, ge=0)
@@ -92,7 +104,9 @@ class Recipe(_Strict):
     name: str = "run"
     description: str = ""
     seed: int = 0
-    data: DataConfig
+    data: DataConfig | None = None
+    env: EnvConfig | None = None
+    agent: AgentConfig | None = None
     model: ModelConfig
     task: TaskConfig = TaskConfig()
     optim: OptimConfig = OptimConfig()
@@ -101,8 +115,20 @@ class Recipe(_Strict):
     eval: EvalConfig = EvalConfig()
     report: ReportConfig = ReportConfig()
 
+    @pydantic.model_validator(mode="after")
+    def _data_or_env(self):
+        if (self.data is None) == (self.env is None):
+            raise ValueError("a recipe needs exactly one of [data] (supervised learning) and [env] (reinforcement learning)")
+        if self.env is not None and self.agent is None:
+            self.agent = AgentConfig()
+        return self
+
+    @property
+    def is_rl(self) -> bool:
+        return self.env is not None
+
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 SECTIONS = [k for k in Recipe.model_fields]

@@ -112,6 +112,8 @@ def describe_validation_error(err: pydantic.ValidationError, section: str, model
             msg = f"Unknown key {key!r} in [{owner}]."
             msg += f" Did you mean {hint!r}?" if hint else ""
             msg += f" Valid keys: {', '.join(valid)}."
+        elif e["type"] == "value_error":
+            msg = e["msg"].removeprefix("Value error, ").capitalize() + "."
         elif e["type"] == "missing":
             msg = f"Missing required key {key!r}."
         else:

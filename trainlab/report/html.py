@@ -45,14 +45,29 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     }
 
 
-def render(path: Path, recipe, metrics: dict, env: dict) -> str:
+def build_rl_context(path: Path, recipe, metrics: dict, env: dict, pictures: dict | None) -> dict:
+    figures = {"curves": plots.rl_curves(metrics["history"])}
+    if pictures:
+        gif = plots.gif_bytes(pictures["frames"])
+        (path / "game.gif").write_bytes(gif)
+        figures["game"] = "data:image/gif;base64," + __import__("base64").b64encode(gif).decode()
+        figures["q"] = plots.q_values(pictures["q_sample"])
+    ev = metrics["eval"]
+    return {"recipe": recipe, "metrics": metrics, "env": env, "eval": ev, "fit": metrics["fit"], "figures": figures,
+            "pictures": pictures, "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
+            "ratio_random": ev["greedy"]["mean"] / ev["random"]["mean"] if ev["random"]["mean"] > 0 else None}
+
+
+def render(path: Path, recipe, metrics: dict, env: dict, pictures: dict | None = None) -> str:
     jenv = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    if metrics.get("kind") == "rl":
+        return jenv.get_template("rl_report.html.j2").render(**build_rl_context(path, recipe, metrics, env, pictures))
     return jenv.get_template("report.html.j2").render(**build_context(path, recipe, metrics, env))
 
 
-def write_report(path: Path, recipe, metrics: dict, env: dict) -> Path:
+def write_report(path: Path, recipe, metrics: dict, env: dict, pictures: dict | None = None) -> Path:
     out = path / "report.html"
     tmp = out.with_name("report.html.tmp")
-    tmp.write_text(render(path, recipe, metrics, env), encoding="utf-8")
+    tmp.write_text(render(path, recipe, metrics, env, pictures), encoding="utf-8")
     tmp.replace(out)
     return out

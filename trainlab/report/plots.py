@@ -93,3 +93,52 @@ def repeats_strip(values: dict[str, list[float]]) -> str:
     ax.set(title="Test metric per split seed (bar: mean)")
     ax.grid(alpha=0.3, axis="x")
     return _uri(fig)
+
+
+def rl_curves(history: list[dict]) -> str:
+    steps = [r["step"] for r in history]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    train = [(r["step"], r["train_return"]) for r in history if r["train_return"] is not None]
+    if train:
+        ax.plot(*zip(*train), "o-", ms=3, label="training episodes (ε-greedy), mean return")
+    ax.plot(steps, [r["greedy_return"] for r in history], "s-", ms=3, label="evaluation policy, 100 fixed games")
+    ax.set(xlabel="environment steps", ylabel="episode return", title="Learning curve")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(steps, [r["epsilon"] for r in history], "--", color="grey", label="ε")
+    ax2.set_ylabel("ε (exploration)")
+    ax2.set_ylim(0, 1.05)
+    lines = ax.get_legend_handles_labels()
+    extra = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="lower right")
+    return _uri(fig)
+
+
+def gif_bytes(frames, ms_per_frame: int = 180) -> bytes:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    return buf.getvalue()
+
+
+def q_values(sample: dict) -> str:
+    view = np.asarray(sample["view"])  # (3, w, w): cheese, poison, wall
+    w = view.shape[-1]
+    img = np.full((w, w, 3), 0.96)
+    img[view[2] > 0] = (0.12, 0.12, 0.12)
+    img[view[0] > 0] = (0.86, 0.16, 0.16)
+    img[view[1] > 0] = (0.16, 0.27, 0.86)
+    img[w // 2, w // 2] = (0.47, 0.47, 0.47)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 3.2))
+    a.imshow(img)
+    a.set_xticks([]), a.set_yticks([])
+    a.set_title("what the mouse sees (grey: mouse, red: cheese,\nblue: poison, black: wall)", fontsize=8)
+    q = np.asarray(sample["q"])
+    colours = ["tab:green" if i == q.argmax() else "tab:blue" for i in range(len(q))]
+    b.bar(sample["actions"], q, color=colours)
+    b.set(title="Q-values of the four actions (green: greedy choice)", ylabel="Q(s, a)")
+    b.title.set_fontsize(9)
+    b.grid(alpha=0.3, axis="y")
+    return _uri(fig)

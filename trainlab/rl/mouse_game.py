@@ -134,12 +134,106 @@ def heuristic_action(view: np.ndarray, rng: np.random.Generator) -> int:
         return int(rng.integers(4))
     cheese = np.argwhere(view[CHEESE] > 0) - r  # offsets from the mouse
     if len(cheese):
-        dist = np.abs(cheese).sum(1)
-        target = cheese[dist.argmin()]
-        best = min(safe, key=lambda a: np.abs(target - MOVES[a]).sum())
-        if np.abs(target - MOVES[best]).sum() < np.abs(target).sum():
-            return int(best)
+        target = cheese[np.abs(cheese).sum(1).argmin()]
+        # closest after the move: Manhattan distance first, straight-line distance to break ties (go around poison)
+        key = {a: (np.abs(target - MOVES[a]).sum(), ((target - MOVES[a]) ** 2).sum()) for a in safe}
+        best = min(key.values())
+        return int(rng.choice([a for a in safe if key[a] == best]))
     return int(rng.choice(safe))
 
 
 gym.register(id="trainlab/MouseGame-v0", entry_point="trainlab.rl.mouse_game:MouseGame")
+
+
+class BatchedMouseGame:
+    """B Mouse Games stepped together as tensors, same rules as MouseGame. Finished games are
+    reset at once; `step` also returns each game's last observation before that reset, so a
+    transition (s, a, r, s') is always whole."""
+
+    def __init__(self, n: int, size: int = 10, n_cheese: int = 10, n_poison: int = 5, horizon: int = 100,
+                 view_radius: int = 2, observation: str = "view", device="cpu", seed: int = 0):
+        import torch
+
+        self.observation = observation
+        self.n, self.size, self.n_cheese, self.n_poison, self.horizon, self.r = n, size, n_cheese, n_poison, horizon, view_radius
+        self.device = torch.device(device)
+        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.items = torch.zeros(n, 2, size, size, device=self.device)
+        self.pos = torch.zeros(n, 2, dtype=torch.long, device=self.device)
+        self.t = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.ret = torch.zeros(n, device=self.device)
+        self.moves = torch.as_tensor(MOVES, device=self.device)
+        w = torch.arange(2 * view_radius + 1, device=self.device)
+        self.win_r, self.win_c = w[None, :, None], w[None, None, :]
+        self.all = torch.arange(n, device=self.device)
+        self.reset_games(torch.ones(n, dtype=torch.bool, device=self.device))
+
+    def state(self) -> dict:
+        return {"items": self.items, "pos": self.pos, "t": self.t, "ret": self.ret, "gen": self.gen.get_state()}
+
+    def load_state(self, s: dict) -> None:
+        self.items.copy_(s["items"]), self.pos.copy_(s["pos"]), self.t.copy_(s["t"]), self.ret.copy_(s["ret"])
+        self.gen.set_state(s["gen"])
+
+    def set_layout(self, i: int, game: MouseGame) -> None:
+        """Copy a MouseGame's board into game i (tests compare the two implementations)."""
+        import torch
+
+        self.items[i] = torch.as_tensor(game.items, device=self.device)
+        self.pos[i] = torch.as_tensor(game.pos, device=self.device)
+        self.t[i], self.ret[i] = game.t, 0
+
+    def reset_games(self, mask) -> None:
+        import torch
+
+        idx = mask.nonzero().flatten()
+        if len(idx) == 0:
+            return
+        k = self.n_cheese + self.n_poison + 1
+        cells = torch.rand(len(idx), self.size * self.size, generator=self.gen).argsort(1)[:, :k].to(self.device)
+        rows, cols = cells // self.size, cells % self.size
+        items = torch.zeros(len(idx), 2, self.size, self.size, device=self.device)
+        b = torch.arange(len(idx), device=self.device)[:, None]
+        items[b, 0, rows[:, :self.n_cheese], cols[:, :self.n_cheese]] = 1
+        items[b, 1, rows[:, self.n_cheese:-1], cols[:, self.n_cheese:-1]] = 1
+        self.items[idx] = items
+        self.pos[idx] = torch.stack([rows[:, -1], cols[:, -1]], 1)
+        self.t[idx], self.ret[idx] = 0, 0
+
+    def observe(self):
+        """(B, 3, 2r+1, 2r+1) views: cheese, poison, wall (or (B, 3, S, S): cheese, poison, mouse)."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.observation == "full":
+            mouse = torch.zeros_like(self.items[:, :1])
+            mouse[self.all, 0, self.pos[:, 0], self.pos[:, 1]] = 1
+            return torch.cat([self.items, mouse], 1)
+
+        pad = F.pad(self.items, (self.r,) * 4)  # (B, 2, S+2r, S+2r)
+        wall = F.pad(torch.zeros_like(self.items[:, :1]), (self.r,) * 4, value=1.0)
+        full = torch.cat([pad, wall], 1)
+        rows = self.pos[:, 0, None, None] + self.win_r  # (B, w, 1): padded coordinates of the window
+        cols = self.pos[:, 1, None, None] + self.win_c  # (B, 1, w)
+        return full[self.all[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()  # (B, w, w, 3) → (B, 3, w, w)
+
+    def step(self, actions):
+        """→ (obs after any resets, reward, terminated, truncated, last obs before resets, finished returns)."""
+        import torch
+
+        target = self.pos + self.moves[actions]
+        inside = ((target >= 0) & (target < self.size)).all(1, keepdim=True)
+        self.pos = torch.where(inside, target, self.pos)
+        r, c = self.pos[:, 0], self.pos[:, 1]
+        here = self.items[self.all, :, r, c]  # (B, 2)
+        reward = REWARD_CHEESE * here[:, 0] + REWARD_POISON * here[:, 1]
+        self.items[self.all, :, r, c] = 0
+        self.t += 1
+        self.ret += reward
+        terminated = self.items[:, 0].sum((1, 2)) == 0
+        truncated = (self.t >= self.horizon) & ~terminated
+        last = self.observe()
+        done = terminated | truncated
+        finished = self.ret[done].clone()
+        self.reset_games(done)
+        return self.observe(), reward, terminated, truncated, last, finished
