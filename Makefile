@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 RECIPE  ?= recipes/tp1-mlp.toml
 FMNIST  := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test setup data bench clean
+.PHONY: run test setup data browser apt bench clean
 
 $(BIN)/trainlab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,18 +16,26 @@ $(BIN)/trainlab: pyproject.toml
 
 setup: $(BIN)/trainlab data
 
-# Fashion-MNIST comes from Debian's package; installed when missing and we may (root + apt).
+# Debian packages: Fashion-MNIST (data) and, for the browser test of the reports, Chromium.
+# Installed when missing and we may (root + apt); otherwise the tests that need them are skipped.
+APT_NEEDS = $(if $(wildcard $(FMNIST)),,dataset-fashion-mnist)
 data:
-	@if [ ! -d $(FMNIST) ]; then \
+	@$(MAKE) --no-print-directory apt PKGS="$(APT_NEEDS)"
+
+browser:
+	@$(MAKE) --no-print-directory apt PKGS="$(if $(shell command -v chromium),,chromium)"
+
+apt:
+	@if [ -n "$(strip $(PKGS))" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
-	  else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' or set data.path in the recipe"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PKGS) >/dev/null; \
+	  else echo "missing Debian packages: $(PKGS) (sudo apt-get install $(PKGS))"; fi; \
 	fi
 
 run: setup
 	$(BIN)/trainlab run $(RECIPE)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -154,10 +154,14 @@ def _load_raw(recipe: Recipe):
 def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
     from .engine.runtime import choose_device, environment
 
+    from .report.index import record
+
     info = _read_json(path / "run.json")
     device = choose_device(recipe.train.device)
     info.update(status="running", env=environment(device))
     _write_json(path / "run.json", info)
+    record(path, recipe, "running")
+    t0 = time.perf_counter()
     pictures = None
     try:
         if recipe.is_rl:
@@ -170,10 +174,12 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         _write_json(path / "run.json", info)
+        record(path, recipe, "interrupted")
         raise Interrupted(f"Interrupted. Every finished epoch is checkpointed; continue with: trainlab resume {path}") from None
     except BaseException:
         info["status"] = "failed"
         _write_json(path / "run.json", info)
+        record(path, recipe, "failed")
         raise
     _write_json(path / "metrics.json", metrics)
     if recipe.report.html:
@@ -182,6 +188,7 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
         write_report(path, recipe, metrics, info["env"], pictures)
     info.update(status="finished", finished=datetime.now().isoformat(timespec="seconds"))
     _write_json(path / "run.json", info)
+    record(path, recipe, "finished", metrics, time.perf_counter() - t0)
     return Run(path, recipe, metrics)
 
 
@@ -202,6 +209,8 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
             done = _train_one(folder, recipe, data, device, seed, progress)
             if recipe.eval.baselines:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
+            if i == 0 and recipe.report.interpret and data.spec.target == "class":
+                _write_json(folder / "interpret.json", explain_model(folder, data, recipe.report.interpret_samples))
             _write_json(folder / "result.json", done)
         results.append(done)
     return results
@@ -227,7 +236,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "task": {"name": task.name, **task.state()}, "seed": seed}
     result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
                  describe=describe)
-    test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size)
+    test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())
     return {
         "seed": seed, "test": test, "data": data.summary, "spec": data.spec.to_dict(),
@@ -237,6 +246,58 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop},
         "history": result.history,
     }
+
+
+def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coords: int = 200):
+    """The recipe's model on two training samples: finite differences vs autograd, and the graph."""
+    import torch
+
+    from .core.seed import seed_everything
+    from .data.prepare import prepare
+    from .evaluate.gradcheck import check_gradients, graph_dot
+    from .models import build_model
+    from .tasks import build_task
+
+    recipe = resolve(load_recipe(recipe, overrides) if not isinstance(recipe, Recipe) else recipe)
+    if recipe.is_rl:
+        raise TrainlabError("trainlab gradcheck works on supervised recipes (a [data] section).")
+    d = recipe.data
+    data = prepare(_load_raw(recipe), val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
+                   normalize=d.normalize, seed=recipe.seed, limit=d.limit)
+    seed_everything(recipe.seed)
+    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
+    model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    x = torch.as_tensor(data.split.x_train[:2])
+    y = torch.as_tensor(data.split.y_train[:2]).to(task.target_dtype())
+    return check_gradients(model, task, x, y, coords), graph_dot(model, task, x, y)
+
+
+def explain_model(folder: Path, data, samples: int) -> dict:
+    """Attributions, learned features and a feature projection of a run's best model."""
+    from .evaluate.interpret import interpret
+    from .serve.predictor import Predictor
+
+    p = Predictor(folder)
+    return interpret(p.model, data, list(p.spec.class_names), p.task.output_size() == 1, samples)
+
+
+def explain(path: str | Path, samples: int = 8) -> Run:
+    """Recompute the interpretation of a finished run and re-render its report."""
+    from .data.prepare import prepare_from_recipe
+    from .serve.predictor import Predictor
+
+    run_ = load_run(path)
+    if not run_.metrics:
+        raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
+    if run_.recipe.is_rl or run_.metrics["spec"]["target"] != "class":
+        raise TrainlabError("trainlab explain works on classification runs.")
+    p = Predictor(run_.path)
+    data = prepare_from_recipe(p.recipe, p.meta["seed"])
+    _write_json(run_.path / "interpret.json", explain_model(run_.path, data, samples))
+    from .report.html import write_report
+
+    write_report(run_.path, run_.recipe, run_.metrics, _read_json(run_.path / "run.json").get("env", {}))
+    return run_
 
 
 def _summarise(results: list[dict]) -> dict:

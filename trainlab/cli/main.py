@@ -27,7 +27,8 @@ def _setup_logging(quiet: bool) -> None:
 def _console():
     from rich.console import Console
 
-    return Console()
+    # a pipe or a file gets wide lines rather than truncated table cells
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _print_summary(run) -> None:
@@ -240,6 +241,102 @@ def serve(run_dir: Path = typer.Argument(..., help="A run directory."),
     from ..serve.app import serve as serve_run
 
     serve_run(run_dir, host=host, port=port, max_body_bytes=int(max_body_mb * 1024 * 1024))
+
+
+@app.command()
+def explain(run_dir: Path = typer.Argument(..., help="A finished classification run."),
+            samples: int = typer.Option(8, help="Test samples to explain (one per class in turn).")):
+    """Attributions, learned features and a feature projection, added to the run's report."""
+    _setup_logging(False)
+    from ..procedure import explain as explain_run
+
+    r = explain_run(run_dir, samples)
+    _console().print(f"interpretation written to {r.path / 'interpret.json'} · report: {r.path / 'report.html'}")
+
+
+@app.command()
+def gradcheck(recipe: Path = typer.Argument(..., help="A recipe; its model is checked on two of its training samples."),
+              set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+              coords: int = typer.Option(200, help="Parameter coordinates compared with finite differences."),
+              graph: Optional[Path] = typer.Option(None, help="Write the computational graph here (.dot; .svg if Graphviz is installed).")):
+    """Compare autograd's gradients with finite differences (float64), and draw the graph."""
+    _setup_logging(True)
+    from rich.table import Table
+
+    from ..core.errors import TrainlabError
+    from ..procedure import gradient_check
+
+    result, dot = gradient_check(recipe, set_ or [], coords)
+    table = Table(title=f"gradient check of {recipe} (float64, ε = {result['eps']:g}, loss {result['loss']:.5g})")
+    for col in ("tensor", "coordinates", "max |autograd − finite difference|", "max relative error"):
+        table.add_column(col, justify="left" if col == "tensor" else "right")
+    for name, e in [*result["by_parameter"].items(), ("input x", result["inputs"])]:
+        table.add_row(name, str(e["checked"]), f"{e['max_abs_error']:.2e}", f"{e['max_rel_error']:.2e}")
+    _console().print(table)
+    _console().print(f"{result['parameters']:,} parameters · " + ("[green]gradients agree[/]" if result["passed"]
+                                                                   else "[red]gradients DISAGREE[/]"))
+    if graph is not None:
+        _write_graph(graph, dot)
+    if not result["passed"]:
+        raise TrainlabError("Autograd and finite differences disagree by more than 1e-6: see the table above.")
+
+
+def _write_graph(path: Path, dot: str) -> None:
+    import shutil
+    import subprocess
+
+    if path.suffix.lower() == ".svg":
+        if shutil.which("dot") is None:
+            path = path.with_suffix(".dot")
+            _console().print("Graphviz's dot is not installed: writing DOT text instead (apt-get install graphviz).")
+        else:
+            subprocess.run(["dot", "-Tsvg", "-o", str(path)], input=dot.encode(), check=True)
+            _console().print(f"graph: {path}")
+            return
+    path.write_text(dot)
+    _console().print(f"graph: {path}")
+
+
+@app.command("runs")
+def runs_(runs_dir: Path = typer.Option(Path("runs"), help="The runs folder."),
+          filter_: Optional[List[str]] = typer.Option(None, "--filter", help="column=value or column~text, e.g. status=finished, name~tp1.")):
+    """List the runs registered in RUNS_DIR/index.sqlite."""
+    from rich.table import Table
+
+    from ..report.index import list_runs
+
+    rows = list_runs(runs_dir, filter_ or [])
+    table = Table(title=f"{len(rows)} runs in {runs_dir}")
+    for col in ("run", "status", "dataset", "model", "metric", "duration", "recipe hash"):
+        table.add_column(col, justify="right" if col in ("metric", "duration") else "left")
+    for r in rows:
+        metric = "" if r["metric"] is None else f"{r['metric_name']} {r['metric']:.4f}" + (
+            f" ± {r['metric_std']:.4f} ({r['repeats']})" if r["metric_std"] is not None and r["repeats"] > 1 else "")
+        table.add_row(Path(r["path"]).name, r["status"], r["dataset"] or "", r["model"], metric,
+                      f"{r['duration']:.0f} s" if r["duration"] else "", r["recipe_hash"])
+    _console().print(table)
+
+
+@app.command()
+def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run directories."),
+            out: Optional[Path] = typer.Option(None, help="HTML file to write (default: runs/compare-<time>.html).")):
+    """One page comparing runs: metrics, a significance test, learning curves, recipe diff."""
+    from datetime import datetime
+
+    from ..procedure import load_run
+    from ..report.compare import compare_page, significance
+
+    runs = [load_run(d) for d in run_dirs]
+    out = out or run_dirs[0].parent / f"compare-{datetime.now():%Y%m%d-%H%M%S}.html"
+    compare_page(runs, out)
+    key = "accuracy" if runs[0].metrics.get("spec", {}).get("target") == "class" else "r2"
+    for i, r in enumerate(runs[1:], 1):
+        t = significance(runs[0].metrics, r.metrics, key)
+        verdict = (f"{t['test']}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")
+                   if t["test"] else t["note"])
+        _console().print(f"{key}: run {0 if t['better'] == 0 else i} ({(runs[0] if t['better'] == 0 else r).recipe.name}) "
+                         f"is better by {abs(t['mean_difference']):.4f} · {verdict}")
+    _console().print(f"comparison: {out}")
 
 
 @recipe_app.command("schema")

@@ -94,10 +94,13 @@ class EvalConfig(_Strict):
     baselines: bool = True
     baseline_max_samples: int = Field(10000, ge=100)
     repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
+    calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
 
 
 class ReportConfig(_Strict):
     html: bool = True
+    interpret: bool = Field(True, description="attributions and learned features in the report (needs captum)")
+    interpret_samples: int = Field(8, ge=1, le=64, description="test samples explained")
 
 
 class Recipe(_Strict):

@@ -56,3 +56,12 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
         }
     return Prepared(spec, ns, norm, summary)
+
+
+def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
+    """The exact split and normalisation a run used, from its stored (resolved) recipe and seed."""
+    d = recipe["data"]
+    split_keys = ("name", "val_fraction", "test_fraction", "stratify", "normalize", "limit")
+    raw = load_raw(d["name"], {k: v for k, v in d.items() if k not in split_keys})
+    return prepare(raw, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], stratify=d["stratify"],
+                   normalize=d["normalize"], seed=seed, limit=d["limit"])

@@ -1,14 +1,33 @@
-"""The test split is touched once, after training, by the best checkpoint."""
+"""The test split is touched once, after training, by the best checkpoint. Besides the task's
+metrics it records calibration (classifiers) and the errors worth looking at."""
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from ..engine.loop import infer
+from .calibration import fit_temperature, reliability
+from .errors import classification_errors, regression_residuals
 
 
-def evaluate_test(model, task, data, device, batch_size: int) -> dict:
+def _raw(data, x: np.ndarray) -> np.ndarray:
+    """Normalised inputs back to the data's own units (for pictures of samples)."""
+    n = data.normalizer
+    shape = (1, -1) + (1,) * (x.ndim - 2) if n.axes == "channel" else (1,) + x.shape[1:]
+    return x * np.asarray(n.scale, np.float32).reshape(shape) + np.asarray(n.shift, np.float32).reshape(shape)
+
+
+def _as_logits(task, out: torch.Tensor) -> torch.Tensor:
+    """(B, K) logits, also for one-logit binary outputs: [0, z] gives the same softmax as sigmoid(z)."""
+    if task.output_size() == 1:
+        z = out.float().reshape(-1, 1)
+        return torch.cat([torch.zeros_like(z), z], 1)
+    return out.float()
+
+
+def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False) -> dict:
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -16,4 +35,36 @@ def evaluate_test(model, task, data, device, batch_size: int) -> dict:
     out = infer(model, x, batch_size)
     metrics = task.test_metrics(out, y)
     metrics["inference_seconds"] = time.perf_counter() - t0
+    y_np = s.y_test
+    if data.spec.target == "class":
+        probs = task.probabilities(out).cpu().numpy()
+        metrics["calibration"] = reliability(probs, y_np)
+        if calibrate:
+            val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size)
+            t = fit_temperature(_as_logits(task, val_out).cpu(), torch.as_tensor(s.y_val))
+            scaled = torch.softmax(_as_logits(task, out).cpu() / t, 1).numpy()
+            metrics["calibration"]["temperature"] = t
+            metrics["calibration"]["scaled"] = reliability(scaled, y_np)
+        errors = classification_errors(probs, y_np, list(data.spec.class_names))
+        _attach_samples(data, errors["most_confident_wrong"])
+        metrics["errors"] = errors
+    else:
+        pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
+        true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
+        metrics["residuals"] = regression_residuals(pred, true)
+        _attach_samples(data, metrics["residuals"]["largest"])
     return metrics
+
+
+def _attach_samples(data, rows: list[dict]) -> None:
+    """Each listed test sample's input, in the data's units: pixels for images, named features for tables."""
+    if not rows:
+        return
+    idx = [r["index"] for r in rows]
+    raw = _raw(data, data.split.x_test[idx])
+    for r, x in zip(rows, raw):
+        if data.spec.kind == "image":
+            r["image"] = np.round(x, 1).tolist()
+        else:
+            names = data.spec.feature_names or [f"x{i}" for i in range(x.size)]
+            r["features"] = {n: round(float(v), 4) for n, v in zip(names, x.reshape(-1))}

@@ -43,15 +43,11 @@ class WithPreprocessing(nn.Module):
 
 def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:
     """The run's own test inputs, in raw units, re-split from the recipe exactly as in training."""
-    from ..data.prepare import load_raw
-    from ..data.split import split
+    from ..data.prepare import prepare_from_recipe
+    from ..evaluate.evaluator import _raw
 
-    d = p.recipe["data"]
-    params = {k: v for k, v in d.items() if k not in ("name", "val_fraction", "test_fraction", "stratify", "normalize", "limit")}
-    raw = load_raw(d["name"], params)
-    s = split(raw, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], stratify=d["stratify"],
-              seed=p.meta["seed"], limit=d["limit"])
-    return s.x_test[:limit].astype(np.float32)
+    data = prepare_from_recipe(p.recipe, p.meta["seed"])
+    return _raw(data, data.split.x_test[:limit]).astype(np.float32)
 
 
 def _sha256(path: Path) -> str:

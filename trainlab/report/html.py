@@ -30,8 +30,18 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         names = list(spec["class_names"])
         figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)
         figures["pr"] = plots.pr_curves(test["pr_curves"], names, [c["average_precision"] for c in test["per_class"].values()])
+        if "calibration" in test:
+            figures["reliability"] = plots.reliability_diagram(test["calibration"])
+        wrong = test.get("errors", {}).get("most_confident_wrong", [])
+        if wrong and "image" in wrong[0]:
+            figures["wrong"] = plots.sample_grid(wrong, "Most confidently wrong test images",
+                                                 lambda r: f"{r['true']} → {r['predicted']}\n{r['confidence']:.2f}")
     else:
         figures["scatter"] = plots.predicted_vs_true(test["predictions"]["true"], test["predictions"]["pred"])
+        figures["residuals"] = plots.residuals(test["predictions"]["true"], test["predictions"]["pred"])
+    interp = _read_interpretation(path)
+    if interp:
+        figures.update(_interpretation_figures(interp))
     repeats = metrics.get("repeats")
     if repeats:
         keys = [k for k in HEADLINE[target] if k in repeats["test"] and k != "loss"][:3]
@@ -42,7 +52,38 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
         "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
+        "interp": interp,
     }
+
+
+def _read_interpretation(path: Path) -> dict | None:
+    import json
+
+    f = path / "interpret.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def _interpretation_figures(interp: dict) -> dict:
+    fig = {}
+    att, names = interp.get("attributions"), interp["feature_names"]
+    if att and interp["kind"] == "image":
+        fig["attributions"] = plots.attribution_grid(att)
+    elif att:
+        fig["global_importance"] = plots.feature_bars(names, att["global_importance"],
+                                                      "Mean |integrated gradient| over test samples (global ranking)")
+        first = att["samples"][0]
+        fig["sample_attribution"] = plots.feature_bars(
+            names, att["integrated_gradients"][0],
+            f"Integrated gradients, test sample {first['index']} ({first['true']} → {first['predicted']})")
+    learned = interp.get("learned", {})
+    if learned.get("weights"):
+        what = "hidden unit's weights over the input" if learned["layer"] == "Linear" else "first convolution filters"
+        fig["weights"] = plots.weight_maps(learned["weights"], f"First layer: each {what}")
+    if learned.get("best_match") and "images" in learned["best_match"][0]:
+        fig["best_match"] = plots.best_match(learned["best_match"], learned["layer"])
+    if interp.get("projection"):
+        fig["projection"] = plots.projection(interp["projection"], interp["class_names"])
+    return fig
 
 
 def build_rl_context(path: Path, recipe, metrics: dict, env: dict, pictures: dict | None) -> dict:

@@ -142,3 +142,133 @@ def q_values(sample: dict) -> str:
     b.title.set_fontsize(9)
     b.grid(alpha=0.3, axis="y")
     return _uri(fig)
+
+
+def _image(ax, a, cmap="gray"):
+    a = np.asarray(a, float)
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0) / max(a.max(), 1)
+    ax.imshow(a, cmap=cmap if a.ndim == 2 else None)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def reliability_diagram(cal: dict) -> str:
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    for key, style, label in (("bins", "o-", f"model (ECE {cal['ece']:.3f})"),):
+        b = cal[key]
+        ax.plot([r["confidence"] for r in b], [r["accuracy"] for r in b], style, ms=4, label=label)
+    if "scaled" in cal:
+        b = cal["scaled"]["bins"]
+        ax.plot([r["confidence"] for r in b], [r["accuracy"] for r in b], "s-", ms=3,
+                label=f"temperature {cal['temperature']:.2f} (ECE {cal['scaled']['ece']:.3f})")
+    ax.set(xlabel="confidence (highest probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.01),
+           title="Reliability diagram (test)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _uri(fig)
+
+
+def sample_grid(rows: list[dict], title: str, caption) -> str:
+    n = len(rows)
+    cols = min(n, 6)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(1.7 * cols, 2.0 * -(-n // cols)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, rows):
+        _image(ax, r["image"])
+        ax.set_title(caption(r), fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _uri(fig)
+
+
+def attribution_grid(att: dict) -> str:
+    """Per explained sample: the input, then |saliency|, integrated gradients, gradient SHAP."""
+    methods = (("saliency", "saliency"), ("integrated_gradients", "integrated gradients"), ("gradient_shap", "gradient SHAP"))
+    n = len(att["samples"])
+    fig, axes = plt.subplots(n, 4, figsize=(7.2, 1.8 * n), squeeze=False)
+    for i, s in enumerate(att["samples"]):
+        _image(axes[i, 0], att["images"][i])
+        axes[i, 0].set_ylabel(f"{s['true']}\n→ {s['predicted']}", fontsize=7)
+        for j, (key, name) in enumerate(methods, 1):
+            a = np.asarray(att[key][i]).sum(0)  # sum over channels
+            lim = np.abs(a).max() or 1
+            axes[i, j].imshow(a, cmap="bwr" if key != "saliency" else "hot", vmin=-lim if key != "saliency" else 0, vmax=lim)
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=8)
+    axes[0, 0].set_title("input", fontsize=8)
+    fig.suptitle("Attributions for the predicted class (red: for, blue: against)", fontsize=9)
+    return _uri(fig)
+
+
+def feature_bars(names: list[str], values, title: str) -> str:
+    v = np.asarray(values, float)
+    order = np.argsort(np.abs(v))[::-1][:20][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1))
+    ax.barh([names[i] for i in order], v[order], color=["tab:red" if x > 0 else "tab:blue" for x in v[order]])
+    ax.set(title=title)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(alpha=0.3, axis="x")
+    return _uri(fig)
+
+
+def weight_maps(weights, title: str) -> str:
+    w = np.asarray(weights, float)  # (units, C, H, W)
+    n = len(w)
+    cols = min(8, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(1.2 * cols, 1.2 * -(-n // cols)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, w):
+        m = m.mean(0)
+        lim = np.abs(m).max() or 1
+        ax.imshow(m, cmap="bwr", vmin=-lim, vmax=lim)
+    fig.suptitle(title, fontsize=9)
+    return _uri(fig)
+
+
+def best_match(matches: list[dict], layer: str) -> str:
+    k = len(matches[0]["images"])
+    fig, axes = plt.subplots(len(matches), k, figsize=(1.2 * k, 1.3 * len(matches)), squeeze=False)
+    for i, m in enumerate(matches):
+        for j, img in enumerate(m["images"]):
+            _image(axes[i, j], img)
+        axes[i, 0].set_ylabel(f"unit {m['unit']}", fontsize=7)
+    fig.suptitle(f"Test images that excite first-layer ({layer}) units most", fontsize=9)
+    return _uri(fig)
+
+
+def projection(proj: dict, names: list[str]) -> str:
+    p, y = np.asarray(proj["points"]), np.asarray(proj["labels"])
+    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    for c, name in enumerate(names):
+        m = y == c
+        ax.scatter(p[m, 0], p[m, 1], s=4, alpha=0.6, label=name)
+    ev = proj["explained_variance"]
+    ax.set(xlabel=f"PC1 ({ev[0]:.0%})", ylabel=f"PC2 ({ev[1]:.0%})",
+           title=f"Penultimate features ({proj['dims']} dims), PCA, test set")
+    ax.legend(fontsize=7, markerscale=3, loc="best")
+    return _uri(fig)
+
+
+def residuals(true, pred) -> str:
+    t, p = np.asarray(true), np.asarray(pred)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a.scatter(p, t - p, s=10, alpha=0.6)
+    a.axhline(0, color="k", lw=1)
+    a.set(xlabel="predicted", ylabel="residual (true − predicted)", title="Residuals vs prediction")
+    a.grid(alpha=0.3)
+    b.hist(t - p, bins=30)
+    b.set(xlabel="residual", ylabel="count", title="Residual distribution")
+    return _uri(fig)
+
+
+def overlaid_curves(histories: dict[str, list[dict]]) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for (name, h), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3):
+        ax.plot([r["epoch"] for r in h], [r["val_loss"] for r in h], "-", color=colour, label=f"{name} (validation)")
+        ax.plot([r["epoch"] for r in h], [r["train_loss"] for r in h], ":", color=colour, label=f"{name} (training)")
+    ax.set(xlabel="epoch", ylabel="loss", title="Learning curves (first split seed of each run)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _uri(fig)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trainlab.evaluate.calibration import fit_temperature, reliability
+from trainlab.evaluate.errors import classification_errors, regression_residuals
+from trainlab.evaluate.robustness import summarize
+
+
+def test_ece_of_a_perfectly_calibrated_and_an_overconfident_model():
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 20000)
+    correct = rng.uniform(size=conf.size) < conf  # right with exactly the stated probability
+    probs = np.stack([conf, 1 - conf], 1)
+    y = np.where(correct, 0, 1)
+    assert reliability(probs, y)["ece"] < 0.01
+    over = np.stack([np.full(1000, 0.99), np.full(1000, 0.01)], 1)
+    y = (np.arange(1000) % 2).astype(int)  # right half the time, 99% sure every time
+    assert reliability(over, y)["ece"] == pytest.approx(0.49, abs=1e-6)
+
+
+def test_temperature_scaling_cools_an_overconfident_model():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (3000,), generator=g)
+    logits = torch.randn(3000, 3, generator=g)
+    logits[torch.arange(3000), y] += 1.0  # informative...
+    hot = logits * 4  # ...but four times too sure
+    t = fit_temperature(hot, y)
+    assert 3.0 < t < 5.0
+    assert F.cross_entropy(hot / t, y) < F.cross_entropy(hot, y)
+
+
+def test_most_confidently_wrong_and_per_class_errors():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]])
+    y = np.array([1, 1, 1, 0])
+    e = classification_errors(probs, y, ["a", "b"])
+    assert [r["index"] for r in e["most_confident_wrong"]] == [0, 3, 1]
+    assert e["errors"] == 3 and e["per_class"][0]["class"] == "a" and e["per_class"][0]["error_rate"] == 1.0
+
+
+def test_residuals_and_repeat_summary():
+    r = regression_residuals(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 6.0]))
+    assert r["largest"][0]["index"] == 2 and r["largest"][0]["residual"] == 3.0
+    s = summarize([0.8, 0.82, 0.84])
+    assert s["mean"] == pytest.approx(0.82) and s["std"] == pytest.approx(0.02)
+    assert s["ci95"][0] == pytest.approx(0.82 - 4.302653 * 0.02 / 3 ** 0.5, rel=1e-4)

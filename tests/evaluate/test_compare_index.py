@@ -1,0 +1,30 @@
+import pytest
+
+import trainlab
+from trainlab.core.config import parse_recipe
+from trainlab.report.compare import compare_page, significance
+from trainlab.report.index import list_runs
+from tests.conftest import recipe_dict
+
+
+def test_significance_paired_and_direction():
+    a = {"test": {"accuracy": 0.9}, "repeats": {"seeds": [0, 1, 2, 3], "test": {"accuracy": {"values": [0.90, 0.91, 0.92, 0.93]}}}}
+    b = {"test": {"accuracy": 0.8}, "repeats": {"seeds": [0, 1, 2, 3], "test": {"accuracy": {"values": [0.80, 0.82, 0.81, 0.83]}}}}
+    t = significance(a, b, "accuracy")
+    assert t["better"] == 0 and t["test"].startswith("paired") and t["significant"] and t["mean_difference"] == pytest.approx(0.1)
+    t = significance({"test": {"loss": 0.3}}, {"test": {"loss": 0.2}}, "loss")
+    assert t["better"] == 1 and t["p_value"] is None and "--repeats" in t["note"]
+
+
+def test_runs_are_indexed_and_compared(tmp_path):
+    small = recipe_dict(train={"epochs": 3}, eval={"baselines": False, "repeats": 3})
+    a = trainlab.run(parse_recipe(small), runs_dir=tmp_path, progress=False)
+    b = trainlab.run(parse_recipe({**small, "name": "other", "model": {"name": "mlp", "hidden": [2]}}), runs_dir=tmp_path,
+                     progress=False)
+    rows = list_runs(tmp_path)
+    assert [r["name"] for r in rows] == ["other", "t"] and all(r["status"] == "finished" for r in rows)
+    assert rows[1]["metric"] == pytest.approx(a.metrics["repeats"]["test"]["accuracy"]["mean"]) and rows[1]["repeats"] == 3
+    assert [r["name"] for r in list_runs(tmp_path, ["name~oth"])] == ["other"]
+    assert list_runs(tmp_path, ["status=failed"]) == []
+    html = compare_page([a, b], tmp_path / "c.html").read_text()
+    assert "paired t-test" in html.lower() and "hidden" in html and "data:image/png;base64," in html

@@ -1,0 +1,78 @@
+"""One HTML page comparing runs: key metrics (mean ± std over repeats), a paired test between
+two runs' repeats when they share split seeds, overlaid learning curves, and the recipe diff."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import TrainlabError
+from . import plots
+from .html import TEMPLATES, _fmt
+
+LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae"}
+
+
+def _values(metrics: dict, key: str) -> list[float]:
+    rep = (metrics.get("repeats") or {}).get("test", {}).get(key)
+    return rep["values"] if rep else [metrics["test"][key]]
+
+
+def significance(a: dict, b: dict, key: str) -> dict:
+    """Which of two runs is better on `key`, and whether the difference is significant: a paired
+    t-test when both repeated over the same seeds, Welch's t-test otherwise."""
+    from scipy import stats
+
+    va, vb = _values(a, key), _values(b, key)
+    higher = key not in LOWER_IS_BETTER
+    diff = float(np.mean(va) - np.mean(vb))
+    better = 0 if diff == 0 else (0 if (diff > 0) == higher else 1)
+    out = {"metric": key, "mean_difference": diff, "better": better, "n": [len(va), len(vb)]}
+    seeds_a, seeds_b = (a.get("repeats") or {}).get("seeds"), (b.get("repeats") or {}).get("seeds")
+    if len(va) < 2 or len(vb) < 2:
+        out.update(test=None, p_value=None, note="one run per recipe: repeat with --repeats 5 to test the difference")
+    elif seeds_a == seeds_b:
+        d = np.asarray(va) - np.asarray(vb)
+        p = float(stats.ttest_rel(va, vb).pvalue) if np.any(d != d[0]) else (0.0 if d[0] != 0 else 1.0)
+        out.update(test="paired t-test over the same split seeds", p_value=p)
+    else:
+        out.update(test="Welch's t-test (different split seeds)", p_value=float(stats.ttest_ind(va, vb, equal_var=False).pvalue))
+    out["significant"] = out["p_value"] is not None and out["p_value"] < 0.05
+    return out
+
+
+def compare_page(runs: list, out: Path) -> Path:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    if len(runs) < 2:
+        raise TrainlabError("trainlab compare needs at least two run directories.")
+    for r in runs:
+        if not r.metrics:
+            raise TrainlabError(f"Run {str(r.path)!r} has no results (status: {r.status}).")
+        if r.metrics.get("kind") == "rl":
+            raise TrainlabError("trainlab compare works on supervised runs; an RL report already compares policies.")
+    targets = {r.metrics["spec"]["target"] for r in runs}
+    if len(targets) > 1:
+        raise TrainlabError("These runs mix classification and regression: compare like with like.")
+    keys = ["accuracy", "balanced_accuracy", "f1_macro", "loss"] if "class" in targets else ["r2", "rmse", "mae", "loss"]
+    table = []
+    for r in runs:
+        row = {"name": r.recipe.name, "path": str(r.path), "n": len(_values(r.metrics, keys[0]))}
+        for k in keys:
+            v = _values(r.metrics, k)
+            row[k] = f"{np.mean(v):.4f}" + (f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else "")
+        table.append(row)
+    tests = [significance(runs[0].metrics, r.metrics, keys[0]) for r in runs[1:]]
+    base = (runs[0].path / "recipe.toml").read_text().splitlines()
+    diffs = [{"name": f"{runs[0].path.name} → {r.path.name}",
+              "text": "\n".join(difflib.unified_diff(base, (r.path / "recipe.toml").read_text().splitlines(),
+                                                     runs[0].path.name, r.path.name, lineterm="")) or "(identical recipes)"}
+             for r in runs[1:]]
+    curves = plots.overlaid_curves({f"{i}: {r.recipe.name}": r.history for i, r in enumerate(runs)})
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("compare.html.j2").render(runs=runs, table=table, keys=keys, tests=tests, diffs=diffs,
+                                                      curves=curves, fmt=_fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
