@@ -13,14 +13,23 @@ def _needs(name):
     return "fashion_mnist" in text and not FASHION.is_dir()
 
 
+SHORT_RL = ["agent.steps=3000", "agent.n_envs=16", "agent.learning_starts=500", "agent.eval_every=1500",
+            "agent.eval_games=20"]
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_short_form(tmp_path, name):
     if _needs(name):
         pytest.skip("Fashion-MNIST not installed")
-    over = SHORT + (["data.limit=3000"] if "fashion" in (REPO / "recipes" / name).read_text() else [])
+    text = (REPO / "recipes" / name).read_text()
+    rl = "[env]" in text
+    over = SHORT_RL if rl else SHORT + (["data.limit=3000"] if "fashion" in text else [])
     r = trainlab.run(REPO / "recipes" / name, over, runs_dir=tmp_path, progress=False)
     assert r.status == "finished" and (r.path / "report.html").is_file()
-    assert r.metrics["fit"]["steps"] <= 40 and r.metrics["baselines"]["models"]
+    if rl:
+        assert r.metrics["fit"]["env_steps"] <= 3000 + 16 and r.metrics["eval"]["heuristic"]["n"] == 100
+    else:
+        assert r.metrics["fit"]["steps"] <= 40 and r.metrics["baselines"]["models"]
 
 
 def test_perceptron_separates_triangles_from_squares(tmp_path):

@@ -26,7 +26,9 @@ def test_classification_report_has_every_section(tmp_path):
     for section in CLASS_SECTIONS:
         assert f'id="{section}"' in html
     _self_contained(html)
-    assert html.count("<img") == 4  # learning curves, confusion matrix, PR curves, repeats
+    # learning curves, confusion matrix, PR curves, reliability, repeats; interpretation of a table model:
+    # global ranking, one sample's attribution, PCA of the penultimate features
+    assert html.count("<img") == 8
     assert "majority class" in html and "logistic regression" in html
     assert "95% interval" in html and "±" in html
     rep = r.metrics["repeats"]["test"]["accuracy"]

@@ -73,6 +73,6 @@ def list_runs(runs_dir: Path, filters: list[str] = ()) -> list[dict]:
             raise TrainlabError(f"Unknown column {col!r} in filter {f!r}. Columns: {', '.join(COLUMNS)}.")
         where.append(f"{col} LIKE ?" if op == "~" else f"{col} = ?")
         args.append(f"%{value}%" if op == "~" else value)
-    sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created DESC"
+    sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created DESC, rowid DESC"
     with closing(_connect(runs_dir)) as db:
         return [dict(zip(COLUMNS, r)) for r in db.execute(sql, args).fetchall()]
