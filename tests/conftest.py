@@ -47,6 +47,29 @@ def mnist_dir(tmp_path):
 needs_fashion = pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed (make test installs it)")
 
 
+@pytest.fixture(scope="session")
+def image_run(tmp_path_factory):
+    """A tiny MLP trained on a small MNIST-format folder (images in 0-255 units)."""
+    import trainlab
+    from trainlab.core.config import parse_recipe
+
+    root = tmp_path_factory.mktemp("image_run")
+    folder = write_mnist_folder(root / "mnist", n_train=300, n_test=60)
+    r = recipe_dict(data={"name": "mnist_folder", "path": str(folder)}, model={"name": "mlp", "hidden": [32]},
+                    train={"epochs": 6, "batch_size": 32})
+    return trainlab.run(parse_recipe(r), runs_dir=root, progress=False)
+
+
+@pytest.fixture(scope="session")
+def table_run(tmp_path_factory):
+    """A tiny MLP trained on iris."""
+    import trainlab
+    from trainlab.core.config import parse_recipe
+
+    root = tmp_path_factory.mktemp("table_run")
+    return trainlab.run(parse_recipe(recipe_dict(train={"epochs": 20})), runs_dir=root, progress=False)
+
+
 def recipe_dict(**sections) -> dict:
     """A small, fast recipe as a dict; keyword arguments update its sections."""
     d = {

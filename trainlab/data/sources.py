@@ -200,9 +200,14 @@ def check_image_array(a, shape: tuple[int, ...], what: str) -> np.ndarray:
     if tuple(a.shape) != tuple(shape):
         raise DataError(f"{what}: expected an image of shape {list(shape)} (or {list(shape[1:])} for one channel); "
                         f"received {list(a.shape)}.")
+    return finite_float32(a, what)
+
+
+def finite_float32(a: np.ndarray, what: str) -> np.ndarray:
+    """a as float32; NaN or infinite values are an error naming `what`."""
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
-        raise DataError(f"{what}: the image holds NaN or infinite values.")
+        raise DataError(f"{what}: NaN or infinite values.")
     return a
 
 

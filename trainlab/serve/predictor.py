@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError, DataError
 from ..core.spec import DataSpec
+from ..data.sources import finite_float32
 from ..data.transforms import Normalizer
 
 
@@ -109,19 +110,13 @@ class Predictor:
             if a.ndim != 4 or tuple(a.shape[1:]) != shape:
                 raise DataError(f"{what}: expected images of shape {list(shape)} (a batch: [N, {', '.join(map(str, shape))}]); "
                                 f"received an array of shape {list(a.shape)}.")
-            a = a.astype(np.float32)
-            if not np.isfinite(a).all():
-                raise DataError(f"{what}: NaN or infinite values.")
-            return a
-        if a.ndim == 1:
-            a = a[None]
-        if a.ndim != 2 or a.shape[1] != shape[0]:
-            raise DataError(f"{what}: expected rows of {shape[0]} features ({', '.join(self.spec.feature_names)}); "
-                            f"received an array of shape {list(a.shape)}.")
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise DataError(f"{what}: NaN or infinite values.")
-        return a
+        else:
+            if a.ndim == 1:
+                a = a[None]
+            if a.ndim != 2 or a.shape[1] != shape[0]:
+                raise DataError(f"{what}: expected rows of {shape[0]} features ({', '.join(self.spec.feature_names)}); "
+                                f"received an array of shape {list(a.shape)}.")
+        return finite_float32(a, what)
 
     # --- outputs ---
 
