@@ -77,8 +77,8 @@ def _interpretation_figures(interp: dict) -> dict:
             f"Integrated gradients, test sample {first['index']} ({first['true']} → {first['predicted']})")
     learned = interp.get("learned", {})
     if learned.get("weights"):
-        what = "hidden unit's weights over the input" if learned["layer"] == "Linear" else "first convolution filters"
-        fig["weights"] = plots.weight_maps(learned["weights"], f"First layer: each {what}")
+        what = "each hidden unit's weights over the input" if learned["layer"] == "Linear" else "the convolution filters"
+        fig["weights"] = plots.weight_maps(learned["weights"], f"First layer: {what}")
     if learned.get("best_match") and "images" in learned["best_match"][0]:
         fig["best_match"] = plots.best_match(learned["best_match"], learned["layer"])
     if interp.get("projection"):
