@@ -28,6 +28,9 @@ class Predictor:
             raise CheckpointError(f"{str(self.run_dir)!r} has no best checkpoint (checkpoints/best.json). "
                                   "Is it a trainlab run directory whose training finished at least one epoch?")
         tensors, meta = checkpoint.load(folder, "best")
+        if "recipe" not in meta or "spec" not in meta:
+            raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
+                                  "from an older trainlab): predict, export, serve and explain need a model trained on data.")
         self.meta, self.recipe = meta, meta["recipe"]
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
