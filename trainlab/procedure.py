@@ -272,6 +272,53 @@ def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coord
     return check_gradients(model, task, x, y, coords), graph_dot(model, task, x, y)
 
 
+def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tuple[list[dict], int]:
+    """Each layer's output shape and parameter count for one sample of the recipe's data; for
+    convolutions and pooling also the course's d_out = (d_in + 2p − k) / s + 1, checked."""
+    import torch
+    from torch import nn
+
+    from .data.prepare import prepare
+    from .models import build_model
+    from .tasks import build_task
+
+    recipe = resolve(load_recipe(recipe, overrides) if not isinstance(recipe, Recipe) else recipe)
+    if recipe.is_rl:
+        from .rl.dqn import observation_spec
+        from .rl.registry import ENVIRONMENTS
+
+        spec, out = observation_spec(ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params)), 4
+    else:
+        d = recipe.data
+        data = prepare(_load_raw(recipe), val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                       stratify=d.stratify, normalize=d.normalize, seed=recipe.seed, limit=d.limit)
+        spec = data.spec
+        out = build_task(recipe.task.name, spec, recipe.task.params, normalizer=data.normalizer).output_size()
+    model = build_model(recipe.model.name, spec, out, **recipe.model.params).eval()
+    rows = []
+
+    def hook(name):
+        def record(module, inputs, output):
+            row = {"layer": name, "type": type(module).__name__, "output": list(output.shape[1:]),
+                   "parameters": sum(p.numel() for p in module.parameters(recurse=False))}
+            if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+                pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+                k, s_, p = pair(module.kernel_size)[0], pair(module.stride)[0], pair(module.padding)[0]
+                d_in = inputs[0].shape[-1]
+                expected = (d_in + 2 * p - k) // s_ + 1
+                row["formula"] = f"({d_in} + 2·{p} − {k}) / {s_} + 1 = {expected}"
+                row["formula_ok"] = expected == output.shape[-1]
+            rows.append(row)
+        return record
+
+    for name, m in model.named_modules():
+        if not list(m.children()):
+            m.register_forward_hook(hook(name))
+    with torch.no_grad():
+        model(torch.zeros(1, *spec.input_shape))
+    return rows, sum(p.numel() for p in model.parameters())
+
+
 def explain_model(folder: Path, data, samples: int) -> dict:
     """Attributions, learned features and a feature projection of a run's best model."""
     from .evaluate.interpret import interpret

@@ -167,3 +167,12 @@ def test_explain_gradcheck_runs_and_compare(tmp_path):
     g = cli("gradcheck", recipe, "--graph", tmp_path / "graph.dot")
     assert g.returncode == 0 and "gradients agree" in g.stdout
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+
+
+def test_shapes_checks_the_conv_formula(tmp_path):
+    folder = write_mnist_folder(tmp_path / "m", n_train=200, n_test=10)
+    recipe = write_recipe(tmp_path / "c.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\nsize = 32\nchannels = 3\n'
+                                              '[model]\nname = "tp2_model2"\n')
+    r = cli("shapes", recipe)
+    assert r.returncode == 0, r.stderr
+    assert "62,006 parameters" in r.stdout and "(32 + 2·0 − 5) / 1 + 1 = 28 ✓" in r.stdout and "✗" not in r.stdout

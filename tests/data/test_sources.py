@@ -5,7 +5,7 @@ from trainlab.core.errors import DataError
 from trainlab.data.datasets import DATASETS
 from trainlab.data.prepare import load_raw
 from trainlab.data.sources import read_idx, read_table
-from tests.conftest import FASHION, needs_fashion, write_idx, write_mnist_folder
+from tests.conftest import FASHION, needs_fashion, write_idx, write_mnist_folder  # noqa: F401
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -87,7 +87,7 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
     assert len(raw.x) == len(raw.y) > 100 and np.isfinite(raw.x).all()
@@ -99,3 +99,52 @@ def test_triangles_squares_follow_the_course_rule():
     raw = load_raw("triangles_squares", {"n": 300})
     rule = 1 + 3 * raw.x[:, 0] - 2 * raw.x[:, 1] > 0
     assert (rule == raw.y.astype(bool)).all()
+
+
+def write_cifar_folder(folder, n=20, seed=0):
+    """Small files in CIFAR-10's published "python version" layout (pickled dicts with bytes keys)."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {b"batch_label": name.encode(), b"labels": (np.arange(n) % 10).tolist(),
+             b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(d, protocol=2))
+    return folder
+
+
+def test_cifar10_python_layout(tmp_path):
+    folder = write_cifar_folder(tmp_path / "cifar-10-batches-py")
+    raw = load_raw("cifar10", {"path": str(tmp_path)})  # the parent folder works too
+    assert raw.x.shape == (100, 3, 32, 32) and raw.x_test.shape == (20, 3, 32, 32) and raw.class_names[0] == "airplane"
+    first = np.frombuffer(__import__("pickle").loads((folder / "data_batch_1").read_bytes(), encoding="bytes")[b"data"][0].tobytes(), np.uint8)
+    assert (raw.x[0, 0].reshape(-1) == first[:1024]).all()  # red plane first
+
+
+def test_cifar10_refuses_code_and_bad_files(tmp_path):
+    import os
+    import pickle
+
+    folder = write_cifar_folder(tmp_path / "c")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(DataError, match="not allowed"):
+        load_raw("cifar10", {"path": str(folder)})
+    assert not (tmp_path / "pwned").exists()
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((3, 10), np.uint8), b"labels": [0, 1, 2]}))
+    with pytest.raises(DataError, match=r"\[N, 3072\]"):
+        load_raw("cifar10", {"path": str(folder)})
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(DataError, match="Missing CIFAR-10 file"):
+        load_raw("cifar10", {"path": str(folder)})
+
+
+def test_images_resized_to_three_channels(tmp_path):
+    folder = write_mnist_folder(tmp_path / "m", n_train=30, n_test=10)
+    raw = load_raw("mnist_folder", {"path": str(folder), "size": 32, "channels": 3})
+    assert raw.x.shape == (30, 3, 32, 32) and raw.x.dtype == np.uint8 and (raw.x[:, 0] == raw.x[:, 2]).all()

@@ -9,16 +9,22 @@ from trainlab.models import MODELS, build_model
 
 SPECS = {
     "image": DataSpec("image", (1, 28, 28), "class", 10, tuple(str(i) for i in range(10))),
+    "cifar": DataSpec("image", (3, 32, 32), "class", 10, tuple(str(i) for i in range(10))),
     "table": DataSpec("table", (13,), "class", 3, ("a", "b", "c")),
 }
+# the inputs each model family takes; every registered model must appear here
+TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
+         "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",)}
+CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("kind", SPECS)
+def test_every_model_says_what_it_takes():
+    assert set(TAKES) == set(MODELS.names())
+
+
+@pytest.mark.parametrize("name,kind", CASES)
 def test_model_contract(name, kind):
     spec = SPECS[kind]
-    if name == "convnet" and kind == "table":
-        pytest.skip("convnet takes images")
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes)
     x = torch.randn(4, *spec.input_shape)
@@ -70,3 +76,17 @@ def test_heaviside_hidden_layers_are_refused():
 
     with pytest.raises(RecipeError, match="no gradient"):
         build_model("mlp", SPECS["table"], 3, hidden=[4], activation="heaviside")
+
+
+@pytest.mark.parametrize("name,params,count", [("tp2_model1", {}, 3_426_250), ("tp2_model2", {}, 62_006),
+                                               ("tp2_model3", {}, 5_852_170)])
+def test_tp2_models_have_the_course_sizes(name, params, count):
+    model = build_model(name, SPECS["cifar"], 10, **params)
+    assert sum(p.numel() for p in model.parameters()) == count
+
+
+def test_tp2_models_refuse_other_inputs():
+    from trainlab.core.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="data.size = 32"):
+        build_model("tp2_model2", SPECS["image"], 10)

@@ -255,6 +255,25 @@ def explain(run_dir: Path = typer.Argument(..., help="A finished classification 
 
 
 @app.command()
+def shapes(recipe: Path = typer.Argument(..., help="A recipe."),
+           set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP)):
+    """Each layer's output shape and parameters, with the conv formula d_out = (d_in + 2p − k)/s + 1 checked."""
+    _setup_logging(True)
+    from rich.table import Table
+
+    from ..procedure import model_shapes
+
+    rows, total = model_shapes(recipe, set_ or [])
+    table = Table(title=f"{recipe.name}: {total:,} parameters")
+    for col in ("layer", "type", "output shape", "parameters", "d_out = (d_in + 2p − k)/s + 1"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for r in rows:
+        check = (r["formula"] + (" ✓" if r["formula_ok"] else " ✗")) if "formula" in r else ""
+        table.add_row(r["layer"], r["type"], "×".join(map(str, r["output"])), f"{r['parameters']:,}", check)
+    _console().print(table)
+
+
+@app.command()
 def gradcheck(recipe: Path = typer.Argument(..., help="A recipe; its model is checked on two of its training samples."),
               set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
               coords: int = typer.Option(200, help="Parameter coordinates compared with finite differences."),

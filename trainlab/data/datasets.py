@@ -3,6 +3,7 @@ or normalisation, plus what the data means (kind, target, class names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -49,25 +50,50 @@ class RawData:
         return self
 
 
-def _idx_data(folder, class_names, label: str) -> RawData:
+def resize_images(x: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(N, H, W) uint8 → (N, channels, size, size) uint8: bilinear resize, grey repeated into each channel
+    (the course's CIFAR-10 networks take 3×32×32)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(x[:, None], dtype=torch.float32)
+    if t.shape[-1] != size or t.shape[-2] != size:
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    return t.round().clamp(0, 255).to(torch.uint8).repeat(1, channels, 1, 1).numpy()
+
+
+def _idx_data(folder, class_names, label: str, size: int = 28, channels: int = 1) -> RawData:
     d = sources.read_mnist_folder(folder)
-    return RawData(d["x_train"], d["y_train"], "image", "class", f"{label} ({folder})",
-                   class_names=class_names, x_test=d["x_test"], y_test=d["y_test"])
+    x, x_test = d["x_train"], d["x_test"]
+    if (size, channels) != (x.shape[-1], 1):
+        x, x_test = resize_images(x, size, channels), resize_images(x_test, size, channels)
+        label += f", resized to {channels}×{size}×{size}"
+    return RawData(x, d["y_train"], "image", "class", f"{label} ({folder})",
+                   class_names=class_names, x_test=x_test, y_test=d["y_test"])
 
 
 @DATASETS.register("fashion_mnist")
-def fashion_mnist(*, path: str = "") -> RawData:
-    """Fashion-MNIST (Zalando): 60k/10k 28×28 grey images, 10 clothing classes; official test set."""
-    return _idx_data(sources.find_fashion_mnist(path or None), FASHION_CLASSES, "Fashion-MNIST")
+def fashion_mnist(*, path: str = "", size: int = 28, channels: Literal[1, 3] = 1) -> RawData:
+    """Fashion-MNIST (Zalando): 60k/10k 28×28 grey images, 10 clothing classes; official test set. size=32, channels=3
+    gives the 3×32×32 stand-in for CIFAR-10."""
+    return _idx_data(sources.find_fashion_mnist(path or None), FASHION_CLASSES, "Fashion-MNIST", size, channels)
 
 
 @DATASETS.register("mnist_folder")
-def mnist_folder(*, path: str, class_names: list[str] = []) -> RawData:
+def mnist_folder(*, path: str, class_names: list[str] = [], size: int = 28, channels: Literal[1, 3] = 1) -> RawData:
     """Any MNIST-format IDX folder (real MNIST, EMNIST digits, ...); official test set."""
-    d = _idx_data(path, (), "MNIST-format")
+    d = _idx_data(path, (), "MNIST-format", size, channels)
     n = int(max(d.y.max(), d.y_test.max())) + 1
     d.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(n))
     return d
+
+
+@DATASETS.register("cifar10")
+def cifar10(*, path: str) -> RawData:
+    """CIFAR-10 from its "python version" folder (data_batch_1..5, test_batch): 50k/10k 3×32×32 colour images."""
+    d = sources.read_cifar10(path)
+    return RawData(d["x_train"], d["y_train"], "image", "class", f"CIFAR-10 ({path})", sources.CIFAR_CLASSES,
+                   x_test=d["x_test"], y_test=d["y_test"])
 
 
 def _sklearn(name: str, kind: str, target: str) -> RawData:

@@ -225,3 +225,58 @@ def image_files(paths) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class _NumpyOnlyUnpickler:
+    """CIFAR-10's "python version" is pickled. Unpickle only plain containers and NumPy arrays:
+    any other global in the file is refused, so a tampered file cannot run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    @classmethod
+    def load(cls, f):
+        import pickle
+
+        class Restricted(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in cls.ALLOWED:
+                    return super().find_class(module, name)
+                raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
+
+        return Restricted(f, encoding="bytes").load()
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            d = _NumpyOnlyUnpickler.load(f)
+    except FileNotFoundError:
+        raise DataError(f"Missing CIFAR-10 file {str(path)!r}. The python version holds data_batch_1..5, test_batch "
+                        "and batches.meta (cifar-10-batches-py/).") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise DataError(f"{str(path)!r} is not a readable CIFAR-10 batch: {err}.") from None
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        raise DataError(f"{str(path)!r} is not a CIFAR-10 batch: it has no b'data' and b'labels' entries.")
+    x, y = np.asarray(d[b"data"]), np.asarray(d[b"labels"], dtype=np.int64)
+    if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(y):
+        raise DataError(f"{str(path)!r}: expected uint8 data of shape [N, 3072] and N labels; "
+                        f"received {x.dtype} {list(x.shape)} and {len(y)} labels.")
+    return x.reshape(-1, 3, 32, 32), y  # rows are R, G, B planes of 32×32
+
+
+def read_cifar10(folder: str | Path) -> dict:
+    folder = Path(folder)
+    if (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    if not folder.is_dir():
+        raise DataError(f"CIFAR-10 folder {str(folder)!r} does not exist.")
+    parts = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    x_test, y_test = _cifar_batch(folder / "test_batch")
+    return {"x_train": np.concatenate([p[0] for p in parts]), "y_train": np.concatenate([p[1] for p in parts]),
+            "x_test": x_test, "y_test": y_test}
