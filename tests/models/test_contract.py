@@ -14,7 +14,8 @@ SPECS = {
 }
 # the inputs each model family takes; every registered model must appear here
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
-         "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",)}
+         "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
+         "vit": ("image",)}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
