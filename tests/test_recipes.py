@@ -5,7 +5,7 @@ import trainlab
 from tests.conftest import REPO, FASHION
 
 RECIPES = sorted(p.name for p in (REPO / "recipes").glob("*.toml"))
-SHORT = ["train.max_steps=40", "train.epochs=2", "eval.baseline_max_samples=500"]
+SHORT = ["train.max_steps=40", "train.epochs=2", "eval.baseline_max_samples=500", "report.interpret=false"]
 
 
 def _needs(name):

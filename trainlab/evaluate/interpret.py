@@ -56,8 +56,8 @@ def pick_samples(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def attributions(model, x_test: np.ndarray, y_test: np.ndarray, x_train: np.ndarray, class_names, binary: bool,
                  n_samples: int) -> dict:
     """Saliency, integrated gradients (baseline: the training mean) and gradient SHAP (baselines:
-    training samples) of the predicted class, for chosen test samples; and, over up to 500 test
-    samples, the mean |integrated gradient| per input feature (a global ranking)."""
+    training samples) of the predicted class, for chosen test samples; and, for tables, the mean
+    |integrated gradient| per feature over up to 500 test samples (a global ranking)."""
     from captum.attr import GradientShap, IntegratedGradients, Saliency
 
     model.eval()
@@ -72,18 +72,20 @@ def attributions(model, x_test: np.ndarray, y_test: np.ndarray, x_train: np.ndar
     sal = Saliency(f).attribute(x, target=pred, abs=True)
     ig = IntegratedGradients(f).attribute(x, baselines=mean.expand_as(x), target=pred, n_steps=32)
     shap = GradientShap(f).attribute(x, baselines=background, target=pred, n_samples=16, stdevs=0.0)
-    many = torch.as_tensor(x_test[rng.choice(len(x_test), min(500, len(x_test)), replace=False)])
-    with torch.no_grad():
-        many_pred = f(many).argmax(1)
-    glob = IntegratedGradients(f).attribute(many, baselines=mean.expand_as(many), target=many_pred, n_steps=16)
-    return {
+    out = {
         "samples": [{"index": int(i), "true": class_names[y_test[i]], "predicted": class_names[int(p)]}
                     for i, p in zip(idx, pred)],
         "saliency": sal.detach().numpy().round(5).tolist(),
         "integrated_gradients": ig.detach().numpy().round(5).tolist(),
         "gradient_shap": shap.detach().numpy().round(5).tolist(),
-        "global_importance": glob.abs().mean(0).detach().numpy().round(6).tolist(),
     }
+    if x_test.ndim == 2:  # tables: rank the features over many test samples (an image's pixels need no ranking)
+        many = torch.as_tensor(x_test[rng.choice(len(x_test), min(500, len(x_test)), replace=False)])
+        with torch.no_grad():
+            many_pred = f(many).argmax(1)
+        glob = IntegratedGradients(f).attribute(many, baselines=mean.expand_as(many), target=many_pred, n_steps=16)
+        out["global_importance"] = glob.abs().mean(0).detach().numpy().round(6).tolist()
+    return out
 
 
 def learned_features(model, x_test: np.ndarray, y_test: np.ndarray, input_shape, k: int = 6, units: int = 4) -> dict:
