@@ -87,7 +87,7 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
     assert len(raw.x) == len(raw.y) > 100 and np.isfinite(raw.x).all()
@@ -148,3 +148,22 @@ def test_images_resized_to_three_channels(tmp_path):
     folder = write_mnist_folder(tmp_path / "m", n_train=30, n_test=10)
     raw = load_raw("mnist_folder", {"path": str(folder), "size": 32, "channels": 3})
     assert raw.x.shape == (30, 3, 32, 32) and raw.x.dtype == np.uint8 and (raw.x[:, 0] == raw.x[:, 2]).all()
+
+
+def test_image_folder_with_classes_resizing_and_bad_files(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (20 + i % 2, 20, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    with pytest.raises(DataError, match="set data.size"):
+        load_raw("image_folder", {"path": str(tmp_path / "imgs")})
+    raw = load_raw("image_folder", {"path": str(tmp_path / "imgs"), "size": 16})
+    assert raw.x.shape == (24, 3, 16, 16) and raw.class_names == ("cat", "dog") and raw.y.tolist() == [0] * 12 + [1] * 12
+    (tmp_path / "imgs" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(DataError, match="broken.jpg"):
+        load_raw("image_folder", {"path": str(tmp_path / "imgs"), "size": 16})
+    raw = load_raw("image_folder", {"path": str(tmp_path / "imgs"), "size": 16, "channels": 1, "skip_bad": True})
+    assert raw.x.shape == (24, 1, 16, 16) and "1 unreadable files skipped" in raw.source

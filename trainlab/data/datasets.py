@@ -96,6 +96,26 @@ def cifar10(*, path: str) -> RawData:
                    x_test=d["x_test"], y_test=d["y_test"])
 
 
+@DATASETS.register("image_folder")
+def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_bad: bool = False) -> RawData:
+    """A folder with one sub-folder of images per class (or train/ and test/ folders laid out so)."""
+    from pathlib import Path
+
+    root = Path(path)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        x, y, classes, bad = sources.read_image_folder(root / "train", size, channels, skip_bad)
+        xt, yt, test_classes, bad_t = sources.read_image_folder(root / "test", size, channels, skip_bad)
+        if test_classes != classes:
+            raise DataError(f"{path!r}: train/ has classes {classes} but test/ has {test_classes}.")
+        extra = dict(x_test=xt, y_test=yt)
+        bad += bad_t
+    else:
+        x, y, classes, bad = sources.read_image_folder(root, size, channels, skip_bad)
+        extra = {}
+    note = f", {bad} unreadable files skipped" if bad else ""
+    return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
+
+
 def _sklearn(name: str, kind: str, target: str) -> RawData:
     b = sources.load_sklearn(name)
     x = b.data.astype(np.float32)

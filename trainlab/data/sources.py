@@ -280,3 +280,41 @@ def read_cifar10(folder: str | Path) -> dict:
     x_test, y_test = _cifar_batch(folder / "test_batch")
     return {"x_train": np.concatenate([p[0] for p in parts]), "y_train": np.concatenate([p[1] for p in parts]),
             "x_test": x_test, "y_test": y_test}
+
+
+def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bool) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """One sub-folder per class, images inside (PNG/JPEG/TIFF/BMP). Returns (x uint8 (N, C, H, W),
+    y, class names, files skipped). Every image is resized to size×size (size 0: keep, if they all match)."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"Image folder {str(folder)!r} does not exist.")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if not classes:
+        raise DataError(f"{str(folder)!r} has no class sub-folders: put each class's images in a folder named after it.")
+    xs, ys, skipped, shape = [], [], 0, None
+    for label, name in enumerate(classes):
+        for f in sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.suffix != ".npy"):
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if channels == 1 else "RGB")
+                    if size:
+                        im = im.resize((size, size), Image.BILINEAR)
+                    a = np.asarray(im, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+                if skip_bad:
+                    skipped += 1
+                    continue
+                raise DataError(f"Cannot read image {str(f)!r}: {err}. Remove it, or set data.skip_bad = true "
+                                "to skip unreadable files (they are counted in the report).") from None
+            a = a[None] if channels == 1 else a.transpose(2, 0, 1)  # (C, H, W)
+            if shape is not None and a.shape != shape:
+                raise DataError(f"Image {str(f)!r} is {a.shape[2]}×{a.shape[1]}, others are {shape[2]}×{shape[1]}: "
+                                "set data.size to resize them all.")
+            shape = a.shape
+            xs.append(a)
+            ys.append(label)
+    if not xs:
+        raise DataError(f"No readable images under {str(folder)!r}.")
+    return np.stack(xs), np.asarray(ys, np.int64), classes, skipped
