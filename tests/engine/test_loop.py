@@ -59,3 +59,10 @@ def test_metrics_are_json_lines(tmp_path):
     r = _run(tmp_path, train={"epochs": 2})
     lines = (r.path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_divergence_is_a_clear_error(tmp_path):
+    from trainlab.core.errors import TrainlabError
+
+    with pytest.raises(TrainlabError, match="diverged in epoch 1.*Lower optim.lr"):
+        _run(tmp_path, data={"name": "diabetes"}, optim={"name": "sgd", "lr": 1e6}, train={"epochs": 3})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import Recipe
+from ..core.errors import TrainlabError
 from . import checkpoint
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
@@ -106,6 +108,11 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                    **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
             result.train_seconds += train_seconds
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+                raise TrainlabError(
+                    f"Training diverged in epoch {epoch + 1}: the training loss is {row['train_loss']} and the validation "
+                    f"loss {row['val_loss']}. Lower optim.lr (now {optimizer.param_groups[0]['lr']:g}), clip gradients "
+                    "(train.grad_clip = 1.0) or check the data. Epochs before this one are checkpointed.")
             if interval == "epoch" and scheduler is not None:
                 scheduler.step()
             elif interval == "plateau":
@@ -135,8 +142,7 @@ def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, wei
     single = fabric.world_size == 1 and not textbook
     net = model.module if single else model
     # likewise fabric.backward: for one device without a gradient scaler it is loss.backward()
-    plain_backward = single and "16-mixed" not in str(fabric.strategy.precision.__class__.__name__).lower() \
-        and getattr(fabric.strategy.precision, "scaler", None) is None
+    plain_backward = single and getattr(fabric.strategy.precision, "scaler", None) is None
     model.train()
     losses, sizes = [], []
     with fabric.autocast():
