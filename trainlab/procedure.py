@@ -151,6 +151,14 @@ def _load_raw(recipe: Recipe):
     return load_raw(recipe.data.name, recipe.data.params)
 
 
+def _prepare(raw, recipe: Recipe, seed: int):
+    from .data.prepare import prepare
+
+    d = recipe.data
+    return prepare(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
+                   normalize=d.normalize, seed=seed, limit=d.limit, max_vocab=d.max_vocab, max_len=d.max_len)
+
+
 def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
     from .engine.runtime import choose_device, environment
 
@@ -193,7 +201,6 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
 
 
 def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool):
-    from .data.prepare import prepare
     from .evaluate.baselines import run_baselines
 
     results = []
@@ -201,15 +208,13 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         folder = path if i == 0 else path / f"repeat-{i}"
         folder.mkdir(exist_ok=True)
         seed = recipe.seed + i
-        d = recipe.data
-        data = prepare(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
-                       normalize=d.normalize, seed=seed, limit=d.limit)
+        data = _prepare(raw, recipe, seed)
         done = _read_json(folder / "result.json")
         if not done:
             done = _train_one(folder, recipe, data, device, seed, progress)
             if recipe.eval.baselines:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
-            if i == 0 and recipe.report.interpret and data.spec.target == "class":
+            if i == 0 and recipe.report.interpret and data.spec.target == "class" and data.spec.kind != "text":
                 _write_json(folder / "interpret.json", explain_model(folder, data, recipe.report.interpret_samples))
             _write_json(folder / "result.json", done)
         results.append(done)
@@ -233,7 +238,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     resume = checkpoint.exists(folder / "checkpoints", "last")
     t0 = time.perf_counter()
     describe = {"recipe": recipe.to_dict(), "spec": data.spec.to_dict(), "normalizer": data.normalizer.to_dict(),
-                "task": {"name": task.name, **task.state()}, "seed": seed}
+                "task": {"name": task.name, **task.state()}, "seed": seed,
+                "tokenizer": data.tokenizer.to_dict() if data.tokenizer is not None else None}
     result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
                  describe=describe)
     test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
@@ -253,7 +259,6 @@ def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coord
     import torch
 
     from .core.seed import seed_everything
-    from .data.prepare import prepare
     from .evaluate.gradcheck import check_gradients, graph_dot
     from .models import build_model
     from .tasks import build_task
@@ -261,9 +266,7 @@ def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coord
     recipe = resolve(load_recipe(recipe, overrides) if not isinstance(recipe, Recipe) else recipe)
     if recipe.is_rl:
         raise TrainlabError("trainlab gradcheck works on supervised recipes (a [data] section).")
-    d = recipe.data
-    data = prepare(_load_raw(recipe), val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
-                   normalize=d.normalize, seed=recipe.seed, limit=d.limit)
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
     seed_everything(recipe.seed)
     task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
     model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
@@ -278,7 +281,6 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
     import torch
     from torch import nn
 
-    from .data.prepare import prepare
     from .models import build_model
     from .tasks import build_task
 
@@ -289,9 +291,7 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
 
         spec, out = observation_spec(ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params)), 4
     else:
-        d = recipe.data
-        data = prepare(_load_raw(recipe), val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                       stratify=d.stratify, normalize=d.normalize, seed=recipe.seed, limit=d.limit)
+        data = _prepare(_load_raw(recipe), recipe, recipe.seed)
         spec = data.spec
         out = build_task(recipe.task.name, spec, recipe.task.params, normalizer=data.normalizer).output_size()
     model = build_model(recipe.model.name, spec, out, **recipe.model.params).eval()
@@ -336,8 +336,8 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     run_ = load_run(path)
     if not run_.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
-    if run_.recipe.is_rl or run_.metrics["spec"]["target"] != "class":
-        raise TrainlabError("trainlab explain works on classification runs.")
+    if run_.recipe.is_rl or run_.metrics["spec"]["target"] != "class" or run_.metrics["spec"]["kind"] == "text":
+        raise TrainlabError("trainlab explain works on classification runs of images or tables.")
     p = Predictor(run_.path)
     data = prepare_from_recipe(p.recipe, p.meta["seed"])
     _write_json(run_.path / "interpret.json", explain_model(run_.path, data, samples))

@@ -87,10 +87,10 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
-    assert len(raw.x) == len(raw.y) > 100 and np.isfinite(raw.x).all()
+    assert len(raw.x) == len(raw.y) > 100 and (raw.kind == "text" or np.isfinite(raw.x).all())
     if raw.target == "class":
         assert set(np.unique(raw.y)) == set(range(len(raw.class_names)))
 
@@ -167,3 +167,43 @@ def test_image_folder_with_classes_resizing_and_bad_files(tmp_path):
         load_raw("image_folder", {"path": str(tmp_path / "imgs"), "size": 16})
     raw = load_raw("image_folder", {"path": str(tmp_path / "imgs"), "size": 16, "channels": 1, "skip_bad": True})
     assert raw.x.shape == (24, 1, 16, 16) and "1 unreadable files skipped" in raw.source
+
+
+def test_text_tables_and_imdb_layout(tmp_path):
+    import json
+
+    (tmp_path / "t.tsv").write_text("text\tlabel\nI loved it\tpos\nawful film\tneg\n")
+    raw = load_raw("text_table", {"path": str(tmp_path / "t.tsv")})
+    assert raw.kind == "text" and raw.class_names == ("neg", "pos") and list(raw.y) == [1, 0]
+    (tmp_path / "t.jsonl").write_text(json.dumps({"review": "fine", "stars": 4}) + "\n" + json.dumps({"review": "", "stars": 1}))
+    with pytest.raises(DataError, match="row 2: the 'review' cell is empty"):
+        load_raw("text_table", {"path": str(tmp_path / "t.jsonl"), "text": "review", "label": "stars"})
+    for part in ("train", "test"):
+        for sub, words in (("pos", "great fun"), ("neg", "dull and weak")):
+            d = tmp_path / "aclImdb" / part / sub
+            d.mkdir(parents=True)
+            for i in range(3):
+                (d / f"{i}_7.txt").write_text(f"{words}<br />{i}")
+    raw = load_raw("imdb", {"path": str(tmp_path)})
+    assert len(raw.x) == 6 and len(raw.x_test) == 6 and raw.class_names == ("negative", "positive")
+    assert "<br />" not in raw.x[0]
+
+
+def test_vocabulary_comes_from_the_training_split_only():
+    from trainlab.data.prepare import prepare
+
+    raw = load_raw("sentiment_demo", {"n": 400})
+    raw.x_test, raw.y_test = np.array(["a zebra film"], dtype=object), np.array([1])
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="none", seed=0, max_len=16)
+    assert "zebra" not in p.tokenizer.vocab and p.split.x_test[0, 1] == 1  # unknown word
+    assert p.spec.vocab_size == len(p.tokenizer.vocab) and p.split.x_train.shape[1] == 16
+
+
+def test_generated_reviews_follow_their_negations():
+    raw = load_raw("sentiment_demo", {"n": 500})
+    single = [(t, y) for t, y in zip(raw.x, raw.y) if ", but" not in t]
+    for text, y in single:
+        negated = " not " in text or " never " in text
+        good = any(w in text.split() for w in ("great", "wonderful", "brilliant", "moving", "funny", "beautiful",
+                                               "excellent", "gripping", "charming"))
+        assert y == int(good != negated), text

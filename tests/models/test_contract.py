@@ -11,11 +11,12 @@ SPECS = {
     "image": DataSpec("image", (1, 28, 28), "class", 10, tuple(str(i) for i in range(10))),
     "cifar": DataSpec("image", (3, 32, 32), "class", 10, tuple(str(i) for i in range(10))),
     "table": DataSpec("table", (13,), "class", 3, ("a", "b", "c")),
+    "text": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=50),
 }
 # the inputs each model family takes; every registered model must appear here
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
-         "vit": ("image",)}
+         "vit": ("image",), "rnn": ("text",), "transformer": ("text",)}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
@@ -28,7 +29,11 @@ def test_model_contract(name, kind):
     spec = SPECS[kind]
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes)
-    x = torch.randn(4, *spec.input_shape)
+    if kind == "text":  # token ids, with padding (0) at the end of the shorter sequences
+        x = torch.randint(1, spec.vocab_size, (4, *spec.input_shape))
+        x[1, 5:], x[2, 1:] = 0, 0
+    else:
+        x = torch.randn(4, *spec.input_shape)
     out = model(x)
     assert out.shape == (4, spec.num_classes)
     out.square().mean().backward()
@@ -91,3 +96,12 @@ def test_tp2_models_refuse_other_inputs():
 
     with pytest.raises(RecipeError, match="data.size = 32"):
         build_model("tp2_model2", SPECS["image"], 10)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_cells_ignore_padding(cell):
+    torch.manual_seed(0)
+    model = build_model("rnn", SPECS["text"], 2, cell=cell, bidirectional=True).eval()
+    ids = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    longer = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    assert torch.allclose(model(ids), model(longer), atol=1e-6)  # packed sequences: padding changes nothing

@@ -67,3 +67,25 @@ def test_tampered_weights_are_refused(table_run, tmp_path):
     f.write_bytes(f.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(CheckpointError, match="SHA-256"):
         Predictor(copy)
+
+
+def test_text_runs_predict_strings(tmp_path):
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "sentiment_demo", "n": 800, "max_len": 32},
+                                              model={"name": "rnn", "cell": "gru", "hidden": 32},
+                                              train={"epochs": 12, "batch_size": 32})), runs_dir=tmp_path, progress=False)
+    assert r.metrics["test"]["accuracy"] > 0.8
+    out = r.predict(["the film was great !", "the plot was not great ."])
+    assert out["predicted"] == ["positive", "negative"]
+    with pytest.raises(DataError, match="non-empty strings"):
+        r.predict([""])
+    from fastapi.testclient import TestClient
+
+    from trainlab.serve.app import create_app
+
+    client = TestClient(create_app(Predictor(r.path)))
+    got = client.post("/predict", json={"inputs": ["the film was great !"]})
+    assert got.status_code == 200 and got.json()["predicted"] == ["positive"]
+    assert client.post("/predict", json={"inputs": [[1, 2]]}).status_code == 422

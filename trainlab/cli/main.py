@@ -143,7 +143,7 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
 
 @app.command()
 def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
-            inputs: List[Path] = typer.Argument(..., help="Image files or folders (PNG/JPEG/TIFF/NPY), or CSV files of table rows."),
+            inputs: List[str] = typer.Argument(..., help="Image files or folders (PNG/JPEG/TIFF/NPY), CSV files of table rows, or texts."),
             out: Optional[Path] = typer.Option(None, "--out", help="Write all predictions to a .csv or .json file."),
             batch_size: int = typer.Option(256, help="Inputs per forward pass.")):
     """Predict new inputs with a run's best model and its training preprocessing."""

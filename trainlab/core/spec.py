@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: str                      # "image" | "table" | "points"
+    kind: str                      # "image" | "table" | "points" | "text"
     input_shape: tuple[int, ...]   # one sample, e.g. (1, 28, 28) or (30,)
     target: str                    # "class" | "real"
     num_classes: int = 0           # 0 for regression
     class_names: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = ()
     num_targets: int = 1           # regression outputs
+    vocab_size: int = 0            # text: token ids are < vocab_size (0 is padding)
 
     @property
     def num_features(self) -> int:

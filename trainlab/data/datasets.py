@@ -116,6 +116,56 @@ def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_
     return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
 
 
+# --- text ---
+
+@DATASETS.register("text_table")
+def text_table(*, path: str, text: str = "text", label: str = "label") -> RawData:
+    """Texts and labels from a CSV/TSV/JSONL file (columns named by `text` and `label`)."""
+    texts, labels = sources.read_text_table(path, text, label)
+    classes = sorted(set(labels), key=lambda v: (_all_numbers([v]) and float(v), v))
+    index = {c: i for i, c in enumerate(classes)}
+    return RawData(np.array(texts, dtype=object), np.array([index[v] for v in labels], np.int64), "text", "class",
+                   f"texts {path}", tuple(classes))
+
+
+@DATASETS.register("imdb")
+def imdb(*, path: str) -> RawData:
+    """IMDB movie reviews in their published layout (aclImdb/train|test/pos|neg/*.txt); official test set."""
+    d = sources.read_imdb(path)
+    return RawData(d["x_train"], d["y_train"], "text", "class", f"IMDB ({path})", ("negative", "positive"),
+                   x_test=d["x_test"], y_test=d["y_test"])
+
+
+_GOOD = ["great", "wonderful", "brilliant", "moving", "funny", "beautiful", "excellent", "gripping", "charming"]
+_BAD = ["terrible", "boring", "awful", "dull", "predictable", "weak", "clumsy", "tedious", "bad"]
+_THINGS = ["film", "movie", "story", "acting", "plot", "cast", "script", "ending", "soundtrack", "direction"]
+_OPENERS = ["honestly", "overall", "i think", "to be fair", "in the end", "frankly", "my friends said", ""]
+
+
+@DATASETS.register("sentiment_demo")
+def sentiment_demo(*, n: int = 3000, seed: int = 0) -> RawData:
+    """Generated movie reviews with real words, negations ("not boring", "never funny") and a second clause that
+    can contrast ("but the ending was dull"): the label is the review's overall sentiment."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        score, parts = 0, []
+        for k in range(rng.integers(1, 4)):
+            positive = rng.random() < 0.5
+            negated = rng.random() < 0.3
+            adj = rng.choice(_GOOD if positive else _BAD)
+            verb = rng.choice(["was not", "is not", "was never"]) if negated else rng.choice(["was", "is", "felt"])
+            weight = 2 if k == 0 else 1  # the first clause sets the tone
+            score += weight * (1 if positive != negated else -1)
+            parts.append(f"the {rng.choice(_THINGS)} {verb} {adj}")
+        if score == 0:
+            continue
+        texts.append(f"{rng.choice(_OPENERS)} " + " , but ".join(parts) + rng.choice([" .", " !", " ..."]))
+        labels.append(int(score > 0))
+    return RawData(np.array([t.strip() for t in texts], dtype=object), np.array(labels, np.int64), "text", "class",
+                   "generated movie reviews (sentiment_demo)", ("negative", "positive"))
+
+
 def _sklearn(name: str, kind: str, target: str) -> RawData:
     b = sources.load_sklearn(name)
     x = b.data.astype(np.float32)

@@ -17,6 +17,7 @@ class Prepared:
     split: Split            # normalised float32 inputs; targets standardised for regression
     normalizer: Normalizer
     summary: dict           # sizes, class balance, duplicates: for the report
+    tokenizer: object = None  # text: the WordTokenizer fitted on the training split
 
 
 def load_raw(name: str, params: dict) -> RawData:
@@ -28,16 +29,26 @@ def load_raw(name: str, params: dict) -> RawData:
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
-            seed: int, limit: int = 0) -> Prepared:
+            seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit)
     dups = duplicates(s)
-    norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None)
+    tok = None
+    if raw.kind == "text":  # the vocabulary comes from the training split only
+        from .text import WordTokenizer
+
+        tok = WordTokenizer.fit(s.x_train, max_vocab, max_len)
+        s = Split(tok.encode(s.x_train), s.y_train, tok.encode(s.x_val), s.y_val, tok.encode(s.x_test), s.y_test,
+                  s.official_test)
+        norm = Normalizer("none", "tokens")
+    else:
+        norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None)
     ys = (s.y_train, s.y_val, s.y_test)
     if raw.target == "real":
         ys = tuple(norm.apply_target(y) for y in ys)
     ns = Split(norm.apply(s.x_train), ys[0], norm.apply(s.x_val), ys[1], norm.apply(s.x_test), ys[2], s.official_test)
     spec = DataSpec(
-        kind=raw.kind, input_shape=tuple(raw.x.shape[1:]), target=raw.target,
+        kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
+        vocab_size=len(tok.vocab) if tok else 0,
         num_classes=len(raw.class_names) if raw.target == "class" else 0,
         class_names=raw.class_names, feature_names=raw.feature_names,
         num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1],
@@ -48,20 +59,26 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "official_test": s.official_test,
         "input_shape": list(spec.input_shape),
         "duplicates": dups,
-        "normalize": normalize,
+        "normalize": normalize if tok is None else "none (token ids)",
     }
+    if tok is not None:
+        summary["text"] = {"vocabulary": len(tok.vocab), "max_len": tok.max_len,
+                           "truncated_share": float((s.x_train[:, -1] != 0).mean())}
     if raw.target == "class":
         summary["class_counts"] = {
             name: np.bincount(y, minlength=spec.num_classes).tolist()
             for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
         }
-    return Prepared(spec, ns, norm, summary)
+    return Prepared(spec, ns, norm, summary, tok)
+
+
+TEXT_KEYS = ("max_vocab", "max_len")
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
     """The exact split and normalisation a run used, from its stored (resolved) recipe and seed."""
     d = recipe["data"]
     split_keys = ("name", "val_fraction", "test_fraction", "stratify", "normalize", "limit")
-    raw = load_raw(d["name"], {k: v for k, v in d.items() if k not in split_keys})
+    raw = load_raw(d["name"], {k: v for k, v in d.items() if k not in split_keys + TEXT_KEYS})
     return prepare(raw, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], stratify=d["stratify"],
-                   normalize=d["normalize"], seed=seed, limit=d["limit"])
+                   normalize=d["normalize"], seed=seed, limit=d["limit"], max_vocab=d["max_vocab"], max_len=d["max_len"])

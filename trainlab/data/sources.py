@@ -318,3 +318,54 @@ def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bo
     if not xs:
         raise DataError(f"No readable images under {str(folder)!r}.")
     return np.stack(xs), np.asarray(ys, np.int64), classes, skipped
+
+
+def read_text_table(path: str | Path, text: str, label: str) -> tuple[list[str], list[str]]:
+    """(texts, raw labels) from a CSV/TSV (header row) or JSONL file (one object a line)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Text file {str(path)!r} does not exist.")
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{str(path)!r} line {n} is not JSON: {err}.") from None
+        header = sorted({k for r in rows for k in r})
+    else:
+        header, cells = _read_csv(path)
+        rows = [dict(zip(header, r)) for r in cells]
+    for col in (text, label):
+        if col not in header:
+            raise DataError(f"{str(path)!r} has no column {col!r}; its columns are {', '.join(header)}.")
+    for n, r in enumerate(rows, 1):
+        if not isinstance(r.get(text), str) or not r[text].strip():
+            raise DataError(f"{str(path)!r} row {n}: the {text!r} cell is empty or not text.")
+        if r.get(label) in (None, ""):
+            raise DataError(f"{str(path)!r} row {n}: the {label!r} cell is empty.")
+    if not rows:
+        raise DataError(f"{str(path)!r} has no rows.")
+    return [r[text] for r in rows], [str(r[label]) for r in rows]
+
+
+def read_imdb(folder: str | Path) -> dict:
+    """IMDB's published layout (aclImdb/): train|test/pos|neg/*.txt."""
+    folder = Path(folder)
+    if (folder / "aclImdb").is_dir():
+        folder = folder / "aclImdb"
+    out = {}
+    for part in ("train", "test"):
+        texts, labels = [], []
+        for label, sub in enumerate(("neg", "pos")):
+            d = folder / part / sub
+            if not d.is_dir():
+                raise DataError(f"Missing {str(d)!r}. IMDB's layout is aclImdb/train|test/pos|neg/*.txt.")
+            for f in sorted(d.glob("*.txt")):
+                texts.append(f.read_text(encoding="utf-8", errors="replace").replace("<br />", " "))
+                labels.append(label)
+        out[f"x_{part}"], out[f"y_{part}"] = np.array(texts, dtype=object), np.array(labels, np.int64)
+    return out

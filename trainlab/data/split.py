@@ -57,6 +57,8 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
 
 
 def _hashes(x: np.ndarray) -> list[bytes]:
+    if x.dtype == object:  # texts
+        return [hashlib.blake2b(str(t).encode(), digest_size=16).digest() for t in x]
     rows = np.ascontiguousarray(x).reshape(len(x), -1)
     return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
 

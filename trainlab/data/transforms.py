@@ -10,7 +10,7 @@ import numpy as np
 @dataclass
 class Normalizer:
     mode: str                                  # "standard" | "minmax" | "none"
-    axes: str                                  # "feature" (tables) | "channel" (images)
+    axes: str                                  # "feature" (tables) | "channel" (images) | "tokens" (text)
     shift: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
     target_shift: float = 0.0                  # regression targets are standardised too
@@ -35,7 +35,9 @@ class Normalizer:
         return norm
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) or (N, F) → float32, normalised."""
+        """(N, C, H, W) or (N, F) → float32, normalised. Token ids (axes "tokens") pass through."""
+        if self.axes == "tokens":
+            return x
         shape = (1, -1) + (1,) * (x.ndim - 2) if self.axes == "channel" else (1,) + x.shape[1:]
         shift = np.asarray(self.shift, np.float32).reshape(shape)
         scale = np.asarray(self.scale, np.float32).reshape(shape)

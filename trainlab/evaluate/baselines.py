@@ -11,7 +11,15 @@ import numpy as np
 log = logging.getLogger("trainlab")
 
 
-def _flat(x):
+def _flat(x, vocab: int = 0):
+    """Model inputs as a feature matrix: token ids become bag-of-words counts."""
+    if vocab:
+        from scipy.sparse import csr_matrix
+
+        rows = np.repeat(np.arange(len(x)), x.shape[1])
+        m = csr_matrix((np.ones(x.size), (rows, x.reshape(-1))), shape=(len(x), vocab))
+        m[:, 0] = 0  # padding is no word
+        return m
     return x.reshape(len(x), -1)
 
 
@@ -20,13 +28,13 @@ def run_baselines(data, max_samples: int, seed: int) -> dict:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     s, spec = data.split, data.spec
-    x, y = _flat(s.x_train), s.y_train
+    x, y = _flat(s.x_train, spec.vocab_size), s.y_train
     note = ""
-    if len(x) > max_samples:
-        pick = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)
+    if x.shape[0] > max_samples:
+        pick = np.random.default_rng(seed).choice(x.shape[0], max_samples, replace=False)
         x, y = x[pick], y[pick]
         note = f"fitted on a random {max_samples} of {len(s.x_train)} training samples (eval.baseline_max_samples)"
-    x_test = _flat(s.x_test)
+    x_test = _flat(s.x_test, spec.vocab_size)
     if spec.target == "class":
         models = {"majority class": DummyClassifier(strategy="most_frequent"),
                   "logistic regression": LogisticRegression(max_iter=300)}

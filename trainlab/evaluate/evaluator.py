@@ -61,6 +61,10 @@ def _attach_samples(data, rows: list[dict]) -> None:
     if not rows:
         return
     idx = [r["index"] for r in rows]
+    if data.tokenizer is not None:
+        for r, ids in zip(rows, data.split.x_test[idx]):
+            r["text"] = data.tokenizer.decode(ids)
+        return
     raw = _raw(data, data.split.x_test[idx])
     for r, x in zip(rows, raw):
         if data.spec.kind == "image":

@@ -64,6 +64,8 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
         return bytes(body)
 
     def predict_array(inputs: list) -> dict:
+        if predictor.tokenizer is not None:
+            return predictor.predict(predictor.texts_to_array(inputs, "inputs"))
         if predictor.spec.kind != "image" and all(isinstance(r, dict) for r in inputs):
             x = predictor.rows_to_array(inputs, "inputs")
         else:

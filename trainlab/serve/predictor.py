@@ -34,6 +34,11 @@ class Predictor:
         self.meta, self.recipe = meta, meta["recipe"]
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
+        self.tokenizer = None
+        if meta.get("tokenizer"):
+            from ..data.text import WordTokenizer
+
+            self.tokenizer = WordTokenizer(**meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
         model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
@@ -77,10 +82,18 @@ class Predictor:
                 out[i, j] = v
         return out
 
+    def texts_to_array(self, texts, what: str = "inputs") -> np.ndarray:
+        """Strings → token ids with the run's own vocabulary."""
+        if not all(isinstance(t, str) and t.strip() for t in texts):
+            raise DataError(f"{what}: this model reads text; send non-empty strings.")
+        return self.tokenizer.encode(list(texts))
+
     def read_files(self, paths) -> tuple[np.ndarray, list[str]]:
         """Image files or folders (image runs), or CSV files (table runs) → (inputs, row names)."""
         from ..data import sources
 
+        if self.tokenizer is not None:  # text runs predict the strings themselves
+            return self.texts_to_array([str(p) for p in paths]), [str(p) for p in paths]
         if self.spec.kind == "image":
             files = sources.image_files(paths)
             return np.stack([sources.read_image(f, self.spec.input_shape) for f in files]), [str(f) for f in files]
@@ -139,7 +152,10 @@ class Predictor:
         {"predicted": names, "probabilities": (N, K) list}; regression: {"values": list}."""
         import torch
 
-        a = self.check_array(x)
+        if self.tokenizer is not None:
+            a = self.texts_to_array([x] if isinstance(x, str) else x) if not isinstance(x, np.ndarray) else x
+        else:
+            a = self.check_array(x)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()
@@ -154,6 +170,8 @@ class Predictor:
             "model": self.recipe["model"]["name"], "task": self.task.name, "kind": self.spec.kind,
             "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
             "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
-            "preprocessing": self.normalizer.to_dict(), "best_epoch": self.meta.get("epoch"),
+            "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else
+            {"tokenizer": "word-level, lower case", "vocabulary": len(self.tokenizer.vocab), "max_len": self.tokenizer.max_len},
+            "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }
