@@ -212,7 +212,7 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         done = _read_json(folder / "result.json")
         if not done:
             done = _train_one(folder, recipe, data, device, seed, progress)
-            if recipe.eval.baselines:
+            if recipe.eval.baselines and data.spec.target in ("class", "real"):
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
             if i == 0 and recipe.report.interpret and data.spec.target == "class" and data.spec.kind != "text":
                 _write_json(folder / "interpret.json", explain_model(folder, data, recipe.report.interpret_samples))

@@ -87,7 +87,7 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
     assert len(raw.x) == len(raw.y) > 100 and (raw.kind == "text" or np.isfinite(raw.x).all())
@@ -207,3 +207,10 @@ def test_generated_reviews_follow_their_negations():
         good = any(w in text.split() for w in ("great", "wonderful", "brilliant", "moving", "funny", "beautiful",
                                                "excellent", "gripping", "charming"))
         assert y == int(good != negated), text
+
+
+def test_digit_sequences_are_reversed_and_end_marked():
+    raw = load_raw("digit_sequences", {"n": 50, "min_len": 2, "max_len": 6})
+    for x, y in zip(raw.x, raw.y):
+        digits = x[x > 0]
+        assert list(y[: len(digits)]) == list(digits[::-1]) and y[len(digits)] == 2 and not y[len(digits) + 1:].any()

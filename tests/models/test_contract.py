@@ -12,11 +12,12 @@ SPECS = {
     "cifar": DataSpec("image", (3, 32, 32), "class", 10, tuple(str(i) for i in range(10))),
     "table": DataSpec("table", (13,), "class", 3, ("a", "b", "c")),
     "text": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=50),
+    "sequence": DataSpec("sequence", (6,), "sequence", 13, tuple("_^$0123456789"), vocab_size=13, num_targets=7),
 }
 # the inputs each model family takes; every registered model must appear here
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
-         "vit": ("image",), "rnn": ("text",), "transformer": ("text",)}
+         "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",)}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
@@ -29,13 +30,14 @@ def test_model_contract(name, kind):
     spec = SPECS[kind]
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes)
-    if kind == "text":  # token ids, with padding (0) at the end of the shorter sequences
+    if kind in ("text", "sequence"):  # token ids, with padding (0) at the end of the shorter sequences
         x = torch.randint(1, spec.vocab_size, (4, *spec.input_shape))
         x[1, 5:], x[2, 1:] = 0, 0
     else:
         x = torch.randn(4, *spec.input_shape)
     out = model(x)
-    assert out.shape == (4, spec.num_classes)
+    # a sequence model decodes num_targets steps, each a distribution over the vocabulary
+    assert out.shape == ((4, spec.num_targets, spec.vocab_size) if kind == "sequence" else (4, spec.num_classes))
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)

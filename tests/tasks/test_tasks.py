@@ -54,3 +54,16 @@ def test_task_mismatch_is_a_clear_error():
 
     with pytest.raises(RecipeError, match="regression"):
         build_task("classification", DataSpec("table", (3,), "real"), {})
+
+
+def test_seq2seq_exact_and_token_accuracy():
+    from trainlab.data.datasets import DIGIT_TOKENS
+
+    spec = DataSpec("sequence", (3,), "sequence", 13, DIGIT_TOKENS, vocab_size=13, num_targets=4)
+    task = build_task("auto", spec, {})
+    y = torch.tensor([[5, 4, 3, 2], [6, 2, 0, 0]])  # "210<eos>", "3<eos>"
+    pred = torch.tensor([[5, 4, 3, 2], [6, 7, 9, 9]])  # right; wrong where the end mark should be
+    out = torch.nn.functional.one_hot(pred, 13).float() * 10
+    m = task.test_metrics(out, y)
+    assert m["exact_sequence_accuracy"] == 0.5 and m["token_accuracy"] == pytest.approx(5 / 6)
+    assert m["examples"][0] == {"target": "210", "predicted": "210", "right": True}

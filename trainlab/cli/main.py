@@ -38,7 +38,8 @@ def _print_summary(run) -> None:
     if m.get("kind") == "rl":
         return _print_rl_summary(run)
     test, fit, target = m["test"], m["fit"], m["spec"]["target"]
-    keys = ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "loss"] if target == "class" else ["r2", "rmse", "mae", "mse"]
+    keys = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "loss"], "real": ["r2", "rmse", "mae", "mse"],
+            "sequence": ["exact_sequence_accuracy", "token_accuracy", "loss"]}[target]
     rep = (m.get("repeats") or {}).get("test", {})
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples, best epoch "
                         f"{fit['best_epoch']} of {fit['epochs_run']})")

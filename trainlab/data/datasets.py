@@ -116,6 +116,27 @@ def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_
     return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
 
 
+# --- sequences ---
+
+DIGIT_TOKENS = ("<pad>", "<bos>", "<eos>", *"0123456789")
+
+
+@DATASETS.register("digit_sequences")
+def digit_sequences(*, task: Literal["reverse", "sort"] = "reverse", n: int = 20000, min_len: int = 4,
+                    max_len: int = 10, seed: int = 0) -> RawData:
+    """Generated digit strings and their reversal (or sorting): a sequence-to-sequence task."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, max_len), np.int64)
+    y = np.zeros((n, max_len + 1), np.int64)
+    for i in range(n):
+        digits = rng.integers(0, 10, rng.integers(min_len, max_len + 1))
+        out = digits[::-1] if task == "reverse" else np.sort(digits)
+        x[i, : len(digits)] = digits + 3
+        y[i, : len(out)] = out + 3
+        y[i, len(out)] = 2  # <eos>
+    return RawData(x, y, "sequence", "sequence", f"generated digit strings ({task})", DIGIT_TOKENS)
+
+
 # --- text ---
 
 @DATASETS.register("text_table")

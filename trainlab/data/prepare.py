@@ -40,6 +40,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         s = Split(tok.encode(s.x_train), s.y_train, tok.encode(s.x_val), s.y_val, tok.encode(s.x_test), s.y_test,
                   s.official_test)
         norm = Normalizer("none", "tokens")
+    elif raw.kind == "sequence":
+        norm = Normalizer("none", "tokens")
     else:
         norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None)
     ys = (s.y_train, s.y_val, s.y_test)
@@ -48,10 +50,10 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     ns = Split(norm.apply(s.x_train), ys[0], norm.apply(s.x_val), ys[1], norm.apply(s.x_test), ys[2], s.official_test)
     spec = DataSpec(
         kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
-        vocab_size=len(tok.vocab) if tok else 0,
-        num_classes=len(raw.class_names) if raw.target == "class" else 0,
+        vocab_size=len(tok.vocab) if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
+        num_classes=len(raw.class_names) if raw.target in ("class", "sequence") else 0,
         class_names=raw.class_names, feature_names=raw.feature_names,
-        num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1],
+        num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1],  # sequences: the target length
     )
     summary = {
         "source": raw.source,

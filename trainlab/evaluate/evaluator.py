@@ -48,7 +48,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         errors = classification_errors(probs, y_np, list(data.spec.class_names))
         _attach_samples(data, errors["most_confident_wrong"])
         metrics["errors"] = errors
-    else:
+    elif data.spec.target == "real":
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
         true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
         metrics["residuals"] = regression_residuals(pred, true)

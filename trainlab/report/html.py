@@ -13,7 +13,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 HEADLINE = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
                       "average_precision_macro", "roc_auc", "loss"],
-            "real": ["r2", "rmse", "mae", "mse", "loss"]}
+            "real": ["r2", "rmse", "mae", "mse", "loss"],
+            "sequence": ["exact_sequence_accuracy", "token_accuracy", "loss"]}
 
 
 def _fmt(v) -> str:
@@ -36,7 +37,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         if wrong and "image" in wrong[0]:
             figures["wrong"] = plots.sample_grid(wrong, "Most confidently wrong test images",
                                                  lambda r: f"{r['true']} → {r['predicted']}\n{r['confidence']:.2f}")
-    else:
+    elif target == "real":
         figures["scatter"] = plots.predicted_vs_true(test["predictions"]["true"], test["predictions"]["pred"])
         figures["residuals"] = plots.residuals(test["predictions"]["true"], test["predictions"]["pred"])
     interp = _read_interpretation(path)

@@ -36,7 +36,7 @@ def headline(metrics: dict) -> tuple[str | None, float | None, float | None, int
     if metrics.get("kind") == "rl":
         e = metrics["eval"]["greedy"]
         return "mean_return", e["mean"], e["std"], 1
-    name = "accuracy" if metrics["spec"]["target"] == "class" else "r2"
+    name = {"class": "accuracy", "real": "r2", "sequence": "exact_sequence_accuracy"}[metrics["spec"]["target"]]
     rep = (metrics.get("repeats") or {}).get("test", {}).get(name)
     if rep:
         return name, rep["mean"], rep["std"], rep["n"]

@@ -20,7 +20,7 @@ def _uri(fig) -> str:
 
 def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -> str:
     epochs = [r["epoch"] for r in history]
-    metric = next((k for k in ("val_accuracy", "val_mae") if k in history[0]), None)
+    metric = next((k for k in ("val_accuracy", "val_mae", "val_exact") if k in history[0]), None)
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 3.6), squeeze=False)
     ax = axes[0, 0]
     ax.plot(epochs, [r["train_loss"] for r in history], "o-", ms=3, label="training loss")

@@ -31,6 +31,8 @@ class Predictor:
         if "recipe" not in meta or "spec" not in meta:
             raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
                                   "from an older trainlab): predict, export, serve and explain need a model trained on data.")
+        if meta["spec"].get("target") == "sequence":
+            raise CheckpointError("predict, export and serve do not handle sequence-to-sequence runs yet.")
         self.meta, self.recipe = meta, meta["recipe"]
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])

@@ -43,11 +43,12 @@ class Task:
 
 
 def build_task(name: str, spec: DataSpec, params: dict, **context) -> Task:
-    if name == "auto":
-        name = "classification" if spec.target == "class" else "regression"
+    name = resolve_task_name(name, spec)
     entry = TASKS.get(name)
     return entry.build(spec, context, **entry.validate(params, "task"))
 
 
 def resolve_task_name(name: str, spec: DataSpec) -> str:
-    return ("classification" if spec.target == "class" else "regression") if name == "auto" else name
+    if name != "auto":
+        return name
+    return {"class": "classification", "real": "regression", "sequence": "seq2seq"}[spec.target]
