@@ -81,11 +81,32 @@ def test_text_runs_predict_strings(tmp_path):
     assert out["predicted"] == ["positive", "negative"]
     with pytest.raises(DataError, match="non-empty strings"):
         r.predict([""])
-    from fastapi.testclient import TestClient
-
     from trainlab.serve.app import create_app
 
-    client = TestClient(create_app(Predictor(r.path)))
-    got = client.post("/predict", json={"inputs": ["the film was great !"]})
-    assert got.status_code == 200 and got.json()["predicted"] == ["positive"]
-    assert client.post("/predict", json={"inputs": [[1, 2]]}).status_code == 422
+    app = create_app(Predictor(r.path))
+    status, out = call_asgi(app, {"inputs": ["the film was great !"]})
+    assert status == 200 and out["predicted"] == ["positive"]
+    assert call_asgi(app, {"inputs": [[1, 2]]})[0] == 422
+
+
+def call_asgi(app, obj) -> tuple[int, dict]:
+    """POST /predict straight into the ASGI app (no HTTP client library needed)."""
+    import asyncio
+    import json
+
+    body = json.dumps(obj).encode()
+    incoming, sent = [{"type": "http.request", "body": body, "more_body": False}], []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
