@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .core.config import Recipe, load_recipe, parse_recipe, to_toml
 from .core.errors import CheckpointError, TrainlabError
+from .core.spec import DataSpec
 
 log = logging.getLogger("trainlab")
 
@@ -50,11 +51,8 @@ class Run:
         return self._predictor
 
     def predict(self, x) -> dict:
-        """Predict raw inputs (training units): image arrays, or table rows as arrays or dicts."""
-        p = self.predictor
-        if p.spec.kind != "image" and isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
-            x = p.rows_to_array(x)
-        return p.predict(x)
+        """Predict raw inputs (training units): image arrays, table rows as arrays or dicts, texts."""
+        return self.predictor.predict(x)
 
 
 def _read_json(path: Path) -> dict:
@@ -94,6 +92,28 @@ def resolve(recipe: Recipe) -> Recipe:
     return parse_recipe(d)
 
 
+def _resolved(recipe: str | Path | Recipe, overrides=()) -> Recipe:
+    """A recipe file or object, with overrides applied, checked against the registries."""
+    if not isinstance(recipe, Recipe):
+        return resolve(load_recipe(recipe, overrides))
+    if overrides:
+        from .core.config import apply_overrides
+
+        recipe = parse_recipe(apply_overrides(recipe.to_dict(), list(overrides)))
+    return resolve(recipe)
+
+
+def _build(recipe: Recipe, data, seed: int):
+    """(task, model) for a recipe on prepared data, the model initialised from `seed`."""
+    from .core.seed import seed_everything
+    from .models import build_model
+    from .tasks import build_task
+
+    seed_everything(seed)
+    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
+    return task, build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+
+
 def _new_run_dir(runs_dir: Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path, i = runs_dir / f"{name}-{stamp}", 1
@@ -107,15 +127,9 @@ def _new_run_dir(runs_dir: Path, name: str) -> Path:
 def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int | None = None,
         runs_dir: str | Path = "runs", progress: bool = True) -> Run:
     """Train, test and report a recipe; returns the finished Run."""
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides)
-    elif overrides:
-        from .core.config import apply_overrides
-
-        recipe = parse_recipe(apply_overrides(recipe.to_dict(), list(overrides)))
     if repeats is not None:
-        recipe = parse_recipe({**recipe.to_dict(), "eval": {**recipe.to_dict()["eval"], "repeats": repeats}})
-    recipe = resolve(recipe)
+        overrides = [*overrides, f"eval.repeats={repeats}"]
+    recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
     path = _new_run_dir(Path(runs_dir), recipe.name)
     (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
@@ -152,11 +166,9 @@ def _load_raw(recipe: Recipe):
 
 
 def _prepare(raw, recipe: Recipe, seed: int):
-    from .data.prepare import prepare
+    from .data.prepare import prepare_config
 
-    d = recipe.data
-    return prepare(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction, stratify=d.stratify,
-                   normalize=d.normalize, seed=seed, limit=d.limit, max_vocab=d.max_vocab, max_len=d.max_len)
+    return prepare_config(recipe.data, seed, raw)
 
 
 def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
@@ -208,31 +220,30 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         folder = path if i == 0 else path / f"repeat-{i}"
         folder.mkdir(exist_ok=True)
         seed = recipe.seed + i
-        data = _prepare(raw, recipe, seed)
-        done = _read_json(folder / "result.json")
+        done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
-            done = _train_one(folder, recipe, data, device, seed, progress)
+            data = _prepare(raw, recipe, seed)
+            interpret = i == 0 and recipe.report.interpret and _explainable(data.spec)
+            done = _train_one(folder, recipe, data, device, seed, progress, interpret)
             if recipe.eval.baselines and data.spec.target in ("class", "real"):
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
-            if i == 0 and recipe.report.interpret and data.spec.target == "class" and data.spec.kind != "text":
-                _write_json(folder / "interpret.json", explain_model(folder, data, recipe.report.interpret_samples))
             _write_json(folder / "result.json", done)
         results.append(done)
     return results
 
 
-def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool) -> dict:
-    from .core.seed import seed_everything
+def _explainable(spec) -> bool:
+    """Attributions and learned features are drawn for classifiers of images, tables and points."""
+    return spec.target == "class" and spec.kind in ("image", "table", "points")
+
+
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, interpret: bool) -> dict:
     from .engine import checkpoint
     from .engine.loop import fit
     from .engine.runtime import choose_precision, make_fabric
     from .evaluate.evaluator import evaluate_test
-    from .models import build_model
-    from .tasks import build_task
 
-    seed_everything(seed)
-    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
-    model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    task, model = _build(recipe, data, seed)
     precision = choose_precision(recipe.train.precision, device, model)
     fabric = make_fabric(device, precision)
     resume = checkpoint.exists(folder / "checkpoints", "last")
@@ -244,9 +255,13 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                  describe=describe)
     test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())
+    if interpret:  # the best weights are in memory: no need to read the checkpoint back
+        from .evaluate.interpret import interpret as interpret_model
+
+        _write_json(folder / "interpret.json", interpret_model(model, data, task, recipe.report.interpret_samples))
     return {
-        "seed": seed, "test": test, "data": data.summary, "spec": data.spec.to_dict(),
-        "normalizer": data.normalizer.to_dict(), "task": {"name": task.name, **task.state()},
+        "seed": seed, "test": test, "data": data.summary,
+        **{k: describe[k] for k in ("spec", "normalizer", "task")},
         "fit": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop},
@@ -258,18 +273,13 @@ def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coord
     """The recipe's model on two training samples: finite differences vs autograd, and the graph."""
     import torch
 
-    from .core.seed import seed_everything
     from .evaluate.gradcheck import check_gradients, graph_dot
-    from .models import build_model
-    from .tasks import build_task
 
-    recipe = resolve(load_recipe(recipe, overrides) if not isinstance(recipe, Recipe) else recipe)
+    recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
         raise TrainlabError("trainlab gradcheck works on supervised recipes (a [data] section).")
     data = _prepare(_load_raw(recipe), recipe, recipe.seed)
-    seed_everything(recipe.seed)
-    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
-    model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    task, model = _build(recipe, data, recipe.seed)
     x = torch.as_tensor(data.split.x_train[:2])
     y = torch.as_tensor(data.split.y_train[:2]).to(task.target_dtype())
     return check_gradients(model, task, x, y, coords), graph_dot(model, task, x, y)
@@ -281,20 +291,18 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
     import torch
     from torch import nn
 
-    from .models import build_model
-    from .tasks import build_task
-
-    recipe = resolve(load_recipe(recipe, overrides) if not isinstance(recipe, Recipe) else recipe)
+    recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
+        from .models import build_model
         from .rl.dqn import observation_spec
         from .rl.registry import ENVIRONMENTS
 
-        spec, out = observation_spec(ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params)), 4
+        spec = observation_spec(ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params))
+        model = build_model(recipe.model.name, spec, 4, **recipe.model.params)
     else:
         data = _prepare(_load_raw(recipe), recipe, recipe.seed)
-        spec = data.spec
-        out = build_task(recipe.task.name, spec, recipe.task.params, normalizer=data.normalizer).output_size()
-    model = build_model(recipe.model.name, spec, out, **recipe.model.params).eval()
+        spec, model = data.spec, _build(recipe, data, recipe.seed)[1]
+    model.eval()
     rows = []
 
     def hook(name):
@@ -319,15 +327,6 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
     return rows, sum(p.numel() for p in model.parameters())
 
 
-def explain_model(folder: Path, data, samples: int) -> dict:
-    """Attributions, learned features and a feature projection of a run's best model."""
-    from .evaluate.interpret import interpret
-    from .serve.predictor import Predictor
-
-    p = Predictor(folder)
-    return interpret(p.model, data, list(p.spec.class_names), p.task.output_size() == 1, samples)
-
-
 def explain(path: str | Path, samples: int = 8) -> Run:
     """Recompute the interpretation of a finished run and re-render its report."""
     from .data.prepare import prepare_from_recipe
@@ -336,11 +335,13 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     run_ = load_run(path)
     if not run_.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
-    if run_.recipe.is_rl or run_.metrics["spec"]["target"] != "class" or run_.metrics["spec"]["kind"] == "text":
+    if run_.recipe.is_rl or not _explainable(DataSpec.from_dict(run_.metrics["spec"])):
         raise TrainlabError("trainlab explain works on classification runs of images or tables.")
+    from .evaluate.interpret import interpret
+
     p = Predictor(run_.path)
     data = prepare_from_recipe(p.recipe, p.meta["seed"])
-    _write_json(run_.path / "interpret.json", explain_model(run_.path, data, samples))
+    _write_json(run_.path / "interpret.json", interpret(p.model, data, p.task, samples))
     from .report.html import write_report
 
     write_report(run_.path, run_.recipe, run_.metrics, _read_json(run_.path / "run.json").get("env", {}))

@@ -38,8 +38,9 @@ def _print_summary(run) -> None:
     if m.get("kind") == "rl":
         return _print_rl_summary(run)
     test, fit, target = m["test"], m["fit"], m["spec"]["target"]
-    keys = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "loss"], "real": ["r2", "rmse", "mae", "mse"],
-            "sequence": ["exact_sequence_accuracy", "token_accuracy", "loss"]}[target]
+    from ..report import HEADLINE
+
+    keys = HEADLINE[target]
     rep = (m.get("repeats") or {}).get("test", {})
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples, best epoch "
                         f"{fit['best_epoch']} of {fit['epochs_run']})")
@@ -349,7 +350,9 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     runs = [load_run(d) for d in run_dirs]
     out = out or run_dirs[0].parent / f"compare-{datetime.now():%Y%m%d-%H%M%S}.html"
     compare_page(runs, out)
-    key = "accuracy" if runs[0].metrics.get("spec", {}).get("target") == "class" else "r2"
+    from ..report import HEADLINE
+
+    key = HEADLINE[runs[0].metrics["spec"]["target"]][0]
     for i, r in enumerate(runs[1:], 1):
         t = significance(runs[0].metrics, r.metrics, key)
         verdict = (f"{t['test']}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")

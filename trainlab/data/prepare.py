@@ -74,13 +74,16 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     return Prepared(spec, ns, norm, summary, tok)
 
 
-TEXT_KEYS = ("max_vocab", "max_len")
+def prepare_config(cfg, seed: int, raw: RawData | None = None) -> Prepared:
+    """Split and normalise as a recipe's [data] section (a core.config.DataConfig) says; the
+    dataset is read unless `raw` is given (repeats share one read)."""
+    raw = raw if raw is not None else load_raw(cfg.name, cfg.params)
+    return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
+                   normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
     """The exact split and normalisation a run used, from its stored (resolved) recipe and seed."""
-    d = recipe["data"]
-    split_keys = ("name", "val_fraction", "test_fraction", "stratify", "normalize", "limit")
-    raw = load_raw(d["name"], {k: v for k, v in d.items() if k not in split_keys + TEXT_KEYS})
-    return prepare(raw, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], stratify=d["stratify"],
-                   normalize=d["normalize"], seed=seed, limit=d["limit"], max_vocab=d["max_vocab"], max_len=d["max_len"])
+    from ..core.config import DataConfig
+
+    return prepare_config(DataConfig.model_validate(recipe["data"]), seed)

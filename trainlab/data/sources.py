@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None) -> tupl
         header, rows = _read_parquet(path)
         first_row = 0
     else:
-        header, rows = _read_csv(path)
+        header, rows = read_csv_rows(path)
         first_row = 2  # 1-based line numbers, after the header
     if label not in header:
         raise DataError(f"{str(path)!r} has no label column {label!r}; its columns are {', '.join(header)}.")
@@ -128,7 +129,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None) -> tupl
     return x, labels, names
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -230,32 +231,23 @@ def image_files(paths) -> list[Path]:
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-class _NumpyOnlyUnpickler:
+class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR-10's "python version" is pickled. Unpickle only plain containers and NumPy arrays:
     any other global in the file is refused, so a tampered file cannot run code."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
-    @classmethod
-    def load(cls, f):
-        import pickle
-
-        class Restricted(pickle.Unpickler):
-            def find_class(self, module, name):
-                if (module, name) in cls.ALLOWED:
-                    return super().find_class(module, name)
-                raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
-
-        return Restricted(f, encoding="bytes").load()
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import pickle
-
     try:
         with open(path, "rb") as f:
-            d = _NumpyOnlyUnpickler.load(f)
+            d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
     except FileNotFoundError:
         raise DataError(f"Missing CIFAR-10 file {str(path)!r}. The python version holds data_batch_1..5, test_batch "
                         "and batches.meta (cifar-10-batches-py/).") from None
@@ -337,7 +329,7 @@ def read_text_table(path: str | Path, text: str, label: str) -> tuple[list[str],
                     raise DataError(f"{str(path)!r} line {n} is not JSON: {err}.") from None
         header = sorted({k for r in rows for k in r})
     else:
-        header, cells = _read_csv(path)
+        header, cells = read_csv_rows(path)
         rows = [dict(zip(header, r)) for r in cells]
     for col in (text, label):
         if col not in header:

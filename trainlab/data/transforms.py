@@ -19,29 +19,46 @@ class Normalizer:
     @classmethod
     def fit(cls, x: np.ndarray, mode: str, kind: str, y: np.ndarray | None = None) -> "Normalizer":
         axes = "channel" if kind == "image" else "feature"
-        x = x.astype(np.float64)
-        flat = x.reshape(len(x), x.shape[1], -1).transpose(1, 0, 2).reshape(x.shape[1], -1) if axes == "channel" \
-            else x.reshape(len(x), -1).T  # (C or F, values)
+        # (N, K, M): K statistics (channels or features), each over N·M values; no full float64 copy
+        flat = x.reshape(len(x), x.shape[1], -1) if axes == "channel" else x.reshape(len(x), -1, 1)
         if mode == "standard":
-            shift, scale = flat.mean(1), flat.std(1)
+            s1, s2 = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
+            for i in range(0, len(flat), 4096):  # float64 sums, a block at a time
+                b = flat[i:i + 4096].astype(np.float64)
+                s1 += b.sum((0, 2))
+                s2 += np.square(b).sum((0, 2))
+            count = flat.shape[0] * flat.shape[2]
+            shift = s1 / count
+            scale = np.sqrt(np.maximum(s2 / count - shift ** 2, 0.0))
         elif mode == "minmax":
-            shift, scale = flat.min(1), flat.max(1) - flat.min(1)
+            lo, hi = flat.min((0, 2)).astype(np.float64), flat.max((0, 2)).astype(np.float64)
+            shift, scale = lo, hi - lo
         else:
-            shift, scale = np.zeros(len(flat)), np.ones(len(flat))
+            shift, scale = np.zeros(flat.shape[1]), np.ones(flat.shape[1])
         scale = np.where(scale > 1e-12, scale, 1.0)  # a constant feature stays constant
         norm = cls(mode, axes, shift.tolist(), scale.tolist())
         if y is not None and np.issubdtype(y.dtype, np.floating):
             norm.target_shift, norm.target_scale = float(y.mean()), float(y.std() or 1.0)
         return norm
 
+    def broadcast(self, sample_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(shift, scale) as float32 arrays that broadcast against a batch of `sample_shape` samples."""
+        shape = (1, -1) + (1,) * (len(sample_shape) - 1) if self.axes == "channel" else (1, *sample_shape)
+        return (np.asarray(self.shift, np.float32).reshape(shape), np.asarray(self.scale, np.float32).reshape(shape))
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) or (N, F) → float32, normalised. Token ids (axes "tokens") pass through."""
         if self.axes == "tokens":
             return x
-        shape = (1, -1) + (1,) * (x.ndim - 2) if self.axes == "channel" else (1,) + x.shape[1:]
-        shift = np.asarray(self.shift, np.float32).reshape(shape)
-        scale = np.asarray(self.scale, np.float32).reshape(shape)
+        shift, scale = self.broadcast(x.shape[1:])
         return ((x.astype(np.float32) - shift) / scale).astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Normalised inputs back to the data's own units (for pictures of samples)."""
+        if self.axes == "tokens":
+            return x
+        shift, scale = self.broadcast(x.shape[1:])
+        return x * scale + shift
 
     def apply_target(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.target_shift) / self.target_scale).astype(np.float32)

@@ -15,7 +15,7 @@ from ..core.errors import CheckpointError
 FORMAT = 1
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

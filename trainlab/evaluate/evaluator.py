@@ -12,21 +12,6 @@ from .calibration import fit_temperature, reliability
 from .errors import classification_errors, regression_residuals
 
 
-def _raw(data, x: np.ndarray) -> np.ndarray:
-    """Normalised inputs back to the data's own units (for pictures of samples)."""
-    n = data.normalizer
-    shape = (1, -1) + (1,) * (x.ndim - 2) if n.axes == "channel" else (1,) + x.shape[1:]
-    return x * np.asarray(n.scale, np.float32).reshape(shape) + np.asarray(n.shift, np.float32).reshape(shape)
-
-
-def _as_logits(task, out: torch.Tensor) -> torch.Tensor:
-    """(B, K) logits, also for one-logit binary outputs: [0, z] gives the same softmax as sigmoid(z)."""
-    if task.output_size() == 1:
-        z = out.float().reshape(-1, 1)
-        return torch.cat([torch.zeros_like(z), z], 1)
-    return out.float()
-
-
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False) -> dict:
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
@@ -41,8 +26,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["calibration"] = reliability(probs, y_np)
         if calibrate:
             val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size)
-            t = fit_temperature(_as_logits(task, val_out).cpu(), torch.as_tensor(s.y_val))
-            scaled = torch.softmax(_as_logits(task, out).cpu() / t, 1).numpy()
+            t = fit_temperature(task.class_logits(val_out).cpu(), torch.as_tensor(s.y_val))
+            scaled = torch.softmax(task.class_logits(out).cpu() / t, 1).numpy()
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         errors = classification_errors(probs, y_np, list(data.spec.class_names))
@@ -65,7 +50,7 @@ def _attach_samples(data, rows: list[dict]) -> None:
         for r, ids in zip(rows, data.split.x_test[idx]):
             r["text"] = data.tokenizer.decode(ids)
         return
-    raw = _raw(data, data.split.x_test[idx])
+    raw = data.normalizer.invert(data.split.x_test[idx])
     for r, x in zip(rows, raw):
         if data.spec.kind == "image":
             r["image"] = np.round(x, 1).tolist()

@@ -29,17 +29,6 @@ def _last_linear(model: nn.Module) -> nn.Linear | None:
     return linears[-1] if linears else None
 
 
-def _forward_logits(model, binary: bool):
-    """captum needs one output per class: a one-logit binary model becomes [−z, z]/2 (same softmax)."""
-    if not binary:
-        return model
-
-    def f(x):
-        z = model(x)
-        return torch.cat([-z / 2, z / 2], 1)
-    return f
-
-
 def pick_samples(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """One test sample per class in turn, so every class is explained."""
     rng = np.random.default_rng(seed)
@@ -53,15 +42,18 @@ def pick_samples(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.asarray(out)
 
 
-def attributions(model, x_test: np.ndarray, y_test: np.ndarray, x_train: np.ndarray, class_names, binary: bool,
-                 n_samples: int) -> dict:
+def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: np.ndarray, n_samples: int) -> dict:
     """Saliency, integrated gradients (baseline: the training mean) and gradient SHAP (baselines:
     training samples) of the predicted class, for chosen test samples; and, for tables, the mean
     |integrated gradient| per feature over up to 500 test samples (a global ranking)."""
     from captum.attr import GradientShap, IntegratedGradients, Saliency
 
     model.eval()
-    f = _forward_logits(model, binary)
+    class_names = task.spec.class_names
+
+    def f(x):  # captum needs one output per class
+        return task.class_logits(model(x))
+
     idx = pick_samples(y_test, n_samples)
     x = torch.as_tensor(x_test[idx])
     with torch.no_grad():
@@ -137,24 +129,22 @@ def feature_projection(model, x_test: np.ndarray, y_test: np.ndarray, limit: int
             "explained_variance": pca.explained_variance_ratio_.tolist(), "dims": int(f.shape[1])}
 
 
-def interpret(model, data, class_names, binary: bool, n_samples: int) -> dict:
+def interpret(model, data, task, n_samples: int) -> dict:
     """Everything above for a classifier on `data` (a Prepared split), CPU, float32."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # captum warns that it turns on input gradients: that is the point
-        return _interpret(model, data, class_names, binary, n_samples)
+        return _interpret(model, data, task, n_samples)
 
 
-def _interpret(model, data, class_names, binary: bool, n_samples: int) -> dict:
-    from .evaluator import _raw
-
+def _interpret(model, data, task, n_samples: int) -> dict:
     model = model.cpu().float().eval()
     s = data.split
     out: dict = {"input_shape": list(data.spec.input_shape), "kind": data.spec.kind,
-                 "feature_names": list(data.spec.feature_names), "class_names": list(class_names)}
+                 "feature_names": list(data.spec.feature_names), "class_names": list(data.spec.class_names)}
     if captum_available():
-        out["attributions"] = attributions(model, s.x_test, s.y_test, s.x_train, class_names, binary, n_samples)
+        out["attributions"] = attributions(model, task, s.x_test, s.y_test, s.x_train, n_samples)
     else:
         log.warning("captum is not installed: no attributions (pip install 'trainlab[explain]')")
     out["learned"] = learned_features(model, s.x_test, s.y_test, data.spec.input_shape)
@@ -162,7 +152,7 @@ def _interpret(model, data, class_names, binary: bool, n_samples: int) -> dict:
     if data.spec.kind == "image":  # the pictures the report draws, in the data's own units
         if "attributions" in out:
             idx = [r["index"] for r in out["attributions"]["samples"]]
-            out["attributions"]["images"] = np.round(_raw(data, s.x_test[idx]), 1).tolist()
+            out["attributions"]["images"] = np.round(data.normalizer.invert(s.x_test[idx]), 1).tolist()
         for m in out["learned"].get("best_match", []):
-            m["images"] = np.round(_raw(data, s.x_test[m["indices"]]), 1).tolist()
+            m["images"] = np.round(data.normalizer.invert(s.x_test[m["indices"]]), 1).tolist()
     return out

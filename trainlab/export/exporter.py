@@ -4,7 +4,6 @@ card describes the artifact, and a parity check compares it with PyTorch on the 
 inputs (tolerance 1e-4, float32); its result is printed and stored in the card."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from ..core.errors import TrainlabError
+from ..engine import checkpoint
 from ..serve.predictor import Predictor
 
 log = logging.getLogger("trainlab")
@@ -29,13 +29,9 @@ class WithPreprocessing(nn.Module):
     def __init__(self, model: nn.Module, normalizer, input_shape):
         super().__init__()
         self.model = model
-        ndim = len(input_shape)
-        if normalizer.axes == "channel":
-            shape = (1, -1) + (1,) * (ndim - 1)
-        else:
-            shape = (1,) + tuple(input_shape)
-        self.register_buffer("shift", torch.tensor(normalizer.shift, dtype=torch.float32).reshape(shape))
-        self.register_buffer("scale", torch.tensor(normalizer.scale, dtype=torch.float32).reshape(shape))
+        shift, scale = normalizer.broadcast(tuple(input_shape))
+        self.register_buffer("shift", torch.as_tensor(shift))
+        self.register_buffer("scale", torch.as_tensor(scale))
 
     def forward(self, x):
         return self.model((x - self.shift) / self.scale)
@@ -44,14 +40,9 @@ class WithPreprocessing(nn.Module):
 def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:
     """The run's own test inputs, in raw units, re-split from the recipe exactly as in training."""
     from ..data.prepare import prepare_from_recipe
-    from ..evaluate.evaluator import _raw
 
     data = prepare_from_recipe(p.recipe, p.meta["seed"])
-    return _raw(data, data.split.x_test[:limit]).astype(np.float32)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return data.normalizer.invert(data.split.x_test[:limit]).astype(np.float32)
 
 
 def _export_onnx(module, example, path: Path):
@@ -139,7 +130,7 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
     test = {k: v for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))}
     binary = p.spec.target == "class" and p.task.output_size() == 1
     return {
-        "format": fmt, "file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+        "format": fmt, "file": path.name, "sha256": checkpoint.sha256_file(path), "bytes": path.stat().st_size,
         "created": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
         "input": {"name": "input", "shape": ["batch", *p.spec.input_shape], "dtype": "float32",
                   "units": "the training data's own units (e.g. 0-255 pixel values); normalisation is inside the model"},

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
-from . import plots
+from . import HEADLINE, LOWER_IS_BETTER, plots
 from .html import TEMPLATES, _fmt
 
-LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae"}
 
 
 def _values(metrics: dict, key: str) -> list[float]:
@@ -55,7 +54,7 @@ def compare_page(runs: list, out: Path) -> Path:
     targets = {r.metrics["spec"]["target"] for r in runs}
     if len(targets) > 1:
         raise TrainlabError("These runs mix classification and regression: compare like with like.")
-    keys = ["accuracy", "balanced_accuracy", "f1_macro", "loss"] if "class" in targets else ["r2", "rmse", "mae", "loss"]
+    keys = [k for k in HEADLINE[targets.pop()] if all(k in r.metrics["test"] for r in runs)]
     table = []
     for r in runs:
         row = {"name": r.recipe.name, "path": str(r.path), "n": len(_values(r.metrics, keys[0]))}

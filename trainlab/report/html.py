@@ -2,19 +2,15 @@
 everything a reader needs to judge the run."""
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
-from . import plots
+from . import HEADLINE, plots
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-HEADLINE = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
-                      "average_precision_macro", "roc_auc", "loss"],
-            "real": ["r2", "rmse", "mae", "mse", "loss"],
-            "sequence": ["exact_sequence_accuracy", "token_accuracy", "loss"]}
 
 
 def _fmt(v) -> str:
@@ -92,7 +88,7 @@ def build_rl_context(path: Path, recipe, metrics: dict, env: dict, pictures: dic
     if pictures:
         gif = plots.gif_bytes(pictures["frames"])
         (path / "game.gif").write_bytes(gif)
-        figures["game"] = "data:image/gif;base64," + __import__("base64").b64encode(gif).decode()
+        figures["game"] = "data:image/gif;base64," + base64.b64encode(gif).decode()
         figures["q"] = plots.q_values(pictures["q_sample"])
     ev = metrics["eval"]
     return {"recipe": recipe, "metrics": metrics, "env": env, "eval": ev, "fit": metrics["fit"], "figures": figures,

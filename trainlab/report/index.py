@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.errors import TrainlabError
+from . import HEADLINE
 
 DB_NAME = "index.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
@@ -36,7 +37,7 @@ def headline(metrics: dict) -> tuple[str | None, float | None, float | None, int
     if metrics.get("kind") == "rl":
         e = metrics["eval"]["greedy"]
         return "mean_return", e["mean"], e["std"], 1
-    name = {"class": "accuracy", "real": "r2", "sequence": "exact_sequence_accuracy"}[metrics["spec"]["target"]]
+    name = HEADLINE[metrics["spec"]["target"]][0]
     rep = (metrics.get("repeats") or {}).get("test", {}).get(name)
     if rep:
         return name, rep["mean"], rep["std"], rep["n"]

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import gymnasium as gym
-    from gymnasium import spaces
-except ImportError:  # pragma: no cover - gymnasium is a core dependency; keep the error readable
-    raise ImportError("The Mouse Game needs gymnasium: pip install gymnasium") from None
+import gymnasium as gym
+from gymnasium import spaces
 
 CHEESE, POISON, WALL = 0, 1, 2
 REWARD_CHEESE, REWARD_POISON = 0.5, -1.0

@@ -19,6 +19,10 @@ MAX_BATCH = 1024
 UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".csv")
 
 
+class TooLarge(DataError):
+    """A request body over the size limit (HTTP 413)."""
+
+
 def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -51,28 +55,21 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
             return error(413, f"The request body is {declared} bytes; the limit is {max_body_bytes}.")
         return await call_next(request)
 
+    def invalid_fields(errors) -> JSONResponse:
+        return error(422, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
+                     or "invalid request")
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request, exc):
-        return error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) or "invalid request")
+        return invalid_fields(exc.errors())
 
     async def read_body(request: Request) -> bytes:
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_body_bytes:
-                raise DataError(f"The request body exceeds the limit of {max_body_bytes} bytes.")
+                raise TooLarge(f"The request body exceeds the limit of {max_body_bytes} bytes.")
         return bytes(body)
-
-    def predict_array(inputs: list) -> dict:
-        if predictor.tokenizer is not None:
-            return predictor.predict(predictor.texts_to_array(inputs, "inputs"))
-        if predictor.spec.kind != "image" and all(isinstance(r, dict) for r in inputs):
-            x = predictor.rows_to_array(inputs, "inputs")
-        else:
-            x = predictor.check_array(inputs, "inputs")
-        if len(x) > max_batch:
-            raise DataError(f"inputs: {len(x)} samples; the limit is {max_batch} per request.")
-        return predictor.predict(x)
 
     def read_upload(name: str, data: bytes) -> np.ndarray:
         lower = name.lower()
@@ -112,9 +109,8 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 try:
                     req = PredictRequest.model_validate_json(body)
                 except ValidationError as err:
-                    return error(422, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                                                for e in err.errors(include_url=False)))
-                return predict_array(req.inputs)
+                    return invalid_fields(err.errors(include_url=False))
+                return predictor.predict(req.inputs, what="inputs")  # the request model caps the batch
             if ctype == "multipart/form-data":
                 try:
                     form = await request.form(max_files=1, max_fields=1)
@@ -126,9 +122,10 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 data = await upload.read(max_body_bytes + 1)
                 return predictor.predict(read_upload(upload.filename or "upload", data))
             return error(415, f"Content-Type {ctype or '(none)'!r} is not supported; send application/json or multipart/form-data.")
+        except TooLarge as err:
+            return error(413, str(err))
         except DataError as err:
-            status = 413 if "limit" in str(err) else 422
-            return error(status, str(err))
+            return error(422, str(err))
 
     @app.get("/health")
     async def health():

@@ -101,7 +101,7 @@ class Predictor:
             return np.stack([sources.read_image(f, self.spec.input_shape) for f in files]), [str(f) for f in files]
         arrays, names = [], []
         for p in map(Path, paths):
-            header, rows = sources._read_csv(p) if p.is_file() else (None, None)
+            header, rows = sources.read_csv_rows(p) if p.is_file() else (None, None)
             if header is None:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
                                 f"{', '.join(self.spec.feature_names)}).")
@@ -149,15 +149,23 @@ class Predictor:
             t = torch.as_tensor(x, device=self.device)
             return torch.cat([self.model(t[i:i + batch_size]) for i in range(0, len(t), batch_size)]).float().cpu().numpy()
 
-    def predict(self, x, batch_size: int = 1024) -> dict:
-        """Raw inputs (N, *input_shape), in training units → predictions. Classification:
-        {"predicted": names, "probabilities": (N, K) list}; regression: {"values": list}."""
+    def to_array(self, x, what: str = "input") -> np.ndarray:
+        """Any accepted input as the model's input array: texts (text runs), table rows as
+        objects {feature: value}, or arrays in the training data's units."""
+        if self.tokenizer is not None:
+            if isinstance(x, np.ndarray) and x.dtype.kind == "i":  # token ids already
+                return x
+            return self.texts_to_array([x] if isinstance(x, str) else x, what)
+        if self.spec.kind != "image" and isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
+            return self.rows_to_array(x, what)
+        return self.check_array(x, what)
+
+    def predict(self, x, batch_size: int = 1024, what: str = "input") -> dict:
+        """Inputs (see to_array) → predictions. Classification: {"predicted": names,
+        "probabilities": (N, K) list}; regression: {"values": list}."""
         import torch
 
-        if self.tokenizer is not None:
-            a = self.texts_to_array([x] if isinstance(x, str) else x) if not isinstance(x, np.ndarray) else x
-        else:
-            a = self.check_array(x)
+        a = self.to_array(x, what)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()

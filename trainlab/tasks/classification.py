@@ -47,12 +47,16 @@ class Classification(Task):
             return F.binary_cross_entropy_with_logits(z, t)
         return F.relu(-(2 * y.to(z.dtype) - 1) * z).mean()  # perceptron criterion
 
-    def probabilities(self, outputs) -> torch.Tensor:
-        """(B, K) class probabilities, also for one-logit binary outputs."""
+    def class_logits(self, outputs) -> torch.Tensor:
+        """(B, K) logits, one per class, also for one-logit binary outputs: softmax([0, z]) = (1 − σ(z), σ(z))."""
         if self.binary:
-            p = torch.sigmoid(outputs.float().squeeze(-1))
-            return torch.stack([1 - p, p], -1)
-        return torch.softmax(outputs.float(), -1)
+            z = outputs.float().reshape(-1, 1)
+            return torch.cat([torch.zeros_like(z), z], 1)
+        return outputs.float()
+
+    def probabilities(self, outputs) -> torch.Tensor:
+        """(B, K) class probabilities."""
+        return torch.softmax(self.class_logits(outputs), -1)
 
     def predict(self, outputs) -> torch.Tensor:
         return (outputs.squeeze(-1) > 0).long() if self.binary else outputs.argmax(-1)
