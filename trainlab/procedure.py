@@ -223,9 +223,8 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
             data = _prepare(raw, recipe, seed)
-            interpret = i == 0 and recipe.report.interpret and _explainable(data.spec)
-            done = _train_one(folder, recipe, data, device, seed, progress, interpret)
-            if recipe.eval.baselines and data.spec.target in ("class", "real"):
+            done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0)
+            if recipe.eval.baselines and task.supervised:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
             _write_json(folder / "result.json", done)
         results.append(done)
@@ -237,13 +236,17 @@ def _explainable(spec) -> bool:
     return spec.target == "class" and spec.kind in ("image", "table", "points")
 
 
-def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, interpret: bool) -> dict:
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool):
+    """Train and test one split seed; returns (its result, the task)."""
     from .engine import checkpoint
     from .engine.loop import fit
     from .engine.runtime import choose_precision, make_fabric
     from .evaluate.evaluator import evaluate_test
 
     task, model = _build(recipe, data, seed)
+    data = task.adapt(data)
+    if getattr(task, "judge_source", None):
+        task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
     precision = choose_precision(recipe.train.precision, device, model)
     fabric = make_fabric(device, precision)
     resume = checkpoint.exists(folder / "checkpoints", "last")
@@ -255,10 +258,14 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                  describe=describe)
     test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())
-    if interpret:  # the best weights are in memory: no need to read the checkpoint back
+    if first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
 
+        # the best weights are in memory: no need to read the checkpoint back
         _write_json(folder / "interpret.json", interpret_model(model, data, task, recipe.report.interpret_samples))
+    pictures = task.pictures(model, data, fabric.device)
+    if pictures:
+        checkpoint.save_arrays(folder / "pictures" / "final.npz", pictures)
     return {
         "seed": seed, "test": test, "data": data.summary,
         **{k: describe[k] for k in ("spec", "normalizer", "task")},
@@ -266,7 +273,31 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop},
         "history": result.history,
-    }
+    }, task
+
+
+def _judge(folder: Path, source: str, overrides: list[str], device: str):
+    """A classifier trained with trainlab that judges generated samples: a finished run directory,
+    or a recipe trained (once; resumed if interrupted) into this run's judge/ folder.
+    Returns (model, task, normalizer, spec)."""
+    from .serve.predictor import Predictor
+
+    src = Path(source)
+    if not (src / "recipe.toml").is_file():
+        if not src.is_file():
+            raise TrainlabError(f"task.judge = {source!r} is neither a finished run directory nor a recipe file.")
+        runs = sorted((folder / "judge").glob("*/run.json"))
+        if runs and _read_json(runs[-1]).get("status") == "finished":
+            src = runs[-1].parent
+        elif runs:
+            src = resume(runs[-1].parent, progress=False).path
+        else:
+            log.info("training the judge classifier from %s", source)
+            src = run(source, overrides, runs_dir=folder / "judge", progress=False).path
+    p = Predictor(src, device)
+    if p.task.name != "classification":
+        raise TrainlabError(f"The judge {str(src)!r} is a {p.task.name} run; it must be a classifier.")
+    return p.model, p.task, p.normalizer, p.spec
 
 
 def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coords: int = 200):

@@ -13,11 +13,13 @@ SPECS = {
     "table": DataSpec("table", (13,), "class", 3, ("a", "b", "c")),
     "text": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=50),
     "sequence": DataSpec("sequence", (6,), "sequence", 13, tuple("_^$0123456789"), vocab_size=13, num_targets=7),
+    "points": DataSpec("points", (2,), "class", 2, ("a", "b")),
 }
 # the inputs each model family takes; every registered model must appear here
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
-         "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",)}
+         "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",),
+         "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table")}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
@@ -35,9 +37,18 @@ def test_model_contract(name, kind):
         x[1, 5:], x[2, 1:] = 0, 0
     else:
         x = torch.randn(4, *spec.input_shape)
+    if name == "gan":  # forward generates from noise; the discriminator scores what it made
+        x = torch.randn(4, model.noise)
     out = model(x)
-    # a sequence model decodes num_targets steps, each a distribution over the vocabulary
-    assert out.shape == ((4, spec.num_targets, spec.vocab_size) if kind == "sequence" else (4, spec.num_classes))
+    expected = {"autoencoder": x.shape, "gan": (4, *spec.input_shape), "flow": (4,),
+                "seq2seq_transformer": (4, spec.num_targets, spec.vocab_size)}.get(name, (4, spec.num_classes))
+    if name == "vae":  # (reconstruction, μ, log σ²)
+        assert out[0].shape == x.shape and out[1].shape == out[2].shape == (4, model.latent)
+        out = torch.cat([o.flatten(1) for o in out], 1)
+    else:
+        assert out.shape == expected
+    if name == "gan":
+        out = model.discriminator(out)
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -46,7 +57,8 @@ def test_model_contract(name, kind):
     other = build_model(name, spec, spec.num_classes)
     other.load_state_dict(load(blob))
     model.eval(), other.eval()
-    assert torch.equal(model(x), other(x))
+    a, b = model(x), other(x)
+    assert all(torch.equal(u, v) for u, v in zip(a, b)) if isinstance(a, tuple) else torch.equal(a, b)
 
 
 def test_tp1_mlp_has_the_course_parameter_count():

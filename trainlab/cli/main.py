@@ -37,10 +37,10 @@ def _print_summary(run) -> None:
     m, console = run.metrics, _console()
     if m.get("kind") == "rl":
         return _print_rl_summary(run)
-    test, fit, target = m["test"], m["fit"], m["spec"]["target"]
-    from ..report import HEADLINE
+    test, fit = m["test"], m["fit"]
+    from ..report import headline_keys
 
-    keys = HEADLINE[target]
+    keys = headline_keys(m)
     rep = (m.get("repeats") or {}).get("test", {})
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples, best epoch "
                         f"{fit['best_epoch']} of {fit['epochs_run']})")
@@ -350,9 +350,9 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     runs = [load_run(d) for d in run_dirs]
     out = out or run_dirs[0].parent / f"compare-{datetime.now():%Y%m%d-%H%M%S}.html"
     compare_page(runs, out)
-    from ..report import HEADLINE
+    from ..report import headline_keys
 
-    key = HEADLINE[runs[0].metrics["spec"]["target"]][0]
+    key = next(k for k in headline_keys(runs[0].metrics) if k in runs[0].metrics["test"])
     for i, r in enumerate(runs[1:], 1):
         t = significance(runs[0].metrics, r.metrics, key)
         verdict = (f"{t['test']}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")

@@ -63,6 +63,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups,
         "normalize": normalize if tok is None else "none (token ids)",
     }
+    if raw.truth is not None:
+        summary["truth"] = raw.truth
     if tok is not None:
         summary["text"] = {"vocabulary": len(tok.vocab), "max_len": tok.max_len,
                            "truncated_share": float((s.x_train[:, -1] != 0).mean())}

@@ -78,23 +78,42 @@ def load(folder: Path, name: str) -> tuple[dict, dict]:
 
 # --- optimiser state as flat tensors + JSON ---
 
-def optimizer_to_flat(state_dict: dict) -> tuple[dict, dict]:
+def optimizer_to_flat(state_dict: dict, prefix: str = "optim") -> tuple[dict, dict]:
     import torch
 
     tensors, rest = {}, {"param_groups": state_dict["param_groups"], "state": {}}
     for pid, st in state_dict["state"].items():
         for k, v in st.items():
             if isinstance(v, torch.Tensor):
-                tensors[f"optim.{pid}.{k}"] = v
+                tensors[f"{prefix}.{pid}.{k}"] = v
             else:
                 rest["state"].setdefault(str(pid), {})[k] = v
     return tensors, rest
 
 
-def optimizer_from_flat(tensors: dict, rest: dict) -> dict:
+def optimizer_from_flat(tensors: dict, rest: dict, prefix: str = "optim") -> dict:
     state: dict = {int(pid): dict(st) for pid, st in rest["state"].items()}
     for key, v in tensors.items():
-        if key.startswith("optim."):
+        if key.startswith(prefix + "."):
             _, pid, k = key.split(".", 2)
             state.setdefault(int(pid), {})[k] = v
     return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save_arrays(path: Path, arrays: dict) -> None:
+    """Named numpy arrays (pictures for the report) as one .npz file, written atomically."""
+    import io
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _write_atomic(path, buf.getvalue())
+
+
+def load_arrays(path: Path) -> dict:
+    import numpy as np
+
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}

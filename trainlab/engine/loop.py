@@ -31,16 +31,6 @@ class FitResult:
     steps: int = 0
 
 
-@torch.inference_mode()
-def infer(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Outputs for all of x, in eval mode, batch by batch."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return out
-
-
 def _penalty(weights: list, l1: float, l2: float):
     total = 0.0
     if l1:
@@ -51,9 +41,7 @@ def _penalty(weights: list, l1: float, l2: float):
 
 
 def _validate(model, task, x, y, batch_size) -> dict[str, float]:
-    out = infer(model, x, batch_size)
-    values = {"val_loss": task.loss(out, y), **{f"val_{k}": v for k, v in task.quick_metrics(out, y).items()}}
-    return {k: float(v) for k, v in values.items()}  # one sync for the epoch
+    return {f"val_{k}": float(v) for k, v in task.validate(model, x, y, batch_size).items()}  # one sync per epoch
 
 
 def _batches(recipe: Recipe, x, y, seed: int, epoch: int):
@@ -80,17 +68,20 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     steps_per_epoch = -(-len(x_tr) // t.batch_size)
 
     opt_entry = OPTIMIZERS.get(recipe.optim.name)
-    optimizer = opt_entry.build(model.parameters(), **opt_entry.validate(recipe.optim.params, "optim"))
-    model, optimizer = fabric.setup(model, optimizer)
+    opt_params = opt_entry.validate(recipe.optim.params, "optim")
+    model, *optimizers = fabric.setup(model, *task.optimizers(model, lambda ps: opt_entry.build(ps, **opt_params)))
+    optimizer = optimizers[0]  # its learning rate is logged
     sched_entry = SCHEDULES.get(recipe.schedule.name)
-    scheduler, interval = sched_entry.build(optimizer, {"epochs": t.epochs, "steps_per_epoch": steps_per_epoch},
-                                            **sched_entry.validate(recipe.schedule.params, "schedule"))
+    sched_params = sched_entry.validate(recipe.schedule.params, "schedule")
+    built = [sched_entry.build(o, {"epochs": t.epochs, "steps_per_epoch": steps_per_epoch}, **sched_params)
+             for o in optimizers]
+    schedulers, interval = [s_ for s_, _ in built if s_ is not None], built[0][1]
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
-        start = _restore(ckpt_dir, model, optimizer, scheduler, stopper, result)
+        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result)
         # the log holds exactly the checkpointed epochs, whatever the kill left behind
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
@@ -101,27 +92,31 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             if stopper.should_stop or (t.max_steps and result.steps >= t.max_steps):
                 break
             t0 = time.perf_counter()
-            train_loss = _train_epoch(fabric, model, optimizer, scheduler if interval == "step" else None, task, t,
-                                      _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar)
+            train_losses = _train_epoch(fabric, model, optimizers, schedulers if interval == "step" else [], task, t,
+                                        _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar)
             train_seconds = time.perf_counter() - t0
-            row = {"epoch": epoch + 1, "train_loss": train_loss,
-                   **_validate(model, task, x_va, y_va, t.eval_batch_size),
+            row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
             result.train_seconds += train_seconds
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+            bad = [k for k, v in row.items() if k.startswith(("train_", "val_")) and not math.isfinite(v)]
+            if bad:
                 raise TrainlabError(
-                    f"Training diverged in epoch {epoch + 1}: the training loss is {row['train_loss']} and the validation "
-                    f"loss {row['val_loss']}. Lower optim.lr (now {optimizer.param_groups[0]['lr']:g}), clip gradients "
-                    "(train.grad_clip = 1.0) or check the data. Epochs before this one are checkpointed.")
-            if interval == "epoch" and scheduler is not None:
-                scheduler.step()
-            elif interval == "plateau":
-                scheduler.step(row["val_loss"])
+                    f"Training diverged in epoch {epoch + 1}: {bad[0]} is {row[bad[0]]}. Lower optim.lr (now "
+                    f"{optimizer.param_groups[0]['lr']:g}), clip gradients (train.grad_clip = 1.0) or check the data. "
+                    "Epochs before this one are checkpointed.")
+            for sch in schedulers:
+                if interval == "epoch":
+                    sch.step()
+                elif interval == "plateau":
+                    sch.step(row["val_loss"])
             if stopper.update(row["val_loss"], epoch + 1):
                 checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
+            pictures = task.epoch_pictures(model)
+            if pictures:
+                checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
             result.history.append(row)
             result.best_epoch = stopper.best_epoch
-            _save_last(ckpt_dir, model, optimizer, scheduler, stopper, result, epoch + 1, describe or {})
+            _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {})
             with open(folder / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             bar.epoch(row)
@@ -133,8 +128,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     return result
 
 
-def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, weights, result, bar) -> float:
-    """One pass over the training batches; returns the mean training loss (one host sync)."""
+def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, weights, result, bar) -> dict:
+    """One pass over the training batches; returns the mean training losses (one host sync)."""
     textbook = t.loop == "textbook"
     dev = fabric.device
     # Fabric's wrapper adds per-call overhead that one device does not need: call the module
@@ -143,56 +138,66 @@ def _train_epoch(fabric, model, optimizer, step_scheduler, task, t, batches, wei
     net = model.module if single else model
     # likewise fabric.backward: for one device without a gradient scaler it is loss.backward()
     plain_backward = single and getattr(fabric.strategy.precision, "scaler", None) is None
+    backward = (lambda loss: loss.backward()) if plain_backward else fabric.backward
+    optimizer = optimizers[0]
     model.train()
     losses, sizes = [], []
     with fabric.autocast():
         for i, (xb, yb) in enumerate(batches):
             if textbook:
                 xb, yb = xb.to(dev), yb.to(dev)
-            loss = task.training_step(net, xb, yb)
-            if t.l1 or t.l2:
-                loss = loss + _penalty(weights, t.l1, t.l2)
-            optimizer.zero_grad(set_to_none=True)
-            if plain_backward:
-                loss.backward()
+            if task.manual:
+                parts = task.manual_step(net, xb, yb, optimizers, backward)
             else:
-                fabric.backward(loss)
-            if t.grad_clip:
-                fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
-            optimizer.step()
-            if step_scheduler is not None:
-                step_scheduler.step()
+                loss = task.training_step(net, xb, yb)
+                if t.l1 or t.l2:
+                    loss = loss + _penalty(weights, t.l1, t.l2)
+                optimizer.zero_grad(set_to_none=True)
+                backward(loss)
+                if t.grad_clip:
+                    fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
+                optimizer.step()
+                parts = {"loss": loss}
+            for sch in step_schedulers:
+                sch.step()
             # the textbook loop reads the loss every step; the fast loop keeps it on the device
-            losses.append(loss.item() if textbook else loss.detach())
+            losses.append({k: v.item() if textbook else v.detach() for k, v in parts.items()})
             sizes.append(len(yb))
             result.steps += 1
             bar.step(i + 1)
             if t.max_steps and result.steps >= t.max_steps:
                 break
-    if textbook:
-        return sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)
-    w = torch.tensor(sizes, dtype=torch.float32, device=dev)
-    return float((torch.stack(losses).float() * w).sum() / w.sum())
+    w = torch.tensor(sizes, dtype=torch.float64)
+    means = {}
+    for k in losses[0]:
+        v = torch.tensor([r[k] for r in losses], dtype=torch.float64) if textbook else \
+            torch.stack([r[k] for r in losses]).double().cpu()  # one sync for the epoch
+        means[f"train_{k}"] = float((v * w).sum() / w.sum())
+    return means
 
 
-def _save_last(folder, model, optimizer, scheduler, stopper, result, epoch, describe):
-    opt_tensors, opt_rest = checkpoint.optimizer_to_flat(optimizer.state_dict())
-    tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors,
-               "rng.torch": torch.get_rng_state()}
+def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, describe):
+    tensors, opt_rest = {f"model.{k}": v for k, v in model.state_dict().items()}, []
+    for i, o in enumerate(optimizers):
+        flat, rest = checkpoint.optimizer_to_flat(o.state_dict(), f"optim{i}")
+        tensors.update(flat)
+        opt_rest.append(rest)
+    tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     meta = {**describe, "epoch": epoch, "steps": result.steps, "train_seconds": result.train_seconds,
-            "history": result.history, "early_stopping": stopper.state(), "optimizer": opt_rest,
-            "scheduler": scheduler.state_dict() if scheduler is not None else None}
+            "history": result.history, "early_stopping": stopper.state(), "optimizers": opt_rest,
+            "schedulers": [sch.state_dict() for sch in schedulers]}
     checkpoint.save(folder, "last", tensors, meta)
 
 
-def _restore(folder, model, optimizer, scheduler, stopper, result) -> int:
+def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
     tensors, meta = checkpoint.load(folder, "last")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    optimizer.load_state_dict(checkpoint.optimizer_from_flat(tensors, meta["optimizer"]))
-    if scheduler is not None and meta["scheduler"] is not None:
-        scheduler.load_state_dict(meta["scheduler"])
+    for i, (o, rest) in enumerate(zip(optimizers, meta["optimizers"])):
+        o.load_state_dict(checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}"))
+    for sch, state in zip(schedulers, meta["schedulers"]):
+        sch.load_state_dict(state)
     stopper.load(meta["early_stopping"])
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():

@@ -1,10 +1,20 @@
 """Reports, the runs index and run comparison: everything a reader sees."""
 
-# The metrics that summarise a run, by target, most important first (report cards, CLI tables,
+# The metrics that summarise a run, by task, most important first (report cards, CLI tables,
 # the runs index, comparisons). Lighter than the report module: no plotting imports.
-HEADLINE = {"class": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
-                      "average_precision_macro", "roc_auc", "loss"],
-            "real": ["r2", "rmse", "mae", "mse", "loss"],
-            "sequence": ["exact_sequence_accuracy", "token_accuracy", "loss"]}
+HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
+                               "average_precision_macro", "roc_auc", "loss"],
+            "regression": ["r2", "rmse", "mae", "mse", "loss"],
+            "seq2seq": ["exact_sequence_accuracy", "token_accuracy", "loss"],
+            "reconstruction": ["psnr", "psnr_gain", "roc_auc", "pr_auc", "mse", "loss"],
+            "vae": ["elbo", "reconstruction", "kl", "mse", "loss"],
+            "gan": ["fid_judge", "class_entropy", "mean_max_confidence", "fid_real_halves"],
+            "density": ["nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll"]}
 
-LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae"}
+LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll",
+                   "fid_judge", "fid_real_halves", "reconstruction", "kl"}
+
+
+def headline_keys(metrics: dict) -> list[str]:
+    """The headline metric names of a run's metrics.json, by its task."""
+    return HEADLINE[metrics["task"]["name"]]

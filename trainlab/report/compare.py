@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
-from . import HEADLINE, LOWER_IS_BETTER, plots
+from . import LOWER_IS_BETTER, headline_keys, plots
 from .html import TEMPLATES, _fmt
 
 
@@ -51,10 +51,10 @@ def compare_page(runs: list, out: Path) -> Path:
             raise TrainlabError(f"Run {str(r.path)!r} has no results (status: {r.status}).")
         if r.metrics.get("kind") == "rl":
             raise TrainlabError("trainlab compare works on supervised runs; an RL report already compares policies.")
-    targets = {r.metrics["spec"]["target"] for r in runs}
-    if len(targets) > 1:
-        raise TrainlabError("These runs mix classification and regression: compare like with like.")
-    keys = [k for k in HEADLINE[targets.pop()] if all(k in r.metrics["test"] for r in runs)]
+    tasks = {r.metrics["task"]["name"] for r in runs}
+    if len(tasks) > 1:
+        raise TrainlabError(f"These runs mix tasks ({', '.join(sorted(tasks))}): compare like with like.")
+    keys = [k for k in headline_keys(runs[0].metrics) if all(k in r.metrics["test"] for r in runs)]
     table = []
     for r in runs:
         row = {"name": r.recipe.name, "path": str(r.path), "n": len(_values(r.metrics, keys[0]))}

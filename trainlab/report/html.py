@@ -3,12 +3,14 @@ everything a reader needs to judge the run."""
 from __future__ import annotations
 
 import base64
+
+import numpy as np
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
-from . import HEADLINE, plots
+from . import headline_keys, plots
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -21,8 +23,11 @@ def _fmt(v) -> str:
 
 def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     test, fit, spec = metrics["test"], metrics["fit"], metrics["spec"]
-    target = spec["target"]
+    task = metrics["task"]["name"]
+    # the report's sections: by target for supervised tasks, a gallery of pictures for the others
+    target = spec["target"] if task in ("classification", "regression", "seq2seq") else "unsupervised"
     figures = {"learning": plots.learning_curves(metrics["history"], fit["best_epoch"], fit["stopped_early"])}
+    gallery = _gallery(path, task, test, spec) if target == "unsupervised" else []
     if target == "class":
         names = list(spec["class_names"])
         figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)
@@ -41,16 +46,60 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         figures.update(_interpretation_figures(interp))
     repeats = metrics.get("repeats")
     if repeats:
-        keys = [k for k in HEADLINE[target] if k in repeats["test"] and k != "loss"][:3]
+        keys = [k for k in headline_keys(metrics) if k in repeats["test"] and k != "loss"][:3]
         figures["repeats"] = plots.repeats_strip({k: repeats["test"][k]["values"] for k in keys})
-    headline = [(k, test[k]) for k in HEADLINE[target] if k in test]
+    headline = [(k, test[k]) for k in headline_keys(metrics) if k in test]
     baseline_cols = ["accuracy", "balanced_accuracy", "f1_macro"] if target == "class" else ["r2", "rmse", "mae"]
     return {
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
         "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
-        "interp": interp,
+        "interp": interp, "gallery": gallery, "task": task,
+        "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
+
+
+def _gallery(path: Path, task: str, test: dict, spec: dict) -> list[tuple[str, str, str]]:
+    """(title, figure, caption) for the pictures a reconstruction, VAE, GAN or density run saved."""
+    from ..engine.checkpoint import load_arrays
+
+    f = path / "pictures" / "final.npz"
+    p = load_arrays(f) if f.is_file() else {}
+    out = []
+    rows = {k: p[k] for k in ("clean", "noisy", "reconstructed") if k in p}
+    if rows:
+        what = "denoised" if "noisy" in rows else "reconstructed"
+        out.append(("Reconstructions", plots.image_rows(rows, f"Test images: {', '.join(rows)}"),
+                    f"The first test images and their {what} versions (the test is never trained on)."))
+    if "scores_normal" in p:
+        a = test["anomaly"]
+        out.append(("Anomaly scores", plots.score_histograms(p["scores_normal"], p["scores_anomalous"], test["roc_auc"]),
+                    f"Held out as anomalies: {', '.join(a['held_out'])}. The further apart the two histograms, the better a "
+                    "threshold on reconstruction error separates them."))
+    if "prior_samples" in p:
+        out.append(("Samples from the prior", plots.image_grid(p["prior_samples"], "x = decoder(z), z ~ N(0, I)"),
+                    "New images decoded from random latent vectors."))
+    if "latent_grid" in p:
+        out.append(("Latent map", plots.image_grid(p["latent_grid"], "Decoded grid over z ∈ [−2.5, 2.5]²", cols=15),
+                    "Each image decodes one point of a regular grid in the 2-D latent space."))
+        out.append(("Latent space", plots.latent_scatter(p["latent_mu"], p["latent_labels"], spec["class_names"]),
+                    "Where the test images land; classes the VAE never saw as labels still form regions."))
+    if task == "gan":
+        grids = sorted((path / "pictures").glob("epoch-*.npz"))
+        pick = grids if len(grids) <= 8 else [grids[i] for i in np.linspace(0, len(grids) - 1, 8).round().astype(int)]
+        if pick:
+            out.append(("Samples over training", plots.samples_over_time(
+                [(int(g.stem.split("-")[1]), load_arrays(g)["samples"]) for g in pick]),
+                "Generated from the same fixed noise after each epoch shown."))
+        if "samples" in p:
+            out.append(("Samples of the best generator", plots.image_grid(p["samples"], "G(z), fixed noise"),
+                        "The generator of the epoch with the lowest validation Fréchet distance."))
+        out.append(("Mode coverage", plots.class_histogram(test["class_histogram"], list(spec["class_names"])),
+                    f"Class entropy {test['class_entropy']:.3f} nats of a maximum {test['max_entropy']:.3f}. {test['verdict']}."))
+    if task == "density" and "density" in p:
+        fig = plots.density_maps(p) if "grid_y" in p else plots.density_1d(p)
+        out.append(("Density", fig, "The flow's density beside the truth (or the data), and samples drawn from the flow."))
+    return out
 
 
 def _read_interpretation(path: Path) -> dict | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.errors import TrainlabError
-from . import HEADLINE
+from . import headline_keys
 
 DB_NAME = "index.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
@@ -37,7 +37,7 @@ def headline(metrics: dict) -> tuple[str | None, float | None, float | None, int
     if metrics.get("kind") == "rl":
         e = metrics["eval"]["greedy"]
         return "mean_return", e["mean"], e["std"], 1
-    name = HEADLINE[metrics["spec"]["target"]][0]
+    name = next((k for k in headline_keys(metrics) if k in metrics["test"]), "loss")
     rep = (metrics.get("repeats") or {}).get("test", {}).get(name)
     if rep:
         return name, rep["mean"], rep["std"], rep["n"]

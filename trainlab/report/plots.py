@@ -20,11 +20,14 @@ def _uri(fig) -> str:
 
 def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -> str:
     epochs = [r["epoch"] for r in history]
-    metric = next((k for k in ("val_accuracy", "val_mae", "val_exact") if k in history[0]), None)
+    metric = next((k for k in ("val_accuracy", "val_mae", "val_exact", "val_class_entropy", "val_kl")
+                   if k in history[0]), None)
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 3.6), squeeze=False)
     ax = axes[0, 0]
-    ax.plot(epochs, [r["train_loss"] for r in history], "o-", ms=3, label="training loss")
-    ax.plot(epochs, [r["val_loss"] for r in history], "o-", ms=3, label="validation loss")
+    for k in (k for k in history[0] if k.startswith("train_")):  # a GAN logs both players' losses
+        ax.plot(epochs, [r[k] for r in history], "o-", ms=3, label=k.replace("train_", "training ").replace("_", " "))
+    ax.plot(epochs, [r["val_loss"] for r in history], "o-", ms=3,
+            label="validation Fréchet distance" if "train_g_loss" in history[0] else "validation loss")
     if best_epoch > 0:
         best = next(r for r in history if r["epoch"] == best_epoch)
         ax.axvline(best_epoch, color="grey", ls="--", lw=1)
@@ -271,4 +274,114 @@ def overlaid_curves(histories: dict[str, list[dict]]) -> str:
     ax.set(xlabel="epoch", ylabel="loss", title="Learning curves (first split seed of each run)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    return _uri(fig)
+
+
+# --- learning without labels ---
+
+def _as_images(a) -> np.ndarray:
+    """(N, H, W) or (N, C, H, W) in pixel units → (N, C, H, W)."""
+    a = np.asarray(a, float)
+    return a[:, None] if a.ndim == 3 else a
+
+
+def image_rows(rows: dict, title: str) -> str:
+    """One row of images per entry (e.g. clean / noisy / reconstructed), same samples in each column."""
+    names = list(rows)
+    n = len(rows[names[0]])
+    fig, axes = plt.subplots(len(names), n, figsize=(1.2 * n, 1.35 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        for j, img in enumerate(_as_images(rows[name])):
+            _image(axes[i, j], img)
+        axes[i, 0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _uri(fig)
+
+
+def image_grid(images, title: str, cols: int = 8) -> str:
+    images = _as_images(images)
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(0.9 * cols, 0.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img in zip(axes.flat, images):
+        _image(ax, img)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return _uri(fig)
+
+
+def samples_over_time(grids: list[tuple[int, np.ndarray]], per_row: int = 12) -> str:
+    """The same fixed-noise samples after several epochs: one row per epoch."""
+    fig, axes = plt.subplots(len(grids), per_row, figsize=(0.8 * per_row, 0.85 * len(grids)), squeeze=False)
+    for i, (epoch, images) in enumerate(grids):
+        for j, img in enumerate(_as_images(images)[:per_row]):
+            _image(axes[i, j], img)
+        axes[i, 0].set_ylabel(f"epoch {epoch}", fontsize=7)
+    fig.suptitle("Samples from the same fixed noise over training", fontsize=10)
+    return _uri(fig)
+
+
+def score_histograms(normal, anomalous, auc: float) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    bins = np.linspace(min(normal.min(), anomalous.min()), np.quantile(np.concatenate([normal, anomalous]), 0.995), 60)
+    ax.hist(normal, bins, density=True, alpha=0.6, label=f"normal ({len(normal)})")
+    ax.hist(anomalous, bins, density=True, alpha=0.6, label=f"held out as anomalous ({len(anomalous)})")
+    ax.set(xlabel="reconstruction error (anomaly score)", ylabel="density", title=f"Test scores (ROC-AUC {auc:.3f})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _uri(fig)
+
+
+def latent_scatter(mu, labels, names) -> str:
+    fig, ax = plt.subplots(figsize=(5.4, 4.6))
+    for k, name in enumerate(names):
+        m = labels == k
+        if m.any():
+            ax.scatter(mu[m, 0], mu[m, 1], s=4, alpha=0.6, label=name)
+    ax.set(xlabel="z1", ylabel="z2", title="Test images in the 2-D latent space (μ)")
+    ax.legend(fontsize=6, markerscale=3, ncol=2)
+    return _uri(fig)
+
+
+def class_histogram(hist: list[float], names: list[str]) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(hist)), hist)
+    ax.axhline(1 / len(hist), color="grey", ls="--", lw=1, label="uniform")
+    ax.set_xticks(range(len(hist)), names, rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="share of samples", title="Generated samples by the judge's predicted class")
+    ax.legend(fontsize=8)
+    return _uri(fig)
+
+
+def density_maps(p: dict) -> str:
+    """2-D: the model's density, the truth (or a histogram of test points), and samples vs data."""
+    gx, gy = p["grid_x"], p["grid_y"]
+    shape = (len(gy), len(gx))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    ext = (gx[0], gx[-1], gy[0], gy[-1])
+    axes[0].imshow(p["density"].reshape(shape), origin="lower", extent=ext, aspect="auto", cmap="viridis")
+    axes[0].set_title("model density p̂(x)")
+    if "true_density" in p:
+        axes[1].imshow(p["true_density"].reshape(shape), origin="lower", extent=ext, aspect="auto", cmap="viridis")
+        axes[1].set_title("true density p(x)")
+    else:
+        axes[1].hist2d(p["test_points"][:, 0], p["test_points"][:, 1], bins=60, range=[ext[:2], ext[2:]], cmap="viridis")
+        axes[1].set_title("test points (histogram)")
+    axes[2].scatter(p["test_points"][:, 0], p["test_points"][:, 1], s=2, alpha=0.4, label="test data")
+    axes[2].scatter(p["samples"][:, 0], p["samples"][:, 1], s=2, alpha=0.4, label="flow samples")
+    axes[2].set(xlim=ext[:2], ylim=ext[2:], title="samples vs data")
+    axes[2].legend(fontsize=8, markerscale=4)
+    return _uri(fig)
+
+
+def density_1d(p: dict) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.hist(p["test_points"][:, 0], bins=80, density=True, alpha=0.35, label="test data")
+    ax.hist(p["samples"][:, 0], bins=80, density=True, histtype="step", label="flow samples")
+    ax.plot(p["grid_x"], p["density"], lw=2, label="model density p̂(x)")
+    if "true_density" in p:
+        ax.plot(p["grid_x"], p["true_density"], "k--", lw=1.2, label="true density p(x)")
+    ax.set(xlabel="x", ylabel="density", title="Density (1-D)")
+    ax.legend(fontsize=8)
     return _uri(fig)

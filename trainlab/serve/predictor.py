@@ -31,8 +31,6 @@ class Predictor:
         if "recipe" not in meta or "spec" not in meta:
             raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
                                   "from an older trainlab): predict, export, serve and explain need a model trained on data.")
-        if meta["spec"].get("target") == "sequence":
-            raise CheckpointError("predict, export and serve do not handle sequence-to-sequence runs yet.")
         self.meta, self.recipe = meta, meta["recipe"]
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
@@ -43,6 +41,9 @@ class Predictor:
             self.tokenizer = WordTokenizer(**meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
+        if not self.task.supervised:
+            raise CheckpointError(f"predict, export and serve handle classification and regression runs; this run's "
+                                  f"task is {self.task.name!r}.")
         model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
         self.model = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
         try:

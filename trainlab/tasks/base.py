@@ -2,6 +2,7 @@
 evaluation, for metrics over a whole split."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..core.registry import Registry
@@ -10,8 +11,22 @@ from ..core.spec import DataSpec
 TASKS = Registry("task")
 
 
+@torch.inference_mode()
+def infer(model, x: torch.Tensor, batch_size: int):
+    """Outputs for all of x, in eval mode, batch by batch (a tuple of outputs stays a tuple)."""
+    was_training = model.training
+    model.eval()
+    parts = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
+
+
 class Task:
     name = "task"
+    manual = False      # True: `manual_step` runs backward and the optimisers itself (a GAN's two players)
+    supervised = False  # predicts a label or value per sample: calibration, error lists and classical baselines apply
 
     def __init__(self, spec: DataSpec):
         self.spec = spec
@@ -28,6 +43,37 @@ class Task:
     def training_step(self, model, x, y) -> torch.Tensor:
         """Override for tasks whose step is not `loss(model(x), y)`."""
         return self.loss(model(x), y)
+
+    def optimizers(self, model, build) -> list:
+        """The optimisers, each made by `build(parameters)` from the recipe's [optim] section."""
+        return [build(model.parameters())]
+
+    def manual_step(self, model, x, y, optimizers, backward) -> dict[str, torch.Tensor]:
+        """One step that zeroes, back-propagates (with `backward(loss)`) and steps by itself;
+        returns the losses to log ("loss" first). Only called when `manual` is True."""
+        raise NotImplementedError
+
+    def adapt(self, data):
+        """The prepared data this task trains on (e.g. anomaly detection drops the held-out classes
+        from training and validation). Default: unchanged."""
+        return data
+
+    def validate(self, model, x, y, batch_size: int) -> dict[str, torch.Tensor]:
+        """Validation loss ("loss", the early-stopping criterion) and quick metrics, as device tensors."""
+        out = infer(model, x, batch_size)
+        return {"loss": self.loss(out, y), **self.quick_metrics(out, y)}
+
+    def epoch_pictures(self, model) -> dict[str, np.ndarray] | None:
+        """Arrays saved after every epoch (a GAN's samples from fixed noise); None for none."""
+        return None
+
+    def test(self, model, x, y, batch_size: int) -> dict:
+        """The one test evaluation."""
+        return self.test_metrics(infer(model, x, batch_size), y)
+
+    def pictures(self, model, data, device) -> dict[str, np.ndarray]:
+        """Arrays for the report, computed once after the test (samples, latent maps, densities)."""
+        return {}
 
     def quick_metrics(self, outputs: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cheap validation metrics computed every epoch (as device tensors: no host sync)."""
