@@ -19,7 +19,8 @@ SPECS = {
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
          "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",),
-         "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table")}
+         "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table"),
+         "unet": ("image", "cifar")}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
@@ -41,6 +42,7 @@ def test_model_contract(name, kind):
         x = torch.randn(4, model.noise)
     out = model(x)
     expected = {"autoencoder": x.shape, "gan": (4, *spec.input_shape), "flow": (4,),
+                "unet": (4, spec.num_classes, *spec.input_shape[1:]),
                 "seq2seq_transformer": (4, spec.num_targets, spec.vocab_size)}.get(name, (4, spec.num_classes))
     if name == "vae":  # (reconstruction, μ, log σ²)
         assert out[0].shape == x.shape and out[1].shape == out[2].shape == (4, model.latent)

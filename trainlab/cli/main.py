@@ -146,7 +146,8 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
 @app.command()
 def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
             inputs: List[str] = typer.Argument(..., help="Image files or folders (PNG/JPEG/TIFF/NPY), CSV files of table rows, or texts."),
-            out: Optional[Path] = typer.Option(None, "--out", help="Write all predictions to a .csv or .json file."),
+            out: Optional[Path] = typer.Option(None, "--out", help="Write all predictions to a .csv or .json file "
+                                               "(segmentation: a folder for the TIFFs; default RUN/predictions)."),
             batch_size: int = typer.Option(256, help="Inputs per forward pass.")):
     """Predict new inputs with a run's best model and its training preprocessing."""
     from rich.table import Table
@@ -155,9 +156,12 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     from ..serve.predictor import Predictor
 
     p = Predictor(run_dir, device="cuda" if _cuda() else "cpu")
-    x, names = p.read_files(inputs)
-    result = p.predict(x, batch_size)
-    rows = _prediction_rows(names, result)
+    if p.task.name == "segmentation":  # images in, probability maps and instance labels out
+        rows = p.segment_files(inputs, out or run_dir / "predictions")
+        out = None
+    else:
+        x, names = p.read_files(inputs)
+        rows = _prediction_rows(names, p.predict(x, batch_size))
     if out is not None:
         if out.suffix.lower() not in (".csv", ".json"):
             raise TrainlabError(f"--out must end in .csv or .json; received {str(out)!r}.")
@@ -165,7 +169,8 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     table = Table(title=f"{len(rows)} predictions by {run_dir}")
     shown = _terminal_rows(rows)
     for col in shown[0]:
-        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up") else "right")
+        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up", "probability", "labels")
+                         else "right")
     for r in shown[:50]:
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
     _console().print(table)
@@ -188,7 +193,7 @@ def _prediction_rows(names: list[str], result: dict) -> list[dict]:
 
 def _terminal_rows(rows: list[dict]) -> list[dict]:
     """The predicted class, its probability and the runner-up: what fits a terminal."""
-    if "value" in rows[0]:
+    if "predicted" not in rows[0]:  # values (regression) or files written (segmentation)
         return rows
     out = []
     for r in rows:

@@ -53,7 +53,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         vocab_size=len(tok.vocab) if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
         num_classes=len(raw.class_names) if raw.target in ("class", "sequence") else 0,
         class_names=raw.class_names, feature_names=raw.feature_names,
-        num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1],  # sequences: the target length
+        num_targets=1 if raw.y.ndim == 1 or raw.target == "mask" else raw.y.shape[1],  # sequences: the target length
     )
     summary = {
         "source": raw.source,

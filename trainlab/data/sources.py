@@ -361,3 +361,98 @@ def read_imdb(folder: str | Path) -> dict:
                 labels.append(label)
         out[f"x_{part}"], out[f"y_{part}"] = np.array(texts, dtype=object), np.array(labels, np.int64)
     return out
+
+
+# --- segmentation: images and instance masks ---
+
+def read_plane(path: Path) -> np.ndarray:
+    """One image file as an array in its own dtype: TIFF via tifffile, PNG/JPEG/BMP via Pillow.
+    (H, W) for grey, (H, W, C) for colour; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Image {str(path)!r} does not exist.")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            try:
+                import tifffile
+            except ImportError:
+                raise DataError("Reading TIFF needs tifffile: pip install 'trainlab[segmentation]'.") from None
+            a = tifffile.imread(path)
+        elif path.suffix.lower() == ".npy":
+            a = np.load(path, allow_pickle=False)
+        else:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                a = np.asarray(im)
+    except DataError:
+        raise
+    except Exception as err:  # a truncated or corrupt file: each library has its own error types
+        raise DataError(f"Cannot read image {str(path)!r}: {err}.") from None
+    if a.size == 0:
+        raise DataError(f"Cannot read image {str(path)!r}: it holds no pixels (a corrupt or truncated file?).")
+    a = np.squeeze(a)
+    if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[-1] not in (3, 4):  # (C, H, W) TIFF → (H, W, C)
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise DataError(f"Image {str(path)!r} has shape {list(a.shape)}; expected one 2-D plane (grey or RGB).")
+    return a
+
+
+def grey_percentiles(a: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """A fluorescence image (8 or 16 bit, grey or RGB) → float32 in about [0, 1], normalised per image
+    between its `low` and `high` percentiles (robust to hot pixels and empty fields)."""
+    a = a[..., :3].mean(-1) if a.ndim == 3 else a
+    a = a.astype(np.float32)
+    lo, hi = np.percentile(a, [low, high])
+    return ((a - lo) / max(hi - lo, 1e-6)).astype(np.float32)
+
+
+def instance_labels(a: np.ndarray, name: str) -> np.ndarray:
+    """An instance mask → int32 labels (0 background, 1..k objects). Integer masks keep their ids; an
+    RGB(A)-coded mask gets one id per colour and connected piece (black or transparent is background)."""
+    from scipy import ndimage
+
+    if a.ndim == 2:
+        if not np.issubdtype(a.dtype, np.integer) and not np.all(np.mod(a, 1) == 0):
+            raise DataError(f"Mask {name!r} holds non-integer values; expected instance ids (0 = background).")
+        if a.min() < 0:
+            raise DataError(f"Mask {name!r} holds negative ids; expected 0 for background and 1..k for objects.")
+        return a.astype(np.int32)
+    rgb = a[..., :3].astype(np.int64)
+    fg = rgb.any(-1) & ((a[..., 3] > 0) if a.shape[-1] == 4 else True)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    out, n = np.zeros(a.shape[:2], np.int32), 0
+    for c in np.unique(code[fg]):
+        pieces, k = ndimage.label(fg & (code == c))
+        out[pieces > 0] = pieces[pieces > 0] + n
+        n += k
+    return out
+
+
+def read_segmentation_pairs(images: Path, masks: Path, what: str) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Images and instance masks matched by file name (stem): each image needs exactly one mask of the
+    same size. Returns (images normalised per image, int32 label masks, names)."""
+    images, masks = Path(images), Path(masks)
+    for d in (images, masks):
+        if not d.is_dir():
+            raise DataError(f"{what}: folder {str(d)!r} does not exist.")
+    mask_by_stem = {}
+    for f in sorted(masks.iterdir()):
+        if f.suffix.lower() in IMAGE_SUFFIXES:
+            mask_by_stem.setdefault(f.stem, f)
+    files = sorted(f for f in images.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{what}: {str(images)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+    xs, ys, names = [], [], []
+    for f in files:
+        if f.stem not in mask_by_stem:
+            raise DataError(f"{what}: image {f.name!r} has no mask in {str(masks)!r} (expected a file named {f.stem}.*).")
+        x, m = read_plane(f), instance_labels(read_plane(mask_by_stem[f.stem]), str(mask_by_stem[f.stem]))
+        if x.shape[:2] != m.shape:
+            raise DataError(f"{what}: image {f.name!r} is {x.shape[0]}×{x.shape[1]} but its mask "
+                            f"{mask_by_stem[f.stem].name!r} is {m.shape[0]}×{m.shape[1]}.")
+        xs.append(grey_percentiles(x))
+        ys.append(m)
+        names.append(f.name)
+    return xs, ys, names

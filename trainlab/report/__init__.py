@@ -9,10 +9,11 @@ HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "pre
             "reconstruction": ["psnr", "psnr_gain", "roc_auc", "pr_auc", "mse", "loss"],
             "vae": ["elbo", "reconstruction", "kl", "mse", "loss"],
             "gan": ["fid_judge", "class_entropy", "mean_max_confidence", "fid_real_halves"],
-            "density": ["nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll"]}
+            "density": ["nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll"],
+            "segmentation": ["dice", "object_f1", "iou", "object_precision", "object_recall", "count_error"]}
 
 LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll",
-                   "fid_judge", "fid_real_halves", "reconstruction", "kl"}
+                   "fid_judge", "fid_real_halves", "reconstruction", "kl", "count_error"}
 
 
 def headline_keys(metrics: dict) -> list[str]:

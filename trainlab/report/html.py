@@ -96,6 +96,13 @@ def _gallery(path: Path, task: str, test: dict, spec: dict) -> list[tuple[str, s
                         "The generator of the epoch with the lowest validation Fréchet distance."))
         out.append(("Mode coverage", plots.class_histogram(test["class_histogram"], list(spec["class_names"])),
                     f"Class entropy {test['class_entropy']:.3f} nats of a maximum {test['max_entropy']:.3f}. {test['verdict']}."))
+    if task == "segmentation":
+        out.append(("Precision-recall and the threshold", plots.segmentation_pr(test["pr_curve"], test["threshold"]),
+                    "The threshold is the one that maximises Dice on the validation split; the test split is then "
+                    "evaluated once at that threshold."))
+        if "best_image" in p:
+            out.append(("Best and worst test images", plots.segmentation_overlays(p, test["per_image"]),
+                        "Green: ground-truth outlines; magenta: predicted objects (connected components)."))
     if task == "density" and "density" in p:
         fig = plots.density_maps(p) if "grid_y" in p else plots.density_1d(p)
         out.append(("Density", fig, "The flow's density beside the truth (or the data), and samples drawn from the flow."))

@@ -20,15 +20,16 @@ def _uri(fig) -> str:
 
 def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -> str:
     epochs = [r["epoch"] for r in history]
-    metric = next((k for k in ("val_accuracy", "val_mae", "val_exact", "val_class_entropy", "val_kl")
-                   if k in history[0]), None)
+    gan = "train_g_loss" in history[0]  # two players' losses; validation is a Fréchet distance, drawn apart
+    metric = "val_loss" if gan else next((k for k in ("val_accuracy", "val_mae", "val_exact", "val_kl", "val_dice")
+                                          if k in history[0]), None)
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 3.6), squeeze=False)
     ax = axes[0, 0]
-    for k in (k for k in history[0] if k.startswith("train_")):  # a GAN logs both players' losses
+    for k in (k for k in history[0] if k.startswith("train_")):
         ax.plot(epochs, [r[k] for r in history], "o-", ms=3, label=k.replace("train_", "training ").replace("_", " "))
-    ax.plot(epochs, [r["val_loss"] for r in history], "o-", ms=3,
-            label="validation Fréchet distance" if "train_g_loss" in history[0] else "validation loss")
-    if best_epoch > 0:
+    if not gan:
+        ax.plot(epochs, [r["val_loss"] for r in history], "o-", ms=3, label="validation loss")
+    if best_epoch > 0 and not gan:
         best = next(r for r in history if r["epoch"] == best_epoch)
         ax.axvline(best_epoch, color="grey", ls="--", lw=1)
         ax.plot([best_epoch], [best["val_loss"]], "*", color="crimson", ms=14,
@@ -41,7 +42,11 @@ def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -
         ax.plot(epochs, [r[metric] for r in history], "o-", ms=3, color="tab:green")
         if best_epoch > 0:
             ax.axvline(best_epoch, color="grey", ls="--", lw=1)
-        ax.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=metric.replace("_", " ").capitalize())
+        name = "validation Fréchet distance (best model starred)" if gan else metric.replace("_", " ")
+        if gan and best_epoch > 0:
+            ax.plot([best_epoch], [next(r["val_loss"] for r in history if r["epoch"] == best_epoch)], "*",
+                    color="crimson", ms=14)
+        ax.set(xlabel="epoch", ylabel=name.split(" (")[0], title=name.capitalize())
         ax.grid(alpha=0.3)
     return _uri(fig)
 
@@ -384,4 +389,50 @@ def density_1d(p: dict) -> str:
         ax.plot(p["grid_x"], p["true_density"], "k--", lw=1.2, label="true density p(x)")
     ax.set(xlabel="x", ylabel="density", title="Density (1-D)")
     ax.legend(fontsize=8)
+    return _uri(fig)
+
+
+# --- segmentation ---
+
+def _outline(labels: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return (labels > 0) & (ndimage.grey_erosion(labels, size=3) != labels) | \
+        (labels > 0) & (ndimage.grey_dilation(labels, size=3) != labels)
+
+
+def segmentation_overlays(p: dict, scores: dict) -> str:
+    """Best and worst test images: the image, the ground truth (green outlines) and the prediction (magenta)."""
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7.4))
+    for row, which in enumerate(("best", "worst")):
+        img = p[f"{which}_image"]
+        rgb = np.repeat(np.clip(img, 0, 1)[..., None], 3, -1)
+        true_rgb, pred_rgb = rgb.copy(), rgb.copy()
+        true_rgb[_outline(p[f"{which}_true"])] = (0.1, 1.0, 0.1)
+        pred_rgb[_outline(p[f"{which}_pred"])] = (1.0, 0.1, 1.0)
+        s = scores[int(p[f"{which}_index"])]
+        for ax, a, title in zip(axes[row], (rgb, true_rgb, pred_rgb),
+                                (f"{which} test image #{s['image']} (Dice {s['dice']:.3f})",
+                                 f"ground truth: {s['true']} objects", f"prediction: {s['pred']} objects, {s['tp']} matched")):
+            ax.imshow(a)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    return _uri(fig)
+
+
+def segmentation_pr(curve: dict, threshold: float) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax = axes[0]
+    ax.plot(curve["recall"], curve["precision"], "o-", ms=2)
+    i = curve["thresholds"].index(threshold)
+    ax.plot([curve["recall"][i]], [curve["precision"][i]], "*", color="crimson", ms=14,
+            label=f"chosen threshold {threshold} (on validation)")
+    ax.set(xlabel="pixel recall", ylabel="pixel precision", title="Test precision-recall over thresholds")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    ax.plot(curve["thresholds"], curve["val_dice"], "-", color="tab:green")
+    ax.axvline(threshold, color="crimson", ls="--", lw=1)
+    ax.set(xlabel="threshold", ylabel="validation Dice", title="Choosing the threshold on the validation split")
+    ax.grid(alpha=0.3)
     return _uri(fig)

@@ -41,9 +41,9 @@ class Predictor:
             self.tokenizer = WordTokenizer(**meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
-        if not self.task.supervised:
-            raise CheckpointError(f"predict, export and serve handle classification and regression runs; this run's "
-                                  f"task is {self.task.name!r}.")
+        if not (self.task.supervised or self.task.name == "segmentation"):
+            raise CheckpointError(f"predict, export and serve handle classification, regression and segmentation "
+                                  f"runs; this run's task is {self.task.name!r}.")
         model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
         self.model = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
         try:
@@ -90,6 +90,32 @@ class Predictor:
         if not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError(f"{what}: this model reads text; send non-empty strings.")
         return self.tokenizer.encode(list(texts))
+
+    def segment_files(self, paths, out_dir: Path) -> list[dict]:
+        """Segmentation runs: each image (TIFF/PNG, any size; tiled when the recipe sets task.tile) →
+        <name>_probability.tif (float32) and <name>_labels.tif (int32 instance ids) in out_dir, at the
+        threshold the run chose on its validation split."""
+        import tifffile
+        import torch
+
+        from ..data import sources
+
+        metrics = json.loads((self.run_dir / "metrics.json").read_text()) if (self.run_dir / "metrics.json").is_file() else {}
+        self.task.threshold = metrics.get("test", {}).get("threshold", 0.5)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for f in sources.image_files(paths):
+            image = sources.grey_percentiles(sources.read_plane(f))
+            x = torch.as_tensor(image)[None, None].to(self.device)
+            prob = torch.sigmoid(self.task.logits(self.model, x)[0, 0]).cpu().numpy()
+            labels = self.task.segment(prob)
+            files = {k: out_dir / f"{f.stem}_{k}.tif" for k in ("probability", "labels")}
+            tifffile.imwrite(files["probability"], prob.astype(np.float32))
+            tifffile.imwrite(files["labels"], labels)
+            rows.append({"input": f.name, "objects": int(labels.max()), "foreground_share": float((labels > 0).mean()),
+                         "probability": str(files["probability"]), "labels": str(files["labels"])})
+        return rows
 
     def read_files(self, paths) -> tuple[np.ndarray, list[str]]:
         """Image files or folders (image runs), or CSV files (table runs) → (inputs, row names)."""
