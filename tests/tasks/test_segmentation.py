@@ -120,3 +120,13 @@ def test_unet_learns_nuclei_and_beats_chance(tmp_path):
     assert t["dice"] > 0.7 and 0.02 <= t["threshold"] <= 0.98 and len(t["per_image"]) == 8
     assert t["objects_true"] == sum(row["true"] for row in t["per_image"]) > 0
     assert "Otsu" in (run.path / "report.html").read_text()
+    # trainlab predict RUN image.tif: a probability map and instance labels, at the run's threshold
+    image, _ = _nuclei_pair(np.random.default_rng(2), 90, 70)
+    tifffile.imwrite(tmp_path / "new.tif", image)
+    from tests.cli.test_cli import cli
+
+    proc = cli("predict", run.path, tmp_path / "new.tif", "--out", tmp_path / "pred")
+    assert proc.returncode == 0, proc.stderr
+    prob, labels = tifffile.imread(tmp_path / "pred" / "new_probability.tif"), tifffile.imread(tmp_path / "pred" / "new_labels.tif")
+    assert prob.shape == labels.shape == (90, 70) and prob.dtype == np.float32 and 0 <= prob.min() <= prob.max() <= 1
+    assert labels.max() == len(np.unique(labels)) - 1  # instance ids 0..k

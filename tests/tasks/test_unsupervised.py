@@ -101,7 +101,7 @@ def test_density_nll_is_in_data_units():
     assert m["nll"] == pytest.approx(entropy, abs=0.03) and m["gaussian_nll"] == pytest.approx(m["nll"], abs=0.01)
 
 
-def test_gan_steps_both_players_and_resumes(tmp_path):
+def test_gan_steps_both_players_and_resumes(tmp_path, monkeypatch):
     """Two optimisers: generator and discriminator both move; a killed run resumes to the same result."""
     folder = write_mnist_folder(tmp_path / "mnist", n_train=240, n_test=60)
     judge = recipe_dict(data={"name": "mnist_folder", "path": str(folder), "normalize": "minmax"},
@@ -121,3 +121,28 @@ def test_gan_steps_both_players_and_resumes(tmp_path):
 
     tensors, meta = checkpoint.load(r.path / "checkpoints", "last")
     assert len(meta["optimizers"]) == 2 and any(k.startswith("optim1.") for k in tensors)
+    from tests.cli.test_cli import cli
+
+    proc = cli("predict", r.path, "x.png")
+    assert proc.returncode == 2 and "task is 'gan'" in proc.stderr and "Traceback" not in proc.stderr
+
+    # interrupted in epoch 2, resumed from epoch 1's checkpoint: both optimisers and the noise continue exactly
+    from trainlab.procedure import Interrupted
+    from trainlab.tasks.generative import GANTask
+
+    calls, original = [], GANTask.epoch_pictures
+
+    def interrupt_once(self, model):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, model)
+
+    monkeypatch.setattr(GANTask, "epoch_pictures", interrupt_once)
+    with pytest.raises(Interrupted):
+        trainlab.run(parse_recipe(gan), runs_dir=tmp_path / "cut", progress=False)
+    cut = next((tmp_path / "cut").glob("t-*"))
+    assert len(trainlab.load_run(cut).history) == 1
+    resumed = trainlab.resume(cut, progress=False)
+    assert [row["val_loss"] for row in resumed.history] == [row["val_loss"] for row in h]
+    assert resumed.metrics["test"]["fid_judge"] == t["fid_judge"]

@@ -97,9 +97,9 @@ def _gallery(path: Path, task: str, test: dict, spec: dict) -> list[tuple[str, s
         out.append(("Mode coverage", plots.class_histogram(test["class_histogram"], list(spec["class_names"])),
                     f"Class entropy {test['class_entropy']:.3f} nats of a maximum {test['max_entropy']:.3f}. {test['verdict']}."))
     if task == "segmentation":
-        out.append(("Precision-recall and the threshold", plots.segmentation_pr(test["pr_curve"], test["threshold"]),
-                    "The threshold is the one that maximises Dice on the validation split; the test split is then "
-                    "evaluated once at that threshold."))
+        out.append(("Precision-recall and the threshold", plots.segmentation_pr(test["pr_curve"], test["threshold"], test["threshold_by"]),
+                    f"The threshold is the one that maximises {test['threshold_by'].replace('_', ' ')} on the validation "
+                    "split; the test split is then evaluated once at that threshold."))
         if "best_image" in p:
             out.append(("Best and worst test images", plots.segmentation_overlays(p, test["per_image"]),
                         "Green: ground-truth outlines; magenta: predicted objects (connected components)."))

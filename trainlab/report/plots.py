@@ -420,7 +420,7 @@ def segmentation_overlays(p: dict, scores: dict) -> str:
     return _uri(fig)
 
 
-def segmentation_pr(curve: dict, threshold: float) -> str:
+def segmentation_pr(curve: dict, threshold: float, by: str) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     ax.plot(curve["recall"], curve["precision"], "o-", ms=2)
@@ -431,8 +431,9 @@ def segmentation_pr(curve: dict, threshold: float) -> str:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     ax = axes[1]
-    ax.plot(curve["thresholds"], curve["val_dice"], "-", color="tab:green")
+    name = "object F1" if by == "object_f1" else "pixel Dice"
+    ax.plot(curve["thresholds"], curve["val_score"], "-", color="tab:green")
     ax.axvline(threshold, color="crimson", ls="--", lw=1)
-    ax.set(xlabel="threshold", ylabel="validation Dice", title="Choosing the threshold on the validation split")
+    ax.set(xlabel="threshold", ylabel=f"validation {name}", title="Choosing the threshold on the validation split")
     ax.grid(alpha=0.3)
     return _uri(fig)

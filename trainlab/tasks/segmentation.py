@@ -139,7 +139,7 @@ class Segmentation(Task):
     name = "segmentation"
 
     def __init__(self, spec: DataSpec, loss: str, patch: int, augment: bool, w0: float, sigma: float, min_size: int,
-                 split_touching: bool, tile: int, overlap: int):
+                 split_touching: bool, tile: int, overlap: int, threshold_by: str):
         super().__init__(spec)
         if spec.target != "mask":
             raise RecipeError("task 'segmentation' needs images with masks (e.g. data.name = 'synthetic_nuclei', "
@@ -148,7 +148,7 @@ class Segmentation(Task):
             raise RecipeError(f"task.overlap = {overlap} must be smaller than task.tile = {tile}.")
         self.loss_name, self.patch, self.augment, self.w0, self.sigma = loss, patch, augment, w0, sigma
         self.min_size, self.split_touching, self.tile, self.overlap = min_size, split_touching, tile, overlap
-        self.threshold = 0.5
+        self.threshold, self.threshold_by = 0.5, threshold_by
         self.val = None
 
     def output_size(self) -> int:
@@ -174,7 +174,7 @@ class Segmentation(Task):
                 out[i, 2] = weight_map(lab, self.w0, self.sigma, class_weights) if weighted else (lab >= 0)
             return out
 
-        weighted = self.loss_name == "weighted_bce"
+        weighted = self.loss_name.startswith("weighted")
         split = replace(s, y_train=targets(s.y_train, weighted), y_val=targets(s.y_val, False),
                         y_test=targets(s.y_test, False))
         self.val = (split.x_val, split.y_val)
@@ -212,10 +212,10 @@ class Segmentation(Task):
         logits, target, weight = outputs[:, 0].float(), y[:, 1], y[:, 2]
         valid = (y[:, 0] >= 0).float()
         total = 0.0
-        if self.loss_name in ("bce", "bce_dice", "weighted_bce"):
+        if "bce" in self.loss_name:
             bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
             total = total + (bce * weight).sum() / valid.sum().clamp(min=1)
-        if self.loss_name in ("dice", "bce_dice"):
+        if self.loss_name.endswith("dice"):
             p = torch.sigmoid(logits) * valid
             total = total + 1 - (2 * (p * target).sum() + 1) / (p.sum() + (target * valid).sum() + 1)
         return total
@@ -237,13 +237,21 @@ class Segmentation(Task):
         return {"loss": self.loss(z, y), "dice": torch.tensor(pixel_scores(c)["dice"])}
 
     def _choose_threshold(self, model, device) -> tuple[float, list[float]]:
-        """The threshold that maximises pixel Dice on the validation split."""
+        """The threshold that maximises pixel Dice or object F1 (task.threshold_by) on the validation split."""
         x, y = (torch.as_tensor(a).to(device) for a in self.val)
         prob = torch.sigmoid(self.logits(model, x)[:, 0]).cpu().numpy()
-        labels = y[:, 0].cpu().numpy()
+        labels = y[:, 0].cpu().numpy().astype(np.int32)
         valid, true = labels >= 0, labels > 0
-        dice = [pixel_scores(pixel_counts((prob >= t) & valid, true))["dice"] for t in THRESHOLDS]
-        return float(THRESHOLDS[int(np.argmax(dice))]), dice
+        gts = [np.where(v, lab, 0) for v, lab in zip(valid, labels)]
+        scores = []
+        for t in THRESHOLDS:
+            if self.threshold_by == "dice":
+                scores.append(pixel_scores(pixel_counts((prob >= t) & valid, true))["dice"])
+            else:
+                rows = [match_objects(g, instances((p >= t) & v, self.min_size, self.split_touching))
+                        for g, p, v in zip(gts, prob, valid)]
+                scores.append(object_scores(rows)["object_f1"])
+        return float(THRESHOLDS[int(np.argmax(scores))]), scores
 
     def segment(self, prob: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         mask = prob >= self.threshold
@@ -252,7 +260,7 @@ class Segmentation(Task):
         return instances(mask, self.min_size, self.split_touching)
 
     def test(self, model, x, y, batch_size) -> dict:
-        self.threshold, val_dice = self._choose_threshold(model, x.device)
+        self.threshold, val_score = self._choose_threshold(model, x.device)
         prob = torch.sigmoid(self.logits(model, x)[:, 0]).cpu().numpy()
         labels, image = y[:, 0].cpu().numpy().astype(np.int32), x[:, 0].float().cpu().numpy()
         valid, true = labels >= 0, labels > 0
@@ -271,21 +279,20 @@ class Segmentation(Task):
             base_rows.append(match_objects(gt, instances(b_mask, self.min_size, False)))
             for k, v in pixel_counts(b_mask, true[i]).items():
                 base_counts[k] += v
-            self._pictures.append((image[i], gt, found))
-        return {"threshold": self.threshold, "threshold_chosen_on": "validation (maximum pixel Dice)",
+            self._pictures.append((image[i], gt, found, rows[-1]["dice"]))
+        return {"threshold": self.threshold, "threshold_by": self.threshold_by,
                 "min_object_size": self.min_size, "split_touching": self.split_touching,
                 **pixel_scores(counts), "confusion": counts, **object_scores(rows),
                 "objects_true": sum(r["true"] for r in rows), "objects_found": sum(r["pred"] for r in rows),
                 "baseline_otsu": {**pixel_scores(base_counts), **object_scores(base_rows)},
                 "pr_curve": {"thresholds": THRESHOLDS.tolist(), "precision": [c["precision"] for c in curve],
-                             "recall": [c["recall"] for c in curve], "val_dice": val_dice},
+                             "recall": [c["recall"] for c in curve], "val_score": val_score},
                 "per_image": rows}
 
     def pictures(self, model, data, device) -> dict:
         if not getattr(self, "_pictures", None):
             return {}
-        dice = [pixel_scores(pixel_counts(f > 0, g > 0))["dice"] for _, g, f in self._pictures]
-        order = np.argsort(dice)
+        order = np.argsort([p[3] for p in self._pictures])  # by pixel Dice, as in the per-image table
         pick = {"best": order[-1], "worst": order[0]}
         return {f"{k}_{part}": self._pictures[i][j] for k, i in pick.items()
                 for j, part in enumerate(("image", "true", "pred"))} | {"best_index": np.array(pick["best"]),
@@ -293,9 +300,12 @@ class Segmentation(Task):
 
 
 @TASKS.register("segmentation")
-def segmentation(spec: DataSpec, context: dict, *, loss: Literal["bce", "dice", "bce_dice", "weighted_bce"] = "bce_dice",
+def segmentation(spec: DataSpec, context: dict, *,
+                 loss: Literal["bce", "dice", "bce_dice", "weighted_bce", "weighted_bce_dice"] = "bce_dice",
                  patch: int = 0, augment: bool = True, w0: float = 10.0, sigma: float = 5.0, min_size: int = 10,
-                 split_touching: bool = False, tile: int = 0, overlap: int = 32) -> Task:
-    """Binary segmentation: BCE, Dice, BCE + Dice or the U-Net paper's boundary-weighted BCE (w0, sigma); random
-    patches, flips and 90° rotations; threshold chosen on validation; pixel and object (IoU ≥ 0.5) metrics."""
-    return Segmentation(spec, loss, patch, augment, w0, sigma, min_size, split_touching, tile, overlap)
+                 split_touching: bool = False, tile: int = 0, overlap: int = 32,
+                 threshold_by: Literal["object_f1", "dice"] = "object_f1") -> Task:
+    """Binary segmentation: BCE, Dice, BCE + Dice or the U-Net paper's boundary-weighted BCE (w0, sigma), alone or
+    with Dice; random patches, flips and 90° rotations; the threshold that maximises object F1 or pixel Dice on
+    validation; pixel and object (IoU ≥ 0.5) metrics."""
+    return Segmentation(spec, loss, patch, augment, w0, sigma, min_size, split_touching, tile, overlap, threshold_by)
