@@ -300,6 +300,49 @@ def _judge(folder: Path, source: str, overrides: list[str], device: str):
     return p.model, p.task, p.normalizer, p.spec
 
 
+def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 50) -> list[dict]:
+    """The course's speed lab as a command: the recipe's model trained for `steps` steps on every
+    device available, with the textbook DataLoader loop and with trainlab's loop. Each measurement
+    is the second of two epochs of `steps` steps (the first holds warm-up: allocation, kernels)."""
+    import tempfile
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from .core.config import apply_overrides
+    from .engine.loop import fit
+    from .engine.runtime import choose_precision, make_fabric
+
+    recipe = _resolved(recipe, overrides)
+    if recipe.is_rl:
+        raise TrainlabError("trainlab bench measures recipes with a [data] section; an RL run reports its own speed.")
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    rows = []
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        for loop in ("textbook", "fast"):
+            r = parse_recipe(apply_overrides(recipe.to_dict(), [
+                f"train.loop={loop}", "train.epochs=2", f"train.max_steps={2 * steps}",
+                "train.early_stopping.patience=0", f"train.device={device}"]))
+            task, model = _build(r, data, r.seed)
+            if getattr(task, "judge_source", None):
+                raise TrainlabError("trainlab bench does not measure GAN recipes (their judge is trained first).")
+            d = task.adapt(data)
+            idx = np.arange(steps * r.train.batch_size) % len(d.split.x_train)  # exactly `steps` batches an epoch
+            d = replace(d, split=replace(d.split, x_train=d.split.x_train[idx], y_train=d.split.y_train[idx],
+                                         x_val=d.split.x_val[:256], y_val=d.split.y_val[:256]))
+            precision = choose_precision(r.train.precision, device, model)
+            with tempfile.TemporaryDirectory() as tmp:
+                res = fit(model, task, d, r, Path(tmp), make_fabric(device, precision), seed=r.seed, progress=False)
+            seconds = res.history[-1]["time"]
+            rows.append({"device": device, "loop": loop, "precision": precision, "steps": steps,
+                         "batch_size": r.train.batch_size, "seconds": seconds,
+                         "samples_per_second": steps * r.train.batch_size / seconds})
+    for row in rows:
+        row["speedup"] = rows[0]["seconds"] / row["seconds"]  # against the textbook loop on the CPU
+    return rows
+
+
 def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coords: int = 200):
     """The recipe's model on two training samples: finite differences vs autograd, and the graph."""
     import torch

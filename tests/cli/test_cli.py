@@ -176,3 +176,12 @@ def test_shapes_checks_the_conv_formula(tmp_path):
     r = cli("shapes", recipe)
     assert r.returncode == 0, r.stderr
     assert "62,006 parameters" in r.stdout and "(32 + 2·0 − 5) / 1 + 1 = 28 ✓" in r.stdout and "✗" not in r.stdout
+
+
+def test_bench_times_both_loops_on_every_device(tmp_path):
+    proc = cli("bench", REPO / "recipes" / "moons-mlp.toml", "--steps", "20", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])["rows"]
+    assert [(r["device"], r["loop"]) for r in rows][:2] == [("cpu", "textbook"), ("cpu", "fast")]
+    assert all(r["steps"] == 20 and r["seconds"] > 0 and r["samples_per_second"] > 0 for r in rows)
+    assert rows[0]["speedup"] == 1.0

@@ -281,6 +281,31 @@ def shapes(recipe: Path = typer.Argument(..., help="A recipe."),
 
 
 @app.command()
+def bench(recipe: Path = typer.Argument(..., help="A recipe; its model and data are timed."),
+          steps: int = typer.Option(50, help="Training steps measured per device and loop (after as many of warm-up)."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+          json_out: bool = typer.Option(False, "--json", help="Print one JSON line instead of a table.")):
+    """Time the recipe on every device available (CPU, CUDA), with the textbook loop and trainlab's."""
+    import json
+
+    from rich.table import Table
+
+    from ..procedure import bench as bench_recipe
+
+    rows = bench_recipe(recipe, set_ or [], steps)
+    if json_out:
+        print(json.dumps({"recipe": str(recipe), "rows": rows}))
+        return
+    table = Table(title=f"{recipe.name}: {steps} training steps, batch {rows[0]['batch_size']}")
+    for col in ("device", "loop", "precision", "s / step", "samples / s", "vs textbook on CPU"):
+        table.add_column(col, justify="left" if col in ("device", "loop", "precision") else "right")
+    for r in rows:
+        table.add_row(r["device"], r["loop"], r["precision"], f"{1000 * r['seconds'] / r['steps']:.2f} ms",
+                      f"{r['samples_per_second']:,.0f}", f"{r['speedup']:.2f}×")
+    _console().print(table)
+
+
+@app.command()
 def gradcheck(recipe: Path = typer.Argument(..., help="A recipe; its model is checked on two of its training samples."),
               set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
               coords: int = typer.Option(200, help="Parameter coordinates compared with finite differences."),
