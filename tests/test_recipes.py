@@ -15,7 +15,8 @@ def _needs(name):
 
 # recipes whose short form needs more than SHORT: the GAN's judge classifier trains in a few steps too
 EXTRA = {"gan.toml": ['task.judge_set=["train.max_steps=20", "data.limit=3000", "report.html=false"]',
-                      "task.samples=500", "task.val_samples=300"]}
+                      "task.samples=500", "task.val_samples=300"],
+         "fast-fashion.toml": ["train.batch_size=64", "train.max_steps=20"]}
 
 SHORT_RL = ["agent.steps=3000", "agent.n_envs=16", "agent.learning_starts=500", "agent.eval_every=1500",
             "agent.eval_games=20"]

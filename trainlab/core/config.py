@@ -34,6 +34,15 @@ class _Named(BaseModel):
         return dict(self.model_extra or {})
 
 
+class AugmentConfig(_Strict):
+    """Random transforms of training images, drawn per sample and applied per batch on the device."""
+
+    flip: bool = Field(False, description="mirror left-right with probability 1/2")
+    crop: int = Field(0, ge=0, description="shift by up to this many pixels (a random crop of the zero-padded image)")
+    rotate: float = Field(0.0, ge=0, le=180, description="rotate by up to ± this many degrees")
+    scale: float = Field(0.0, ge=0, lt=1, description="zoom by up to ± this fraction")
+
+
 class DataConfig(_Named):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1, description="ignored when the dataset has an official test set")
@@ -42,6 +51,7 @@ class DataConfig(_Named):
     limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")
     max_vocab: int = Field(20000, ge=10, description="text: vocabulary size, built on the training split")
     max_len: int = Field(128, ge=1, description="text: tokens kept per text")
+    augment: AugmentConfig = AugmentConfig()
 
 
 class ModelConfig(_Named):

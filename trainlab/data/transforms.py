@@ -65,3 +65,36 @@ class Normalizer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class BatchAugment:
+    """Random flips, shifts (crops of the zero-padded image), rotations and zooms of a whole batch on
+    its own device: one affine sampling grid per batch, no per-sample Python, no worker processes.
+    Flips and whole-pixel shifts alone are exact (nearest sampling); rotation and zoom interpolate."""
+
+    def __init__(self, flip: bool = False, crop: int = 0, rotate: float = 0.0, scale: float = 0.0):
+        self.flip, self.crop, self.rotate, self.scale = flip, crop, rotate, scale
+
+    @classmethod
+    def from_config(cls, cfg) -> "BatchAugment | None":
+        aug = cls(cfg.flip, cfg.crop, cfg.rotate, cfg.scale)
+        return aug if (aug.flip or aug.crop or aug.rotate or aug.scale) else None
+
+    def __call__(self, x):
+        import math
+
+        import torch
+        import torch.nn.functional as F
+
+        n, _, h, w = x.shape  # (N, C, H, W)
+        dev, one = x.device, torch.ones(n, device=x.device)
+        angle = (torch.rand(n, device=dev) * 2 - 1) * math.radians(self.rotate)
+        zoom = 1 + (torch.rand(n, device=dev) * 2 - 1) * self.scale
+        mirror = torch.where(torch.rand(n, device=dev) < 0.5, -one, one) if self.flip else one
+        shift = lambda size: torch.randint(-self.crop, self.crop + 1, (n,), device=dev) * 2.0 / size  # noqa: E731
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos * mirror, -sin, shift(w)], 1),
+                             torch.stack([sin * mirror, cos, shift(h)], 1)], 1)  # (N, 2, 3): output → input coords
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        mode = "bilinear" if (self.rotate or self.scale) else "nearest"
+        return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)

@@ -77,6 +77,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
              for o in optimizers]
     schedulers, interval = [s_ for s_, _ in built if s_ is not None], built[0][1]
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
+    augment = _augmentation(recipe, task, data.spec)
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(), 0
     ckpt_dir = folder / "checkpoints"
@@ -93,7 +94,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                 break
             t0 = time.perf_counter()
             train_losses = _train_epoch(fabric, model, optimizers, schedulers if interval == "step" else [], task, t,
-                                        _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar)
+                                        _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar, augment)
             train_seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
@@ -128,7 +129,18 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     return result
 
 
-def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, weights, result, bar) -> dict:
+def _augmentation(recipe: Recipe, task, spec):
+    from ..core.errors import RecipeError
+    from ..data.transforms import BatchAugment
+
+    augment = BatchAugment.from_config(recipe.data.augment)
+    if augment is not None and not (task.supervised and spec.kind == "image" and len(spec.input_shape) == 3):
+        raise RecipeError("data.augment transforms images for classification or regression; a segmentation task "
+                          "augments image and mask together (task.augment), other data has no image to transform.")
+    return augment
+
+
+def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, weights, result, bar, augment=None) -> dict:
     """One pass over the training batches; returns the mean training losses (one host sync)."""
     textbook = t.loop == "textbook"
     dev = fabric.device
@@ -146,6 +158,8 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, w
         for i, (xb, yb) in enumerate(batches):
             if textbook:
                 xb, yb = xb.to(dev), yb.to(dev)
+            if augment is not None:
+                xb = augment(xb)
             if task.manual:
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
             else:

@@ -1,0 +1,50 @@
+"""On-device batch augmentation: flips and shifts are exact, rotations keep the image's mass."""
+import pytest
+import torch
+
+from tests.conftest import recipe_dict
+from trainlab.core.config import parse_recipe
+from trainlab.core.errors import RecipeError
+from trainlab.data.transforms import BatchAugment
+
+
+def test_flip_mirrors_about_half_the_batch_exactly():
+    x = torch.rand(400, 1, 5, 7)
+    torch.manual_seed(0)
+    y = BatchAugment(flip=True)(x)
+    same = [torch.equal(a, b) for a, b in zip(y, x)]
+    mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(y, x)]
+    assert all(s or m for s, m in zip(same, mirrored)) and 150 < sum(mirrored) < 250
+
+
+def test_crop_is_a_whole_pixel_shift_with_zero_padding():
+    x = torch.rand(300, 2, 8, 8)
+    torch.manual_seed(1)
+    y = BatchAugment(crop=2)(x)
+    for a, b in zip(y, x):
+        ok = False
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                shifted = torch.zeros_like(b)
+                src = b[:, max(dy, 0):8 + min(dy, 0), max(dx, 0):8 + min(dx, 0)]
+                shifted[:, max(-dy, 0):8 + min(-dy, 0), max(-dx, 0):8 + min(-dx, 0)] = src
+                ok |= torch.equal(a, shifted)
+        assert ok
+
+
+def test_small_rotations_keep_most_of_a_centred_image():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 9:19, 9:19] = 1.0
+    torch.manual_seed(2)
+    y = BatchAugment(rotate=15, scale=0.1)(x)
+    assert not torch.equal(y, x) and ((y.sum((1, 2, 3)) / 100 - 1).abs() < 0.25).all()
+
+
+def test_augment_is_refused_where_there_is_no_image(tmp_path):
+    import trainlab
+
+    r = recipe_dict(data={"name": "iris", "augment": {"flip": True}})
+    with pytest.raises(RecipeError, match="data.augment transforms images"):
+        trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    with pytest.raises(RecipeError, match="augment.flipp"):
+        parse_recipe(recipe_dict(data={"name": "iris", "augment": {"flipp": True}}))
