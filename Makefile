@@ -39,7 +39,7 @@ test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/tp1_cpu.py
+	$(BIN)/python benchmarks/engine_vs_peers.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
