@@ -131,15 +131,21 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
         overrides = [*overrides, f"eval.repeats={repeats}"]
     recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
-    path = _new_run_dir(Path(runs_dir), recipe.name)
-    (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
-    _write_json(path / "run.json", {"status": "created", "created": datetime.now().isoformat(timespec="seconds")})
-    log.info("run directory %s", path)
-    return _execute(path, recipe, raw, progress)
+    fabric = _launch(recipe, raw)  # several processes: each continues from here
+    path = None
+    if fabric is None or fabric.is_global_zero:
+        path = _new_run_dir(Path(runs_dir), recipe.name)
+        (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
+        _write_json(path / "run.json", {"status": "created", "created": datetime.now().isoformat(timespec="seconds")})
+        log.info("run directory %s", path)
+    if fabric is not None:
+        path = Path(fabric.broadcast(str(path) if path else None, src=0))
+    return _execute(path, recipe, raw, progress, fabric)
 
 
-def resume(path: str | Path, progress: bool = True) -> Run:
-    """Continue an interrupted run from its last checkpoint (or finish its report)."""
+def resume(path: str | Path, progress: bool = True, devices: int | None = None, num_nodes: int | None = None) -> Run:
+    """Continue an interrupted run from its last checkpoint (or finish its report), on the same
+    number of processes or another (`devices`, `num_nodes`: the batch size stays per device)."""
     path = Path(path)
     if not (path / "recipe.toml").is_file():
         raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
@@ -147,7 +153,11 @@ def resume(path: str | Path, progress: bool = True) -> Run:
     if _read_json(path / "run.json").get("status") == "finished":
         log.info("%s has already finished", path)
         return load_run(path)
-    return _execute(path, recipe, _load_raw(recipe), progress)
+    change = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes)) if v is not None]
+    if change:
+        recipe = _resolved(recipe, change)
+    raw = _load_raw(recipe)
+    return _execute(path, recipe, raw, progress, _launch(recipe, raw))
 
 
 def load_run(path: str | Path) -> Run:
@@ -155,6 +165,23 @@ def load_run(path: str | Path) -> Run:
     if not (path / "recipe.toml").is_file():
         raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
+
+
+def _launch(recipe: Recipe, raw):
+    """For a data-parallel recipe: the Fabric shared by all its repeats, launched (processes started,
+    or joined under torchrun / SLURM). None for one process."""
+    if recipe.is_rl:
+        return None
+    from .engine.runtime import choose_device, choose_precision, distributed, make_fabric
+
+    if not distributed(recipe):
+        return None
+    t = recipe.train
+    device = choose_device(t.device)
+    precision = choose_precision(t.precision, device, _build(recipe, _prepare(raw, recipe, recipe.seed), recipe.seed)[1])
+    fabric = make_fabric(device, precision, t.devices, t.num_nodes, t.strategy)
+    fabric.launch()
+    return fabric
 
 
 def _load_raw(recipe: Recipe):
@@ -171,16 +198,20 @@ def _prepare(raw, recipe: Recipe, seed: int):
     return prepare_config(recipe.data, seed, raw)
 
 
-def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
+def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None) -> Run:
     from .engine.runtime import choose_device, environment
 
     from .report.index import record
 
+    main = fabric is None or fabric.is_global_zero
+    write, rec = (_write_json, record) if main else (_skip, _skip)  # one process writes the run's files
     info = _read_json(path / "run.json")
     device = choose_device(recipe.train.device)
     info.update(status="running", env=environment(device))
-    _write_json(path / "run.json", info)
-    record(path, recipe, "running")
+    if fabric is not None:
+        info["env"]["processes"] = fabric.world_size
+    write(path / "run.json", info)
+    rec(path, recipe, "running")
     t0 = time.perf_counter()
     pictures = None
     try:
@@ -190,31 +221,38 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool) -> Run:
             metrics = run_rl(path, recipe, device, progress)
             pictures = metrics.pop("pictures")
         else:
-            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress))
+            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress, fabric))
     except KeyboardInterrupt:
         info["status"] = "interrupted"
-        _write_json(path / "run.json", info)
-        record(path, recipe, "interrupted")
+        write(path / "run.json", info)
+        rec(path, recipe, "interrupted")
         raise Interrupted(f"Interrupted. Every finished epoch is checkpointed; continue with: trainlab resume {path}") from None
     except BaseException:
         info["status"] = "failed"
-        _write_json(path / "run.json", info)
-        record(path, recipe, "failed")
+        write(path / "run.json", info)
+        rec(path, recipe, "failed")
         raise
-    _write_json(path / "metrics.json", metrics)
-    if recipe.report.html:
+    write(path / "metrics.json", metrics)
+    if recipe.report.html and main:
         from .report.html import write_report
 
         write_report(path, recipe, metrics, info["env"], pictures)
     info.update(status="finished", finished=datetime.now().isoformat(timespec="seconds"))
-    _write_json(path / "run.json", info)
-    record(path, recipe, "finished", metrics, time.perf_counter() - t0)
+    write(path / "run.json", info)
+    rec(path, recipe, "finished", metrics, time.perf_counter() - t0)
+    if fabric is not None:
+        fabric.barrier()  # the run's files exist before any process returns
     return Run(path, recipe, metrics)
 
 
-def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool):
+def _skip(*args, **kwargs) -> None:
+    """What a process other than the first does instead of writing a run file."""
+
+
+def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool, fabric=None):
     from .evaluate.baselines import run_baselines
 
+    main = fabric is None or fabric.is_global_zero
     results = []
     for i in range(recipe.eval.repeats):
         folder = path if i == 0 else path / f"repeat-{i}"
@@ -223,10 +261,11 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool)
         done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
             data = _prepare(raw, recipe, seed)
-            done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0)
-            if recipe.eval.baselines and task.supervised:
+            done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
+            if recipe.eval.baselines and task.supervised and main:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
-            _write_json(folder / "result.json", done)
+            if main:
+                _write_json(folder / "result.json", done)
         results.append(done)
     return results
 
@@ -236,8 +275,9 @@ def _explainable(spec) -> bool:
     return spec.target == "class" and spec.kind in ("image", "table", "points")
 
 
-def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool):
-    """Train and test one split seed; returns (its result, the task)."""
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None):
+    """Train and test one split seed; returns (its result, the task). `fabric`: the data-parallel
+    processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint
     from .engine.loop import fit
     from .engine.runtime import choose_precision, make_fabric
@@ -245,10 +285,15 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
 
     task, model = _build(recipe, data, seed)
     data = task.adapt(data)
+    if getattr(task, "judge_source", None) and fabric is not None:
+        raise TrainlabError("A GAN trains in one process (its judge classifier is trained first); drop --devices.")
     if getattr(task, "judge_source", None):
         task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
-    precision = choose_precision(recipe.train.precision, device, model)
-    fabric = make_fabric(device, precision)
+    if fabric is None:
+        precision = choose_precision(recipe.train.precision, device, model)
+        fabric = make_fabric(device, precision)
+    precision = str(fabric.strategy.precision.precision)
+    main = fabric.is_global_zero
     resume = checkpoint.exists(folder / "checkpoints", "last")
     t0 = time.perf_counter()
     describe = {"recipe": recipe.to_dict(), "spec": data.spec.to_dict(), "normalizer": data.normalizer.to_dict(),
@@ -258,20 +303,21 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                  describe=describe)
     test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())
-    if first and recipe.report.interpret and task.supervised and _explainable(data.spec):
+    if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
 
         # the best weights are in memory: no need to read the checkpoint back
         _write_json(folder / "interpret.json", interpret_model(model, data, task, recipe.report.interpret_samples))
     pictures = task.pictures(model, data, fabric.device)
-    if pictures:
+    if pictures and main:
         checkpoint.save_arrays(folder / "pictures" / "final.npz", pictures)
     return {
         "seed": seed, "test": test, "data": data.summary,
         **{k: describe[k] for k in ("spec", "normalizer", "task")},
         "fit": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
-                "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop},
+                "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop,
+                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size},
         "history": result.history,
     }, task
 

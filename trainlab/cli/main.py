@@ -90,6 +90,9 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         repeats: Optional[int] = typer.Option(None, help="Repeat over N split seeds; report mean ± std and a 95% interval."),
         runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created."),
+        devices: Optional[int] = typer.Option(None, help="Data-parallel processes on this machine (GPUs, or CPU processes)."),
+        num_nodes: Optional[int] = typer.Option(None, help="Machines, each started with the same command (torchrun, SLURM)."),
+        strategy: Optional[str] = typer.Option(None, help="auto | ddp"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")):
     """Train, test once and report a recipe."""
     _setup_logging(quiet)
@@ -99,17 +102,32 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
         from ..core.errors import RecipeError
 
         raise RecipeError(f"--repeats must be at least 1; received {repeats}.")
-    _print_summary(run_recipe(recipe, set_ or [], repeats=repeats, runs_dir=runs_dir, progress=not quiet))
+    scale = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy))
+             if v is not None]
+    result = run_recipe(recipe, [*(set_ or []), *scale], repeats=repeats, runs_dir=runs_dir, progress=not quiet)
+    if _is_main():
+        _print_summary(result)
 
 
 @app.command()
 def resume(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/tp1-mlp-20260101-120000."),
+           devices: Optional[int] = typer.Option(None, help="Continue on this many processes (default: as recorded)."),
+           num_nodes: Optional[int] = typer.Option(None, help="Continue on this many machines."),
            quiet: bool = typer.Option(False, "--quiet", "-q")):
-    """Continue an interrupted run from its last checkpoint."""
+    """Continue an interrupted run from its last checkpoint, on the same number of devices or another."""
     _setup_logging(quiet)
     from ..procedure import resume as resume_run
 
-    _print_summary(resume_run(run_dir, progress=not quiet))
+    result = resume_run(run_dir, progress=not quiet, devices=devices, num_nodes=num_nodes)
+    if _is_main():
+        _print_summary(result)
+
+
+def _is_main() -> bool:
+    """The first of several data-parallel processes (or the only one) prints the summary."""
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
 
 
 @app.command()

@@ -90,7 +90,7 @@ class EarlyStopping(_Strict):
 
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="per device: the global batch is batch_size × devices × num_nodes")
     max_steps: int = Field(0, ge=0, description="stop after this many optimiser steps (0: no limit)")
     early_stopping: EarlyStopping = EarlyStopping()
     grad_clip: float = Field(0.0, ge=0, description="clip the gradient norm to this value (0: off)")
@@ -98,6 +98,10 @@ class TrainConfig(_Strict):
     l2: float = Field(0.0, ge=0, description="L2 penalty on weights, added to the loss")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["auto", "32", "bf16"] = "auto"
+    devices: int = Field(1, ge=1, description="processes (GPUs, or CPU processes) per machine, data-parallel")
+    num_nodes: int = Field(1, ge=1, description="machines (launched with torchrun or SLURM)")
+    strategy: Literal["auto", "ddp"] = "auto"
+    scale_lr: bool = Field(False, description="multiply the learning rate by the number of processes")
     eval_batch_size: int = Field(2048, ge=1)
     loop: Literal["fast", "textbook"] = Field("fast", description="textbook: a torch DataLoader loop, for comparison")
 

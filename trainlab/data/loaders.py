@@ -48,3 +48,28 @@ def textbook_loader(x, y, batch_size: int, *, shuffle: bool, seed: int, epoch: i
     order.set_epoch(epoch)
     perm = order.order()
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, sampler=perm.tolist() if perm is not None else None)
+
+
+class ShardedLoader:
+    """Data-parallel batches: every process draws the same permutation for an epoch (a shared seed),
+    keeps its strided shard of it on its device, and walks it in order. The processes' batch k
+    together are exactly batch k of one process with a batch `world` times larger, so W processes ×
+    batch B follow one process × batch W·B. A tail of fewer than `world` samples is left out."""
+
+    def __init__(self, x, y, batch_size: int, *, seed: int, rank: int, world: int, device):
+        self.x, self.y = x.cpu(), y.cpu()  # the host copy; only the epoch's shard goes to the device
+        self.batch_size, self.seed, self.rank, self.world, self.device = batch_size, seed, rank, world, device
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        import torch
+
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(len(self.x), generator=g)
+        idx = perm[:len(perm) - len(perm) % self.world][self.rank::self.world]
+        x, y = self.x.index_select(0, idx).to(self.device), self.y.index_select(0, idx).to(self.device)
+        for i in range(0, len(x), self.batch_size):
+            yield x[i:i + self.batch_size], y[i:i + self.batch_size]

@@ -44,10 +44,14 @@ def _validate(model, task, x, y, batch_size) -> dict[str, float]:
     return {f"val_{k}": float(v) for k, v in task.validate(model, x, y, batch_size).items()}  # one sync per epoch
 
 
-def _batches(recipe: Recipe, x, y, seed: int, epoch: int):
-    from ..data.loaders import TensorLoader, textbook_loader
+def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None):
+    from ..data.loaders import ShardedLoader, TensorLoader, textbook_loader
 
     b = recipe.train.batch_size
+    if fabric is not None and fabric.world_size > 1:
+        loader = ShardedLoader(x, y, b, seed=seed, rank=fabric.global_rank, world=fabric.world_size, device=fabric.device)
+        loader.set_epoch(epoch)
+        return loader
     if recipe.train.loop == "textbook":
         return textbook_loader(x.cpu(), y.cpu(), b, shuffle=True, seed=seed, epoch=epoch)
     loader = TensorLoader(x, y, b, shuffle=True, seed=seed)
@@ -63,12 +67,19 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     dev = fabric.device
     ydt = task.target_dtype()
     s = data.split
-    x_tr, y_tr = torch.as_tensor(s.x_train).to(dev), torch.as_tensor(s.y_train).to(dev, ydt)
+    world, main = fabric.world_size, fabric.is_global_zero
+    # one process holds all training data on its device; several keep it on the host and move each
+    # epoch's shard (see ShardedLoader)
+    x_tr, y_tr = torch.as_tensor(s.x_train), torch.as_tensor(s.y_train).to(ydt)
+    if world == 1:
+        x_tr, y_tr = x_tr.to(dev), y_tr.to(dev)
     x_va, y_va = torch.as_tensor(s.x_val).to(dev), torch.as_tensor(s.y_val).to(dev, ydt)
-    steps_per_epoch = -(-len(x_tr) // t.batch_size)
+    steps_per_epoch = -(-(len(x_tr) // world) // t.batch_size)
 
     opt_entry = OPTIMIZERS.get(recipe.optim.name)
     opt_params = opt_entry.validate(recipe.optim.params, "optim")
+    if t.scale_lr and world > 1:  # the linear scaling rule, only when asked
+        opt_params = {**opt_params, "lr": opt_params["lr"] * world}
     model, *optimizers = fabric.setup(model, *task.optimizers(model, lambda ps: opt_entry.build(ps, **opt_params)))
     optimizer = optimizers[0]  # its learning rate is logged
     sched_entry = SCHEDULES.get(recipe.schedule.name)
@@ -84,9 +95,10 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     if resume and checkpoint.exists(ckpt_dir, "last"):
         start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result)
         # the log holds exactly the checkpointed epochs, whatever the kill left behind
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
+        if main:
+            (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
-    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress)
+    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
         for epoch in range(start, t.epochs):
@@ -94,7 +106,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                 break
             t0 = time.perf_counter()
             train_losses = _train_epoch(fabric, model, optimizers, schedulers if interval == "step" else [], task, t,
-                                        _batches(recipe, x_tr, y_tr, seed, epoch), weights, result, bar, augment)
+                                        _batches(recipe, x_tr, y_tr, seed, epoch, fabric), weights, result, bar, augment)
             train_seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
@@ -110,16 +122,20 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                     sch.step()
                 elif interval == "plateau":
                     sch.step(row["val_loss"])
-            if stopper.update(row["val_loss"], epoch + 1):
-                checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
+            improved = stopper.update(row["val_loss"], epoch + 1)  # the same on every process
             pictures = task.epoch_pictures(model)
-            if pictures:
-                checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
             result.history.append(row)
             result.best_epoch = stopper.best_epoch
-            _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {})
-            with open(folder / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            if main:  # one process writes; the others wait for it at the barrier
+                if improved:
+                    checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
+                if pictures:
+                    checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
+                _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {})
+                with open(folder / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            if world > 1:
+                fabric.barrier()
             bar.epoch(row)
     finally:
         bar.close()
@@ -186,8 +202,10 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, w
     for k in losses[0]:
         v = torch.tensor([r[k] for r in losses], dtype=torch.float64) if textbook else \
             torch.stack([r[k] for r in losses]).double().cpu()  # one sync for the epoch
-        means[f"train_{k}"] = float((v * w).sum() / w.sum())
-    return means
+        means[f"train_{k}"] = (v * w).sum() / w.sum()
+    if fabric.world_size > 1:  # every process saw the same number of samples: the mean of the means
+        means = {k: fabric.all_reduce(v.to(dev), reduce_op="mean") for k, v in means.items()}
+    return {k: float(v) for k, v in means.items()}
 
 
 def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, describe):

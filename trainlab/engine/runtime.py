@@ -34,14 +34,26 @@ def choose_precision(precision: str, device: str, model) -> str:
     return "bf16-mixed" if heavy else "32-true"
 
 
-def make_fabric(device: str, precision: str):
+def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 1, strategy: str = "auto"):
+    """One Fabric per process. Several processes (devices × num_nodes) train data-parallel with DDP:
+    NCCL on GPUs, gloo on CPUs; Fabric's launchers start them, or detect torchrun and SLURM."""
     import torch
     from lightning.fabric import Fabric
 
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if devices * num_nodes > 1 or strategy == "ddp":
+        return Fabric(accelerator=device, devices=devices, num_nodes=num_nodes, strategy="ddp", precision=precision)
     return Fabric(accelerator=device, devices=1, precision=precision)
+
+
+def distributed(recipe) -> bool:
+    """Does this recipe train in several processes (or run under torchrun / SLURM with several)?"""
+    import os
+
+    t = recipe.train
+    return t.devices * t.num_nodes > 1 or t.strategy == "ddp" or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def environment(device: str) -> dict:

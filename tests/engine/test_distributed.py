@@ -1,0 +1,83 @@
+"""Data parallelism on the CPU: two gloo processes on loopback, launched by `trainlab run --devices 2`
+exactly as a user would. Two processes × batch 32 must follow one process × batch 64, and a killed
+two-process run must resume to the same result (and on another number of processes)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from tests.cli.test_cli import TRAINLAB, _wait_for_epoch, cli, write_recipe
+
+MOONS = """
+name = "small"
+[data]
+name = "moons"
+n = 1000            # 800 training points: an even count, so no process drops a tail sample
+[model]
+name = "mlp"
+hidden = [32]
+[optim]
+name = "sgd"
+lr = 0.05
+[train]
+epochs = {epochs}
+batch_size = {batch}
+early_stopping = {{ patience = 0 }}
+[eval]
+baselines = false
+[report]
+interpret = false
+"""
+
+
+def _finished(parent):
+    runs = list(parent.glob("small-*"))
+    assert len(runs) == 1, runs  # the processes share one run directory
+    return runs[0], json.loads((runs[0] / "metrics.json").read_text())
+
+
+def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path):
+    one = cli("run", write_recipe(tmp_path / "a.toml", MOONS.format(epochs=3, batch=64)), "--runs-dir", tmp_path / "one", "-q")
+    assert one.returncode == 0, one.stderr
+    two = cli("run", write_recipe(tmp_path / "b.toml", MOONS.format(epochs=3, batch=32)), "--runs-dir", tmp_path / "two",
+              "-q", "--devices", "2")
+    assert two.returncode == 0, two.stderr
+    (_, a), (run_dir, b) = _finished(tmp_path / "one"), _finished(tmp_path / "two")
+    assert b["fit"]["processes"] == 2 and b["fit"]["global_batch_size"] == 64 and b["fit"]["steps"] == a["fit"]["steps"]
+    for ra, rb in zip(a["history"], b["history"]):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-6)
+        assert rb["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-6)
+    assert b["test"]["accuracy"] == a["test"]["accuracy"]
+    assert (run_dir / "report.html").is_file() and two.stdout.count("test metrics") == 1  # one process reports
+
+
+def test_killed_two_process_run_resumes_on_two_or_one(tmp_path):
+    text = MOONS.format(epochs=4, batch=2).replace("n = 1000", "n = 2000")  # slow enough epochs to interrupt
+    recipe = write_recipe(tmp_path / "r.toml", text)
+    ref = cli("run", recipe, "--runs-dir", tmp_path / "ref", "-q", "--devices", "2")
+    assert ref.returncode == 0, ref.stderr
+    want = _finished(tmp_path / "ref")[1]
+
+    proc = subprocess.Popen([*TRAINLAB, "run", str(recipe), "--runs-dir", str(tmp_path / "cut"), "-q", "--devices", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run_dir = _wait_for_epoch(tmp_path / "cut", 2, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # every process of the run
+    proc.communicate(timeout=60)
+    done = json.loads((run_dir / "checkpoints" / "last.json").read_text())["meta"]["epoch"]
+    assert 2 <= done < 4
+    other = shutil.copytree(run_dir, tmp_path / "copy" / run_dir.name)
+
+    r = cli("resume", run_dir, "-q", "--devices", "2")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((run_dir / "metrics.json").read_text())
+    assert [h["val_loss"] for h in got["history"]] == pytest.approx([h["val_loss"] for h in want["history"]], rel=1e-9)
+    assert got["test"]["accuracy"] == want["test"]["accuracy"]
+
+    r = cli("resume", other, "-q", "--devices", "1")  # the same checkpoint continues in one process
+    assert r.returncode == 0, r.stderr
+    got = json.loads((other / "metrics.json").read_text())
+    assert len(got["history"]) == 4 and got["fit"]["processes"] == 1
+    assert [h["val_loss"] for h in got["history"][:done]] == [h["val_loss"] for h in want["history"][:done]]
