@@ -346,6 +346,26 @@ def _judge(folder: Path, source: str, overrides: list[str], device: str):
     return p.model, p.task, p.normalizer, p.spec
 
 
+def validate_only(recipe: Recipe, folder: Path, on_epoch=None) -> dict:
+    """Train a recipe and return its validation history, without touching the test split (a sweep
+    trial). Checkpoints go to `folder`."""
+    from .engine.loop import fit
+    from .engine.runtime import choose_device, choose_precision, make_fabric
+
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    task, model = _build(recipe, data, recipe.seed)
+    data = task.adapt(data)
+    device = choose_device(recipe.train.device)
+    fabric = make_fabric(device, choose_precision(recipe.train.precision, device, model))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.toml").write_text(to_toml(recipe.to_dict()))
+    result = fit(model, task, data, recipe, folder, fabric, seed=recipe.seed, progress=False,
+                 describe={"recipe": recipe.to_dict()}, on_epoch=on_epoch)
+    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+    return {"history": result.history, "best_epoch": result.best_epoch, "best": best,
+            "train_seconds": result.train_seconds}
+
+
 def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 50) -> list[dict]:
     """The course's speed lab as a command: the recipe's model trained for `steps` steps on every
     device available, with the textbook DataLoader loop and with trainlab's loop. Each measurement

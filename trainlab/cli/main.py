@@ -324,6 +324,32 @@ def bench(recipe: Path = typer.Argument(..., help="A recipe; its model and data 
 
 
 @app.command()
+def sweep(recipe: Path = typer.Argument(..., help="The recipe to tune."),
+          space: Path = typer.Option(..., "--space", help="Search space TOML: [params] recipe key → {low, high, log, int} "
+                                     "or {choices}; [sweep] metric (a validation column), direction."),
+          trials: int = typer.Option(20, help="Trials in the whole study, shared by every worker."),
+          storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: sqlite in RUNS_DIR/STUDY/study.db); "
+                                                "e.g. postgresql://user@host/db for workers on several machines."),
+          study: Optional[str] = typer.Option(None, help="Study name (default: RECIPE-sweep)."),
+          runs_dir: Path = typer.Option(Path("runs"), help="Where trial folders and the final run go."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+          quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Tune a recipe with Optuna on the validation split; test the best once. Start several workers with
+    the same command to share the trials."""
+    import json
+
+    _setup_logging(quiet)
+    from ..sweep import sweep as run_sweep
+
+    if trials < 1:
+        from ..core.errors import RecipeError
+
+        raise RecipeError(f"--trials must be at least 1; received {trials}.")
+    out = run_sweep(recipe, space, trials, storage=storage, study=study, runs_dir=runs_dir, overrides=set_ or [])
+    print(json.dumps(out, default=str))
+
+
+@app.command()
 def gradcheck(recipe: Path = typer.Argument(..., help="A recipe; its model is checked on two of its training samples."),
               set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
               coords: int = typer.Option(200, help="Parameter coordinates compared with finite differences."),

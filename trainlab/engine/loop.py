@@ -60,9 +60,10 @@ def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None):
 
 
 def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, resume: bool = False,
-        progress: bool = True, describe: dict | None = None) -> FitResult:
+        progress: bool = True, describe: dict | None = None, on_epoch=None) -> FitResult:
     """Train `model` on data.split; `describe` (recipe, spec, preprocessing) goes into every
-    checkpoint so that each one says what it is."""
+    checkpoint so that each one says what it is. `on_epoch(row)` sees each epoch's row once it is
+    checkpointed (a sweep reports it and may stop the trial by raising)."""
     t = recipe.train
     dev = fabric.device
     ydt = task.target_dtype()
@@ -137,6 +138,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             if world > 1:
                 fabric.barrier()
             bar.epoch(row)
+            if on_epoch is not None:
+                on_epoch(row)
     finally:
         bar.close()
     result.stopped_early = stopper.should_stop and len(result.history) < t.epochs

@@ -437,3 +437,25 @@ def segmentation_pr(curve: dict, threshold: float, by: str) -> str:
     ax.set(xlabel="threshold", ylabel=f"validation {name}", title="Choosing the threshold on the validation split")
     ax.grid(alpha=0.3)
     return _uri(fig)
+
+
+def sweep_history(trials: list, settings: dict) -> str:
+    """Each trial's learning curve (grey; pruned ones dashed) and final value, with the best so far."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    best, best_so_far, xs = None, [], []
+    sign = 1 if settings["direction"] == "minimize" else -1
+    for number, value, curve in trials:
+        epochs = sorted(curve)
+        axes[0].plot(epochs, [curve[e] for e in epochs], "-" if value is not None else "--", color="grey", alpha=0.6, lw=1)
+        if value is not None:
+            axes[1].plot(number, value, "o", color="tab:blue", ms=4)
+            best = value if best is None or sign * value < sign * best else best
+        xs.append(number)
+        best_so_far.append(best)
+    axes[1].step(xs, best_so_far, where="post", color="crimson", label="best so far")
+    axes[0].set(xlabel="epoch", ylabel=settings["metric"], title="Learning curves (dashed: pruned)")
+    axes[1].set(xlabel="trial", ylabel=settings["metric"], title="Optimisation history")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return _uri(fig)
