@@ -280,7 +280,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint
     from .engine.loop import fit
-    from .engine.runtime import choose_precision, make_fabric
+    from .engine.runtime import choose_precision, conv_layout, make_fabric
     from .evaluate.evaluator import evaluate_test
 
     task, model = _build(recipe, data, seed)
@@ -289,6 +289,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
         raise TrainlabError("A GAN trains in one process (its judge classifier is trained first); drop --devices.")
     if getattr(task, "judge_source", None):
         task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
+    model = conv_layout(model, device)
     if fabric is None:
         precision = choose_precision(recipe.train.precision, device, model)
         fabric = make_fabric(device, precision)

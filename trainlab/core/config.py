@@ -51,6 +51,8 @@ class DataConfig(_Named):
     limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")
     max_vocab: int = Field(20000, ge=10, description="text: vocabulary size, built on the training split")
     max_len: int = Field(128, ge=1, description="text: tokens kept per text")
+    tokenizer: Literal["word", "minilm"] = Field("word", description="text: a word vocabulary built on the training "
+                                                  "split, or MiniLM's pretrained word pieces (for model 'minilm')")
     augment: AugmentConfig = AugmentConfig()
 
 

@@ -170,28 +170,45 @@ _THINGS = ["film", "movie", "story", "acting", "plot", "cast", "script", "ending
 _OPENERS = ["honestly", "overall", "i think", "to be fair", "in the end", "frankly", "my friends said", ""]
 
 
-@DATASETS.register("sentiment_demo")
-def sentiment_demo(*, n: int = 3000, seed: int = 0) -> RawData:
-    """Generated movie reviews with real words, negations ("not boring", "never funny") and a second clause that
-    can contrast ("but the ending was dull"): the label is the review's overall sentiment."""
-    rng = np.random.default_rng(seed)
+_GOOD_UNSEEN = ["superb", "delightful", "outstanding", "touching", "hilarious", "stunning", "marvellous", "captivating",
+                "lovely"]
+_BAD_UNSEEN = ["dreadful", "tiresome", "horrible", "bland", "formulaic", "feeble", "awkward", "monotonous", "poor"]
+
+
+def _reviews(rng, n: int, good: list[str], bad: list[str]) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     for _ in range(n):
         score, parts = 0, []
         for k in range(rng.integers(1, 4)):
             positive = rng.random() < 0.5
             negated = rng.random() < 0.3
-            adj = rng.choice(_GOOD if positive else _BAD)
+            adj = rng.choice(good if positive else bad)
             verb = rng.choice(["was not", "is not", "was never"]) if negated else rng.choice(["was", "is", "felt"])
             weight = 2 if k == 0 else 1  # the first clause sets the tone
             score += weight * (1 if positive != negated else -1)
             parts.append(f"the {rng.choice(_THINGS)} {verb} {adj}")
         if score == 0:
             continue
-        texts.append(f"{rng.choice(_OPENERS)} " + " , but ".join(parts) + rng.choice([" .", " !", " ..."]))
+        texts.append((f"{rng.choice(_OPENERS)} " + " , but ".join(parts) + rng.choice([" .", " !", " ..."])).strip())
         labels.append(int(score > 0))
-    return RawData(np.array([t.strip() for t in texts], dtype=object), np.array(labels, np.int64), "text", "class",
-                   "generated movie reviews (sentiment_demo)", ("negative", "positive"))
+    return texts, labels
+
+
+@DATASETS.register("sentiment_demo")
+def sentiment_demo(*, n: int = 3000, seed: int = 0, unseen_words: bool = False) -> RawData:
+    """Generated movie reviews with real words, negations ("not boring", "never funny") and a second clause that
+    can contrast ("but the ending was dull"): the label is the review's overall sentiment. unseen_words = true
+    makes the test set (a fifth as many reviews) use only adjectives that training never saw ("superb",
+    "tiresome", ...): a model must know English, not the training vocabulary."""
+    rng = np.random.default_rng(seed)
+    texts, labels = _reviews(rng, n, _GOOD, _BAD)
+    as_arrays = lambda t, y: (np.array(t, dtype=object), np.array(y, np.int64))  # noqa: E731
+    x, y = as_arrays(texts, labels)
+    if not unseen_words:
+        return RawData(x, y, "text", "class", "generated movie reviews (sentiment_demo)", ("negative", "positive"))
+    x_test, y_test = as_arrays(*_reviews(rng, n // 5, _GOOD_UNSEEN, _BAD_UNSEEN))
+    return RawData(x, y, "text", "class", "generated movie reviews, test adjectives unseen in training (sentiment_demo)",
+                   ("negative", "positive"), x_test=x_test, y_test=y_test)
 
 
 def _sklearn(name: str, kind: str, target: str) -> RawData:

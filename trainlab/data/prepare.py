@@ -29,14 +29,14 @@ def load_raw(name: str, params: dict) -> RawData:
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
-            seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128) -> Prepared:
+            seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word") -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit)
     dups = duplicates(s)
     tok = None
-    if raw.kind == "text":  # the vocabulary comes from the training split only
-        from .text import WordTokenizer
+    if raw.kind == "text":  # a word vocabulary comes from the training split only
+        from .text import PretrainedTokenizer, WordTokenizer
 
-        tok = WordTokenizer.fit(s.x_train, max_vocab, max_len)
+        tok = WordTokenizer.fit(s.x_train, max_vocab, max_len) if tokenizer == "word" else PretrainedTokenizer(tokenizer, max_len)
         s = Split(tok.encode(s.x_train), s.y_train, tok.encode(s.x_val), s.y_val, tok.encode(s.x_test), s.y_test,
                   s.official_test)
         norm = Normalizer("none", "tokens")
@@ -50,7 +50,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     ns = Split(norm.apply(s.x_train), ys[0], norm.apply(s.x_val), ys[1], norm.apply(s.x_test), ys[2], s.official_test)
     spec = DataSpec(
         kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
-        vocab_size=len(tok.vocab) if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
+        vocab_size=tok.vocab_size if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
         num_classes=len(raw.class_names) if raw.target in ("class", "sequence") else 0,
         class_names=raw.class_names, feature_names=raw.feature_names,
         num_targets=1 if raw.y.ndim == 1 or raw.target == "mask" else raw.y.shape[1],  # sequences: the target length
@@ -66,7 +66,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     if raw.truth is not None:
         summary["truth"] = raw.truth
     if tok is not None:
-        summary["text"] = {"vocabulary": len(tok.vocab), "max_len": tok.max_len,
+        summary["text"] = {"tokenizer": tokenizer, "vocabulary": tok.vocab_size, "max_len": tok.max_len,
                            "truncated_share": float((s.x_train[:, -1] != 0).mean())}
     if raw.target == "class":
         summary["class_counts"] = {
@@ -81,7 +81,8 @@ def prepare_config(cfg, seed: int, raw: RawData | None = None) -> Prepared:
     dataset is read unless `raw` is given (repeats share one read)."""
     raw = raw if raw is not None else load_raw(cfg.name, cfg.params)
     return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
-                   normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len)
+                   normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
+                   tokenizer=cfg.tokenizer)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:

@@ -39,5 +39,54 @@ class WordTokenizer:
     def decode(self, ids) -> str:
         return " ".join(self.vocab[i] for i in ids if i != PAD)
 
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class PretrainedTokenizer:
+    """A pretrained model's own word-piece tokenizer (tokenizer.json, read with Hugging Face
+    `tokenizers`): lower-cased, cut or padded to max_len, [CLS] … [SEP]; padding is id 0."""
+    name: str = "minilm"
+    max_len: int = 128
+    kind: str = "pretrained"
+
+    def _tokenizer(self):
+        if getattr(self, "_tok", None) is None:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError:
+                from ..core.errors import RecipeError
+
+                raise RecipeError("data.tokenizer = 'minilm' needs tokenizers: pip install 'trainlab[text]'.") from None
+            from ..core.pretrained import model_dir
+
+            tok = Tokenizer.from_file(str(model_dir(self.name) / "tokenizer.json"))
+            tok.enable_truncation(self.max_len)
+            tok.enable_padding(length=self.max_len, pad_id=PAD)
+            self._tok = tok
+        return self._tok
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer().get_vocab_size()
+
+    def encode(self, texts) -> np.ndarray:
+        return np.array([e.ids for e in self._tokenizer().encode_batch([str(t) for t in texts])], np.int64)
+
+    def decode(self, ids) -> str:
+        return self._tokenizer().decode([int(i) for i in ids if i != PAD])
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "max_len": self.max_len, "kind": self.kind}
+
+
+def tokenizer_from_dict(d: dict):
+    """The tokenizer a run stored (word-level runs store their vocabulary, pretrained ones their name)."""
+    if d.get("kind") == "pretrained":
+        return PretrainedTokenizer(d["name"], d["max_len"])
+    return WordTokenizer(d["vocab"], d["max_len"])

@@ -34,6 +34,16 @@ def choose_precision(precision: str, device: str, model) -> str:
     return "bf16-mixed" if heavy else "32-true"
 
 
+def conv_layout(model, device: str):
+    """channels_last for convolutional networks on CUDA (tensor cores read NHWC); unchanged elsewhere."""
+    import torch
+    import torch.nn as nn
+
+    if device == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return model.to(memory_format=torch.channels_last)
+    return model
+
+
 def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 1, strategy: str = "auto"):
     """One Fabric per process. Several processes (devices × num_nodes) train data-parallel with DDP:
     NCCL on GPUs, gloo on CPUs; Fabric's launchers start them, or detect torchrun and SLURM."""

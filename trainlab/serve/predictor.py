@@ -36,9 +36,9 @@ class Predictor:
         self.normalizer = Normalizer(**meta["normalizer"])
         self.tokenizer = None
         if meta.get("tokenizer"):
-            from ..data.text import WordTokenizer
+            from ..data.text import tokenizer_from_dict
 
-            self.tokenizer = WordTokenizer(**meta["tokenizer"])
+            self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
         if not (self.task.supervised or self.task.name == "segmentation"):
@@ -208,7 +208,8 @@ class Predictor:
             "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
             "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
             "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else
-            {"tokenizer": "word-level, lower case", "vocabulary": len(self.tokenizer.vocab), "max_len": self.tokenizer.max_len},
+            {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
+             "max_len": self.tokenizer.max_len},
             "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }
