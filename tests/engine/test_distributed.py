@@ -9,28 +9,11 @@ import subprocess
 
 import pytest
 
-from tests.cli.test_cli import TRAINLAB, _wait_for_epoch, cli, write_recipe
+from tests.cli.test_cli import SMALL, TRAINLAB, _wait_for_epoch, cli, write_recipe
 
-MOONS = """
-name = "small"
-[data]
-name = "moons"
-n = 1000            # 800 training points: an even count, so no process drops a tail sample
-[model]
-name = "mlp"
-hidden = [32]
-[optim]
-name = "sgd"
-lr = 0.05
-[train]
-epochs = {epochs}
-batch_size = {batch}
-early_stopping = {{ patience = 0 }}
-[eval]
-baselines = false
-[report]
-interpret = false
-"""
+# 800 training points: an even count, so no process drops a tail sample
+MOONS = (SMALL.replace('name = "digits"', 'name = "moons"\nn = 1000').replace('name = "adam"\nlr = 0.01', 'name = "sgd"\nlr = 0.05')
+         + "[report]\ninterpret = false\n")
 
 
 def _finished(parent):
