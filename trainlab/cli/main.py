@@ -454,8 +454,13 @@ def recipe_check(recipe: Path, set_: Optional[List[str]] = typer.Option(None, "-
 
 
 def main() -> None:
+    import signal
+
     from ..core.errors import TrainlabError
 
+    # A run started in the background of a script inherits SIGINT ignored; `kill -INT` must still stop it
+    # cleanly (checkpoint kept, status "interrupted", exit code 130).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except TrainlabError as err:
