@@ -1,6 +1,5 @@
 """The command line as a user meets it: exit codes, one-paragraph errors, no tracebacks."""
 import json
-import os
 import signal
 import subprocess
 import sys

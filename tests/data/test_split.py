@@ -1,6 +1,5 @@
 import numpy as np
 
-from trainlab.data.datasets import RawData
 from trainlab.data.prepare import load_raw, prepare
 from trainlab.data.split import Split, duplicates
 

@@ -2,7 +2,6 @@
 gradient, so it serves predictions, never training."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ...core.errors import RecipeError
