@@ -146,6 +146,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory.")):
 @app.command("list")
 def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules | environments | agents")):
     """List what a registry holds, with each entry's recipe keys."""
+    from rich.markup import escape
     from rich.table import Table
 
     from ..registries import list_registry
@@ -157,7 +158,7 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
     for e in list_registry(kind):
         keys = ", ".join(f"{n}={'required' if f.is_required() else json.dumps(f.default)}"
                          for n, f in e.params.model_fields.items())
-        table.add_row(e.name, e.summary, keys)
+        table.add_row(e.name, escape(e.summary), escape(keys))  # summaries hold brackets: E[log p(x|z)]
     _console().print(table)
 
 
