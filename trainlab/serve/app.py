@@ -29,6 +29,11 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+    if predictor.task.name == "segmentation":
+        from ..core.errors import CheckpointError
+
+        raise CheckpointError("trainlab serve answers classification and regression runs; segment images with "
+                              "trainlab predict RUN image.tif.")
     meta = predictor.metadata()
 
     class PredictRequest(BaseModel):

@@ -192,6 +192,9 @@ class Predictor:
         "probabilities": (N, K) list}; regression: {"values": list}."""
         import torch
 
+        if self.task.name == "segmentation":
+            raise CheckpointError("A segmentation run predicts image files: trainlab predict RUN image.tif "
+                                  "(or Predictor.segment_files), which writes probability maps and instance labels.")
         a = self.to_array(x, what)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         if self.spec.target == "class":
