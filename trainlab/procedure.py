@@ -347,13 +347,13 @@ def _judge(folder: Path, source: str, overrides: list[str], device: str):
     return p.model, p.task, p.normalizer, p.spec
 
 
-def validate_only(recipe: Recipe, folder: Path, on_epoch=None) -> dict:
+def validate_only(recipe: Recipe, folder: Path, on_epoch=None, raw=None) -> dict:
     """Train a recipe and return its validation history, without touching the test split (a sweep
-    trial). Checkpoints go to `folder`."""
+    trial). Checkpoints go to `folder`; `raw`: the dataset as read, when the caller already has it."""
     from .engine.loop import fit
     from .engine.runtime import choose_device, choose_precision, make_fabric
 
-    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    data = _prepare(raw if raw is not None else _load_raw(recipe), recipe, recipe.seed)
     task, model = _build(recipe, data, recipe.seed)
     data = task.adapt(data)
     device = choose_device(recipe.train.device)

@@ -65,7 +65,7 @@ def sweep(recipe_path: Path, space_path: Path, trials: int, *, storage: str | No
         import optuna
     except ImportError:
         raise TrainlabError("trainlab sweep needs Optuna: pip install 'trainlab[sweep]'.") from None
-    from .procedure import _resolved, validate_only
+    from .procedure import _load_raw, _resolved, validate_only
 
     base = _resolved(recipe_path, overrides)
     params, settings = load_space(space_path)
@@ -78,6 +78,8 @@ def sweep(recipe_path: Path, space_path: Path, trials: int, *, storage: str | No
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     s = _open_study(optuna, study_name, storage or f"sqlite:///{(folder / 'study.db').resolve()}", settings["direction"])
     metric = settings["metric"]
+    # the dataset is read once for all trials, unless the sweep changes how it is read
+    raw = None if any(k.startswith("data.") for k in params) else _load_raw(base)
 
     def objective(trial):
         if trial.number >= trials:  # another worker took the last trial
@@ -94,7 +96,7 @@ def sweep(recipe_path: Path, space_path: Path, trials: int, *, storage: str | No
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        out = validate_only(_resolved(recipe), folder / f"trial-{trial.number:04d}", report)
+        out = validate_only(_resolved(recipe), folder / f"trial-{trial.number:04d}", report, raw)
         trial.set_user_attr("overrides", over)
         trial.set_user_attr("best_epoch", out["best_epoch"])
         return out["best"][metric]
