@@ -114,6 +114,20 @@ def _build(recipe: Recipe, data, seed: int):
     return task, build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
 
 
+def _trainer(recipe: Recipe, data, seed: int, device: str, fabric=None):
+    """(task, model, data as the task trains on it, fabric) for one training: the model initialised
+    from `seed`, in the device's layout, and a Fabric with the precision it calls for (unless the
+    data-parallel processes already share one)."""
+    from .engine.runtime import choose_precision, conv_layout, make_fabric
+
+    task, model = _build(recipe, data, seed)
+    data = task.adapt(data)
+    model = conv_layout(model, device)
+    if fabric is None:
+        fabric = make_fabric(device, choose_precision(recipe.train.precision, device, model))
+    return task, model, data, fabric
+
+
 def _new_run_dir(runs_dir: Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path, i = runs_dir / f"{name}-{stamp}", 1
@@ -280,19 +294,13 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint
     from .engine.loop import fit
-    from .engine.runtime import choose_precision, conv_layout, make_fabric
     from .evaluate.evaluator import evaluate_test
 
-    task, model = _build(recipe, data, seed)
-    data = task.adapt(data)
-    if getattr(task, "judge_source", None) and fabric is not None:
+    if fabric is not None and fabric.world_size > 1 and recipe.task.name == "gan":
         raise TrainlabError("A GAN trains in one process (its judge classifier is trained first); drop --devices.")
+    task, model, data, fabric = _trainer(recipe, data, seed, device, fabric)
     if getattr(task, "judge_source", None):
         task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
-    model = conv_layout(model, device)
-    if fabric is None:
-        precision = choose_precision(recipe.train.precision, device, model)
-        fabric = make_fabric(device, precision)
     precision = str(fabric.strategy.precision.precision)
     main = fabric.is_global_zero
     resume = checkpoint.exists(folder / "checkpoints", "last")
@@ -351,13 +359,10 @@ def validate_only(recipe: Recipe, folder: Path, on_epoch=None, raw=None) -> dict
     """Train a recipe and return its validation history, without touching the test split (a sweep
     trial). Checkpoints go to `folder`; `raw`: the dataset as read, when the caller already has it."""
     from .engine.loop import fit
-    from .engine.runtime import choose_device, choose_precision, make_fabric
+    from .engine.runtime import choose_device
 
     data = _prepare(raw if raw is not None else _load_raw(recipe), recipe, recipe.seed)
-    task, model = _build(recipe, data, recipe.seed)
-    data = task.adapt(data)
-    device = choose_device(recipe.train.device)
-    fabric = make_fabric(device, choose_precision(recipe.train.precision, device, model))
+    task, model, data, fabric = _trainer(recipe, data, recipe.seed, choose_device(recipe.train.device))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recipe.toml").write_text(to_toml(recipe.to_dict()))
     result = fit(model, task, data, recipe, folder, fabric, seed=recipe.seed, progress=False,
@@ -379,7 +384,6 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
 
     from .core.config import apply_overrides
     from .engine.loop import fit
-    from .engine.runtime import choose_precision, make_fabric
 
     recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
@@ -391,18 +395,16 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
             r = parse_recipe(apply_overrides(recipe.to_dict(), [
                 f"train.loop={loop}", "train.epochs=2", f"train.max_steps={2 * steps}",
                 "train.early_stopping.patience=0", f"train.device={device}"]))
-            task, model = _build(r, data, r.seed)
-            if getattr(task, "judge_source", None):
+            if r.task.name == "gan":
                 raise TrainlabError("trainlab bench does not measure GAN recipes (their judge is trained first).")
-            d = task.adapt(data)
+            task, model, d, fabric = _trainer(r, data, r.seed, device)
             idx = np.arange(steps * r.train.batch_size) % len(d.split.x_train)  # exactly `steps` batches an epoch
             d = replace(d, split=replace(d.split, x_train=d.split.x_train[idx], y_train=d.split.y_train[idx],
                                          x_val=d.split.x_val[:256], y_val=d.split.y_val[:256]))
-            precision = choose_precision(r.train.precision, device, model)
             with tempfile.TemporaryDirectory() as tmp:
-                res = fit(model, task, d, r, Path(tmp), make_fabric(device, precision), seed=r.seed, progress=False)
+                res = fit(model, task, d, r, Path(tmp), fabric, seed=r.seed, progress=False)
             seconds = res.history[-1]["time"]
-            rows.append({"device": device, "loop": loop, "precision": precision, "steps": steps,
+            rows.append({"device": device, "loop": loop, "precision": str(fabric.strategy.precision.precision), "steps": steps,
                          "batch_size": r.train.batch_size, "seconds": seconds,
                          "samples_per_second": steps * r.train.batch_size / seconds})
     for row in rows:
