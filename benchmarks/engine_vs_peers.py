@@ -1,7 +1,8 @@
 """trainlab against its peers on one classification recipe, in one process, on the same data, model
 (built from trainlab's registry), optimiser, batch size and device: the textbook DataLoader loop
 (batches moved to the device every step, .item() every step), Lightning's Trainer, a hand-written
-loop over one device-resident shuffled tensor, and trainlab itself. Default: the course's tp1
+loop over one device-resident shuffled tensor (on CUDA also the same loop with its step captured
+as a CUDA graph), and trainlab itself. Default: the course's tp1
 (Fashion-MNIST, 784-64-32-10 ReLU MLP, SGD lr 0.01, batch 64, 12 epochs).
 
 Epoch time is the training pass (median over epochs 2..N: epoch 1 holds warm-up and compilation).
@@ -111,6 +112,48 @@ def hand_tensor_loop(work, data, epochs, seed):
     return model, times
 
 
+def hand_graph_loop(work, data, epochs, seed):
+    """The hand-written fast loop with the step captured as one CUDA graph (PyTorch's "whole
+    network capture" recipe: warm-up on a side stream, capture, replay). CUDA only."""
+    x, y = data
+    model = work.model(seed)
+    opt = work.optimizer(model.parameters())
+    b, n = work.batch, len(x) - len(x) % work.batch  # static shapes: the partial batch is left out
+    sx, sy = x[:b].clone(), y[:b].clone()
+
+    def step():
+        loss = work.loss(model(sx), sy)
+        loss.backward()
+        opt.step()
+        return loss
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = step()
+    times = []
+    for _ in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
+        perm, total = torch.randperm(len(x), device=x.device), torch.zeros((), device=x.device)
+        for i in range(0, n, b):
+            idx = perm[i:i + b]
+            torch.index_select(x, 0, idx, out=sx)
+            torch.index_select(y, 0, idx, out=sy)
+            graph.replay()
+            total += static_loss.detach()
+        total.item()
+        times.append(time.perf_counter() - t0)
+    return model, times
+
+
 def lightning_trainer(work, data, epochs, seed):
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
@@ -151,7 +194,7 @@ def trainlab_run(recipe_path, epochs, seed, runs_dir, device):
     r = trainlab.run(recipe_path, [f"train.epochs={epochs}", "eval.baselines=false", "report.html=false",
                                    "report.interpret=false", "train.early_stopping.patience=0", f"seed={seed}",
                                    f"train.device={device}"], runs_dir=runs_dir, progress=False)
-    return r.metrics["test"]["accuracy"], [h["time"] for h in r.history], r.metrics["fit"]["precision"]
+    return r.metrics["test"]["accuracy"], [h["time"] for h in r.history], r.metrics["fit"]
 
 
 def main():
@@ -171,24 +214,27 @@ def main():
     test = (torch.as_tensor(s.x_test).to(device), torch.as_tensor(s.y_test).to(device))
     work = Work(recipe, prepared.spec, device)
 
-    per = {k: [] for k in ("textbook", "lightning", "hand_tensor_loop", "trainlab")}
-    acc, precision = {}, None
+    names = ["textbook", "lightning", "hand_tensor_loop"] + (["hand_graph_loop"] if device == "cuda" else []) + ["trainlab"]
+    per = {k: [] for k in names}
+    acc, fit = {}, {}
     with tempfile.TemporaryDirectory() as runs_dir:
         for rnd in range(args.rounds):
             for name in per:
                 if name == "lightning" and args.skip_lightning:
                     continue
                 if name == "trainlab":
-                    acc[name], times, precision = trainlab_run(args.recipe, args.epochs, rnd, runs_dir, device)
+                    acc[name], times, fit = trainlab_run(args.recipe, args.epochs, rnd, runs_dir, device)
                 else:
-                    fn = {"textbook": textbook, "lightning": lightning_trainer, "hand_tensor_loop": hand_tensor_loop}[name]
+                    fn = {"textbook": textbook, "lightning": lightning_trainer, "hand_tensor_loop": hand_tensor_loop,
+                          "hand_graph_loop": hand_graph_loop}[name]
                     model, times = fn(work, train, args.epochs, rnd)
                     acc[name] = accuracy(model, *test)
                 per[name].append(statistics.median(times[1:] if len(times) > 1 else times))
     epoch = {k: statistics.median(v) for k, v in per.items() if v}
     out = {
         "bench": "engine_vs_peers", "recipe": args.recipe.name, "device": device,
-        "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "trainlab_precision": precision,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "trainlab_precision": fit.get("precision"),
+        "trainlab_cuda_graph": fit.get("cuda_graph"), "trainlab_capture_seconds": round(fit.get("capture_seconds", 0.0), 3),
         "epochs": args.epochs, "rounds": args.rounds, "threads": torch.get_num_threads(), "torch": torch.__version__,
         "epoch_seconds": {k: round(v, 4) for k, v in epoch.items()},
         "samples_per_second": {k: round(len(train[0]) / v) for k, v in epoch.items()},

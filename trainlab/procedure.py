@@ -325,6 +325,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
         **{k: describe[k] for k in ("spec", "normalizer", "task")},
         "fit": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
+                "cuda_graph": result.graph, "capture_seconds": result.capture_seconds,
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop,
                 "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size},
         "history": result.history,
@@ -404,7 +405,8 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
             with tempfile.TemporaryDirectory() as tmp:
                 res = fit(model, task, d, r, Path(tmp), fabric, seed=r.seed, progress=False)
             seconds = res.history[-1]["time"]
-            rows.append({"device": device, "loop": loop, "precision": str(fabric.strategy.precision.precision), "steps": steps,
+            rows.append({"device": device, "loop": loop + (" + CUDA graph" if res.graph == "captured" else ""),
+                         "precision": str(fabric.strategy.precision.precision), "steps": steps,
                          "batch_size": r.train.batch_size, "seconds": seconds,
                          "samples_per_second": steps * r.train.batch_size / seconds})
     for row in rows:

@@ -35,3 +35,40 @@ def test_bench_measures_the_gpu(tmp_path):
                           "--steps", "20", "--json"], capture_output=True, text=True, timeout=600)
     rows = json.loads(out.stdout.strip().splitlines()[-1])["rows"]
     assert {r["device"] for r in rows} == {"cpu", "cuda"}
+
+
+def _small(tmp_path, recipe, *over):
+    base = ["eval.baselines=false", "report.html=false", "report.interpret=false", "train.device=cuda",
+            "train.early_stopping.patience=0"]
+    return trainlab.run(REPO / "recipes" / recipe, [*base, *over], runs_dir=tmp_path, progress=False)
+
+
+@needs_fashion
+@pytest.mark.parametrize("optim", ["sgd", "adamw"])
+def test_captured_step_follows_the_eager_step_with_a_changing_rate(tmp_path, optim):
+    over = ["train.epochs=3", f"optim.name={optim}", "optim.lr=0.01", "schedule.name=onecycle", "train.grad_clip=1.0"]
+    graph = _small(tmp_path, "tp1-mlp.toml", *over)
+    eager = _small(tmp_path, "tp1-mlp.toml", *over, "train.cuda_graph=off")
+    assert graph.metrics["fit"]["cuda_graph"] == "captured"
+    assert eager.metrics["fit"]["cuda_graph"].startswith("not captured")
+    assert [r["lr"] for r in graph.history] == pytest.approx([r["lr"] for r in eager.history], rel=1e-6)
+    for a, b in zip(eager.history, graph.history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=5e-3)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=5e-3)
+    assert abs(graph.metrics["test"]["accuracy"] - eager.metrics["test"]["accuracy"]) < 0.005
+    assert graph.metrics["fit"]["train_seconds"] < eager.metrics["fit"]["train_seconds"]
+
+
+@needs_fashion
+def test_captured_bf16_conv_step_trains(tmp_path):
+    r = _small(tmp_path, "fast-fashion.toml", "train.epochs=2")
+    assert r.metrics["fit"]["cuda_graph"] == "captured" and r.metrics["fit"]["precision"] == "bf16-mixed"
+    assert r.metrics["fit"]["capture_seconds"] > 0
+    assert r.metrics["test"]["accuracy"] > 0.85
+
+
+def test_a_step_that_reads_the_host_falls_back_to_eager(tmp_path):
+    # the GRU packs its sequences with lengths read on the host: capture fails, the run goes on
+    r = _small(tmp_path, "sentiment-gru.toml", "train.epochs=2")
+    assert r.metrics["fit"]["cuda_graph"].startswith("not captured: capture failed")
+    assert r.history[-1]["train_loss"] < r.history[0]["train_loss"]

@@ -29,6 +29,8 @@ class FitResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     steps: int = 0
+    graph: str = ""               # "captured", or why the step was not captured as a CUDA graph
+    capture_seconds: float = 0.0  # capture warm-up, not counted in train_seconds
 
 
 def _penalty(weights: list, l1: float, l2: float):
@@ -99,18 +101,24 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
+    static = _static_step(model, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, result)
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
         for epoch in range(start, t.epochs):
             if stopper.should_stop or (t.max_steps and result.steps >= t.max_steps):
                 break
-            t0 = time.perf_counter()
-            train_losses = _train_epoch(fabric, model, optimizers, schedulers if interval == "step" else [], task, t,
-                                        _batches(recipe, x_tr, y_tr, seed, epoch, fabric), weights, result, bar, augment)
-            train_seconds = time.perf_counter() - t0
+            t0, capture0 = time.perf_counter(), result.capture_seconds
+            step_schedulers = schedulers if interval == "step" else []
+            if static is not None:
+                train_losses = static.epoch(_batches(recipe, x_tr, y_tr, seed, epoch).order(), result=result, bar=bar,
+                                            step_schedulers=step_schedulers, max_steps=t.max_steps)
+            else:
+                train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t,
+                                            _batches(recipe, x_tr, y_tr, seed, epoch, fabric), weights, result, bar, augment)
+            train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
             row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
-                   "lr": optimizer.param_groups[0]["lr"], "time": train_seconds}
+                   "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
             result.train_seconds += train_seconds
             bad = [k for k, v in row.items() if k.startswith(("train_", "val_")) and not math.isfinite(v)]
             if bad:
@@ -132,7 +140,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                     checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
                 if pictures:
                     checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
-                _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {})
+                _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {}, static)
                 with open(folder / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(row) + "\n")
             if world > 1:
@@ -143,9 +151,27 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     finally:
         bar.close()
     result.stopped_early = stopper.should_stop and len(result.history) < t.epochs
+    if static is not None and static.failed:
+        result.graph = f"not captured: {static.failed}"
     tensors, _ = checkpoint.load(ckpt_dir, "best")
     model.load_state_dict(tensors)
     return result
+
+
+def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, result):
+    """The CUDA-graph step when this training allows it (see graphs.py); None for the eager loop."""
+    from . import graphs
+
+    precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
+    reason = graphs.unsupported(t, task, fabric, optimizers, precision)
+    if reason is not None:
+        result.graph = f"not captured: {reason}"
+        if fabric.device.type == "cuda":
+            log.info("the training step runs eagerly: %s", reason)
+        return None
+    result.graph = "captured"
+    return graphs.StaticStep(model.module, task, optimizers[0], t, x, y, precision=precision, weights=weights,
+                             augment=augment, capture=fabric.device.type == "cuda")
 
 
 def _augmentation(recipe: Recipe, task, spec):
@@ -211,10 +237,11 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, w
     return {k: float(v) for k, v in means.items()}
 
 
-def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, describe):
+def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, describe, static=None):
     tensors, opt_rest = {f"model.{k}": v for k, v in model.state_dict().items()}, []
     for i, o in enumerate(optimizers):
-        flat, rest = checkpoint.optimizer_to_flat(o.state_dict(), f"optim{i}")
+        state = o.state_dict() if static is None else static.eager_state(o.state_dict())
+        flat, rest = checkpoint.optimizer_to_flat(state, f"optim{i}")
         tensors.update(flat)
         opt_rest.append(rest)
     tensors["rng.torch"] = torch.get_rng_state()
@@ -222,8 +249,18 @@ def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, de
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     meta = {**describe, "epoch": epoch, "steps": result.steps, "train_seconds": result.train_seconds,
             "history": result.history, "early_stopping": stopper.state(), "optimizers": opt_rest,
-            "schedulers": [sch.state_dict() for sch in schedulers]}
+            "capture_seconds": result.capture_seconds,
+            "schedulers": [_floats(sch.state_dict()) for sch in schedulers]}
     checkpoint.save(folder, "last", tensors, meta)
+
+
+def _floats(state):
+    """A scheduler's state with its rates as numbers (they are device tensors under a CUDA graph)."""
+    if isinstance(state, dict):
+        return {k: _floats(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_floats(v) for v in state)
+    return float(state) if isinstance(state, torch.Tensor) else state
 
 
 def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
@@ -238,5 +275,6 @@ def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     result.history, result.steps, result.train_seconds = meta["history"], meta["steps"], meta["train_seconds"]
+    result.capture_seconds = meta.get("capture_seconds", 0.0)
     result.best_epoch = stopper.best_epoch
     return meta["epoch"]

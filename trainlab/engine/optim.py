@@ -60,8 +60,17 @@ def step(optimizer, context: dict, *, step_size: int = 10, gamma: float = 0.1):
 @SCHEDULES.register("cosine")
 def cosine(optimizer, context: dict, *, min_lr: float = 0.0):
     """Cosine decay from the initial rate to min_lr over all training steps."""
+    import math
+
     total = context["epochs"] * context["steps_per_epoch"]
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=min_lr), "step"
+
+    def factor(step: int, base: float = float(optimizer.param_groups[0]["lr"])) -> float:
+        # closed form (the recursive CosineAnnealingLR reads the current rate back: a host sync per
+        # step when the rate is a device tensor, as in a CUDA-graph step)
+        floor = min_lr / base if base else 0.0
+        return floor + (1 - floor) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
 
 
 @SCHEDULES.register("onecycle")

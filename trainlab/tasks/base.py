@@ -27,6 +27,7 @@ class Task:
     name = "task"
     manual = False      # True: `manual_step` runs backward and the optimisers itself (a GAN's two players)
     supervised = False  # predicts a label or value per sample: calibration, error lists and classical baselines apply
+    graph_safe = False  # training_step is device work only (no host reads, no host randomness): CUDA-graph capturable
 
     def __init__(self, spec: DataSpec):
         self.spec = spec

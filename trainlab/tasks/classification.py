@@ -16,6 +16,7 @@ PR_POINTS = 101  # thresholds on the precision-recall curves
 
 class Classification(Task):
     name = "classification"
+    graph_safe = True
     supervised = True
 
     def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0):

@@ -20,6 +20,7 @@ PICTURES = 10  # test samples shown as input / reconstruction
 
 class Reconstruction(Task):
     name = "reconstruction"
+    graph_safe = True
 
     def __init__(self, spec: DataSpec, normalizer, loss: str, noise: float, anomaly_classes: list[int]):
         super().__init__(spec)

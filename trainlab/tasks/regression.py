@@ -15,6 +15,7 @@ _LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 class Regression(Task):
     name = "regression"
+    graph_safe = True
     supervised = True
 
     def __init__(self, spec: DataSpec, loss: str = "mse", target_shift: float = 0.0, target_scale: float = 1.0):

@@ -15,6 +15,7 @@ PAD = 0
 
 class Seq2Seq(Task):
     name = "seq2seq"
+    graph_safe = True
 
     def __init__(self, spec: DataSpec):
         super().__init__(spec)
