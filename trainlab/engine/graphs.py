@@ -138,15 +138,16 @@ class StaticStep:
         t0 = time.perf_counter()
         torch.cuda.synchronize()
         self.optimizer.zero_grad(set_to_none=True)  # the graph allocates its own gradient buffers
-        graph = torch.cuda.CUDAGraph()
+        graph, stream = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
         try:
             with torch.cuda.graph(graph):
                 self._body()
         except RuntimeError as e:  # host work inside the step (a .item(), a data-dependent shape)
+            torch.cuda.set_stream(stream)  # a failed capture_end leaves the capture stream current
             self.failed = f"capture failed ({str(e).splitlines()[0]})"
             log.warning("The training step could not be captured as a CUDA graph: %s; it runs eagerly.", self.failed)
             self.capture = False
-            for g, flags in zip(self.optimizer.param_groups, self.eager_flags):
+            for g in self.optimizer.param_groups:
                 if "capturable" in g:
                     g["capturable"] = False
             return
