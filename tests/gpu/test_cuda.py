@@ -72,3 +72,14 @@ def test_a_step_that_reads_the_host_falls_back_to_eager(tmp_path):
     r = _small(tmp_path, "sentiment-gru.toml", "train.epochs=2")
     assert r.metrics["fit"]["cuda_graph"].startswith("not captured: capture failed")
     assert r.history[-1]["train_loss"] < r.history[0]["train_loss"]
+
+
+@needs_fashion
+def test_a_training_set_streamed_from_host_memory_matches_the_resident_one(tmp_path):
+    over = ["train.epochs=2", "train.cuda_graph=off"]
+    resident = _small(tmp_path, "tp1-mlp.toml", *over, "train.resident=device")
+    streamed = _small(tmp_path, "tp1-mlp.toml", *over, "train.resident=host")
+    for a, b in zip(resident.history, streamed.history):
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+    captured = _small(tmp_path, "tp1-mlp.toml", "train.epochs=1", "train.resident=host")
+    assert captured.metrics["fit"]["cuda_graph"] == "not captured: the training set is streamed from host memory"

@@ -106,6 +106,9 @@ class TrainConfig(_Strict):
     scale_lr: bool = Field(False, description="multiply the learning rate by the number of processes")
     eval_batch_size: int = Field(2048, ge=1)
     loop: Literal["fast", "textbook"] = Field("fast", description="textbook: a torch DataLoader loop, for comparison")
+    resident: Literal["auto", "device", "host"] = Field(
+        "auto", description="where the training set lives: auto keeps it on the device when it takes at most half of "
+                            "the free device memory; host copies batch by batch (data larger than the GPU)")
     cuda_graph: Literal["auto", "off"] = Field(
         "auto", description="auto: on one CUDA device, replay the whole training step as a CUDA graph when the task, "
                             "optimiser (SGD, Adam, AdamW) and precision allow it")

@@ -6,12 +6,26 @@ from __future__ import annotations
 import math
 
 
-class TensorLoader:
-    """Yields (x, y) batches sliced from device-resident tensors."""
+def fits_on_device(nbytes: int, device) -> bool:
+    """Does a training set of `nbytes` belong on the device? Yes on the CPU (the host is the
+    device); on a GPU when it takes at most half of the memory free now (the rest is for the
+    model, its activations and the validation split)."""
+    import torch
 
-    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0):
+    if getattr(device, "type", str(device)) != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 2
+
+
+class TensorLoader:
+    """Yields (x, y) batches sliced from tensors: device-resident ones, or (data too large for
+    the device) host tensors whose batches are gathered on the host and copied to `device`."""
+
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, device=None):
         assert len(x) == len(y)
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.device = device if device is not None else x.device
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -30,13 +44,17 @@ class TensorLoader:
 
     def __iter__(self):
         perm, b, n = self.order(), self.batch_size, len(self.x)
+        stream = self.x.device != self.device
         for i in range(0, n, b):
             if perm is None:
-                yield self.x[i:i + b], self.y[i:i + b]
+                xb, yb = self.x[i:i + b], self.y[i:i + b]
             else:
                 idx = perm[i:i + b]
                 # index_select copies whole rows; x[idx] walks every element (3x slower on CPU)
-                yield self.x.index_select(0, idx), self.y.index_select(0, idx)
+                xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            if stream:
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            yield xb, yb
 
 
 def textbook_loader(x, y, batch_size: int, *, shuffle: bool, seed: int, epoch: int):
@@ -56,9 +74,10 @@ class ShardedLoader:
     together are exactly batch k of one process with a batch `world` times larger, so W processes ×
     batch B follow one process × batch W·B. A tail of fewer than `world` samples is left out."""
 
-    def __init__(self, x, y, batch_size: int, *, seed: int, rank: int, world: int, device):
+    def __init__(self, x, y, batch_size: int, *, seed: int, rank: int, world: int, device, stream: bool = False):
         self.x, self.y = x.cpu(), y.cpu()  # the host copy; only the epoch's shard goes to the device
         self.batch_size, self.seed, self.rank, self.world, self.device = batch_size, seed, rank, world, device
+        self.stream = stream  # the shard too is too large for the device: copy batch by batch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -70,6 +89,9 @@ class ShardedLoader:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(len(self.x), generator=g)
         idx = perm[:len(perm) - len(perm) % self.world][self.rank::self.world]
-        x, y = self.x.index_select(0, idx).to(self.device), self.y.index_select(0, idx).to(self.device)
+        x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
+        if not self.stream:
+            x, y = x.to(self.device), y.to(self.device)
         for i in range(0, len(x), self.batch_size):
-            yield x[i:i + self.batch_size], y[i:i + self.batch_size]
+            xb, yb = x[i:i + self.batch_size], y[i:i + self.batch_size]
+            yield (xb.to(self.device), yb.to(self.device)) if self.stream else (xb, yb)

@@ -15,6 +15,7 @@ import torch
 
 from ..core.config import Recipe
 from ..core.errors import TrainlabError
+from ..data.loaders import fits_on_device
 from . import checkpoint
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
@@ -46,17 +47,18 @@ def _validate(model, task, x, y, batch_size) -> dict[str, float]:
     return {f"val_{k}": float(v) for k, v in task.validate(model, x, y, batch_size).items()}  # one sync per epoch
 
 
-def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None):
+def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None, stream: bool = False):
     from ..data.loaders import ShardedLoader, TensorLoader, textbook_loader
 
     b = recipe.train.batch_size
     if fabric is not None and fabric.world_size > 1:
-        loader = ShardedLoader(x, y, b, seed=seed, rank=fabric.global_rank, world=fabric.world_size, device=fabric.device)
+        loader = ShardedLoader(x, y, b, seed=seed, rank=fabric.global_rank, world=fabric.world_size, device=fabric.device,
+                               stream=stream)
         loader.set_epoch(epoch)
         return loader
     if recipe.train.loop == "textbook":
         return textbook_loader(x.cpu(), y.cpu(), b, shuffle=True, seed=seed, epoch=epoch)
-    loader = TensorLoader(x, y, b, shuffle=True, seed=seed)
+    loader = TensorLoader(x, y, b, shuffle=True, seed=seed, device=fabric.device if fabric is not None else None)
     loader.set_epoch(epoch)
     return loader
 
@@ -72,9 +74,14 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     s = data.split
     world, main = fabric.world_size, fabric.is_global_zero
     # one process holds all training data on its device; several keep it on the host and move each
-    # epoch's shard (see ShardedLoader)
+    # epoch's shard (see ShardedLoader). Data too large for the device stays on the host and
+    # is copied batch by batch.
     x_tr, y_tr = torch.as_tensor(s.x_train), torch.as_tensor(s.y_train).to(ydt)
-    if world == 1:
+    nbytes = (x_tr.numel() * x_tr.element_size() + y_tr.numel() * y_tr.element_size()) // world
+    stream = t.resident == "host" or (t.resident == "auto" and not fits_on_device(nbytes, dev))
+    if stream and dev.type != "cpu":
+        log.info("the training set (%.1f GB) is streamed from host memory", nbytes / 1e9)
+    if world == 1 and not stream:
         x_tr, y_tr = x_tr.to(dev), y_tr.to(dev)
     x_va, y_va = torch.as_tensor(s.x_val).to(dev), torch.as_tensor(s.y_val).to(dev, ydt)
     steps_per_epoch = -(-(len(x_tr) // world) // t.batch_size)
@@ -115,7 +122,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                                             step_schedulers=step_schedulers, max_steps=t.max_steps)
             else:
                 train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t,
-                                            _batches(recipe, x_tr, y_tr, seed, epoch, fabric), weights, result, bar, augment)
+                                            _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream), weights, result,
+                                            bar, augment)
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
             row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
@@ -163,7 +171,8 @@ def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, res
     from . import graphs
 
     precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
-    reason = graphs.unsupported(t, task, fabric, optimizers, precision)
+    reason = graphs.unsupported(t, task, fabric, optimizers, precision) or \
+        ("the training set is streamed from host memory" if x.device != fabric.device else None)
     if reason is not None:
         result.graph = f"not captured: {reason}"
         if fabric.device.type == "cuda":

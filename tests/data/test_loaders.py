@@ -1,0 +1,27 @@
+import torch
+
+from trainlab.data.loaders import ShardedLoader, TensorLoader, fits_on_device
+
+
+def test_streamed_shards_are_the_resident_shards():
+    x, y = torch.arange(103.0).reshape(-1, 1), torch.arange(103)
+    for rank in (0, 1):
+        kw = dict(seed=3, rank=rank, world=2, device=torch.device("cpu"))
+        a, b = ShardedLoader(x, y, 8, **kw), ShardedLoader(x, y, 8, stream=True, **kw)
+        a.set_epoch(2), b.set_epoch(2)
+        pairs = list(zip(a, b))
+        assert len(pairs) == 7 and all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in pairs)
+
+
+def test_every_sample_once_per_epoch_in_a_new_order():
+    x, y = torch.arange(50.0).reshape(-1, 1), torch.arange(50)
+    loader = TensorLoader(x, y, 16, shuffle=True, seed=1, device=torch.device("cpu"))
+    orders = []
+    for epoch in (0, 1):
+        loader.set_epoch(epoch)
+        orders.append(torch.cat([yb for _, yb in loader]))
+    assert all(sorted(o.tolist()) == list(range(50)) for o in orders) and not torch.equal(*orders)
+
+
+def test_the_host_is_big_enough_on_the_cpu():
+    assert fits_on_device(10 ** 15, torch.device("cpu"))
