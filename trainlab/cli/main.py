@@ -64,7 +64,8 @@ def _print_summary(run) -> None:
                 if k in b else "" for n, b in base.items()]
         table.add_row(*row)
     console.print(table)
-    console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']} · run: {run.path}"
+    graph = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
+    console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']}{graph} · run: {run.path}"
                   + (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""))
 
 
