@@ -25,8 +25,8 @@ FLAGS = ("foreach", "fused", "capturable")
 CAPTURABLE_OPTIMIZERS = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
 
 
-def unsupported(t, task, fabric, optimizers, precision: str) -> str | None:
-    """Why this training cannot be captured (None: it can)."""
+def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
+    """Why this training (on the training inputs `x`) cannot be captured (None: it can)."""
     if t.cuda_graph == "off":
         return "train.cuda_graph = 'off'"
     if fabric.device.type != "cuda":
@@ -35,6 +35,8 @@ def unsupported(t, task, fabric, optimizers, precision: str) -> str | None:
         return "data-parallel (DDP synchronises gradients outside the step)"
     if t.loop == "textbook":
         return "the textbook loop"
+    if x.device != fabric.device:
+        return "the training set is streamed from host memory"
     if task.manual or not getattr(task, "graph_safe", False):
         return f"the {task.name} task's step is not a fixed sequence of device work"
     if len(optimizers) != 1 or not isinstance(getattr(optimizers[0], "optimizer", optimizers[0]), CAPTURABLE_OPTIMIZERS):

@@ -171,8 +171,7 @@ def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, res
     from . import graphs
 
     precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
-    reason = graphs.unsupported(t, task, fabric, optimizers, precision) or \
-        ("the training set is streamed from host memory" if x.device != fabric.device else None)
+    reason = graphs.unsupported(t, task, fabric, optimizers, precision, x)
     if reason is not None:
         result.graph = f"not captured: {reason}"
         if fabric.device.type == "cuda":
