@@ -25,3 +25,21 @@ def test_every_sample_once_per_epoch_in_a_new_order():
 
 def test_the_host_is_big_enough_on_the_cpu():
     assert fits_on_device(10 ** 15, torch.device("cpu"))
+
+
+def test_batches_of_8_bit_pixels_decode_to_the_normalised_batches():
+    import numpy as np
+
+    from trainlab.data.transforms import Normalizer
+
+    u = np.random.default_rng(0).integers(0, 256, (70, 1, 6, 6)).astype(np.uint8)
+    x = torch.from_numpy(Normalizer.fit(u, "standard", "image").apply(u))
+    pixels, decode = Normalizer.fit(u, "standard", "image").pixels(x)
+    y = torch.arange(70)
+    kw = dict(shuffle=True, seed=2, device=torch.device("cpu"))
+    for (a, ya), (b, yb) in zip(TensorLoader(x, y, 16, **kw), TensorLoader(pixels, y, 16, decode=decode, **kw)):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    shard = dict(seed=2, rank=1, world=2, device=torch.device("cpu"))
+    for (a, _), (b, _) in zip(ShardedLoader(x, y, 8, **shard), ShardedLoader(pixels, y, 8, decode=decode, **shard)):
+        assert torch.equal(a, b)
+    assert Normalizer.fit(u, "standard", "image").pixels(x * 1.001) is None  # not 8-bit pixels: left as they are

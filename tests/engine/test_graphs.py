@@ -78,3 +78,18 @@ def test_checkpoint_of_a_static_run_holds_the_ordinary_optimizer_and_resumes(tmp
     assert [r["val_loss"] for r in resumed.history[:2]] == [r["val_loss"] for r in whole.history[:2]]
     for a, b in zip(whole.history[2:], resumed.history[2:]):
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
+
+
+def test_static_step_decodes_8_bit_images_like_the_ordinary_loop(tmp_path, monkeypatch, mnist_dir):
+    from trainlab.engine import loop
+
+    r = recipe_dict(data={"name": "mnist_folder", "path": str(mnist_dir)}, model={"name": "convnet", "channels": [4]},
+                    optim={"name": "sgd", "lr": 0.05, "momentum": 0.9}, schedule={"name": "onecycle"},
+                    train={"epochs": 2, "batch_size": 32, "early_stopping": {"patience": 0}})
+    eager = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    monkeypatch.setattr(graphs, "unsupported", lambda *a: None)
+    monkeypatch.setattr(loop, "_pixels", lambda data, x, t, dev: data.normalizer.pixels(x))
+    fast = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    for a, b in zip(eager.history, fast.history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import trainlab
 from trainlab.core.config import parse_recipe
@@ -74,3 +75,32 @@ def test_a_training_set_streamed_from_the_host_trains_the_same(tmp_path):
     resident = _run(tmp_path, train={"epochs": 3, "resident": "device"})
     streamed = _run(tmp_path, train={"epochs": 3, "resident": "host"})
     assert [r["val_loss"] for r in streamed.history] == [r["val_loss"] for r in resident.history]
+
+
+def test_images_train_from_their_8_bit_pixels_with_the_same_arithmetic(tmp_path, mnist_dir, monkeypatch):
+    # on a GPU the fast loop keeps MNIST-format images as uint8 and normalises each batch on the
+    # device (here forced on the CPU); the textbook loop feeds the float32 arrays normalised on the
+    # host: the numbers must not differ
+    from trainlab.data.prepare import prepare_config
+    from trainlab.engine import loop
+
+    seen = []
+
+    def on_any_device(data, x, t, dev):
+        x, decode = data.normalizer.pixels(x) if t.loop == "fast" else (x, None)
+        seen.append(x.dtype)
+        return x, decode
+
+    monkeypatch.setattr(loop, "_pixels", on_any_device)
+
+    sections = dict(data={"name": "mnist_folder", "path": str(mnist_dir)}, model={"name": "convnet", "channels": [4]},
+                    train={"epochs": 2, "batch_size": 32})
+    prepared = prepare_config(parse_recipe(recipe_dict(**sections)).data, 0)
+    pixels, decode = prepared.normalizer.pixels(torch.as_tensor(prepared.split.x_train))
+    assert pixels.dtype == torch.uint8 and torch.equal(decode(pixels), torch.as_tensor(prepared.split.x_train))
+    fast = _run(tmp_path, **sections)
+    book = _run(tmp_path, **{**sections, "train": {**sections["train"], "loop": "textbook"}})
+    assert seen == [torch.uint8, torch.float32]
+    for a, b in zip(fast.history, book.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)

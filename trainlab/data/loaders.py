@@ -22,10 +22,11 @@ class TensorLoader:
     """Yields (x, y) batches sliced from tensors: device-resident ones, or (data too large for
     the device) host tensors whose batches are gathered on the host and copied to `device`."""
 
-    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, device=None):
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, device=None, decode=None):
         assert len(x) == len(y)
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
         self.device = device if device is not None else x.device
+        self.decode = decode  # 8-bit pixels → normalised floats, on the device (see Normalizer.pixels)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -54,7 +55,7 @@ class TensorLoader:
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if stream:
                 xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-            yield xb, yb
+            yield (xb if self.decode is None else self.decode(xb)), yb
 
 
 def textbook_loader(x, y, batch_size: int, *, shuffle: bool, seed: int, epoch: int):
@@ -74,10 +75,12 @@ class ShardedLoader:
     together are exactly batch k of one process with a batch `world` times larger, so W processes ×
     batch B follow one process × batch W·B. A tail of fewer than `world` samples is left out."""
 
-    def __init__(self, x, y, batch_size: int, *, seed: int, rank: int, world: int, device, stream: bool = False):
+    def __init__(self, x, y, batch_size: int, *, seed: int, rank: int, world: int, device, stream: bool = False,
+                 decode=None):
         self.x, self.y = x.cpu(), y.cpu()  # the host copy; only the epoch's shard goes to the device
         self.batch_size, self.seed, self.rank, self.world, self.device = batch_size, seed, rank, world, device
         self.stream = stream  # the shard too is too large for the device: copy batch by batch
+        self.decode = decode
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -94,4 +97,6 @@ class ShardedLoader:
             x, y = x.to(self.device), y.to(self.device)
         for i in range(0, len(x), self.batch_size):
             xb, yb = x[i:i + self.batch_size], y[i:i + self.batch_size]
-            yield (xb.to(self.device), yb.to(self.device)) if self.stream else (xb, yb)
+            if self.stream:
+                xb, yb = xb.to(self.device), yb.to(self.device)
+            yield (xb if self.decode is None else self.decode(xb)), yb

@@ -60,11 +60,43 @@ class Normalizer:
         shift, scale = self.broadcast(x.shape[1:])
         return x * scale + shift
 
+    def pixels(self, x):
+        """For images normalised from 8-bit pixels: the pixels (uint8, a quarter of the bytes) and a
+        PixelDecoder that gives back exactly `x` from them; None for any other data."""
+        import torch
+
+        if self.axes != "channel" or x.dtype != torch.float32 or x.ndim != 4:
+            return None
+        decoder = PixelDecoder(*(torch.from_numpy(a) for a in self.broadcast(tuple(x.shape[1:]))))
+        out = torch.empty(x.shape, dtype=torch.uint8)
+        for i in range(0, len(x), 4096):  # a block at a time: no float64 copy of the whole set
+            u = torch.round(x[i:i + 4096].double() * decoder.scale.double() + decoder.shift.double())
+            if u.min() < 0 or u.max() > 255:
+                return None
+            out[i:i + 4096] = u.to(torch.uint8)
+            if not torch.equal(decoder(out[i:i + 4096]), x[i:i + 4096]):  # the same float32 arithmetic as apply()
+                return None
+        return out, decoder
+
     def apply_target(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.target_shift) / self.target_scale).astype(np.float32)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class PixelDecoder:
+    """8-bit pixels → normalised float32 on the batch's device: (x − shift) / scale, the arithmetic
+    of Normalizer.apply, so the same numbers."""
+
+    def __init__(self, shift, scale):
+        self.shift, self.scale = shift, scale
+
+    def to(self, device) -> "PixelDecoder":
+        return PixelDecoder(self.shift.to(device), self.scale.to(device))
+
+    def __call__(self, x):
+        return (x.float() - self.shift) / self.scale
 
 
 class BatchAugment:

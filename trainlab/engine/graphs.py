@@ -1,6 +1,6 @@
 """The training step as one CUDA graph. A small model's step is a few dozen kernels, each a
 few microseconds of work behind a launch that costs as much: replaying the whole step
-(batch gather, forward, loss, backward, clipping, optimiser, loss accumulation) as one
+(batch gather and decoding, forward, loss, backward, clipping, optimiser, loss sum) as one
 recorded graph removes those launches and every Python call between them.
 
 The step reads only static buffers: the epoch's permutation is copied into one, and a device
@@ -49,10 +49,10 @@ def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
 class StaticStep:
     """One training step over static buffers; captured as a CUDA graph when `capture`."""
 
-    def __init__(self, net, task, optimizer, t, x, y, *, precision: str, weights, augment, capture: bool):
+    def __init__(self, net, task, optimizer, t, x, y, *, precision: str, weights, augment, capture: bool, decode=None):
         from .loop import _penalty
 
-        self.net, self.task, self.t, self.x, self.y, self.augment = net, task, t, x, y, augment
+        self.net, self.task, self.t, self.x, self.y, self.augment, self.decode = net, task, t, x, y, augment, decode
         # step through Fabric's wrapper (the schedulers watch it); set up the optimiser it wraps
         self.step, self.optimizer = optimizer.step, getattr(optimizer, "optimizer", optimizer)
         self.batch = t.batch_size
@@ -100,6 +100,8 @@ class StaticStep:
             idx = self.perm.index_select(0, self.pos + self.offsets)
             self.pos.add_(self.batch)
         xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+        if self.decode is not None:
+            xb = self.decode(xb)
         if self.augment is not None:
             xb = self.augment(xb)
         with self._autocast():

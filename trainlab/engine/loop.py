@@ -47,18 +47,19 @@ def _validate(model, task, x, y, batch_size) -> dict[str, float]:
     return {f"val_{k}": float(v) for k, v in task.validate(model, x, y, batch_size).items()}  # one sync per epoch
 
 
-def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None, stream: bool = False):
+def _batches(recipe: Recipe, x, y, seed: int, epoch: int, fabric=None, stream: bool = False, decode=None):
     from ..data.loaders import ShardedLoader, TensorLoader, textbook_loader
 
     b = recipe.train.batch_size
     if fabric is not None and fabric.world_size > 1:
         loader = ShardedLoader(x, y, b, seed=seed, rank=fabric.global_rank, world=fabric.world_size, device=fabric.device,
-                               stream=stream)
+                               stream=stream, decode=decode)
         loader.set_epoch(epoch)
         return loader
     if recipe.train.loop == "textbook":
         return textbook_loader(x.cpu(), y.cpu(), b, shuffle=True, seed=seed, epoch=epoch)
-    loader = TensorLoader(x, y, b, shuffle=True, seed=seed, device=fabric.device if fabric is not None else None)
+    loader = TensorLoader(x, y, b, shuffle=True, seed=seed, device=fabric.device if fabric is not None else None,
+                          decode=decode)
     loader.set_epoch(epoch)
     return loader
 
@@ -77,6 +78,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     # epoch's shard (see ShardedLoader). Data too large for the device stays on the host and
     # is copied batch by batch.
     x_tr, y_tr = torch.as_tensor(s.x_train), torch.as_tensor(s.y_train).to(ydt)
+    x_tr, decode = _pixels(data, x_tr, t, dev)
     nbytes = (x_tr.numel() * x_tr.element_size() + y_tr.numel() * y_tr.element_size()) // world
     stream = t.resident == "host" or (t.resident == "auto" and not fits_on_device(nbytes, dev))
     if stream and dev.type != "cpu":
@@ -108,7 +110,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
-    static = _static_step(model, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, result)
+    static = _static_step(model, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, decode, result)
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
@@ -122,8 +124,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                                             step_schedulers=step_schedulers, max_steps=t.max_steps)
             else:
                 train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t,
-                                            _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream), weights, result,
-                                            bar, augment)
+                                            _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream, decode), weights,
+                                            result, bar, augment)
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
             row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
@@ -166,7 +168,18 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     return result
 
 
-def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, result):
+def _pixels(data, x, t, dev):
+    """(training inputs, decoder). On an accelerator, images normalised from 8-bit pixels stay there
+    as the pixels (a quarter of the memory, and of the bytes each batch reads) and each batch is
+    normalised on the device. On the CPU the float32 arrays are in memory already: decoding each
+    batch would only add work."""
+    if t.loop != "fast" or dev.type == "cpu" or data.normalizer is None:
+        return x, None
+    pixels = data.normalizer.pixels(x)
+    return (x, None) if pixels is None else (pixels[0], pixels[1].to(dev))
+
+
+def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, decode, result):
     """The CUDA-graph step when this training allows it (see graphs.py); None for the eager loop."""
     from . import graphs
 
@@ -179,7 +192,7 @@ def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, res
         return None
     result.graph = "captured"
     return graphs.StaticStep(model.module, task, optimizers[0], t, x, y, precision=precision, weights=weights,
-                             augment=augment, capture=fabric.device.type == "cuda")
+                             augment=augment, decode=decode, capture=fabric.device.type == "cuda")
 
 
 def _augmentation(recipe: Recipe, task, spec):
