@@ -83,3 +83,13 @@ def test_a_training_set_streamed_from_host_memory_matches_the_resident_one(tmp_p
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
     captured = _small(tmp_path, "tp1-mlp.toml", "train.epochs=1", "train.resident=host")
     assert captured.metrics["fit"]["cuda_graph"] == "not captured: the training set is streamed from host memory"
+
+
+@needs_fashion
+def test_fast_and_textbook_loops_agree_on_a_cnn(tmp_path):
+    # the fast path (uint8-resident images, bf16, channels_last, captured step) against the textbook
+    # DataLoader loop with the same seed: within half a point of test accuracy
+    fast = _small(tmp_path, "cnn-fashion.toml", "train.epochs=3")
+    book = _small(tmp_path, "cnn-fashion.toml", "train.epochs=3", "train.loop=textbook")
+    assert fast.metrics["fit"]["cuda_graph"] == "captured"
+    assert abs(fast.metrics["test"]["accuracy"] - book.metrics["test"]["accuracy"]) < 0.005
