@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -64,3 +65,30 @@ def test_killed_two_process_run_resumes_on_two_or_one(tmp_path):
     got = json.loads((other / "metrics.json").read_text())
     assert len(got["history"]) == 4 and got["fit"]["processes"] == 1
     assert [h["val_loss"] for h in got["history"][:done]] == [h["val_loss"] for h in want["history"][:done]]
+
+
+def test_torchrun_and_slurm_launches_train_like_fabric_launches(tmp_path):
+    """The processes started by torchrun, or by SLURM's srun (its variables, set here by hand for two
+    tasks on this machine), join one run exactly as the processes Fabric starts itself."""
+    recipe = write_recipe(tmp_path / "r.toml", MOONS.format(epochs=2, batch=32))
+    args = ["run", str(recipe), "-q", "--devices", "2", "--runs-dir"]
+    ref = cli(*args, tmp_path / "fabric")
+    assert ref.returncode == 0, ref.stderr
+    want = [h["val_loss"] for h in _finished(tmp_path / "fabric")[1]["history"]]
+
+    torchrun = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               *TRAINLAB[1:], *args, str(tmp_path / "torchrun")], capture_output=True, text=True, timeout=300)
+    assert torchrun.returncode == 0, torchrun.stderr
+    srun = [subprocess.Popen([*TRAINLAB, *args, str(tmp_path / "slurm")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2",
+                                             "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i), "SLURM_NODEID": "0",
+                                             "SLURM_NODELIST": "localhost", "SLURM_JOB_NAME": "trainlab-test",
+                                             "SLURM_JOB_ID": str(40000 + os.getpid() % 20000)})
+            for i in (0, 1)]
+    outs = [p.communicate(timeout=300) for p in srun]
+    assert all(p.returncode == 0 for p in srun), outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert torchrun.stdout.count("test metrics") == 1 and [o.count("test metrics") for o, _ in outs] == [1, 0]
+    for launcher in ("torchrun", "slurm"):
+        _, got = _finished(tmp_path / launcher)
+        assert got["fit"]["processes"] == 2
+        assert [h["val_loss"] for h in got["history"]] == pytest.approx(want, rel=1e-9)

@@ -128,7 +128,7 @@ def _is_main() -> bool:
     """The first of several data-parallel processes (or the only one) prints the summary."""
     import os
 
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", os.environ.get("LOCAL_RANK", "0")))) == 0
 
 
 @app.command()
