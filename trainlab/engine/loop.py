@@ -101,6 +101,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     schedulers, interval = [s_ for s_, _ in built if s_ is not None], built[0][1]
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
     augment = _augmentation(recipe, task, data.spec)
+    net, x_tr, x_va, decode = _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode)
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(), 0
     ckpt_dir = folder / "checkpoints"
@@ -110,7 +111,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
-    static = _static_step(model, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, decode, result)
+    static = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, decode,
+                          result)
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
@@ -123,11 +125,11 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                 train_losses = static.epoch(_batches(recipe, x_tr, y_tr, seed, epoch).order(), result=result, bar=bar,
                                             step_schedulers=step_schedulers, max_steps=t.max_steps)
             else:
-                train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t,
+                train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net,
                                             _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream, decode), weights,
                                             result, bar, augment)
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
-            row = {"epoch": epoch + 1, **train_losses, **_validate(model, task, x_va, y_va, t.eval_batch_size),
+            row = {"epoch": epoch + 1, **train_losses, **_validate(net or model, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
             result.train_seconds += train_seconds
             bad = [k for k, v in row.items() if k.startswith(("train_", "val_")) and not math.isfinite(v)]
@@ -179,7 +181,32 @@ def _pixels(data, x, t, dev):
     return (x, None) if pixels is None else (pixels[0], pixels[1].to(dev))
 
 
-def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, decode, result):
+def _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode):
+    """A model whose first part is frozen and fixed (a frozen pretrained encoder: `frozen_split()`)
+    trains its rest on features computed once per sample, instead of running the encoder at every
+    step. Returns (the part the steps call or None, x_tr, x_va, decode)."""
+    split = getattr(model.module, "frozen_split", None)
+    parts = split() if split is not None and world == 1 and augment is None and t.loop == "fast" else None
+    if parts is None:
+        return None, x_tr, x_va, decode
+    features, rest = parts
+    t0 = time.perf_counter()
+    x_tr, x_va = (_features(features, x, t.eval_batch_size, fabric, decode) for x in (x_tr, x_va))
+    log.info("frozen features of %d samples computed once, in %.1f s", len(x_tr) + len(x_va), time.perf_counter() - t0)
+    return rest, x_tr, x_va, None
+
+
+@torch.no_grad()  # not inference mode: the features are inputs the rest's backward saves
+def _features(fn, x, batch_size, fabric, decode):
+    out = []
+    with fabric.autocast():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(fabric.device)
+            out.append(fn(xb if decode is None else decode(xb)))
+    return torch.cat(out).to(x.device)
+
+
+def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, decode, result):
     """The CUDA-graph step when this training allows it (see graphs.py); None for the eager loop."""
     from . import graphs
 
@@ -191,7 +218,7 @@ def _static_step(model, task, optimizers, t, x, y, fabric, weights, augment, dec
             log.info("the training step runs eagerly: %s", reason)
         return None
     result.graph = "captured"
-    return graphs.StaticStep(model.module, task, optimizers[0], t, x, y, precision=precision, weights=weights,
+    return graphs.StaticStep(module, task, optimizers[0], t, x, y, precision=precision, weights=weights,
                              augment=augment, decode=decode, capture=fabric.device.type == "cuda")
 
 
@@ -206,14 +233,16 @@ def _augmentation(recipe: Recipe, task, spec):
     return augment
 
 
-def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, batches, weights, result, bar, augment=None) -> dict:
-    """One pass over the training batches; returns the mean training losses (one host sync)."""
+def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batches, weights, result, bar,
+                 augment=None) -> dict:
+    """One pass over the training batches; returns the mean training losses (one host sync). `net`:
+    what the steps call when it is not the model (the trainable part of a partly frozen one)."""
     textbook = t.loop == "textbook"
     dev = fabric.device
     # Fabric's wrapper adds per-call overhead that one device does not need: call the module
     # itself inside Fabric's precision context (DDP keeps the wrapper for its hooks).
     single = fabric.world_size == 1 and not textbook
-    net = model.module if single else model
+    net = net or (model.module if single else model)
     # likewise fabric.backward: for one device without a gradient scaler it is loss.backward()
     plain_backward = single and getattr(fabric.strategy.precision, "scaler", None) is None
     backward = (lambda loss: loss.backward()) if plain_backward else fabric.backward

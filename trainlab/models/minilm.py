@@ -131,6 +131,22 @@ class SentenceClassifier(nn.Module):
     def forward(self, ids):
         return self.head(self.dropout(self.embed(ids)))
 
+    def frozen_split(self):
+        """(features, rest) when the encoder is frozen: `features(ids)` is then fixed (no gradient, no
+        dropout), so the loop computes it once per sample and trains `rest` on it; None otherwise."""
+        return (self.embed, _Classifier(self.dropout, self.head)) if self.freeze else None
+
+
+class _Classifier(nn.Module):
+    """The trainable part of a frozen SentenceClassifier (its own dropout and head, shared)."""
+
+    def __init__(self, dropout, head):
+        super().__init__()
+        self.dropout, self.head = dropout, head
+
+    def forward(self, e):
+        return self.head(self.dropout(e))
+
 
 @MODELS.register("minilm")
 def minilm(spec: DataSpec, out_features: int, *, freeze: bool = False, dropout: float = 0.1):
