@@ -101,7 +101,9 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     schedulers, interval = [s_ for s_, _ in built if s_ is not None], built[0][1]
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
     augment = _augmentation(recipe, task, data.spec)
+    t0 = time.perf_counter()
     net, x_tr, x_va, decode = _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode)
+    feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(), 0
     ckpt_dir = folder / "checkpoints"
@@ -111,6 +113,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
+    result.train_seconds += feature_seconds  # training time, though no epoch's
     static = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, decode,
                           result)
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
@@ -190,9 +193,8 @@ def _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode):
     if parts is None:
         return None, x_tr, x_va, decode
     features, rest = parts
-    t0 = time.perf_counter()
     x_tr, x_va = (_features(features, x, t.eval_batch_size, fabric, decode) for x in (x_tr, x_va))
-    log.info("frozen features of %d samples computed once, in %.1f s", len(x_tr) + len(x_va), time.perf_counter() - t0)
+    log.info("frozen features of %d samples computed once", len(x_tr) + len(x_va))
     return rest, x_tr, x_va, None
 
 
