@@ -184,3 +184,8 @@ def test_bench_times_both_loops_on_every_device(tmp_path):
     assert [(r["device"], r["loop"]) for r in rows][:2] == [("cpu", "textbook"), ("cpu", "fast")]
     assert all(r["steps"] == 20 and r["seconds"] > 0 and r["samples_per_second"] > 0 for r in rows)
     assert rows[0]["speedup"] == 1.0
+    # moons-mlp is a 2→16→1 MLP (one logit for two classes), batch 32: forward 2·32·(2·16 + 16·1) FLOPs,
+    # as many again for the weight gradients, and 2·32·16·1 for the gradient of the hidden layer's output
+    forward = 2 * 32 * (2 * 16 + 16 * 1)
+    assert all(r["flops_per_step"] == 2 * forward + 2 * 32 * 16 for r in rows)
+    assert all(r["tflops_per_second"] == pytest.approx(r["flops_per_step"] * 20 / r["seconds"] / 1e12) for r in rows)
