@@ -145,7 +145,7 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
         overrides = [*overrides, f"eval.repeats={repeats}"]
     recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
-    fabric = _launch(recipe, raw)  # several processes: each continues from here
+    fabric, data = _launch(recipe, raw)  # several processes: each continues from here
     path = None
     if fabric is None or fabric.is_global_zero:
         path = _new_run_dir(Path(runs_dir), recipe.name)
@@ -154,7 +154,7 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
         log.info("run directory %s", path)
     if fabric is not None:
         path = Path(fabric.broadcast(str(path) if path else None, src=0))
-    return _execute(path, recipe, raw, progress, fabric)
+    return _execute(path, recipe, raw, progress, fabric, data)
 
 
 def resume(path: str | Path, progress: bool = True, devices: int | None = None, num_nodes: int | None = None) -> Run:
@@ -171,7 +171,7 @@ def resume(path: str | Path, progress: bool = True, devices: int | None = None, 
     if change:
         recipe = _resolved(recipe, change)
     raw = _load_raw(recipe)
-    return _execute(path, recipe, raw, progress, _launch(recipe, raw))
+    return _execute(path, recipe, raw, progress, *_launch(recipe, raw))
 
 
 def load_run(path: str | Path) -> Run:
@@ -182,20 +182,20 @@ def load_run(path: str | Path) -> Run:
 
 
 def _launch(recipe: Recipe, raw):
-    """For a data-parallel recipe: the Fabric shared by all its repeats, launched (processes started,
-    or joined under torchrun / SLURM). None for one process."""
-    if recipe.is_rl:
-        return None
+    """For a data-parallel recipe: (the Fabric shared by all its repeats, launched: processes started,
+    or joined under torchrun / SLURM; the data prepared for the first repeat, which the precision was
+    chosen from). (None, None) for one process."""
     from .engine.runtime import choose_device, choose_precision, distributed, make_fabric
 
-    if not distributed(recipe):
-        return None
+    if recipe.is_rl or not distributed(recipe):
+        return None, None
     t = recipe.train
     device = choose_device(t.device)
-    precision = choose_precision(t.precision, device, _build(recipe, _prepare(raw, recipe, recipe.seed), recipe.seed)[1])
-    fabric = make_fabric(device, precision, t.devices, t.num_nodes, t.strategy)
+    data = _prepare(raw, recipe, recipe.seed)
+    fabric = make_fabric(device, choose_precision(t.precision, device, _build(recipe, data, recipe.seed)[1]),
+                         t.devices, t.num_nodes, t.strategy)
     fabric.launch()
-    return fabric
+    return fabric, data
 
 
 def _load_raw(recipe: Recipe):
@@ -212,7 +212,7 @@ def _prepare(raw, recipe: Recipe, seed: int):
     return prepare_config(recipe.data, seed, raw)
 
 
-def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None) -> Run:
+def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None, data=None) -> Run:
     from .engine.runtime import choose_device, environment
 
     from .report.index import record
@@ -235,7 +235,7 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None) -> Ru
             metrics = run_rl(path, recipe, device, progress)
             pictures = metrics.pop("pictures")
         else:
-            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress, fabric))
+            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress, fabric, data))
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         write(path / "run.json", info)
@@ -263,7 +263,8 @@ def _skip(*args, **kwargs) -> None:
     """What a process other than the first does instead of writing a run file."""
 
 
-def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool, fabric=None):
+def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool, fabric=None, first_data=None):
+    """Train and test every split seed; `first_data`: the first seed's data, when already prepared."""
     from .evaluate.baselines import run_baselines
 
     main = fabric is None or fabric.is_global_zero
@@ -274,7 +275,7 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
         seed = recipe.seed + i
         done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
-            data = _prepare(raw, recipe, seed)
+            data = first_data if i == 0 and first_data is not None else _prepare(raw, recipe, seed)
             done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
             if recipe.eval.baselines and task.supervised and main:
                 done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
