@@ -143,8 +143,11 @@ class StaticStep:
         torch.cuda.synchronize()
         self.optimizer.zero_grad(set_to_none=True)  # the graph allocates its own gradient buffers
         graph, stream = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
+        self.side = self.side or torch.cuda.Stream()
         try:
-            with torch.cuda.graph(graph):
+            # on the warm-up stream: libraries cache per-stream handles there (cuBLAS, hipBLASLt) and
+            # would otherwise create them, and allocate, in the middle of the capture
+            with torch.cuda.graph(graph, stream=self.side):
                 self._body()
         except RuntimeError as e:  # host work inside the step (a .item(), a data-dependent shape)
             torch.cuda.set_stream(stream)  # a failed capture_end leaves the capture stream current
