@@ -145,6 +145,10 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
         overrides = [*overrides, f"eval.repeats={repeats}"]
     recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
+    if raw is not None:  # and so does an augmentation the data cannot take
+        from .data.transforms import BatchAugment
+
+        BatchAugment.checked(recipe.data.augment, recipe.task.name, raw.kind, raw.x.ndim - 1)
     fabric, data = _launch(recipe, raw)  # several processes: each continues from here
     path = None
     if fabric is None or fabric.is_global_zero:

@@ -46,5 +46,6 @@ def test_augment_is_refused_where_there_is_no_image(tmp_path):
     r = recipe_dict(data={"name": "iris", "augment": {"flip": True}})
     with pytest.raises(RecipeError, match="data.augment transforms images"):
         trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    assert not [p for p in tmp_path.glob("*") if p.is_dir()]  # refused before a run directory exists
     with pytest.raises(RecipeError, match="augment.flipp"):
         parse_recipe(recipe_dict(data={"name": "iris", "augment": {"flipp": True}}))

@@ -112,6 +112,18 @@ class BatchAugment:
         aug = cls(cfg.flip, cfg.crop, cfg.rotate, cfg.scale)
         return aug if (aug.flip or aug.crop or aug.rotate or aug.scale) else None
 
+    @classmethod
+    def checked(cls, cfg, task: str, kind: str, sample_ndim: int) -> "BatchAugment | None":
+        """from_config, for a task on data of this kind and sample rank: a RecipeError where there is
+        no image to transform (known from the raw data, so a run fails before its directory exists)."""
+        from ..core.errors import RecipeError
+
+        augment = cls.from_config(cfg)
+        if augment is not None and not (task in ("classification", "regression") and kind == "image" and sample_ndim == 3):
+            raise RecipeError("data.augment transforms images for classification or regression; a segmentation task "
+                              "augments image and mask together (task.augment), other data has no image to transform.")
+        return augment
+
     def __call__(self, x):
         import math
 

@@ -225,14 +225,9 @@ def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, de
 
 
 def _augmentation(recipe: Recipe, task, spec):
-    from ..core.errors import RecipeError
     from ..data.transforms import BatchAugment
 
-    augment = BatchAugment.from_config(recipe.data.augment)
-    if augment is not None and not (task.supervised and spec.kind == "image" and len(spec.input_shape) == 3):
-        raise RecipeError("data.augment transforms images for classification or regression; a segmentation task "
-                          "augments image and mask together (task.augment), other data has no image to transform.")
-    return augment
+    return BatchAugment.checked(recipe.data.augment, task.name, spec.kind, len(spec.input_shape))
 
 
 def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batches, weights, result, bar,
