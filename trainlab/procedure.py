@@ -28,6 +28,7 @@ class Run:
     path: Path
     recipe: Recipe
     metrics: dict = field(default_factory=dict)
+    main: bool = True  # the process that wrote it (False in the other processes of a data-parallel run)
 
     @property
     def history(self) -> list[dict]:
@@ -260,7 +261,7 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None, data=
     rec(path, recipe, "finished", metrics, time.perf_counter() - t0)
     if fabric is not None:
         fabric.barrier()  # the run's files exist before any process returns
-    return Run(path, recipe, metrics)
+    return Run(path, recipe, metrics, main)
 
 
 def _skip(*args, **kwargs) -> None:

@@ -106,7 +106,7 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
     scale = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy))
              if v is not None]
     result = run_recipe(recipe, [*(set_ or []), *scale], repeats=repeats, runs_dir=runs_dir, progress=not quiet)
-    if _is_main():
+    if result.main:  # one process of a data-parallel run prints the summary
         _print_summary(result)
 
 
@@ -120,15 +120,8 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/
     from ..procedure import resume as resume_run
 
     result = resume_run(run_dir, progress=not quiet, devices=devices, num_nodes=num_nodes)
-    if _is_main():
+    if result.main:
         _print_summary(result)
-
-
-def _is_main() -> bool:
-    """The first of several data-parallel processes (or the only one) prints the summary."""
-    import os
-
-    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", os.environ.get("LOCAL_RANK", "0")))) == 0
 
 
 @app.command()
