@@ -69,6 +69,17 @@ class StaticStep:
         self.eager_flags = [{k: g[k] for k in FLAGS if k in g} for g in self.optimizer.param_groups]
         self._static_optimizer(dev)
 
+    @property
+    def status(self) -> str:
+        """What fit() reports as fit.cuda_graph: "captured", or why not."""
+        if self.graph is not None:
+            return "captured"
+        if self.failed:
+            return f"not captured: {self.failed}"
+        if self.capture:
+            return "not captured: training ended within the warm-up steps"
+        return "not captured: the static step ran without capture (no CUDA)"
+
     def _static_optimizer(self, dev) -> None:
         """A fused update with the learning rate in a device tensor (capturable for Adam)."""
         for g in self.optimizer.param_groups:

@@ -114,8 +114,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         log.info("resumed from the checkpoint after epoch %d", start)
     result.train_seconds += feature_seconds  # training time, though no epoch's
-    static = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment, decode,
-                          result)
+    static, eager_because = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment,
+                                         decode)
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
@@ -166,8 +166,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     finally:
         bar.close()
     result.stopped_early = stopper.should_stop and len(result.history) < t.epochs
-    if static is not None and static.failed:
-        result.graph = f"not captured: {static.failed}"
+    result.graph = static.status if static is not None else f"not captured: {eager_because}"
     tensors, _ = checkpoint.load(ckpt_dir, "best")
     model.load_state_dict(tensors)
     return result
@@ -208,20 +207,19 @@ def _features(fn, x, batch_size, fabric, decode):
     return torch.cat(out).to(x.device)
 
 
-def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, decode, result):
-    """The CUDA-graph step when this training allows it (see graphs.py); None for the eager loop."""
+def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, decode):
+    """(the CUDA-graph step, None) when this training allows it (see graphs.py); (None, why not) for
+    the eager loop."""
     from . import graphs
 
     precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
     reason = graphs.unsupported(t, task, fabric, optimizers, precision, x)
     if reason is not None:
-        result.graph = f"not captured: {reason}"
         if fabric.device.type == "cuda":
             log.info("the training step runs eagerly: %s", reason)
-        return None
-    result.graph = "captured"
+        return None, reason
     return graphs.StaticStep(module, task, optimizers[0], t, x, y, precision=precision, weights=weights,
-                             augment=augment, decode=decode, capture=fabric.device.type == "cuda")
+                             augment=augment, decode=decode, capture=fabric.device.type == "cuda"), None
 
 
 def _augmentation(recipe: Recipe, task, spec):
