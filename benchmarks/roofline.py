@@ -19,31 +19,14 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from trainlab.core.config import load_recipe  # noqa: E402
 from trainlab.data.prepare import prepare_config  # noqa: E402
+from trainlab.engine.cost import step_cost  # noqa: E402
 from trainlab.procedure import _build  # noqa: E402
-
-
-class Traffic(TorchDispatchMode):
-    """Elements read and written by every operator, and the number of operator calls."""
-
-    def __init__(self):
-        super().__init__()
-        self.elements, self.calls = 0, 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if not func.is_view:  # a view moves no data and launches no kernel
-            flat = torch.utils._pytree.tree_leaves((args, kwargs, out))
-            self.elements += sum(t.numel() for t in flat if isinstance(t, torch.Tensor))
-            self.calls += 1
-        return out
 
 
 def main():
@@ -61,19 +44,15 @@ def main():
     task, model = _build(recipe, data, recipe.seed)
     data = task.adapt(data)
     batch = args.batch or recipe.train.batch_size
-    x = torch.as_tensor(data.split.x_train[:batch])
-    y = torch.as_tensor(data.split.y_train[:batch]).to(task.target_dtype())
-    traffic = Traffic()
-    with FlopCounterMode(display=False) as flops, traffic:
-        task.training_step(model, x, y).backward()
-    f, b = flops.get_total_flops(), traffic.elements * args.bytes_per_element
-    bounds = {"flops": f / (args.tflops * 1e12), "bytes": b / (args.tbytes * 1e12), "launches": traffic.calls * args.launch_us * 1e-6}
+    cost = step_cost(task, model, data, batch)
+    f, b, kernels = cost["flops"], cost["elements"] * args.bytes_per_element, cost["kernels"]
+    bounds = {"flops": f / (args.tflops * 1e12), "bytes": b / (args.tbytes * 1e12), "launches": kernels * args.launch_us * 1e-6}
     out = {
         "bench": "roofline", "recipe": args.recipe.name, "batch": batch, "input": list(data.spec.input_shape),
         "torch": torch.__version__,
         "parameters": sum(p.numel() for p in model.parameters()),
         "gflop_per_step": round(f / 1e9, 3), "mflop_per_sample": round(f / batch / 1e6, 2),
-        "unfused_mbytes_per_sample": round(b / batch / 1e6, 3), "operator_calls_per_step": traffic.calls,
+        "unfused_mbytes_per_sample": round(b / batch / 1e6, 3), "operator_calls_per_step": kernels,
         "flop_per_byte": round(f / b, 1),
         "peak": {"tflops": args.tflops, "tbytes_per_s": args.tbytes, "launch_us": args.launch_us},
         "seconds_per_step_if_bound_by": {k: float(f"{v:.3g}") for k, v in bounds.items()},

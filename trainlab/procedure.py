@@ -390,6 +390,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     import torch
 
     from .core.config import apply_overrides
+    from .engine.cost import step_cost
     from .engine.loop import fit
 
     recipe = _resolved(recipe, overrides)
@@ -408,7 +409,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
             idx = np.arange(steps * r.train.batch_size) % len(d.split.x_train)  # exactly `steps` batches an epoch
             d = replace(d, split=replace(d.split, x_train=d.split.x_train[idx], y_train=d.split.y_train[idx],
                                          x_val=d.split.x_val[:256], y_val=d.split.y_val[:256]))
-            flops = flops or _step_flops(task, model, d, r.train.batch_size)  # the same on every device
+            flops = flops or step_cost(task, model, d, r.train.batch_size)["flops"]  # the same on every device
             with tempfile.TemporaryDirectory() as tmp:
                 res = fit(model, task, d, r, Path(tmp), fabric, seed=r.seed, progress=False)
             seconds = res.history[-1]["time"]
@@ -420,22 +421,6 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     for row in rows:
         row["speedup"] = rows[0]["seconds"] / row["seconds"]  # against the textbook loop on the CPU
     return rows
-
-
-def _step_flops(task, model, data, batch_size: int) -> int:
-    """Floating-point operations of one training step's forward and backward (matrix products and
-    convolutions, counted by PyTorch's FlopCounterMode on one batch; the optimiser's few are left out)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    module = model.module if hasattr(model, "module") else model
-    dev = next(module.parameters()).device
-    x = torch.as_tensor(data.split.x_train[:batch_size]).to(dev)
-    y = torch.as_tensor(data.split.y_train[:batch_size]).to(dev, task.target_dtype())
-    with FlopCounterMode(display=False) as counter:
-        task.training_step(module, x, y).backward()
-    module.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
 
 
 def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coords: int = 200):
