@@ -8,7 +8,8 @@ as a CUDA graph), and trainlab itself. Default: the course's tp1
 Epoch time is the training pass (median over epochs 2..N: epoch 1 holds warm-up and compilation).
 Prints one JSON line with epoch times, throughput, test accuracy and ratios.
 Usage: python benchmarks/engine_vs_peers.py [--recipe recipes/tp1-mlp.toml] [--epochs 12] [--rounds 1]
-       [--device auto|cpu|cuda] [--skip-lightning]"""
+       [--device auto|cpu|cuda] [--skip-lightning] [--with-compile]
+--with-compile adds the hand-written loop with its model under torch.compile."""
 from __future__ import annotations
 
 import argparse
@@ -90,10 +91,13 @@ def textbook(work, data, epochs, seed):
     return model, times
 
 
-def hand_tensor_loop(work, data, epochs, seed):
-    """A hand-written fast loop: one device-resident tensor, a permutation per epoch, no per-step sync."""
+def hand_tensor_loop(work, data, epochs, seed, compiled=False):
+    """A hand-written fast loop: one device-resident tensor, a permutation per epoch, no per-step sync.
+    compiled: the model under torch.compile (compilation happens in epoch 1, which is left out)."""
     x, y = data
     model = work.model(seed)
+    if compiled:
+        model = torch.compile(model)
     opt = work.optimizer(model.parameters())
     times = []
     for _ in range(epochs):
@@ -204,6 +208,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--skip-lightning", action="store_true")
+    ap.add_argument("--with-compile", action="store_true")
     args = ap.parse_args()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
 
@@ -214,7 +219,8 @@ def main():
     test = (torch.as_tensor(s.x_test).to(device), torch.as_tensor(s.y_test).to(device))
     work = Work(recipe, prepared.spec, device)
 
-    names = ["textbook", "lightning", "hand_tensor_loop"] + (["hand_graph_loop"] if device == "cuda" else []) + ["trainlab"]
+    names = ["textbook", "lightning", "hand_tensor_loop"] + (["hand_compiled_loop"] if args.with_compile else []) + \
+        (["hand_graph_loop"] if device == "cuda" else []) + ["trainlab"]
     per = {k: [] for k in names}
     acc, fit = {}, {}
     with tempfile.TemporaryDirectory() as runs_dir:
@@ -226,6 +232,7 @@ def main():
                     acc[name], times, fit = trainlab_run(args.recipe, args.epochs, rnd, runs_dir, device)
                 else:
                     fn = {"textbook": textbook, "lightning": lightning_trainer, "hand_tensor_loop": hand_tensor_loop,
+                          "hand_compiled_loop": lambda *a: hand_tensor_loop(*a, compiled=True),
                           "hand_graph_loop": hand_graph_loop}[name]
                     model, times = fn(work, train, args.epochs, rnd)
                     acc[name] = accuracy(model, *test)
