@@ -197,7 +197,7 @@ def _launch(recipe: Recipe, raw):
     t = recipe.train
     device = choose_device(t.device)
     data = _prepare(raw, recipe, recipe.seed)
-    fabric = make_fabric(device, choose_precision(t.precision, device, _build(recipe, data, recipe.seed)[1]),
+    fabric = make_fabric(device, choose_precision(t.precision, device, lambda: _build(recipe, data, recipe.seed)[1]),
                          t.devices, t.num_nodes, t.strategy)
     fabric.launch()
     return fabric, data

@@ -23,13 +23,15 @@ def choose_device(device: str) -> str:
 
 
 def choose_precision(precision: str, device: str, model) -> str:
-    """bf16 autocast on CUDA for conv nets and attention; fp32 elsewhere (and on request)."""
+    """bf16 autocast on CUDA for conv nets and attention; fp32 elsewhere (and on request). `model`: the
+    network, or a function that builds it, called only when its layers decide."""
     import torch.nn as nn
 
     if precision == "32" or device != "cuda":
         return "32-true"
     if precision == "bf16":
         return "bf16-mixed"
+    model = model if isinstance(model, nn.Module) else model()
     heavy = any(isinstance(m, (nn.Conv2d, nn.MultiheadAttention, nn.TransformerEncoderLayer)) for m in model.modules())
     return "bf16-mixed" if heavy else "32-true"
 
