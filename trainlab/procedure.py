@@ -147,9 +147,7 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
     recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
     if raw is not None:  # and so does an augmentation the data cannot take
-        from .data.transforms import BatchAugment
-
-        BatchAugment.checked(recipe.data.augment, recipe.task.name, raw.kind, raw.x.ndim - 1)
+        _check_augmentation(recipe, raw)
     fabric, data = _launch(recipe, raw)  # several processes: each continues from here
     path = None
     if fabric is None or fabric.is_global_zero:
@@ -184,6 +182,16 @@ def load_run(path: str | Path) -> Run:
     if not (path / "recipe.toml").is_file():
         raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
+
+
+def _check_augmentation(recipe: Recipe, raw) -> None:
+    from .data.transforms import BatchAugment
+    from .evaluate import tta
+    from .tasks.base import resolve_task_name
+
+    task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
+    BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
+    tta.check(recipe.eval.tta, task, raw.kind, ndim)
 
 
 def _launch(recipe: Recipe, raw):
@@ -301,6 +309,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     from .engine import checkpoint
     from .engine.loop import fit
     from .evaluate.evaluator import evaluate_test
+    from .evaluate.tta import with_tta
 
     if fabric is not None and fabric.world_size > 1 and recipe.task.name == "gan":
         raise TrainlabError("A GAN trains in one process (its judge classifier is trained first); drop --devices.")
@@ -316,7 +325,9 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "tokenizer": data.tokenizer.to_dict() if data.tokenizer is not None else None}
     result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
                  describe=describe)
-    test = evaluate_test(model, task, data, fabric.device, recipe.train.eval_batch_size, recipe.eval.calibrate)
+    # tested as predict, serve and export use it; explained as the network it is
+    test = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device, recipe.train.eval_batch_size,
+                         recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
@@ -495,7 +506,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
 
     p = Predictor(run_.path)
     data = prepare_from_recipe(p.recipe, p.meta["seed"])
-    _write_json(run_.path / "interpret.json", interpret(p.model, data, p.task, samples))
+    _write_json(run_.path / "interpret.json", interpret(p.network, data, p.task, samples))
     from .report.html import write_report
 
     write_report(run_.path, run_.recipe, run_.metrics, _read_json(run_.path / "run.json").get("env", {}))

@@ -119,6 +119,8 @@ class EvalConfig(_Strict):
     baseline_max_samples: int = Field(10000, ge=100)
     repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
     calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
+    tta: Literal["none", "flip"] = Field("none", description="test-time augmentation of image classifiers: 'flip' "
+                                        "averages the outputs for each image and its mirror (test, predict, serve, export)")
 
 
 class ReportConfig(_Strict):

@@ -139,6 +139,8 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
                    ("logits: softmax gives class probabilities" if p.spec.target == "class" else
                     f"standardised target: value = output * {p.normalizer.target_scale} + {p.normalizer.target_shift}")},
         "preprocessing": {**p.normalizer.to_dict(), "embedded": fmt != "safetensors"},
+        "test_time_augmentation": ("flip: the logits are the mean over the image and its left-right mirror, as tested"
+                                   if p.tta == "flip" else p.tta),
         "classes": list(p.spec.class_names), "features": list(p.spec.feature_names),
         "task": p.task.name, "test_metrics": test, "recipe_hash": p.recipe_hash, "recipe": p.recipe,
         "parity": parity,

@@ -12,6 +12,7 @@ from ..core.errors import CheckpointError, DataError
 from ..core.spec import DataSpec
 from ..data.sources import finite_float32
 from ..data.transforms import Normalizer
+from ..evaluate.tta import with_tta
 
 
 class Predictor:
@@ -45,13 +46,16 @@ class Predictor:
             raise CheckpointError(f"predict, export and serve handle classification, regression and segmentation "
                                   f"runs; this run's task is {self.task.name!r}.")
         model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
-        self.model = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
+        self.network = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
         try:
-            self.model.load_state_dict(tensors)
+            self.network.load_state_dict(tensors)
         except RuntimeError as err:
             raise CheckpointError(f"The weights in {str(folder)!r} do not fit the recipe's model: {err}") from None
         self.device = torch.device(device)
-        self.model.to(self.device).eval()
+        self.network.to(self.device).eval()
+        # what predicts, serves and is exported: the network as it was tested (with its test-time augmentation)
+        self.tta = self.recipe.get("eval", {}).get("tta", "none")
+        self.model = with_tta(self.network, self.tta)
         self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:16]
 
     # --- inputs ---
@@ -213,6 +217,7 @@ class Predictor:
             "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else
             {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
              "max_len": self.tokenizer.max_len},
+            "test_time_augmentation": self.tta,
             "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }

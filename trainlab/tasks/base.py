@@ -98,4 +98,4 @@ def build_task(name: str, spec: DataSpec, params: dict, **context) -> Task:
 def resolve_task_name(name: str, spec: DataSpec) -> str:
     if name != "auto":
         return name
-    return {"class": "classification", "real": "regression", "sequence": "seq2seq"}[spec.target]
+    return {"class": "classification", "real": "regression", "sequence": "seq2seq", "mask": "segmentation"}[spec.target]
