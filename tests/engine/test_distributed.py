@@ -38,6 +38,18 @@ def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path):
     assert (run_dir / "report.html").is_file() and two.stdout.count("test metrics") == 1  # one process reports
 
 
+def test_one_process_under_ddp_matches_the_plain_run(tmp_path):
+    """Issue 10's GPU check, on the CPU: `--devices 1 --strategy ddp` is the plain run."""
+    recipe = write_recipe(tmp_path / "r.toml", MOONS.format(epochs=3, batch=64))
+    plain = cli("run", recipe, "--runs-dir", tmp_path / "plain", "-q")
+    ddp = cli("run", recipe, "--runs-dir", tmp_path / "ddp", "-q", "--devices", "1", "--strategy", "ddp")
+    assert plain.returncode == 0 and ddp.returncode == 0, ddp.stderr
+    (_, a), (_, b) = _finished(tmp_path / "plain"), _finished(tmp_path / "ddp")
+    assert b["fit"]["processes"] == 1
+    assert [r["val_loss"] for r in b["history"]] == pytest.approx([r["val_loss"] for r in a["history"]], rel=1e-9)
+    assert b["test"]["accuracy"] == a["test"]["accuracy"]
+
+
 def test_killed_two_process_run_resumes_on_two_or_one(tmp_path):
     text = MOONS.format(epochs=4, batch=2).replace("n = 1000", "n = 2000")  # slow enough epochs to interrupt
     recipe = write_recipe(tmp_path / "r.toml", text)
