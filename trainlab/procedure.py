@@ -393,7 +393,8 @@ def validate_only(recipe: Recipe, folder: Path, on_epoch=None, raw=None) -> dict
 def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 50) -> list[dict]:
     """The course's speed lab as a command: the recipe's model trained for `steps` steps on every
     device available, with the textbook DataLoader loop and with trainlab's loop. Each measurement
-    is the second of two epochs of `steps` steps (the first holds warm-up: allocation, kernels)."""
+    is the second of two epochs of `steps` steps (the first holds warm-up: allocation, kernels); the
+    epoch time is the whole training set's steps at that pace."""
     import tempfile
     from dataclasses import replace
 
@@ -408,7 +409,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     if recipe.is_rl:
         raise TrainlabError("trainlab bench measures recipes with a [data] section; an RL run reports its own speed.")
     data = _prepare(_load_raw(recipe), recipe, recipe.seed)
-    rows, flops = [], 0
+    rows, flops, n_train = [], 0, None
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         for loop in ("textbook", "fast"):
             r = parse_recipe(apply_overrides(recipe.to_dict(), [
@@ -417,6 +418,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
             if r.task.name == "gan":
                 raise TrainlabError("trainlab bench does not measure GAN recipes (their judge is trained first).")
             task, model, d, fabric = _trainer(r, data, r.seed, device)
+            n_train = n_train or len(d.split.x_train)  # as the task trains on it
             idx = np.arange(steps * r.train.batch_size) % len(d.split.x_train)  # exactly `steps` batches an epoch
             d = replace(d, split=replace(d.split, x_train=d.split.x_train[idx], y_train=d.split.y_train[idx],
                                          x_val=d.split.x_val[:256], y_val=d.split.y_val[:256]))
@@ -428,6 +430,8 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
                          "precision": str(fabric.strategy.precision.precision), "steps": steps,
                          "batch_size": r.train.batch_size, "seconds": seconds,
                          "samples_per_second": steps * r.train.batch_size / seconds,
+                         # one pass over the whole training set at this step time
+                         "epoch_seconds": -(-n_train // r.train.batch_size) * seconds / steps,
                          "flops_per_step": flops, "tflops_per_second": flops * steps / seconds / 1e12})
     for row in rows:
         row["speedup"] = rows[0]["seconds"] / row["seconds"]  # against the textbook loop on the CPU

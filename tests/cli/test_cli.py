@@ -189,3 +189,5 @@ def test_bench_times_both_loops_on_every_device(tmp_path):
     forward = 2 * 32 * (2 * 16 + 16 * 1)
     assert all(r["flops_per_step"] == 2 * forward + 2 * 32 * 16 for r in rows)
     assert all(r["tflops_per_second"] == pytest.approx(r["flops_per_step"] * 20 / r["seconds"] / 1e12) for r in rows)
+    # its training split holds 800 points: an epoch is 25 batches of 32 at the measured pace
+    assert all(r["epoch_seconds"] == pytest.approx(25 * r["seconds"] / 20) for r in rows)

@@ -310,13 +310,15 @@ def bench(recipe: Path = typer.Argument(..., help="A recipe; its model and data 
         print(json.dumps({"recipe": str(recipe), "rows": rows}))
         return
     table = Table(title=f"{recipe.name}: {steps} training steps, batch {rows[0]['batch_size']}")
-    for col in ("device", "loop", "precision", "s / step", "samples / s", "TFLOP/s", "vs textbook on CPU"):
+    for col in ("device", "loop", "precision", "s / step", "s / epoch", "samples / s", "TFLOP/s", "vs textbook on CPU"):
         table.add_column(col, justify="left" if col in ("device", "loop", "precision") else "right")
     for r in rows:
         table.add_row(r["device"], r["loop"], r["precision"], f"{1000 * r['seconds'] / r['steps']:.2f} ms",
-                      f"{r['samples_per_second']:,.0f}", f"{r['tflops_per_second']:.3g}", f"{r['speedup']:.2f}×")
+                      f"{r['epoch_seconds']:.3g} s", f"{r['samples_per_second']:,.0f}", f"{r['tflops_per_second']:.3g}",
+                      f"{r['speedup']:.2f}×")
     _console().print(table)
-    print(f"one step: {rows[0]['flops_per_step'] / 1e9:.3g} GFLOP (forward and backward matrix products and convolutions)")
+    print(f"one step: {rows[0]['flops_per_step'] / 1e9:.3g} GFLOP (forward and backward matrix products and convolutions); "
+          "s / epoch: the whole training set at the measured pace")
 
 
 @app.command()
