@@ -8,7 +8,7 @@ as a CUDA graph), and trainlab itself. Default: the course's tp1
 Epoch time is the training pass (median over epochs 2..N: epoch 1 holds warm-up and compilation).
 Prints one JSON line with epoch times, throughput, test accuracy and ratios.
 Usage: python benchmarks/engine_vs_peers.py [--recipe recipes/tp1-mlp.toml] [--epochs 12] [--rounds 1]
-       [--device auto|cpu|cuda] [--skip-lightning] [--with-compile]
+       [--device auto|cpu|cuda] [--skip-lightning] [--with-compile] [--set KEY=VALUE ...]
 --with-compile adds the hand-written loop with its model under torch.compile."""
 from __future__ import annotations
 
@@ -194,8 +194,8 @@ def lightning_trainer(work, data, epochs, seed):
     return module.net.to(work.device), timer.times
 
 
-def trainlab_run(recipe_path, epochs, seed, runs_dir, device):
-    r = trainlab.run(recipe_path, [f"train.epochs={epochs}", "eval.baselines=false", "report.html=false",
+def trainlab_run(recipe_path, overrides, epochs, seed, runs_dir, device):
+    r = trainlab.run(recipe_path, [*overrides, f"train.epochs={epochs}", "eval.baselines=false", "report.html=false",
                                    "report.interpret=false", "train.early_stopping.patience=0", f"seed={seed}",
                                    f"train.device={device}"], runs_dir=runs_dir, progress=False)
     return r.metrics["test"]["accuracy"], [h["time"] for h in r.history], r.metrics["fit"]
@@ -209,10 +209,11 @@ def main():
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--skip-lightning", action="store_true")
     ap.add_argument("--with-compile", action="store_true")
+    ap.add_argument("--set", action="append", default=[], help="a recipe override for every contender, e.g. data.limit=6000")
     args = ap.parse_args()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, args.set)
     prepared = prepare_config(recipe.data, recipe.seed)
     s = prepared.split
     train = (torch.as_tensor(s.x_train).to(device), torch.as_tensor(s.y_train).to(device))
@@ -229,7 +230,7 @@ def main():
                 if name == "lightning" and args.skip_lightning:
                     continue
                 if name == "trainlab":
-                    acc[name], times, fit = trainlab_run(args.recipe, args.epochs, rnd, runs_dir, device)
+                    acc[name], times, fit = trainlab_run(args.recipe, args.set, args.epochs, rnd, runs_dir, device)
                 else:
                     fn = {"textbook": textbook, "lightning": lightning_trainer, "hand_tensor_loop": hand_tensor_loop,
                           "hand_compiled_loop": lambda *a: hand_tensor_loop(*a, compiled=True),
@@ -239,7 +240,7 @@ def main():
                 per[name].append(statistics.median(times[1:] if len(times) > 1 else times))
     epoch = {k: statistics.median(v) for k, v in per.items() if v}
     out = {
-        "bench": "engine_vs_peers", "recipe": args.recipe.name, "device": device,
+        "bench": "engine_vs_peers", "recipe": args.recipe.name, "overrides": args.set, "device": device,
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "trainlab_precision": fit.get("precision"),
         "trainlab_cuda_graph": fit.get("cuda_graph"), "trainlab_capture_seconds": round(fit.get("capture_seconds", 0.0), 3),
         "epochs": args.epochs, "rounds": args.rounds, "threads": torch.get_num_threads(), "torch": torch.__version__,
