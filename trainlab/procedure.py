@@ -342,7 +342,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
         **{k: describe[k] for k in ("spec", "normalizer", "task")},
         "fit": {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
-                "cuda_graph": result.graph, "capture_seconds": result.capture_seconds,
+                "cuda_graph": result.graph, "capture_seconds": result.capture_seconds, "backward": result.backward,
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop,
                 "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size},
         "history": result.history,

@@ -32,6 +32,7 @@ class FitResult:
     steps: int = 0
     graph: str = ""               # "captured", or why the step was not captured as a CUDA graph
     capture_seconds: float = 0.0  # capture warm-up, not counted in train_seconds
+    backward: str = "autograd"    # or "written out" (engine/analytic.py)
 
 
 def _penalty(weights: list, l1: float, l2: float):
@@ -116,6 +117,9 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     result.train_seconds += feature_seconds  # training time, though no epoch's
     static, eager_because = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment,
                                          decode)
+    analytic = _analytic_step(net or model.module, task, optimizers, t, fabric) if static is None else None
+    if analytic is not None:
+        result.backward = "written out"
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
@@ -130,7 +134,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             else:
                 train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net,
                                             _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream, decode), weights,
-                                            result, bar, augment)
+                                            result, bar, augment, analytic)
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
             row = {"epoch": epoch + 1, **train_losses, **_validate(net or model, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
@@ -222,6 +226,16 @@ def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, de
                              augment=augment, decode=decode, capture=fabric.device.type == "cuda"), None
 
 
+def _analytic_step(module, task, optimizers, t, fabric):
+    """The MLP step with its backward written out, where it applies (see analytic.py); else None."""
+    from . import analytic
+
+    if analytic.unsupported(module, task, fabric, t, optimizers) is not None:
+        return None
+    params = [p for o in optimizers for g in o.param_groups for p in g["params"]]
+    return analytic.AnalyticStep(module, task, optimizers[0], t, params)
+
+
 def _augmentation(recipe: Recipe, task, spec):
     from ..data.transforms import BatchAugment
 
@@ -229,9 +243,10 @@ def _augmentation(recipe: Recipe, task, spec):
 
 
 def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batches, weights, result, bar,
-                 augment=None) -> dict:
+                 augment=None, analytic=None) -> dict:
     """One pass over the training batches; returns the mean training losses (one host sync). `net`:
-    what the steps call when it is not the model (the trainable part of a partly frozen one)."""
+    what the steps call when it is not the model (the trainable part of a partly frozen one);
+    `analytic`: the step with its backward written out, when the model is a plain MLP."""
     textbook = t.loop == "textbook"
     dev = fabric.device
     # Fabric's wrapper adds per-call overhead that one device does not need: call the module
@@ -252,6 +267,8 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
                 xb = augment(xb)
             if task.manual:
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
+            elif analytic is not None:
+                parts = {"loss": analytic(xb, yb)}
             else:
                 loss = task.training_step(net, xb, yb)
                 if t.l1 or t.l2:

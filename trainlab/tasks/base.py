@@ -28,6 +28,7 @@ class Task:
     manual = False      # True: `manual_step` runs backward and the optimisers itself (a GAN's two players)
     supervised = False  # predicts a label or value per sample: calibration, error lists and classical baselines apply
     graph_safe = False  # training_step is device work only (no host reads, no host randomness): CUDA-graph capturable
+    written_gradient = False  # loss_gradient is written out (the engine's analytic MLP step may use it)
 
     def __init__(self, spec: DataSpec):
         self.spec = spec
@@ -39,6 +40,10 @@ class Task:
         raise NotImplementedError
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss_gradient(self, outputs: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the loss, d loss / d outputs) without autograd, when `written_gradient` (see engine/analytic.py)."""
         raise NotImplementedError
 
     def training_step(self, model, x, y) -> torch.Tensor:

@@ -31,6 +31,7 @@ class Classification(Task):
             raise RecipeError(f"task.loss = {loss!r} is for two classes; this dataset has {k}. Use 'ce'.")
         self.loss_name, self.label_smoothing = loss, label_smoothing
         self.binary = loss in ("bce", "perceptron")
+        self.written_gradient = loss in ("ce", "bce")
 
     def output_size(self) -> int:
         return 1 if self.binary else self.spec.num_classes
@@ -48,6 +49,26 @@ class Classification(Task):
                 t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
             return F.binary_cross_entropy_with_logits(z, t)
         return F.relu(-(2 * y.to(z.dtype) - 1) * z).mean()  # perceptron criterion
+
+    def loss_gradient(self, outputs, y):
+        """The loss of `loss` and its gradient: (softmax(z) − q) / B for cross-entropy, where q is the
+        one-hot target smoothed towards uniform; (σ(z) − t) / B for binary cross-entropy."""
+        b, eps = len(y), self.label_smoothing
+        if self.loss_name == "bce":
+            z = outputs.squeeze(-1)
+            t = y.to(z.dtype)
+            if eps:
+                t = t * (1 - eps) + 0.5 * eps
+            return F.binary_cross_entropy_with_logits(z, t), ((torch.sigmoid(z) - t) / b).unsqueeze(-1)
+        logp = torch.log_softmax(outputs, 1)  # (B, K)
+        loss = F.nll_loss(logp, y)
+        if eps:
+            loss = (1 - eps) * loss - eps * logp.mean(1).mean()
+        g = logp.exp_()  # softmax, in place: logp is not needed after the loss
+        g.scatter_add_(1, y.unsqueeze(1), torch.full((b, 1), eps - 1, dtype=g.dtype, device=g.device))
+        if eps:
+            g.sub_(eps / g.shape[1])
+        return loss, g.div_(b)
 
     def class_logits(self, outputs) -> torch.Tensor:
         """(B, K) logits, one per class, also for one-logit binary outputs: softmax([0, z]) = (1 − σ(z), σ(z))."""

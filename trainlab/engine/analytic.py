@@ -1,0 +1,88 @@
+"""Backpropagation written out, for a plain multi-layer perceptron on the CPU. A small MLP's step
+is a few dozen operator calls of a few microseconds each, and on a CPU the autograd engine's own
+bookkeeping (recording the graph, then walking it) costs as much again. Here the forward keeps each
+layer's output, the task gives the gradient of the loss with respect to the network's outputs,
+and the backward is the same ATen kernels autograd would call (mm, sum, threshold_backward,
+tanh_backward, sigmoid_backward), writing into gradient buffers allocated once. The optimiser,
+clipping and the schedulers are the ordinary ones. tests/engine/test_analytic.py checks the
+losses and weights against autograd's."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# activation → (in-place forward, backward from the activation's output)
+_ACTIVATIONS = {
+    nn.ReLU: (torch.Tensor.relu_, lambda g, out: torch.ops.aten.threshold_backward(g, out, 0)),
+    nn.Tanh: (torch.Tensor.tanh_, torch.ops.aten.tanh_backward),
+    nn.Sigmoid: (torch.Tensor.sigmoid_, torch.ops.aten.sigmoid_backward),
+}
+
+
+def chain(module: nn.Module) -> list[tuple[nn.Linear, type | None]] | None:
+    """[(Linear, the activation after it or None)] when `module` is (Flatten →) (Linear → activation)* →
+    Linear, every weight trainable; None for anything else."""
+    from ..models.mlp import MLP
+
+    mods = list(module.net) if isinstance(module, MLP) else list(module) if isinstance(module, nn.Sequential) else None
+    if not mods:
+        return None
+    if isinstance(mods[0], nn.Flatten) and mods[0].start_dim == 1 and mods[0].end_dim == -1:
+        mods = mods[1:]
+    out: list[tuple[nn.Linear, type | None]] = []
+    for m in mods:
+        if isinstance(m, nn.Linear) and all(p.requires_grad for p in m.parameters()):
+            out.append((m, None))
+        elif type(m) in _ACTIVATIONS and out and out[-1][1] is None:
+            out[-1] = (out[-1][0], type(m))
+        else:
+            return None
+    return out if out and out[-1][1] is None else None
+
+
+def unsupported(module, task, fabric, t, optimizers) -> str | None:
+    """Why this training keeps autograd (None: the backward can be written out)."""
+    if fabric.device.type != "cpu" or fabric.world_size > 1 or t.loop != "fast":
+        return "only one CPU process, fast loop"
+    if task.manual or not task.written_gradient:
+        return f"the {task.name} task's loss gradient is not written out"
+    if t.l1 or t.l2:
+        return "weight penalties"
+    if len(optimizers) != 1:
+        return "several optimisers"
+    if chain(module) is None:
+        return "not a plain MLP (Linear layers with ReLU, tanh or sigmoid)"
+    return None
+
+
+class AnalyticStep:
+    """One training step of an MLP with its backward written out: `step(x, y)` → the loss."""
+
+    def __init__(self, module, task, optimizer, t, params):
+        self.layers, self.task, self.optimizer, self.clip, self.params = chain(module), task, optimizer, t.grad_clip, params
+        for lin, _ in self.layers:  # gradient buffers, written in place every step
+            for p in lin.parameters():
+                p.grad = torch.zeros_like(p)
+
+    @torch.no_grad()
+    def __call__(self, x, y):
+        h = x.flatten(1)  # (B, F)
+        outs = [h]
+        for lin, act in self.layers:
+            h = torch.addmm(lin.bias, h, lin.weight.t()) if lin.bias is not None else h @ lin.weight.t()  # (B, out)
+            if act is not None:
+                _ACTIVATIONS[act][0](h)
+            outs.append(h)
+        loss, g = self.task.loss_gradient(h, y)  # g: d loss / d outputs, (B, K)
+        for i in range(len(self.layers) - 1, -1, -1):
+            lin, _ = self.layers[i]
+            torch.mm(g.t(), outs[i], out=lin.weight.grad)
+            if lin.bias is not None:
+                torch.sum(g, 0, out=lin.bias.grad)
+            if i:
+                g = torch.mm(g, lin.weight)
+                g = _ACTIVATIONS[self.layers[i - 1][1]][1](g, outs[i]) if self.layers[i - 1][1] else g
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip, foreach=True)
+        self.optimizer.step()
+        return loss
