@@ -1,4 +1,5 @@
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+# where trainlab finds Fashion-MNIST by default (TRAINLAB_FASHION_MNIST names another folder, e.g. on a GPU machine)
+FASHION = Path(os.environ.get("TRAINLAB_FASHION_MNIST") or "/usr/share/datasets/fashion-mnist")
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
