@@ -55,6 +55,9 @@ def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        # every batch has the same shape: let cuDNN time its convolution algorithms once and keep the fastest
+        # (the first steps run eagerly, so this happens before a CUDA graph is captured)
+        torch.backends.cudnn.benchmark = True
     if devices * num_nodes > 1 or strategy == "ddp":
         return Fabric(accelerator=device, devices=devices, num_nodes=num_nodes, strategy="ddp", precision=precision)
     return Fabric(accelerator=device, devices=1, precision=precision)
