@@ -42,7 +42,8 @@ def _print_summary(run) -> None:
 
     keys = headline_keys(m)
     rep = (m.get("repeats") or {}).get("test", {})
-    table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples, best epoch "
+    tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
+    table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
                         f"{fit['best_epoch']} of {fit['epochs_run']})")
     table.add_column("metric")
     table.add_column("this run", justify="right")
