@@ -37,11 +37,12 @@ def choose_precision(precision: str, device: str, model) -> str:
 
 
 def conv_layout(model, device: str):
-    """channels_last for convolutional networks on CUDA (tensor cores read NHWC); unchanged elsewhere."""
+    """channels_last for convolutional networks on CUDA (tensor cores read NHWC) and on the CPU (oneDNN's
+    convolutions: 1.1-1.3x faster steps for the course's conv nets, benchmarks/RESULTS.md); unchanged elsewhere."""
     import torch
     import torch.nn as nn
 
-    if device == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    if device in ("cuda", "cpu") and any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules()):
         return model.to(memory_format=torch.channels_last)
     return model
 

@@ -1,0 +1,23 @@
+import torch
+from torch import nn
+
+from trainlab.engine.runtime import choose_precision, conv_layout
+
+
+def test_conv_nets_take_channels_last_on_the_cpu_and_mlps_stay():
+    conv = conv_layout(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(288, 2)), "cpu")
+    assert conv[0].weight.is_contiguous(memory_format=torch.channels_last) and not conv[0].weight.is_contiguous()
+    x = torch.randn(4, 3, 8, 8)
+    assert conv[0](x).is_contiguous(memory_format=torch.channels_last)  # the layout carries through the network
+    mlp = conv_layout(nn.Sequential(nn.Linear(3, 2)), "cpu")
+    assert mlp[0].weight.is_contiguous()
+
+
+def test_precision_builds_the_model_only_when_its_layers_decide():
+    def build():
+        raise AssertionError("built")
+
+    assert choose_precision("auto", "cpu", build) == "32-true"  # never built off CUDA
+    assert choose_precision("bf16", "cuda", build) == "bf16-mixed"  # nor when the recipe says
+    assert choose_precision("auto", "cuda", lambda: nn.Conv2d(1, 2, 3)) == "bf16-mixed"
+    assert choose_precision("auto", "cuda", nn.Linear(2, 2)) == "32-true"
