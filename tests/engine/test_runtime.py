@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from trainlab.engine.runtime import choose_precision, conv_layout
+from trainlab.engine.runtime import choose_precision, conv_layout, fits_on_device
 
 
 def test_conv_nets_take_channels_last_on_the_cpu_and_mlps_stay():
@@ -21,3 +21,7 @@ def test_precision_builds_the_model_only_when_its_layers_decide():
     assert choose_precision("bf16", "cuda", build) == "bf16-mixed"  # nor when the recipe says
     assert choose_precision("auto", "cuda", lambda: nn.Conv2d(1, 2, 3)) == "bf16-mixed"
     assert choose_precision("auto", "cuda", nn.Linear(2, 2)) == "32-true"
+
+
+def test_the_host_is_big_enough_on_the_cpu():
+    assert fits_on_device(10 ** 15, torch.device("cpu"))

@@ -6,18 +6,6 @@ from __future__ import annotations
 import math
 
 
-def fits_on_device(nbytes: int, device) -> bool:
-    """Does a training set of `nbytes` belong on the device? Yes on the CPU (the host is the
-    device); on a GPU when it takes at most half of the memory free now (the rest is for the
-    model, its activations and the validation split)."""
-    import torch
-
-    if getattr(device, "type", str(device)) != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= free // 2
-
-
 class TensorLoader:
     """Yields (x, y) batches sliced from tensors: device-resident ones, or (data too large for
     the device) host tensors whose batches are gathered on the host and copied to `device`."""

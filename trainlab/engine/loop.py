@@ -15,10 +15,10 @@ import torch
 
 from ..core.config import Recipe
 from ..core.errors import TrainlabError
-from ..data.loaders import fits_on_device
 from . import checkpoint
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
+from .runtime import fits_on_device
 
 log = logging.getLogger("trainlab")
 

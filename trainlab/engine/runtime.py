@@ -36,6 +36,18 @@ def choose_precision(precision: str, device: str, model) -> str:
     return "bf16-mixed" if heavy else "32-true"
 
 
+def fits_on_device(nbytes: int, device) -> bool:
+    """Does a training set of `nbytes` belong on the device? Yes on the CPU (the host is the
+    device); on a GPU when it takes at most half of the memory free now (the rest is for the
+    model, its activations and the validation split)."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 2
+
+
 def conv_layout(model, device: str):
     """channels_last for convolutional networks on CUDA (tensor cores read NHWC) and on the CPU (oneDNN's
     convolutions: 1.1-1.3x faster steps for the course's conv nets, benchmarks/RESULTS.md); unchanged elsewhere."""
