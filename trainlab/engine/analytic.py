@@ -59,29 +59,33 @@ class AnalyticStep:
     """One training step of an MLP with its backward written out: `step(x, y)` → the loss."""
 
     def __init__(self, module, task, optimizer, t, params):
-        self.layers, self.task, self.optimizer, self.clip, self.params = chain(module), task, optimizer, t.grad_clip, params
-        for lin, _ in self.layers:  # gradient buffers, written in place every step
+        self.task, self.optimizer, self.clip, self.params = task, optimizer, t.grad_clip, params
+        # per layer: (Linear, in-place activation or None, its backward or None), looked up once
+        self.layers = [(lin, *(_ACTIVATIONS[act] if act else (None, None))) for lin, act in chain(module)]
+        for lin, _, _ in self.layers:  # gradient buffers, written in place every step
             for p in lin.parameters():
                 p.grad = torch.zeros_like(p)
 
     @torch.no_grad()
     def __call__(self, x, y):
         h = x.flatten(1)  # (B, F)
-        outs = [h]
-        for lin, act in self.layers:
+        inputs = []  # each layer's input; the one after an activation is that activation's output
+        for lin, act, _ in self.layers:
+            inputs.append(h)
             h = torch.addmm(lin.bias, h, lin.weight.t()) if lin.bias is not None else h @ lin.weight.t()  # (B, out)
             if act is not None:
-                _ACTIVATIONS[act][0](h)
-            outs.append(h)
+                act(h)
         loss, g = self.task.loss_gradient(h, y)  # g: d loss / d outputs, (B, K)
         for i in range(len(self.layers) - 1, -1, -1):
-            lin, _ = self.layers[i]
-            torch.mm(g.t(), outs[i], out=lin.weight.grad)
+            lin = self.layers[i][0]
+            torch.mm(g.t(), inputs[i], out=lin.weight.grad)
             if lin.bias is not None:
                 torch.sum(g, 0, out=lin.bias.grad)
             if i:
                 g = torch.mm(g, lin.weight)
-                g = _ACTIVATIONS[self.layers[i - 1][1]][1](g, outs[i]) if self.layers[i - 1][1] else g
+                backward = self.layers[i - 1][2]
+                if backward is not None:
+                    g = backward(g, inputs[i])
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.params, self.clip, foreach=True)
         self.optimizer.step()
