@@ -22,6 +22,9 @@ def _run(tmp_path, name, autograd: bool, monkeypatch, **sections):
 
 CASES = {
     # iris (3 classes, cross-entropy) and moons (one logit, binary cross-entropy)
+    # plain SGD with a changing rate: the update goes straight into the weights
+    "relu-ce-plain-sgd-step": dict(model={"hidden": [16, 8], "activation": "relu"}, optim={"name": "sgd", "lr": 0.1},
+                                   schedule={"name": "step", "step_size": 2, "gamma": 0.5}),
     "relu-ce-sgd": dict(model={"hidden": [16, 8], "activation": "relu"},
                         optim={"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3},
                         schedule={"name": "onecycle"}),
@@ -35,10 +38,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_written_out_backward_follows_autograd(tmp_path, monkeypatch, case):
+def test_written_out_backward_follows_autograd(tmp_path, monkeypatch, recwarn, case):
     fast = _run(tmp_path, "fast", False, monkeypatch, **CASES[case])
+    assert not [w for w in recwarn if "lr_scheduler" in str(w.message)]  # the schedulers know the optimiser stepped
     slow = _run(tmp_path, "slow", True, monkeypatch, **CASES[case])
-    assert fast.metrics["fit"]["backward"] == "written out" and slow.metrics["fit"]["backward"] == "autograd"
+    assert (fast.metrics["fit"]["backward"], slow.metrics["fit"]["backward"]) == ("written out", "autograd: turned off by the test")
     for a, b in zip(fast.history, slow.history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
@@ -62,7 +66,8 @@ def test_only_a_plain_mlp_is_written_out():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("classes,smoothing", [(3, 0.0), (3, 0.1), (2, 0.0), (2, 0.2)])  # 2: one logit, BCE
-def test_one_step_gives_autograds_gradients(activation, classes, smoothing):
+@pytest.mark.parametrize("momentum", [0.9, 0.0])  # 0: plain SGD, updated in place without gradient buffers
+def test_one_step_gives_autograds_gradients(activation, classes, smoothing, momentum):
     from types import SimpleNamespace
 
     from trainlab.core.spec import DataSpec
@@ -79,9 +84,14 @@ def test_one_step_gives_autograds_gradients(activation, classes, smoothing):
     written, ref = nets
     loss = task.loss(ref(x), y)
     loss.backward()
-    # lr 0: the step leaves the weights alone and its gradient buffers hold d loss / d weights
-    step = analytic.AnalyticStep(written, task, torch.optim.SGD(written.parameters(), lr=0.0), SimpleNamespace(grad_clip=0),
-                                 list(written.parameters()))
+    lr = 0.0 if momentum else 0.5  # with momentum, lr 0: the weights stay and the gradient buffers hold the gradients
+    step = analytic.AnalyticStep(written, task, torch.optim.SGD(written.parameters(), lr=lr, momentum=momentum),
+                                 SimpleNamespace(grad_clip=0), list(written.parameters()))
+    assert step.sgd == (not momentum)
     assert step(x, y).item() == pytest.approx(loss.item(), rel=1e-6)
     for (name, p), q in zip(written.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
+        if momentum:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
+        else:
+            assert p.grad is None
+            torch.testing.assert_close(p.detach(), (q - lr * q.grad).detach(), rtol=1e-5, atol=1e-7, msg=name)

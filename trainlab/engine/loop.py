@@ -32,7 +32,7 @@ class FitResult:
     steps: int = 0
     graph: str = ""               # "captured", or why the step was not captured as a CUDA graph
     capture_seconds: float = 0.0  # capture warm-up, not counted in train_seconds
-    backward: str = "autograd"    # or "written out" (engine/analytic.py)
+    backward: str = "autograd"    # "written out" (engine/analytic.py), or "autograd: " and why not
 
 
 def _penalty(weights: list, l1: float, l2: float):
@@ -117,9 +117,9 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     result.train_seconds += feature_seconds  # training time, though no epoch's
     static, eager_because = _static_step(net or model.module, task, optimizers, t, x_tr, y_tr, fabric, weights, augment,
                                          decode)
-    analytic = _analytic_step(net or model.module, task, optimizers, t, fabric) if static is None else None
-    if analytic is not None:
-        result.backward = "written out"
+    analytic, autograd_because = _analytic_step(net or model.module, task, optimizers, t, fabric) if static is None \
+        else (None, "the step is a CUDA graph")
+    result.backward = "written out" if analytic is not None else f"autograd: {autograd_because}"
     bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
     bar.start(start)
     try:
@@ -227,13 +227,15 @@ def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, de
 
 
 def _analytic_step(module, task, optimizers, t, fabric):
-    """The MLP step with its backward written out, where it applies (see analytic.py); else None."""
+    """(the MLP step with its backward written out, None) where it applies (see analytic.py); else
+    (None, why not)."""
     from . import analytic
 
-    if analytic.unsupported(module, task, fabric, t, optimizers) is not None:
-        return None
+    reason = analytic.unsupported(module, task, fabric, t, optimizers)
+    if reason is not None:
+        return None, reason
     params = [p for o in optimizers for g in o.param_groups for p in g["params"]]
-    return analytic.AnalyticStep(module, task, optimizers[0], t, params)
+    return analytic.AnalyticStep(module, task, optimizers[0], t, params), None
 
 
 def _augmentation(recipe: Recipe, task, spec):
