@@ -93,14 +93,14 @@ class AnalyticStep:
             if act is not None:
                 act(h)
         loss, g = self.task.loss_gradient(h, y)  # g: d loss / d outputs, (B, K)
-        lr = -self.optimizer.param_groups[0]["lr"] if self.sgd else 0.0  # read each step: schedules change it
+        minus_lr = -self.optimizer.param_groups[0]["lr"] if self.sgd else 0.0  # read each step: schedules change it
         for i in range(len(self.layers) - 1, -1, -1):
             lin = self.layers[i][0]
             below = torch.mm(g, lin.weight) if i else None  # with the weights before this step's update
             if self.sgd:
-                lin.weight.addmm_(g.t(), inputs[i], alpha=lr)
+                lin.weight.addmm_(g.t(), inputs[i], alpha=minus_lr)
                 if lin.bias is not None:
-                    lin.bias.add_(g.sum(0), alpha=lr)
+                    lin.bias.add_(g.sum(0), alpha=minus_lr)
             else:
                 torch.mm(g.t(), inputs[i], out=lin.weight.grad)
                 if lin.bias is not None:
