@@ -40,6 +40,14 @@ def test_overrides_parse_toml_values():
     assert r.train.early_stopping.patience == 2
 
 
+def test_precision_32_may_be_written_as_a_number():
+    # --set train.precision=32 parses as the integer 32, and so does precision = 32 in a recipe
+    assert parse_recipe(apply_overrides(recipe_dict(), ["train.precision=32"])).train.precision == "32"
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(apply_overrides(recipe_dict(), ["train.precision=16"]))
+    assert "'train.precision'" in str(e.value) and "'bf16'" in str(e.value)
+
+
 @pytest.mark.parametrize("bad", ["optim.lr", "optimm.lr=1", "seed.x=1"])
 def test_bad_overrides(bad):
     with pytest.raises(RecipeError):

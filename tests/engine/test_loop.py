@@ -24,6 +24,19 @@ def test_fast_and_textbook_loops_do_the_same_arithmetic(tmp_path):
     assert a.metrics["test"]["accuracy"] == b.metrics["test"]["accuracy"]
 
 
+@pytest.mark.parametrize("loop", ["fast", "textbook"])
+def test_bf16_training_follows_fp32(tmp_path, loop):
+    # autocast keeps each weight's bf16 copy until its context exits: a context around the whole epoch
+    # trained every step against the epoch's first weights, and the loss did not fall
+    runs = {p: _run(tmp_path, data={"name": "wine"}, train={"epochs": 6, "batch_size": 16, "loop": loop, "precision": p})
+            for p in ("32", "bf16")}
+    assert runs["bf16"].metrics["fit"]["precision"] == "bf16-mixed"
+    assert runs["bf16"].metrics["fit"]["backward"].startswith("autograd")
+    losses = {p: [row["train_loss"] for row in r.history] for p, r in runs.items()}
+    assert losses["32"][-1] < losses["32"][0] / 3
+    assert losses["bf16"] == pytest.approx(losses["32"], rel=0.05)
+
+
 def test_training_learns_and_keeps_the_best_model(tmp_path):
     r = _run(tmp_path, data={"name": "wine"}, train={"epochs": 40, "batch_size": 16, "early_stopping": {"patience": 5}})
     h = r.history

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from trainlab.engine.runtime import choose_precision, conv_layout, fits_on_device
+from trainlab.engine.runtime import autocast_without_cache, choose_precision, conv_layout, fits_on_device, make_fabric
 
 
 def test_conv_nets_take_channels_last_on_the_cpu_and_mlps_stay():
@@ -21,6 +21,20 @@ def test_precision_builds_the_model_only_when_its_layers_decide():
     assert choose_precision("bf16", "cuda", build) == "bf16-mixed"  # nor when the recipe says
     assert choose_precision("auto", "cuda", lambda: nn.Conv2d(1, 2, 3)) == "bf16-mixed"
     assert choose_precision("auto", "cuda", nn.Linear(2, 2)) == "32-true"
+    assert choose_precision("bf16", "cpu", build) == "bf16-mixed"  # asked for: honoured on the CPU too
+    assert choose_precision("32", "cuda", build) == "32-true"
+
+
+def test_a_weight_updated_inside_the_autocast_context_is_read_again():
+    # a GAN's step updates the discriminator, then runs it again for the generator's loss
+    lin, x = nn.Linear(4, 4), torch.randn(2, 4)
+    with autocast_without_cache(make_fabric("cpu", "bf16-mixed")):
+        before = lin(x)
+        with torch.no_grad():
+            lin.weight.add_(1.0)
+        after = lin(x)
+    assert before.dtype == torch.bfloat16
+    torch.testing.assert_close(after.float(), before.float() + x.sum(1, keepdim=True), rtol=0.02, atol=0.05)
 
 
 def test_the_host_is_big_enough_on_the_cpu():

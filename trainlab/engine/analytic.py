@@ -51,6 +51,8 @@ def unsupported(module, task, fabric, t, optimizers) -> str | None:
         return "data-parallel"
     if t.loop != "fast":
         return "the textbook loop"
+    if str(getattr(fabric.strategy.precision, "precision", "32-true")) != "32-true":
+        return "mixed precision"
     if task.manual or not task.written_gradient:
         return f"the {task.name} task's loss gradient is not written out"
     if t.l1 or t.l2:

@@ -18,7 +18,7 @@ from ..core.errors import TrainlabError
 from . import checkpoint
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
-from .runtime import fits_on_device
+from .runtime import autocast_without_cache, fits_on_device
 
 log = logging.getLogger("trainlab")
 
@@ -259,37 +259,43 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     plain_backward = single and getattr(fabric.strategy.precision, "scaler", None) is None
     backward = (lambda loss: loss.backward()) if plain_backward else fabric.backward
     optimizer = optimizers[0]
+    # Autocast keeps each weight's bf16 copy until its context exits, and the optimiser changes the
+    # weights at every step: one context per step, around the forward (the backward runs outside, as
+    # PyTorch's AMP recipe says). A task that updates weights inside its step (a GAN's two players)
+    # runs without that cache.
+    manual_autocast = autocast_without_cache(fabric) if task.manual else None
     model.train()
     losses, sizes = [], []
-    with fabric.autocast():
-        for i, (xb, yb) in enumerate(batches):
-            if textbook:
-                xb, yb = xb.to(dev), yb.to(dev)
-            if augment is not None:
-                xb = augment(xb)
-            if task.manual:
+    for i, (xb, yb) in enumerate(batches):
+        if textbook:
+            xb, yb = xb.to(dev), yb.to(dev)
+        if augment is not None:
+            xb = augment(xb)
+        if task.manual:
+            with manual_autocast:
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
-            elif analytic is not None:
-                parts = {"loss": analytic(xb, yb)}
-            else:
+        elif analytic is not None:
+            parts = {"loss": analytic(xb, yb)}
+        else:
+            with fabric.autocast():
                 loss = task.training_step(net, xb, yb)
                 if t.l1 or t.l2:
                     loss = loss + _penalty(weights, t.l1, t.l2)
-                optimizer.zero_grad(set_to_none=True)
-                backward(loss)
-                if t.grad_clip:
-                    fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
-                optimizer.step()
-                parts = {"loss": loss}
-            for sch in step_schedulers:
-                sch.step()
-            # the textbook loop reads the loss every step; the fast loop keeps it on the device
-            losses.append({k: v.item() if textbook else v.detach() for k, v in parts.items()})
-            sizes.append(len(yb))
-            result.steps += 1
-            bar.step(i + 1)
-            if t.max_steps and result.steps >= t.max_steps:
-                break
+            optimizer.zero_grad(set_to_none=True)
+            backward(loss)
+            if t.grad_clip:
+                fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
+            optimizer.step()
+            parts = {"loss": loss}
+        for sch in step_schedulers:
+            sch.step()
+        # the textbook loop reads the loss every step; the fast loop keeps it on the device
+        losses.append({k: v.item() if textbook else v.detach() for k, v in parts.items()})
+        sizes.append(len(yb))
+        result.steps += 1
+        bar.step(i + 1)
+        if t.max_steps and result.steps >= t.max_steps:
+            break
     w = torch.tensor(sizes, dtype=torch.float64)
     means = {}
     for k in losses[0]:

@@ -27,13 +27,40 @@ def choose_precision(precision: str, device: str, model) -> str:
     network, or a function that builds it, called only when its layers decide."""
     import torch.nn as nn
 
-    if precision == "32" or device != "cuda":
+    if precision == "32":
         return "32-true"
-    if precision == "bf16":
+    if precision == "bf16":  # on the CPU too, when asked: oneDNN runs convolutions and matmuls in bf16
+        if device == "cpu" and not cpu_has_bf16():
+            log.warning("This CPU has no native bf16 (AVX512-BF16 or AMX): train.precision = 'bf16' is emulated "
+                        "and slower than fp32.")
         return "bf16-mixed"
+    if device != "cuda":
+        return "32-true"
     model = model if isinstance(model, nn.Module) else model()
     heavy = any(isinstance(m, (nn.Conv2d, nn.MultiheadAttention, nn.TransformerEncoderLayer)) for m in model.modules())
     return "bf16-mixed" if heavy else "32-true"
+
+
+def autocast_without_cache(fabric):
+    """Fabric's autocast, without autocast's cache of each weight's low-precision copy (the cache lives
+    until the context exits: a step that updates weights inside the context would go on reading the
+    copies made before the update)."""
+    import contextlib
+
+    import torch
+
+    precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(fabric.device.type, dtype=dtype, cache_enabled=False)
+
+
+def cpu_has_bf16() -> bool:
+    """Does oneDNN run bf16 natively on this CPU (AVX512-BF16, AMX)?"""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def fits_on_device(nbytes: int, device) -> bool:
