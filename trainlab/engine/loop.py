@@ -263,7 +263,6 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     # weights at every step: one context per step, around the forward (the backward runs outside, as
     # PyTorch's AMP recipe says). A task that updates weights inside its step (a GAN's two players)
     # runs without that cache.
-    manual_autocast = autocast_without_cache(fabric) if task.manual else None
     model.train()
     losses, sizes = [], []
     for i, (xb, yb) in enumerate(batches):
@@ -272,7 +271,7 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
         if augment is not None:
             xb = augment(xb)
         if task.manual:
-            with manual_autocast:
+            with autocast_without_cache(fabric):
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
         elif analytic is not None:
             parts = {"loss": analytic(xb, yb)}

@@ -60,7 +60,10 @@ def cpu_has_bf16() -> bool:
     """Does oneDNN run bf16 natively on this CPU (AVX512-BF16, AMX)?"""
     import torch
 
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
 
 def fits_on_device(nbytes: int, device) -> bool:
