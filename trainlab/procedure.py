@@ -308,6 +308,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint
     from .engine.loop import fit
+    from .engine.runtime import precision_name
     from .evaluate.evaluator import evaluate_test
     from .evaluate.tta import with_tta
 
@@ -316,7 +317,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     task, model, data, fabric = _trainer(recipe, data, seed, device, fabric)
     if getattr(task, "judge_source", None):
         task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
-    precision = str(fabric.strategy.precision.precision)
+    precision = precision_name(fabric)
     main = fabric.is_global_zero
     resume = checkpoint.exists(folder / "checkpoints", "last")
     t0 = time.perf_counter()
@@ -404,6 +405,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     from .core.config import apply_overrides
     from .engine.cost import step_cost
     from .engine.loop import fit
+    from .engine.runtime import precision_name
 
     recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
@@ -427,7 +429,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
                 res = fit(model, task, d, r, Path(tmp), fabric, seed=r.seed, progress=False)
             seconds = res.history[-1]["time"]
             rows.append({"device": device, "loop": loop + (" + CUDA graph" if res.graph == "captured" else ""),
-                         "precision": str(fabric.strategy.precision.precision), "steps": steps,
+                         "precision": precision_name(fabric), "steps": steps,
                          "batch_size": r.train.batch_size, "seconds": seconds,
                          "samples_per_second": steps * r.train.batch_size / seconds,
                          # one pass over the whole training set at this step time

@@ -49,6 +49,17 @@ def test_static_step_follows_the_ordinary_loop(tmp_path, monkeypatch, name):
     assert fast.metrics["test"]["accuracy"] == eager.metrics["test"]["accuracy"]
 
 
+def test_static_step_in_bf16_follows_the_ordinary_loop(tmp_path, monkeypatch):
+    # the same autocast as the ordinary loop's, on the data's device, without the weight-cast cache
+    eager = _run(tmp_path, "adam", precision="bf16")
+    monkeypatch.setattr(graphs, "unsupported", lambda *a: None)
+    fast = _run(tmp_path, "adam", precision="bf16")
+    assert fast.metrics["fit"]["precision"] == "bf16-mixed"
+    for a, b in zip(eager.history, fast.history, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+
+
 def test_static_step_respects_max_steps(tmp_path, static):
     r = _run(tmp_path, "sgd", max_steps=10)
     assert r.metrics["fit"]["steps"] == 10 and len(r.history) == 2

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from trainlab.engine.runtime import autocast_without_cache, choose_precision, conv_layout, fits_on_device, make_fabric
+from trainlab.engine.runtime import autocast_without_cache, choose_precision, conv_layout, fits_on_device
 
 
 def test_conv_nets_take_channels_last_on_the_cpu_and_mlps_stay():
@@ -28,7 +28,7 @@ def test_precision_builds_the_model_only_when_its_layers_decide():
 def test_a_weight_updated_inside_the_autocast_context_is_read_again():
     # a GAN's step updates the discriminator, then runs it again for the generator's loss
     lin, x = nn.Linear(4, 4), torch.randn(2, 4)
-    with autocast_without_cache(make_fabric("cpu", "bf16-mixed")):
+    with autocast_without_cache("bf16-mixed", "cpu"):
         before = lin(x)
         with torch.no_grad():
             lin.weight.add_(1.0)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .runtime import precision_name
+
 # activation → (in-place forward, backward from the activation's output)
 _ACTIVATIONS = {
     nn.ReLU: (torch.Tensor.relu_, lambda g, out: torch.ops.aten.threshold_backward(g, out, 0)),
@@ -51,7 +53,7 @@ def unsupported(module, task, fabric, t, optimizers) -> str | None:
         return "data-parallel"
     if t.loop != "fast":
         return "the textbook loop"
-    if str(getattr(fabric.strategy.precision, "precision", "32-true")) != "32-true":
+    if precision_name(fabric) != "32-true":
         return "mixed precision"
     if task.manual or not task.written_gradient:
         return f"the {task.name} task's loss gradient is not written out"

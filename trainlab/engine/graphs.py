@@ -12,11 +12,12 @@ eagerly on the same buffers. Without CUDA (`capture=False`) the same static step
 eagerly: that is how CPU tests check it against the ordinary loop."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 
 import torch
+
+from .runtime import autocast_without_cache
 
 log = logging.getLogger("trainlab")
 
@@ -63,7 +64,7 @@ class StaticStep:
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         self.penalty = (lambda: _penalty(weights, t.l1, t.l2)) if (t.l1 or t.l2) else None
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        self.bf16 = precision == "bf16-mixed"
+        self.precision = precision
         self.capture, self.graph, self.warm, self.side, self.capture_seconds = capture, None, 0, None, 0.0
         self.failed = ""  # why capture failed, if it did
         self.eager_flags = [{k: g[k] for k in FLAGS if k in g} for g in self.optimizer.param_groups]
@@ -100,9 +101,7 @@ class StaticStep:
 
     def _autocast(self):
         # no weight-cast cache: a cached bf16 copy made before capture would be replayed for ever
-        if self.bf16:
-            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
-        return contextlib.nullcontext()
+        return autocast_without_cache(self.precision, self.x.device.type)
 
     def _body(self, tail: int = 0) -> None:
         if tail:  # the epoch's last, smaller batch: fixed positions, run eagerly

@@ -18,7 +18,7 @@ from ..core.errors import TrainlabError
 from . import checkpoint
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
-from .runtime import autocast_without_cache, fits_on_device
+from .runtime import autocast_without_cache, fits_on_device, precision_name
 
 log = logging.getLogger("trainlab")
 
@@ -216,7 +216,7 @@ def _static_step(module, task, optimizers, t, x, y, fabric, weights, augment, de
     the eager loop."""
     from . import graphs
 
-    precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
+    precision = precision_name(fabric)
     reason = graphs.unsupported(t, task, fabric, optimizers, precision, x)
     if reason is not None:
         if fabric.device.type == "cuda":
@@ -271,7 +271,7 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
         if augment is not None:
             xb = augment(xb)
         if task.manual:
-            with autocast_without_cache(fabric):
+            with autocast_without_cache(precision_name(fabric), dev.type):
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
         elif analytic is not None:
             parts = {"loss": analytic(xb, yb)}

@@ -41,19 +41,23 @@ def choose_precision(precision: str, device: str, model) -> str:
     return "bf16-mixed" if heavy else "32-true"
 
 
-def autocast_without_cache(fabric):
-    """Fabric's autocast, without autocast's cache of each weight's low-precision copy (the cache lives
-    until the context exits: a step that updates weights inside the context would go on reading the
-    copies made before the update)."""
+def precision_name(fabric) -> str:
+    """Fabric's precision: "32-true", "bf16-mixed", …"""
+    return str(getattr(fabric.strategy.precision, "precision", "32-true"))
+
+
+def autocast_without_cache(precision: str, device_type: str):
+    """The autocast of a Fabric `precision` on `device_type`, without autocast's cache of each weight's
+    low-precision copy: the cache lives until the context exits, so a step that updates weights inside
+    the context, or a captured step replayed after updates, would go on reading the old copies."""
     import contextlib
 
     import torch
 
-    precision = str(getattr(fabric.strategy.precision, "precision", "32-true"))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(fabric.device.type, dtype=dtype, cache_enabled=False)
+    return torch.autocast(device_type, dtype=dtype, cache_enabled=False)
 
 
 def cpu_has_bf16() -> bool:
