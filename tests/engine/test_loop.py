@@ -71,6 +71,32 @@ def test_every_schedule_runs_and_changes_the_rate(tmp_path, name):
         assert len(set(lrs)) > 1
 
 
+@pytest.mark.parametrize("total", [4, 21, 120])
+def test_onecycle_follows_torch_and_survives_a_warm_up_shorter_than_a_step(total):
+    rates = {}
+    for name in ("ours", "torch"):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+        if name == "ours":
+            sch, interval = SCHEDULES.get("onecycle").build(opt, {"epochs": 1, "steps_per_epoch": total}, pct_start=0.25)
+            assert interval == "step"
+        else:
+            try:
+                sch = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=total, pct_start=0.25,
+                                                          cycle_momentum=False)
+            except ZeroDivisionError:  # 4 steps: the warm-up ends at step 0.25 * 4 - 1 = 0
+                continue
+        rates[name] = [opt.param_groups[0]["lr"]]
+        for _ in range(total - 1):  # the rates of every update (the one set after the last is never used)
+            opt.step()
+            sch.step()
+            rates[name].append(opt.param_groups[0]["lr"])
+    assert max(rates["ours"]) == pytest.approx(0.05, rel=0.2) and rates["ours"][-1] < 0.05 / 25
+    if total == 4:
+        assert "torch" not in rates
+    else:
+        assert rates["ours"] == pytest.approx(rates["torch"], rel=1e-9)
+
+
 def test_metrics_are_json_lines(tmp_path):
     r = _run(tmp_path, train={"epochs": 2})
     lines = (r.path / "metrics.jsonl").read_text().splitlines()

@@ -76,10 +76,25 @@ def cosine(optimizer, context: dict, *, min_lr: float = 0.0):
 @SCHEDULES.register("onecycle")
 def onecycle(optimizer, context: dict, *, max_lr: float = 0.0, pct_start: float = 0.25):
     """One-cycle: warm up to max_lr (default: the optimiser's rate), then anneal (Smith, 2018)."""
-    max_lr = max_lr or optimizer.param_groups[0]["lr"]
+    import math
+
+    base = float(optimizer.param_groups[0]["lr"])
+    peak = (max_lr or base) / base if base else 0.0  # rates in units of the optimiser's own
     total = context["epochs"] * context["steps_per_epoch"]
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total, pct_start=pct_start,
-                                               cycle_momentum=False), "step"
+    start, floor = peak / 25, peak / 25 / 1e4  # torch's OneCycleLR: div_factor 25, final_div_factor 1e4
+    warm_end = pct_start * total - 1
+
+    def anneal(a: float, b: float, pct: float) -> float:
+        return b + (a - b) / 2 * (1 + math.cos(math.pi * min(max(pct, 0.0), 1.0)))
+
+    def factor(step: int) -> float:
+        # torch's OneCycleLR in closed form, also when the warm-up is shorter than one step (there
+        # torch divides by zero: fast-fashion for one epoch on a slice of the data)
+        if step <= warm_end and warm_end > 0:
+            return anneal(start, peak, step / warm_end)
+        return anneal(peak, floor, (step - warm_end) / max(total - 1 - warm_end, 1e-12))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
 
 
 @SCHEDULES.register("plateau")
