@@ -48,13 +48,17 @@ class TensorLoader:
 
 def textbook_loader(x, y, batch_size: int, *, shuffle: bool, seed: int, epoch: int):
     """The course's torch DataLoader over a TensorDataset, for comparison (train.loop = "textbook").
-    It visits the samples in the fast loader's order, so both loops do the same arithmetic."""
+    It visits the samples in the fast loader's order, so both loops do the same arithmetic; its own
+    generator seeds its iterator, which would otherwise draw from the global generator and shift
+    every dropout mask after it."""
+    import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     order = TensorLoader(x, y, batch_size, shuffle=shuffle, seed=seed)
     order.set_epoch(epoch)
     perm = order.order()
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, sampler=perm.tolist() if perm is not None else None)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, sampler=perm.tolist() if perm is not None else None,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 class ShardedLoader:
