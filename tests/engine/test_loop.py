@@ -101,6 +101,27 @@ def test_onecycle_follows_torch_and_survives_a_warm_up_shorter_than_a_step(total
         assert rates["ours"] == pytest.approx(rates["torch"], rel=1e-9)
 
 
+def test_a_run_checkpointed_with_torchs_onecycle_resumes_on_the_closed_form():
+    from trainlab.engine.loop import _floats, _load_schedule
+
+    def sgd():
+        return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+
+    old_opt = sgd()
+    old = torch.optim.lr_scheduler.OneCycleLR(old_opt, max_lr=0.05, total_steps=40, pct_start=0.25, cycle_momentum=False)
+    for _ in range(13):
+        old_opt.step()
+        old.step()
+    opt = sgd()
+    new, _ = SCHEDULES.get("onecycle").build(opt, {"epochs": 4, "steps_per_epoch": 10})
+    opt.load_state_dict(old_opt.state_dict())
+    _load_schedule(new, _floats(old.state_dict()))  # as checkpointed: rates as numbers
+    for _ in range(20):
+        old_opt.step(), opt.step()
+        old.step(), new.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(old_opt.param_groups[0]["lr"], rel=1e-9)
+
+
 def test_metrics_are_json_lines(tmp_path):
     r = _run(tmp_path, train={"epochs": 2})
     lines = (r.path / "metrics.jsonl").read_text().splitlines()

@@ -332,13 +332,23 @@ def _floats(state):
     return float(state) if isinstance(state, torch.Tensor) else state
 
 
+def _load_schedule(sch, state: dict) -> None:
+    """A scheduler's checkpointed state. A one-cycle run checkpointed before trainlab wrote one-cycle
+    in closed form holds torch's OneCycleLR state: the same rates, so its step count is all it needs
+    (the optimiser's checkpoint holds the current rate)."""
+    if isinstance(sch, torch.optim.lr_scheduler.LambdaLR) and "lr_lambdas" not in state:
+        state = {**sch.state_dict(), "last_epoch": state["last_epoch"], "_step_count": state["_step_count"],
+                 "_last_lr": state["_last_lr"]}
+    sch.load_state_dict(state)
+
+
 def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
     tensors, meta = checkpoint.load(folder, "last")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     for i, (o, rest) in enumerate(zip(optimizers, meta["optimizers"])):
         o.load_state_dict(checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}"))
     for sch, state in zip(schedulers, meta["schedulers"]):
-        sch.load_state_dict(state)
+        _load_schedule(sch, state)
     stopper.load(meta["early_stopping"])
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
