@@ -7,7 +7,7 @@ tanh_backward, sigmoid_backward), writing into gradient buffers allocated once. 
 clipping and the schedulers are the ordinary ones, except for plain SGD (no momentum, weight
 decay or clipping, the course's optimiser): there the update w -= lr · gᵀx is one addmm_ into
 the weights, instead of writing the gradient and walking the parameters again in
-Optimizer.step, which costs a fifth of the step on tp1. tests/engine/test_analytic.py checks
+Optimizer.step, which cost a sixth of the step on tp1. tests/engine/test_analytic.py checks
 the losses and weights against autograd's."""
 from __future__ import annotations
 

@@ -263,6 +263,7 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     # weights at every step: one context per step, around the forward (the backward runs outside, as
     # PyTorch's AMP recipe says). A task that updates weights inside its step (a GAN's two players)
     # runs without that cache.
+    precision = precision_name(fabric)
     model.train()
     losses, sizes = [], []
     for i, (xb, yb) in enumerate(batches):
@@ -271,7 +272,7 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
         if augment is not None:
             xb = augment(xb)
         if task.manual:
-            with autocast_without_cache(precision_name(fabric), dev.type):
+            with autocast_without_cache(precision, dev.type):
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
         elif analytic is not None:
             parts = {"loss": analytic(xb, yb)}

@@ -23,8 +23,8 @@ def choose_device(device: str) -> str:
 
 
 def choose_precision(precision: str, device: str, model) -> str:
-    """bf16 autocast on CUDA for conv nets and attention; fp32 elsewhere (and on request). `model`: the
-    network, or a function that builds it, called only when its layers decide."""
+    """"auto": bf16 autocast on CUDA for conv nets and attention, fp32 elsewhere; "32" and "bf16" as asked,
+    on any device. `model`: the network, or a function that builds it, called only when its layers decide."""
     import torch.nn as nn
 
     if precision == "32":

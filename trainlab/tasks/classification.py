@@ -44,11 +44,13 @@ class Classification(Task):
             return F.cross_entropy(outputs, y, label_smoothing=self.label_smoothing)
         z = outputs.squeeze(-1)
         if self.loss_name == "bce":
-            t = y.to(z.dtype)
-            if self.label_smoothing:
-                t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
-            return F.binary_cross_entropy_with_logits(z, t)
+            return F.binary_cross_entropy_with_logits(z, self._bce_target(y, z.dtype))
         return F.relu(-(2 * y.to(z.dtype) - 1) * z).mean()  # perceptron criterion
+
+    def _bce_target(self, y, dtype):
+        """The binary target, smoothed towards ½ by label_smoothing."""
+        t = y.to(dtype)
+        return t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing if self.label_smoothing else t
 
     def loss_gradient(self, outputs, y):
         """The loss of `loss` and its gradient: (softmax(z) − q) / B for cross-entropy, where q is the
@@ -56,9 +58,7 @@ class Classification(Task):
         b, eps = len(y), self.label_smoothing
         if self.loss_name == "bce":
             z = outputs.squeeze(-1)
-            t = y.to(z.dtype)
-            if eps:
-                t = t * (1 - eps) + 0.5 * eps
+            t = self._bce_target(y, z.dtype)
             return F.binary_cross_entropy_with_logits(z, t), ((torch.sigmoid(z) - t) / b).unsqueeze(-1)
         logp = torch.log_softmax(outputs, 1)  # (B, K)
         loss = F.nll_loss(logp, y)
