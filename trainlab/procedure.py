@@ -3,6 +3,7 @@
 resumes where it stopped and a finished one can be re-run exactly from its recipe."""
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -120,10 +121,12 @@ def _trainer(recipe: Recipe, data, seed: int, device: str, fabric=None):
     from `seed`, in the device's layout, and a Fabric with the precision it calls for (unless the
     data-parallel processes already share one)."""
     from .engine.runtime import choose_precision, conv_layout, make_fabric
+    from .engine.sharding import is_sharded
 
     task, model = _build(recipe, data, seed)
     data = task.adapt(data)
-    model = conv_layout(model, device)
+    if fabric is None or not is_sharded(fabric):  # FSDP shards contiguous parameters only
+        model = conv_layout(model, device)
     if fabric is None:
         fabric = make_fabric(device, choose_precision(recipe.train.precision, device, model))
     return task, model, data, fabric
@@ -160,9 +163,11 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
     return _execute(path, recipe, raw, progress, fabric, data)
 
 
-def resume(path: str | Path, progress: bool = True, devices: int | None = None, num_nodes: int | None = None) -> Run:
+def resume(path: str | Path, progress: bool = True, devices: int | None = None, num_nodes: int | None = None,
+           strategy: str | None = None) -> Run:
     """Continue an interrupted run from its last checkpoint (or finish its report), on the same
-    number of processes or another (`devices`, `num_nodes`: the batch size stays per device)."""
+    number of processes or another (`devices`, `num_nodes`: the batch size stays per device), with
+    the same data-parallel strategy or another."""
     path = Path(path)
     if not (path / "recipe.toml").is_file():
         raise CheckpointError(f"{str(path)!r} is not a trainlab run directory (no recipe.toml in it).")
@@ -170,7 +175,8 @@ def resume(path: str | Path, progress: bool = True, devices: int | None = None, 
     if _read_json(path / "run.json").get("status") == "finished":
         log.info("%s has already finished", path)
         return load_run(path)
-    change = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes)) if v is not None]
+    change = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy))
+              if v is not None]
     if change:
         recipe = _resolved(recipe, change)
     raw = _load_raw(recipe)
@@ -306,15 +312,18 @@ def _explainable(spec) -> bool:
 def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None):
     """Train and test one split seed; returns (its result, the task). `fabric`: the data-parallel
     processes' shared Fabric (None: one process, a Fabric made here)."""
-    from .engine import checkpoint
+    from .engine import checkpoint, sharding
     from .engine.loop import fit
     from .engine.runtime import precision_name
     from .evaluate.evaluator import evaluate_test
     from .evaluate.tta import with_tta
 
-    if fabric is not None and fabric.world_size > 1 and recipe.task.name == "gan":
-        raise TrainlabError("A GAN trains in one process (its judge classifier is trained first); drop --devices.")
+    if fabric is not None and (fabric.world_size > 1 or recipe.train.strategy == "fsdp") and recipe.task.name == "gan":
+        raise TrainlabError("A GAN trains in one process without sharding (its judge classifier is trained first); "
+                            "drop --devices and --strategy.")
     task, model, data, fabric = _trainer(recipe, data, seed, device, fabric)
+    # a sharded model runs only with every process at each forward: test and explain a whole copy
+    whole = copy.deepcopy(model) if sharding.is_sharded(fabric) else None
     if getattr(task, "judge_source", None):
         task.set_judge(*_judge(folder, task.judge_source, task.judge_set, device), device)
     precision = precision_name(fabric)
@@ -327,6 +336,9 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
                  describe=describe)
     # tested as predict, serve and export use it; explained as the network it is
+    if whole is not None:
+        whole.load_state_dict(checkpoint.load(folder / "checkpoints", "best")[0])
+        model = whole.to(fabric.device)
     test = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device, recipe.train.eval_batch_size,
                          recipe.eval.calibrate)
     n_params = sum(p.numel() for p in model.parameters())

@@ -96,15 +96,17 @@ def test_fast_and_textbook_loops_agree_on_a_cnn(tmp_path):
 
 
 @needs_fashion
-def test_one_gpu_under_ddp_matches_the_plain_run(tmp_path):
-    """Issue 10: `trainlab run RECIPE --devices 1 --strategy ddp` on one GPU, against the same run without."""
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_one_gpu_under_a_strategy_matches_the_plain_run(tmp_path, strategy):
+    """Issue 10: `trainlab run RECIPE --devices 1 --strategy ddp` (or fsdp) on one GPU, against the same run without."""
     over = ["--set", "train.epochs=3", "--set", "eval.baselines=false", "--set", "report.html=false",
             "--set", "report.interpret=false", "-q"]
     recipe = str(REPO / "recipes" / "cnn-fashion.toml")
-    for name, extra in (("plain", []), ("ddp", ["--devices", "1", "--strategy", "ddp"])):
+    for name, extra in (("plain", []), (strategy, ["--devices", "1", "--strategy", strategy])):
         out = subprocess.run([sys.executable, "-m", "trainlab.cli.main", "run", recipe, *over, *extra,
                               "--runs-dir", str(tmp_path / name)], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
-    plain, ddp = (json.loads(next((tmp_path / n).glob("cnn-fashion-*/metrics.json")).read_text()) for n in ("plain", "ddp"))
-    assert ddp["fit"]["device"] == "cuda" and ddp["fit"]["processes"] == 1
-    assert abs(ddp["test"]["accuracy"] - plain["test"]["accuracy"]) < 0.005
+    plain, other = (json.loads(next((tmp_path / n).glob("cnn-fashion-*/metrics.json")).read_text())
+                    for n in ("plain", strategy))
+    assert other["fit"]["device"] == "cuda" and other["fit"]["processes"] == 1
+    assert abs(other["test"]["accuracy"] - plain["test"]["accuracy"]) < 0.005

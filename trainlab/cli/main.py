@@ -94,7 +94,7 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
         runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created."),
         devices: Optional[int] = typer.Option(None, help="Data-parallel processes on this machine (GPUs, or CPU processes)."),
         num_nodes: Optional[int] = typer.Option(None, help="Machines, each started with the same command (torchrun, SLURM)."),
-        strategy: Optional[str] = typer.Option(None, help="auto | ddp"),
+        strategy: Optional[str] = typer.Option(None, help="auto | ddp | fsdp (shard parameters, gradients and optimiser state)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")):
     """Train, test once and report a recipe."""
     _setup_logging(quiet)
@@ -115,12 +115,13 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
 def resume(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/tp1-mlp-20260101-120000."),
            devices: Optional[int] = typer.Option(None, help="Continue on this many processes (default: as recorded)."),
            num_nodes: Optional[int] = typer.Option(None, help="Continue on this many machines."),
+           strategy: Optional[str] = typer.Option(None, help="Continue with another strategy: auto | ddp | fsdp."),
            quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Continue an interrupted run from its last checkpoint, on the same number of devices or another."""
     _setup_logging(quiet)
     from ..procedure import resume as resume_run
 
-    result = resume_run(run_dir, progress=not quiet, devices=devices, num_nodes=num_nodes)
+    result = resume_run(run_dir, progress=not quiet, devices=devices, num_nodes=num_nodes, strategy=strategy)
     if result.main:
         _print_summary(result)
 

@@ -104,7 +104,9 @@ class TrainConfig(_Strict):
                             "CPU too: about 2x faster convolutions where the CPU has AVX512-BF16 or AMX)")
     devices: int = Field(1, ge=1, description="processes (GPUs, or CPU processes) per machine, data-parallel")
     num_nodes: int = Field(1, ge=1, description="machines (launched with torchrun or SLURM)")
-    strategy: Literal["auto", "ddp"] = "auto"
+    strategy: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto", description="auto: DDP when there are several processes; ddp; fsdp: each process holds a shard of "
+                            "the parameters, gradients and optimiser state (FSDP2)")
     scale_lr: bool = Field(False, description="multiply the learning rate by the number of processes")
     eval_batch_size: int = Field(2048, ge=1)
     loop: Literal["fast", "textbook"] = Field("fast", description="textbook: a torch DataLoader loop, for comparison")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import sharding
 from .runtime import precision_name
 
 # activation → (in-place forward, backward from the activation's output)
@@ -51,6 +52,8 @@ def unsupported(module, task, fabric, t, optimizers) -> str | None:
         return "not on the CPU"
     if fabric.world_size > 1:
         return "data-parallel"
+    if sharding.is_sharded(fabric):
+        return "sharded"
     if t.loop != "fast":
         return "the textbook loop"
     if precision_name(fabric) != "32-true":

@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from . import sharding
 from .runtime import autocast_without_cache
 
 log = logging.getLogger("trainlab")
@@ -34,6 +35,8 @@ def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
         return "not on CUDA"
     if fabric.world_size > 1:
         return "data-parallel (DDP synchronises gradients outside the step)"
+    if sharding.is_sharded(fabric):
+        return "sharded (FSDP gathers parameters around each unit)"
     if t.loop == "textbook":
         return "the textbook loop"
     if x.device != fabric.device:

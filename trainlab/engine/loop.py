@@ -15,7 +15,7 @@ import torch
 
 from ..core.config import Recipe
 from ..core.errors import TrainlabError
-from . import checkpoint
+from . import checkpoint, sharding
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
 from .runtime import autocast_without_cache, fits_on_device, precision_name
@@ -36,6 +36,8 @@ class FitResult:
 
 
 def _penalty(weights: list, l1: float, l2: float):
+    if weights and sharding.is_shard(weights[0]):  # FSDP: each process penalises the shard it holds
+        return sharding.summed_over_shards(_penalty([w.to_local() for w in weights], l1, l2))
     total = 0.0
     if l1:
         total = total + l1 * sum(w.abs().sum() for w in weights)
@@ -75,6 +77,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     ydt = task.target_dtype()
     s = data.split
     world, main = fabric.world_size, fabric.is_global_zero
+    sharded = sharding.is_sharded(fabric)  # FSDP: gathering the checkpoint's tensors takes every process
     # one process holds all training data on its device; several keep it on the host and move each
     # epoch's shard (see ShardedLoader). Data too large for the device stays on the host and
     # is copied batch by batch.
@@ -93,7 +96,10 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     opt_params = opt_entry.validate(recipe.optim.params, "optim")
     if t.scale_lr and world > 1:  # the linear scaling rule, only when asked
         opt_params = {**opt_params, "lr": opt_params["lr"] * world}
-    model, *optimizers = fabric.setup(model, *task.optimizers(model, lambda ps: opt_entry.build(ps, **opt_params)))
+    # the model first, then optimisers over its parameters as set up (sharding replaces them)
+    model = fabric.setup_module(model)
+    optimizers = fabric.setup_optimizers(*task.optimizers(model.module, lambda ps: opt_entry.build(ps, **opt_params)))
+    optimizers = list(optimizers) if isinstance(optimizers, tuple) else [optimizers]
     optimizer = optimizers[0]  # its learning rate is logged
     sched_entry = SCHEDULES.get(recipe.schedule.name)
     sched_params = sched_entry.validate(recipe.schedule.params, "schedule")
@@ -103,13 +109,13 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
     augment = _augmentation(recipe, task, data.spec)
     t0 = time.perf_counter()
-    net, x_tr, x_va, decode = _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode)
+    net, x_tr, x_va, decode = _frozen_features(model, t, world == 1 and not sharded, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
-        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result)
+        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result, sharded)
         # the log holds exactly the checkpointed epochs, whatever the kill left behind
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
@@ -154,12 +160,16 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             pictures = task.epoch_pictures(model)
             result.history.append(row)
             result.best_epoch = stopper.best_epoch
+            if main or sharded:
+                tensors, meta = _last_state(model, optimizers, schedulers, stopper, result, epoch + 1, describe or {},
+                                            static, sharded)
             if main:  # one process writes; the others wait for it at the barrier
                 if improved:
-                    checkpoint.save(ckpt_dir, "best", dict(model.state_dict()), {**(describe or {}), **row})
+                    best = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+                    checkpoint.save(ckpt_dir, "best", best, {**(describe or {}), **row})
                 if pictures:
                     checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
-                _save_last(ckpt_dir, model, optimizers, schedulers, stopper, result, epoch + 1, describe or {}, static)
+                checkpoint.save(ckpt_dir, "last", tensors, meta)
                 with open(folder / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(row) + "\n")
             if world > 1:
@@ -172,7 +182,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     result.stopped_early = stopper.should_stop and len(result.history) < t.epochs
     result.graph = static.status if static is not None else f"not captured: {eager_because}"
     tensors, _ = checkpoint.load(ckpt_dir, "best")
-    model.load_state_dict(tensors)
+    _load_weights(model, tensors, sharded)
     return result
 
 
@@ -187,12 +197,13 @@ def _pixels(data, x, t, dev):
     return (x, None) if pixels is None else (pixels[0], pixels[1].to(dev))
 
 
-def _frozen_features(model, t, world, augment, fabric, x_tr, x_va, decode):
+def _frozen_features(model, t, alone, augment, fabric, x_tr, x_va, decode):
     """A model whose first part is frozen and fixed (a frozen pretrained encoder: `frozen_split()`)
     trains its rest on features computed once per sample, instead of running the encoder at every
-    step. Returns (the part the steps call or None, x_tr, x_va, decode)."""
+    step. `alone`: one process holds the whole model. Returns (the part the steps call or None, x_tr,
+    x_va, decode)."""
     split = getattr(model.module, "frozen_split", None)
-    parts = split() if split is not None and world == 1 and augment is None and t.loop == "fast" else None
+    parts = split() if split is not None and alone and augment is None and t.loop == "fast" else None
     if parts is None:
         return None, x_tr, x_va, decode
     features, rest = parts
@@ -307,10 +318,15 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     return {k: float(v) for k, v in means.items()}
 
 
-def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, describe, static=None):
-    tensors, opt_rest = {f"model.{k}": v for k, v in model.state_dict().items()}, []
+def _last_state(model, optimizers, schedulers, stopper, result, epoch, describe, static=None, sharded=False):
+    """The "last" checkpoint: (tensors, meta); the model's tensors are named "model.*". Sharded
+    tensors are gathered whole (every process calls this)."""
+    whole = sharding.gathered if sharded else dict
+    tensors, opt_rest = {f"model.{k}": v for k, v in whole(model.state_dict()).items()}, []
     for i, o in enumerate(optimizers):
         state = o.state_dict() if static is None else static.eager_state(o.state_dict())
+        if sharded:
+            state = sharding.optimizer_gathered(state)
         flat, rest = checkpoint.optimizer_to_flat(state, f"optim{i}")
         tensors.update(flat)
         opt_rest.append(rest)
@@ -321,7 +337,7 @@ def _save_last(folder, model, optimizers, schedulers, stopper, result, epoch, de
             "history": result.history, "early_stopping": stopper.state(), "optimizers": opt_rest,
             "capture_seconds": result.capture_seconds,
             "schedulers": [_floats(sch.state_dict()) for sch in schedulers]}
-    checkpoint.save(folder, "last", tensors, meta)
+    return tensors, meta
 
 
 def _floats(state):
@@ -343,11 +359,23 @@ def _load_schedule(sch, state: dict) -> None:
     sch.load_state_dict(state)
 
 
-def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
+def _load_weights(model, tensors: dict, sharded: bool) -> None:
+    if sharded:
+        sharding.load_model(model, tensors)
+    else:
+        model.load_state_dict(tensors)
+
+
+def _restore(folder, model, optimizers, schedulers, stopper, result, sharded=False) -> int:
     tensors, meta = checkpoint.load(folder, "last")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    _load_weights(model, weights, sharded)
     for i, (o, rest) in enumerate(zip(optimizers, meta["optimizers"])):
-        o.load_state_dict(checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}"))
+        state = checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}")
+        if sharded:
+            sharding.load_optimizer(o, state)
+        else:
+            o.load_state_dict(state)
     for sch, state in zip(schedulers, meta["schedulers"]):
         _load_schedule(sch, state)
     stopper.load(meta["early_stopping"])

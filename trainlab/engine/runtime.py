@@ -94,8 +94,11 @@ def conv_layout(model, device: str):
 
 
 def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 1, strategy: str = "auto"):
-    """One Fabric per process. Several processes (devices × num_nodes) train data-parallel with DDP:
-    NCCL on GPUs, gloo on CPUs; Fabric's launchers start them, or detect torchrun and SLURM."""
+    """One Fabric per process. Several processes (devices × num_nodes) train data-parallel with DDP, or
+    with FSDP when `strategy` says so: NCCL on GPUs, gloo on CPUs; Fabric's launchers start them, or
+    detect torchrun and SLURM."""
+    import os
+
     import torch
     from lightning.fabric import Fabric
 
@@ -105,6 +108,12 @@ def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 
         # every batch has the same shape: let cuDNN time its convolution algorithms once and keep the fastest
         # (the first steps run eagerly, so this happens before a CUDA graph is captured)
         torch.backends.cudnn.benchmark = True
+    if strategy == "fsdp":
+        from .sharding import strategy as sharded
+
+        world = int(os.environ.get("WORLD_SIZE", devices * num_nodes))  # torchrun / SLURM say how many there are
+        return Fabric(accelerator=device, devices=devices, num_nodes=num_nodes, strategy=sharded(world),
+                      precision=precision)
     if devices * num_nodes > 1 or strategy == "ddp":
         return Fabric(accelerator=device, devices=devices, num_nodes=num_nodes, strategy="ddp", precision=precision)
     return Fabric(accelerator=device, devices=1, precision=precision)
@@ -115,7 +124,7 @@ def distributed(recipe) -> bool:
     import os
 
     t = recipe.train
-    return t.devices * t.num_nodes > 1 or t.strategy == "ddp" or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return t.devices * t.num_nodes > 1 or t.strategy != "auto" or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def environment(device: str) -> dict:
