@@ -314,7 +314,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint, sharding
     from .engine.loop import fit
-    from .engine.runtime import precision_name
+    from .engine.runtime import precision_name, strategy_name
     from .evaluate.evaluator import evaluate_test
     from .evaluate.tta import with_tta
 
@@ -357,7 +357,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "steps": result.steps, "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
                 "cuda_graph": result.graph, "capture_seconds": result.capture_seconds, "backward": result.backward,
                 "parameters": n_params, "precision": precision, "device": device, "loop": recipe.train.loop,
-                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size},
+                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size,
+                "strategy": strategy_name(fabric)},
         "history": result.history,
     }, task
 

@@ -44,7 +44,9 @@ def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path, strateg
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-6)
         assert rb["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-6)
     assert b["test"]["accuracy"] == a["test"]["accuracy"]
-    assert (run_dir / "report.html").is_file() and two.stdout.count("test metrics") == 1  # one process reports
+    assert two.stdout.count("test metrics") == 1  # one process reports
+    assert b["fit"]["strategy"] == strategy and a["fit"]["strategy"] == "none"
+    assert f"data-parallel with {strategy.upper()} over 2 processes, global batch 64" in (run_dir / "report.html").read_text()
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])

@@ -46,6 +46,15 @@ def precision_name(fabric) -> str:
     return str(getattr(fabric.strategy.precision, "precision", "32-true"))
 
 
+def strategy_name(fabric) -> str:
+    """"fsdp", "ddp", or "none" for one process without a data-parallel wrapper."""
+    from lightning.fabric.strategies import DDPStrategy, ModelParallelStrategy
+
+    if isinstance(fabric.strategy, ModelParallelStrategy):
+        return "fsdp"
+    return "ddp" if isinstance(fabric.strategy, DDPStrategy) else "none"
+
+
 def autocast_without_cache(precision: str, device_type: str):
     """The autocast of a Fabric `precision` on `device_type`, without autocast's cache of each weight's
     low-precision copy: the cache lives until the context exits, so a step that updates weights inside
