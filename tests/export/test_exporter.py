@@ -36,3 +36,72 @@ def test_unknown_format(image_run):
 
     with pytest.raises(TrainlabError, match="onnx, torchscript, safetensors"):
         export(image_run.path, "pickle")
+
+
+# every registered network that predict, export and serve take from pixels or table rows
+# (or token ids); every one of them must appear here
+EXPORTED = [("mlp", "image"), ("perceptron", "table"), ("convnet", "image"), ("tp2_model1", "cifar"),
+            ("tp2_model2", "cifar"), ("tp2_model3", "cifar"), ("resnet", "cifar"), ("vit", "image"), ("unet", "image"),
+            ("rnn", "text"), ("transformer", "text"), ("minilm", "wordpieces")]
+NOT_ONNX = {"rnn"}  # packed sequences: torch's ONNX exporters refuse them (test_text_run_exports_with_its_tokenizer)
+
+
+def test_every_predicting_network_is_checked_for_export():
+    from trainlab.models import MODELS
+
+    generative = {"autoencoder", "vae", "gan", "flow", "seq2seq_transformer"}  # predict/export/serve refuse these tasks
+    assert {n for n, _ in EXPORTED} == set(MODELS.names()) - generative
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("name,kind", EXPORTED)
+def test_every_exported_network_takes_any_batch(name, kind, fmt, tmp_path):
+    """Traced on 2 inputs, run on 5: a batch size read as a Python number while tracing would be frozen in."""
+    import torch
+
+    from tests.models.test_contract import SPECS
+    from trainlab.export.exporter import _export_onnx, _export_torchscript
+    from trainlab.models import build_model
+
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        if name in NOT_ONNX:
+            pytest.skip("torch cannot export it to ONNX")
+    spec = SPECS[kind]
+    torch.manual_seed(0)
+    model = build_model(name, spec, spec.num_classes).eval()
+    if spec.kind == "text":  # token ids, padded with 0
+        x = torch.randint(1, spec.vocab_size, (5, *spec.input_shape))
+        x[1, 5:], x[3, 2:] = 0, 0
+    else:
+        x = torch.randn(5, *spec.input_shape)
+    runner = {"onnx": _export_onnx, "torchscript": _export_torchscript}[fmt](model, x[:2], tmp_path / "model")
+    with torch.inference_mode():
+        want = model(x).numpy()
+    got = runner(x.numpy())
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
+
+
+def test_text_run_exports_with_its_tokenizer(tmp_path):
+    """A text model takes token ids; tokenizer.json beside it makes them from text exactly as training did."""
+    import torch
+
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+    from trainlab.core.errors import TrainlabError
+    from trainlab.data.text import tokenizer_from_dict
+
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "sentiment_demo", "n": 300, "max_len": 16},
+                                              model={"name": "rnn", "cell": "gru", "hidden": 16},
+                                              train={"epochs": 2, "batch_size": 32})), runs_dir=tmp_path, progress=False)
+    card = export(r.path, "torchscript", tmp_path / "out")
+    assert card["parity"]["passed"] and card["input"]["dtype"] == "int64" and "tokenizer.json" in card["input"]["units"]
+    tokenizer = tokenizer_from_dict(json.loads((tmp_path / "out" / "tokenizer.json").read_text()))
+    texts = ["the film was great !", "the plot was not great ."]
+    logits = torch.jit.load(str(tmp_path / "out" / card["file"]))(torch.as_tensor(tokenizer.encode(texts)))
+    assert np.allclose(torch.sigmoid(logits).flatten().detach().numpy(),
+                       [p[1] for p in r.predict(texts)["probabilities"]], atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(TrainlabError, match="cannot be exported to ONNX.*--format torchscript"):
+        export(r.path, "onnx", tmp_path / "onnx")

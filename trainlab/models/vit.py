@@ -27,7 +27,7 @@ class ViT(nn.Module):
 
     def forward(self, x):
         t = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, dim, H/p, W/p) → (B, N, dim)
-        t = torch.cat([self.cls.expand(len(t), -1, -1), t], 1) + self.pos  # (B, N + 1, dim)
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], 1) + self.pos  # (B, N + 1, dim); shape[0]: traced
         return self.head(self.norm(self.encoder(t)[:, 0]))  # the class token → (B, out)
 
 
