@@ -29,8 +29,13 @@ def is_sharded(fabric) -> bool:
 
 def shard(model: nn.Module, mesh) -> nn.Module:
     """Fabric's `parallelize_fn`: shard `model` in place over the mesh's data-parallel processes."""
+    import warnings
+
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
+    # FSDP warns when a model returns views (a VAE's μ and log σ², chunks of one tensor) in case the
+    # caller changes them in place; trainlab's tasks compute their losses out of place
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     dp = mesh["data_parallel"]
     for module in reversed(list(model.modules())):  # inner blocks before the blocks holding them
         if isinstance(module, nn.ModuleList):
