@@ -46,6 +46,9 @@ def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path, strateg
     assert b["test"]["accuracy"] == a["test"]["accuracy"]
     assert two.stdout.count("test metrics") == 1  # one process reports
     assert b["fit"]["strategy"] == strategy and a["fit"]["strategy"] == "none"
+    # FSDP splits each tensor along its first dimension; rank 0 gets the larger part (the 1×32 output layer whole)
+    held = b["fit"]["parameters_per_process"] / b["fit"]["parameters"]
+    assert held == 1 if strategy == "ddp" else held == 81 / 129
     assert f"data-parallel with {strategy.upper()} over 2 processes, global batch 64" in (run_dir / "report.html").read_text()
 
 

@@ -33,6 +33,7 @@ class FitResult:
     graph: str = ""               # "captured", or why the step was not captured as a CUDA graph
     capture_seconds: float = 0.0  # capture warm-up, not counted in train_seconds
     backward: str = "autograd"    # "written out" (engine/analytic.py), or "autograd: " and why not
+    parameters_held: int = 0      # parameter values the first process holds (its shard under FSDP)
 
 
 def _penalty(weights: list, l1: float, l2: float):
@@ -100,6 +101,10 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     model = fabric.setup_module(model)
     optimizers = fabric.setup_optimizers(*task.optimizers(model.module, lambda ps: opt_entry.build(ps, **opt_params)))
     optimizers = list(optimizers) if isinstance(optimizers, tuple) else [optimizers]
+    held, total = sharding.held(model)
+    if sharded and main:
+        log.info("FSDP: the first process holds %s of the %s parameter values (%.0f%%)", f"{held:,}", f"{total:,}",
+                 100 * held / total)
     optimizer = optimizers[0]  # its learning rate is logged
     sched_entry = SCHEDULES.get(recipe.schedule.name)
     sched_params = sched_entry.validate(recipe.schedule.params, "schedule")
@@ -112,7 +117,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     net, x_tr, x_va, decode = _frozen_features(model, t, world == 1 and not sharded, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
-    result, start = FitResult(), 0
+    result, start = FitResult(parameters_held=held), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
         start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result, sharded)

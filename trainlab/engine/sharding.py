@@ -56,6 +56,12 @@ def _own(block: nn.Module) -> bool:
     return type(block).__module__.split(".")[0] in ("trainlab", "torch")
 
 
+def held(model: nn.Module) -> tuple[int, int]:
+    """(parameter values this process holds, parameter values in the model)."""
+    ps = list(model.parameters())
+    return sum(p.to_local().numel() if is_shard(p) else p.numel() for p in ps), sum(p.numel() for p in ps)
+
+
 def forward_methods(model: nn.Module) -> list[str]:
     """The public methods a model's class adds to nn.Module's (encode, decode, sample, ...)."""
     names = set()
