@@ -1,9 +1,10 @@
 """Fully sharded data parallelism (`train.strategy = "fsdp"`): PyTorch's FSDP2 (`fully_shard`) through
-Fabric's ModelParallelStrategy, on GPUs (NCCL) and CPU processes (gloo) alike. Each process keeps 1/N
-of every parameter, gradient and optimiser state, and gathers a unit's parameters for its forward and
-backward. The units: each block of a ModuleList (transformer layers, U-Net stages; blocks from other
-libraries stay in the model's unit), then the rest of the model. The model's own methods besides
-forward (a VAE's encode and decode, a flow's sample) gather as forward does.
+Fabric's ModelParallelStrategy, on GPUs (NCCL) and CPU processes (gloo) alike. Each of N processes
+keeps about 1/N of every parameter, gradient and optimiser state (each tensor split along its first
+dimension), and gathers a unit's parameters for its forward and backward. The units: each block of a
+ModuleList (transformer layers, U-Net stages; blocks from other libraries stay in the model's unit),
+then the rest of the model. The model's own methods besides forward (a VAE's encode and decode, a
+flow's sample) gather as forward does.
 
 Checkpoints hold whole tensors, as without sharding: every process gathers them at each epoch's end
 and the first writes them. So a sharded run resumes on any number of processes, with or without
@@ -81,7 +82,7 @@ def gathered(tensors: dict) -> dict:
 
 def optimizer_gathered(state: dict) -> dict:
     """An optimiser's state_dict with its per-parameter tensors gathered whole."""
-    return {**state, "state": {pid: gathered(st) for pid, st in state["state"].items()}}
+    return {**state, "state": {pid: gathered(state["state"][pid]) for pid in sorted(state["state"])}}
 
 
 def is_shard(tensor) -> bool:
