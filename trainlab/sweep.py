@@ -69,6 +69,7 @@ def sweep(recipe_path: Path, space_path: Path, trials: int, *, storage: str | No
 
     base = _resolved(recipe_path, overrides)
     params, settings = load_space(space_path)
+    _one_process_each(base, params)
     for key in params:  # every swept key must be a valid recipe key: fail before any trial
         probe = params[key].get("choices", [params[key].get("low")])[0]
         _resolved(base, [f"{key}={json.dumps(probe)}"])
@@ -103,6 +104,19 @@ def sweep(recipe_path: Path, space_path: Path, trials: int, *, storage: str | No
 
     s.optimize(objective, callbacks=[_stop_at(trials)], catch=(_OverBudget,))
     return _finish(s, base, params, settings, folder, trials, runs_dir)
+
+
+def _one_process_each(base, params) -> None:
+    """A sweep runs each trial in one process and spreads trials over workers (more commands); a
+    data-parallel recipe would have its processes start more sweep workers."""
+    from .engine.runtime import distributed
+
+    scaled = [k for k in params if k in ("train.devices", "train.num_nodes", "train.strategy")]
+    if distributed(base) or scaled:
+        raise RecipeError("A sweep trains each trial in one process: run more workers (the same `trainlab sweep` "
+                          "command in other terminals or on other machines, with --storage) instead of "
+                          f"{scaled[0] if scaled else 'train.devices / train.num_nodes / train.strategy / torchrun'}. "
+                          "Train the best recipe data-parallel afterwards: trainlab run best.toml --devices N.")
 
 
 def _open_study(optuna, name: str, url: str, direction: str):
