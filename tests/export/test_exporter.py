@@ -43,7 +43,6 @@ def test_unknown_format(image_run):
 EXPORTED = [("mlp", "image"), ("perceptron", "table"), ("convnet", "image"), ("tp2_model1", "cifar"),
             ("tp2_model2", "cifar"), ("tp2_model3", "cifar"), ("resnet", "cifar"), ("vit", "image"), ("unet", "image"),
             ("rnn", "text"), ("transformer", "text"), ("minilm", "wordpieces")]
-NOT_ONNX = {"rnn"}  # packed sequences: torch's ONNX exporters refuse them (test_text_run_exports_with_its_tokenizer)
 
 
 def test_every_predicting_network_is_checked_for_export():
@@ -65,8 +64,6 @@ def test_every_exported_network_takes_any_batch(name, kind, fmt, tmp_path):
 
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
-        if name in NOT_ONNX:
-            pytest.skip("torch cannot export it to ONNX")
     spec = SPECS[kind]
     torch.manual_seed(0)
     model = build_model(name, spec, spec.num_classes).eval()
@@ -103,5 +100,20 @@ def test_text_run_exports_with_its_tokenizer(tmp_path):
     assert np.allclose(torch.sigmoid(logits).flatten().detach().numpy(),
                        [p[1] for p in r.predict(texts)["probabilities"]], atol=1e-5)
     pytest.importorskip("onnxruntime")
-    with pytest.raises(TrainlabError, match="cannot be exported to ONNX.*--format torchscript"):
-        export(r.path, "onnx", tmp_path / "onnx")
+    card = export(r.path, "onnx", tmp_path / "onnx")  # the GRU through its unpacked form
+    assert card["parity"]["passed"] and card["input"]["dtype"] == "int64"
+
+
+def test_a_bidirectional_rnn_is_refused_by_onnx_with_a_clear_error(tmp_path):
+    """Packed sequences cannot be held in ONNX, and a backward pass over padding would change the result."""
+    import torch
+
+    from tests.models.test_contract import SPECS
+    from trainlab.core.errors import TrainlabError
+    from trainlab.export.exporter import _export_onnx
+    from trainlab.models import build_model
+
+    pytest.importorskip("onnxruntime")
+    model = build_model("rnn", SPECS["text"], 2, bidirectional=True).eval()
+    with pytest.raises(TrainlabError, match="RecurrentClassifier cannot be exported to ONNX.*--format torchscript"):
+        _export_onnx(model, torch.randint(1, 50, (2, 12)), tmp_path / "model.onnx")

@@ -122,3 +122,14 @@ def test_recurrent_cells_ignore_padding(cell):
     ids = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
     longer = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
     assert torch.allclose(model(ids), model(longer), atol=1e-6)  # packed sequences: padding changes nothing
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_one_way_recurrent_nets_unpacked_equal_packed(cell, layers):
+    """The form ONNX export traces (no packed sequences) is the same function."""
+    torch.manual_seed(0)
+    model = build_model("rnn", SPECS["text"], 2, cell=cell, layers=layers).eval()
+    ids = torch.randint(1, 50, (4, 12))
+    ids[1, 5:], ids[2, 1:] = 0, 0
+    torch.testing.assert_close(model._unpacked(ids), model(ids), atol=1e-6, rtol=1e-5)

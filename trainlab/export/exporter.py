@@ -60,8 +60,9 @@ def _export_onnx(module, example, path: Path):
                 torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["input"],
                                   output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
             except Exception as err:  # e.g. a recurrent net over packed sequences
-                raise TrainlabError(f"This {type(module.model).__name__} cannot be exported to ONNX by torch "
-                                    f"{torch.__version__} ({type(err).__name__}); --format torchscript can.") from None
+                what = type(getattr(module, "model", module)).__name__
+                raise TrainlabError(f"This {what} cannot be exported to ONNX by torch {torch.__version__} "
+                                    f"({type(err).__name__}); --format torchscript can.") from None
 
     def run(x):
         import onnxruntime as ort

@@ -27,12 +27,26 @@ class RecurrentClassifier(nn.Module):
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
 
     def forward(self, ids):  # (B, T) token ids, 0 = padding
+        if not self.rnn.bidirectional and _onnx_export():
+            return self._unpacked(ids)
         lengths = (ids != 0).sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
         _, h = self.rnn(packed)
         h = h[0] if isinstance(h, tuple) else h  # LSTM returns (h, c); h: (layers · directions, B, hidden)
         last = torch.cat([h[-2], h[-1]], 1) if self.rnn.bidirectional else h[-1]  # (B, hidden · directions)
         return self.head(self.drop(last))
+
+    def _unpacked(self, ids):
+        """The same function without packed sequences, which ONNX cannot hold: a one-way RNN's state at
+        a text's last token does not depend on the padding after it, so read every layer's output there."""
+        last = (ids != 0).sum(1).clamp(min=1) - 1  # padding only follows the text
+        out, _ = self.rnn(self.embed(ids))  # (B, T, hidden)
+        return self.head(self.drop(out.gather(1, last.view(-1, 1, 1).expand(-1, 1, out.shape[2])).squeeze(1)))
+
+
+def _onnx_export() -> bool:
+    is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)  # the dynamo exporter
+    return torch.onnx.is_in_onnx_export() or is_exporting()
 
 
 @MODELS.register("rnn")
