@@ -44,7 +44,7 @@ def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path, strateg
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-6)
         assert rb["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-6)
     assert b["test"]["accuracy"] == a["test"]["accuracy"]
-    assert two.stdout.count("test metrics") == 1  # one process reports
+    assert two.stdout.count("test metrics") == 1 and f"on cpu × 2 processes ({strategy.upper()})" in two.stdout
     assert b["fit"]["strategy"] == strategy and a["fit"]["strategy"] == "none"
     # FSDP splits each tensor along its first dimension; rank 0 gets the larger part (the 1×32 output layer whole)
     held = b["fit"]["parameters_per_process"] / b["fit"]["parameters"]

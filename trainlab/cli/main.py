@@ -65,8 +65,10 @@ def _print_summary(run) -> None:
                 if k in b else "" for n, b in base.items()]
         table.add_row(*row)
     console.print(table)
-    graph = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
-    console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']}{graph} · run: {run.path}"
+    how = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
+    if fit.get("strategy") in ("ddp", "fsdp"):
+        how += f" × {fit['processes']} process{'es' if fit['processes'] > 1 else ''} ({fit['strategy'].upper()})"
+    console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']}{how} · run: {run.path}"
                   + (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""))
 
 
