@@ -149,7 +149,9 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
             row = {"epoch": epoch + 1, **train_losses, **_validate(net or model, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
-            result.train_seconds += train_seconds
+            if world > 1:  # every process stops, keeps and logs as the first does: under FSDP each keeps its own
+                row = fabric.broadcast(row, src=0)  # BatchNorm statistics, so their validation losses differ
+            result.train_seconds += row["time"]
             bad = [k for k, v in row.items() if k.startswith(("train_", "val_")) and not math.isfinite(v)]
             if bad:
                 raise TrainlabError(
