@@ -39,3 +39,20 @@ def test_a_weight_updated_inside_the_autocast_context_is_read_again():
 
 def test_the_host_is_big_enough_on_the_cpu():
     assert fits_on_device(10 ** 15, torch.device("cpu"))
+
+
+def test_training_needs_lightning_fabric_not_the_lightning_package(tmp_path):
+    """The core dependency is lightning-fabric (module lightning_fabric); `lightning` comes only with extras."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys; sys.modules['lightning'] = None  # as if not installed\n"
+            "import trainlab\n"
+            "from tests.conftest import recipe_dict\n"
+            "from trainlab.core.config import parse_recipe\n"
+            f"run = trainlab.run(parse_recipe(recipe_dict(train={{'epochs': 1}})), runs_dir={str(tmp_path)!r}, progress=False)\n"
+            "assert run.metrics['fit']['strategy'] == 'none' and run.metrics['test']['accuracy'] > 0\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -20,8 +20,6 @@ SET_HELP = "Override a recipe value, e.g. --set optim.lr=0.1 --set model.hidden=
 
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(format="%(message)s", level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr)
-    logging.getLogger("lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
 
 
 def _console():

@@ -39,10 +39,11 @@ class Progress:
     """A rich progress bar on a terminal; one log line per epoch otherwise. Updating the bar
     never reads a device value, so it forces no host sync."""
 
-    def __init__(self, epochs: int, steps_per_epoch: int, title: str, enabled: bool = True):
+    def __init__(self, epochs: int, steps_per_epoch: int, title: str, enabled: bool = True, main: bool = True):
+        """`enabled`: draw the bar; `main`: this is the first (or only) process, which logs the epochs."""
         self.epochs, self.steps = epochs, steps_per_epoch
         self.every = max(1, steps_per_epoch // 50)
-        self.bar = None
+        self.bar, self.main = None, main
         self.t0 = time.perf_counter()
         if enabled and sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
@@ -66,7 +67,7 @@ class Progress:
         info = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float) and k != "time")
         if self.bar:
             self.bar.update(self.task, completed=row["epoch"] * self.steps, info=f"epoch {row['epoch']}/{self.epochs}  {info}")
-        else:
+        elif self.main:
             log.info("epoch %d/%d  %s", row["epoch"], self.epochs, info)
 
     def close(self) -> None:

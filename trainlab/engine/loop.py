@@ -131,7 +131,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     analytic, autograd_because = _analytic_step(net or model.module, task, optimizers, t, fabric) if static is None \
         else (None, "the step is a CUDA graph")
     result.backward = "written out" if analytic is not None else f"autograd: {autograd_because}"
-    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main)
+    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main, main=main)
     bar.start(start)
     try:
         for epoch in range(start, t.epochs):

@@ -48,7 +48,7 @@ def precision_name(fabric) -> str:
 
 def strategy_name(fabric) -> str:
     """"fsdp", "ddp", or "none" for one process without a data-parallel wrapper."""
-    from lightning.fabric.strategies import DDPStrategy, ModelParallelStrategy
+    from lightning_fabric.strategies import DDPStrategy, ModelParallelStrategy
 
     if isinstance(fabric.strategy, ModelParallelStrategy):
         return "fsdp"
@@ -109,7 +109,11 @@ def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 
     import os
 
     import torch
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
+
+    # Fabric's banners (rank, backend) come from every process, at INFO once imported; trainlab's log and
+    # summary say what runs where
+    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
 
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -147,12 +151,9 @@ def environment(device: str) -> dict:
         "numpy": numpy.__version__, "platform": platform.platform(), "device": device,
         "cpu_threads": torch.get_num_threads(),
     }
-    try:
-        import lightning.fabric as lf
+    import lightning_fabric
 
-        env["lightning_fabric"] = lf.__version__
-    except ImportError:  # the lightning package provides it under another name
-        pass
+    env["lightning_fabric"] = lightning_fabric.__version__
     if device == "cuda":
         env["gpu"] = torch.cuda.get_device_name()
     return env

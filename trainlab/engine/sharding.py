@@ -17,13 +17,13 @@ import torch.nn as nn
 
 def strategy(world: int):
     """Fabric's strategy for `world` processes, each holding a shard."""
-    from lightning.fabric.strategies import ModelParallelStrategy
+    from lightning_fabric.strategies import ModelParallelStrategy
 
     return ModelParallelStrategy(shard, data_parallel_size=world, tensor_parallel_size=1)
 
 
 def is_sharded(fabric) -> bool:
-    from lightning.fabric.strategies import ModelParallelStrategy
+    from lightning_fabric.strategies import ModelParallelStrategy
 
     return isinstance(fabric.strategy, ModelParallelStrategy)
 
