@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -41,14 +42,18 @@ def test_the_host_is_big_enough_on_the_cpu():
     assert fits_on_device(10 ** 15, torch.device("cpu"))
 
 
-def test_training_needs_lightning_fabric_not_the_lightning_package(tmp_path):
-    """The core dependency is lightning-fabric (module lightning_fabric); `lightning` comes only with extras."""
+@pytest.mark.parametrize("absent", ["lightning", "lightning_fabric"])
+def test_training_needs_either_lightning_fabric_or_the_lightning_package(tmp_path, absent):
+    """The core dependency is lightning-fabric (module lightning_fabric); `lightning` comes only with extras,
+    and an image with only `lightning` preinstalled (the GPU machines) uses its copy, lightning.fabric."""
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
-    code = ("import sys; sys.modules['lightning'] = None  # as if not installed\n"
+    if absent == "lightning_fabric":
+        pytest.importorskip("lightning")
+    code = (f"import sys; sys.modules[{absent!r}] = None  # as if not installed\n"
             "import trainlab\n"
             "from tests.conftest import recipe_dict\n"
             "from trainlab.core.config import parse_recipe\n"

@@ -46,13 +46,23 @@ def precision_name(fabric) -> str:
     return str(getattr(fabric.strategy.precision, "precision", "32-true"))
 
 
+def lightning_fabric():
+    """Lightning Fabric: the lightning-fabric package trainlab depends on, or the copy inside the
+    lightning package where only that is installed (an image with Lightning preinstalled). One of
+    them throughout: their classes are distinct."""
+    try:
+        import lightning_fabric as lf
+    except ImportError:
+        import lightning.fabric as lf
+    return lf
+
+
 def strategy_name(fabric) -> str:
     """"fsdp", "ddp", or "none" for one process without a data-parallel wrapper."""
-    from lightning_fabric.strategies import DDPStrategy, ModelParallelStrategy
-
-    if isinstance(fabric.strategy, ModelParallelStrategy):
+    strategies = lightning_fabric().strategies
+    if isinstance(fabric.strategy, strategies.ModelParallelStrategy):
         return "fsdp"
-    return "ddp" if isinstance(fabric.strategy, DDPStrategy) else "none"
+    return "ddp" if isinstance(fabric.strategy, strategies.DDPStrategy) else "none"
 
 
 def autocast_without_cache(precision: str, device_type: str):
@@ -109,11 +119,12 @@ def make_fabric(device: str, precision: str, devices: int = 1, num_nodes: int = 
     import os
 
     import torch
-    from lightning_fabric import Fabric
 
+    lf = lightning_fabric()
+    Fabric = lf.Fabric
     # Fabric's banners (rank, backend) come from every process, at INFO once imported; trainlab's log and
     # summary say what runs where
-    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
+    logging.getLogger(lf.__name__).setLevel(logging.WARNING)
 
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -151,9 +162,7 @@ def environment(device: str) -> dict:
         "numpy": numpy.__version__, "platform": platform.platform(), "device": device,
         "cpu_threads": torch.get_num_threads(),
     }
-    import lightning_fabric
-
-    env["lightning_fabric"] = lightning_fabric.__version__
+    env["lightning_fabric"] = lightning_fabric().__version__
     if device == "cuda":
         env["gpu"] = torch.cuda.get_device_name()
     return env

@@ -17,15 +17,15 @@ import torch.nn as nn
 
 def strategy(world: int):
     """Fabric's strategy for `world` processes, each holding a shard."""
-    from lightning_fabric.strategies import ModelParallelStrategy
+    from .runtime import lightning_fabric
 
-    return ModelParallelStrategy(shard, data_parallel_size=world, tensor_parallel_size=1)
+    return lightning_fabric().strategies.ModelParallelStrategy(shard, data_parallel_size=world, tensor_parallel_size=1)
 
 
 def is_sharded(fabric) -> bool:
-    from lightning_fabric.strategies import ModelParallelStrategy
+    from .runtime import strategy_name
 
-    return isinstance(fabric.strategy, ModelParallelStrategy)
+    return strategy_name(fabric) == "fsdp"
 
 
 def shard(model: nn.Module, mesh) -> nn.Module:
