@@ -336,8 +336,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     result = fit(model, task, data, recipe, folder, fabric, seed=seed, resume=resume, progress=progress,
                  describe=describe)
     # tested as predict, serve and export use it; explained as the network it is
-    if whole is not None:
-        whole.load_state_dict(checkpoint.load(folder / "checkpoints", "best")[0])
+    if whole is not None:  # the best weights fit() left in the shards, gathered (every process is here)
+        whole.load_state_dict(sharding.gathered(model.state_dict()))
         model = whole.to(fabric.device)
     test = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device, recipe.train.eval_batch_size,
                          recipe.eval.calibrate)

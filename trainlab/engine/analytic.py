@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import sharding
-from .runtime import precision_name
+from .runtime import precision_name, shared_model
 
 # activation → (in-place forward, backward from the activation's output)
 _ACTIVATIONS = {
@@ -50,10 +49,8 @@ def unsupported(module, task, fabric, t, optimizers) -> str | None:
     """Why this training keeps autograd (None: the backward can be written out)."""
     if fabric.device.type != "cpu":
         return "not on the CPU"
-    if fabric.world_size > 1:
-        return "data-parallel"
-    if sharding.is_sharded(fabric):
-        return "sharded"
+    if shared := shared_model(fabric):
+        return shared
     if t.loop != "fast":
         return "the textbook loop"
     if precision_name(fabric) != "32-true":

@@ -17,8 +17,7 @@ import time
 
 import torch
 
-from . import sharding
-from .runtime import autocast_without_cache
+from .runtime import autocast_without_cache, shared_model
 
 log = logging.getLogger("trainlab")
 
@@ -33,10 +32,8 @@ def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
         return "train.cuda_graph = 'off'"
     if fabric.device.type != "cuda":
         return "not on CUDA"
-    if fabric.world_size > 1:
-        return "data-parallel (DDP synchronises gradients outside the step)"
-    if sharding.is_sharded(fabric):
-        return "sharded (FSDP gathers parameters around each unit)"
+    if shared := shared_model(fabric):
+        return shared
     if t.loop == "textbook":
         return "the textbook loop"
     if x.device != fabric.device:

@@ -18,7 +18,7 @@ from ..core.errors import TrainlabError
 from . import checkpoint, sharding
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
-from .runtime import autocast_without_cache, fits_on_device, precision_name
+from .runtime import autocast_without_cache, fits_on_device, precision_name, shared_model
 
 log = logging.getLogger("trainlab")
 
@@ -114,7 +114,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     weights = [p for n, p in model.named_parameters() if p.ndim > 1]
     augment = _augmentation(recipe, task, data.spec)
     t0 = time.perf_counter()
-    net, x_tr, x_va, decode = _frozen_features(model, t, world == 1 and not sharded, augment, fabric, x_tr, x_va, decode)
+    net, x_tr, x_va, decode = _frozen_features(model, t, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
     result, start = FitResult(parameters_held=held), 0
@@ -204,12 +204,13 @@ def _pixels(data, x, t, dev):
     return (x, None) if pixels is None else (pixels[0], pixels[1].to(dev))
 
 
-def _frozen_features(model, t, alone, augment, fabric, x_tr, x_va, decode):
+def _frozen_features(model, t, augment, fabric, x_tr, x_va, decode):
     """A model whose first part is frozen and fixed (a frozen pretrained encoder: `frozen_split()`)
     trains its rest on features computed once per sample, instead of running the encoder at every
-    step. `alone`: one process holds the whole model. Returns (the part the steps call or None, x_tr,
-    x_va, decode)."""
+    step, when one process holds the whole model. Returns (the part the steps call or None, x_tr, x_va,
+    decode)."""
     split = getattr(model.module, "frozen_split", None)
+    alone = shared_model(fabric) is None
     parts = split() if split is not None and alone and augment is None and t.loop == "fast" else None
     if parts is None:
         return None, x_tr, x_va, decode

@@ -65,6 +65,15 @@ def strategy_name(fabric) -> str:
     return "ddp" if isinstance(fabric.strategy, strategies.DDPStrategy) else "none"
 
 
+def shared_model(fabric) -> str | None:
+    """How several processes share the model: "data-parallel" (DDP: each holds it whole and gradients
+    are averaged outside the step), "sharded" (FSDP: each holds a shard), or None when one process
+    holds the whole model."""
+    if strategy_name(fabric) == "fsdp":
+        return "sharded"
+    return "data-parallel" if fabric.world_size > 1 else None
+
+
 def autocast_without_cache(precision: str, device_type: str):
     """The autocast of a Fabric `precision` on `device_type`, without autocast's cache of each weight's
     low-precision copy: the cache lives until the context exits, so a step that updates weights inside

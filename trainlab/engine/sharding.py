@@ -11,6 +11,8 @@ and the first writes them. So a sharded run resumes on any number of processes, 
 sharding, and predict, export and serve read it as any other run."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 
@@ -85,12 +87,18 @@ def optimizer_gathered(state: dict) -> dict:
     return {**state, "state": {pid: gathered(state["state"][pid]) for pid in sorted(state["state"])}}
 
 
-def is_shard(tensor) -> bool:
-    if not torch.distributed.is_available():
-        return False
+@functools.cache
+def _shard_type() -> tuple:
+    if not torch.distributed.is_available():  # a torch build without it holds no shards
+        return ()
     from torch.distributed.tensor import DTensor
 
-    return isinstance(tensor, DTensor)
+    return (DTensor,)
+
+
+def is_shard(tensor) -> bool:
+    """Is `tensor` a shard (a DTensor)? Cheap: a weight penalty asks at every step."""
+    return isinstance(tensor, _shard_type())
 
 
 def summed_over_shards(local: torch.Tensor) -> torch.Tensor:
@@ -103,9 +111,9 @@ def summed_over_shards(local: torch.Tensor) -> torch.Tensor:
 
 def _like(full: torch.Tensor, ref):
     """`full` sharded as `ref` is (a collective), or as it is when `ref` is not a shard."""
-    from torch.distributed.tensor import DTensor, distribute_tensor
+    from torch.distributed.tensor import distribute_tensor
 
-    if not isinstance(ref, DTensor) or full.shape != ref.shape:
+    if not is_shard(ref) or full.shape != ref.shape:
         return full
     return distribute_tensor(full.to(ref.device, ref.dtype), ref.device_mesh, ref.placements)
 

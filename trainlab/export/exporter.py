@@ -46,7 +46,7 @@ def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:
 
     data = prepare_from_recipe(p.recipe, p.meta["seed"])
     x = data.normalizer.invert(data.split.x_test[:limit])
-    return x if p.spec.kind == "text" else x.astype(np.float32)  # token ids stay integers
+    return x if data.normalizer.axes == "tokens" else x.astype(np.float32)  # token ids stay integers
 
 
 def _export_onnx(module, example, path: Path):
@@ -149,10 +149,11 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
     return {
         "format": fmt, "file": path.name, "sha256": checkpoint.sha256_file(path), "bytes": path.stat().st_size,
         "created": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
-        "input": {"name": "input", "shape": ["batch", *p.spec.input_shape], "dtype": "int64",
-                  "units": "token ids from tokenizer.json (0 pads each text to its length)"} if p.tokenizer else
-                 {"name": "input", "shape": ["batch", *p.spec.input_shape], "dtype": "float32",
-                  "units": "the training data's own units (e.g. 0-255 pixel values); normalisation is inside the model"},
+        "input": {"name": "input", "shape": ["batch", *p.spec.input_shape],
+                  **({"dtype": "int64", "units": "token ids from tokenizer.json (0 pads each text to its length)"}
+                     if p.tokenizer else
+                     {"dtype": "float32", "units": "the training data's own units (e.g. 0-255 pixel values); "
+                                                   "normalisation is inside the model"})},
         "output": {"name": "logits", "shape": ["batch", p.task.output_size()], "dtype": "float32",
                    "meaning": ("one logit: sigmoid gives P(" + p.spec.class_names[1] + ")") if binary else
                    ("logits: softmax gives class probabilities" if p.spec.target == "class" else
