@@ -63,7 +63,7 @@ class Registry:
     def register(self, name: str) -> Callable:
         def decorator(fn: Callable) -> Callable:
             assert name not in self._entries, f"{self.kind} {name!r} registered twice"
-            doc = (inspect.getdoc(fn) or "").split("\n")[0]
+            doc = " ".join((inspect.getdoc(fn) or "").split("\n\n")[0].split())  # the first paragraph
             self._entries[name] = Entry(name, fn, _params_model(name, fn), doc)
             return fn
 
