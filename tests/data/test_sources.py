@@ -87,6 +87,26 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
+def test_table_text_columns_are_one_hot_categories(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("size,colour,site,y\n" + "".join(
+        f"{i},{['red', 'blue', ''][i % 3]},{i % 2 + 1},{i % 2}\n" for i in range(12)))
+    raw = load_raw("table", {"path": str(p), "label": "y", "categorical": ["site"]})
+    assert raw.feature_names == ("size", "colour=", "colour=blue", "colour=red", "site=1", "site=2")
+    assert raw.columns == ("size", "colour", "site") and raw.categories["colour"] == ("", "blue", "red")
+    assert raw.x[:3].tolist() == [[0, 0, 0, 1, 1, 0], [1, 0, 1, 0, 0, 1], [2, 1, 0, 0, 1, 0]]
+    with pytest.raises(DataError, match="categorical column 'size' is not among the features"):
+        load_raw("table", {"path": str(p), "label": "y", "features": ["colour"], "categorical": ["size"]})
+
+
+def test_table_identifier_column_is_not_taken_for_a_category(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("id,x,y\n" + "".join(f"patient-{i},{i},{i % 2}\n" for i in range(150)))
+    with pytest.raises(DataError, match="'id' holds 150 different texts: an identifier"):
+        load_raw("table", {"path": str(p), "label": "y"})
+    assert load_raw("table", {"path": str(p), "label": "y", "features": ["x"]}).x.shape == (150, 1)
+
+
 @pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences", "sbsst265", "segmentation_folder")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})

@@ -58,6 +58,28 @@ def test_table_rows_in_any_order_and_bad_columns(table_run):
         p.rows_to_array([{**row, "colour": 1}])
 
 
+def test_a_category_column_is_learned_and_encoded_the_same_at_prediction(tmp_path):
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    rng = np.random.default_rng(0)
+    lines = ["noise,fruit,label"]  # the label is the fruit's group: only the text column tells it
+    for _ in range(400):
+        fruit = rng.choice(["apple", "pear", "plum", "kiwi"])
+        lines.append(f"{rng.normal():.4f},{fruit},{'pome' if fruit in ('apple', 'pear') else 'other'}")
+    (tmp_path / "fruit.csv").write_text("\n".join(lines) + "\n")
+    r = recipe_dict(data={"name": "table", "path": str(tmp_path / "fruit.csv"), "label": "label"}, train={"epochs": 30})
+    run = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    assert run.metrics["test"]["accuracy"] == 1.0
+    p = Predictor(run.path)
+    assert p.spec.input_shape == (5,) and p.metadata()["categories"]["fruit"] == ["apple", "kiwi", "pear", "plum"]
+    rows = [{"fruit": "pear", "noise": 0.3}, {"noise": -1, "fruit": " plum "}]
+    assert p.predict(rows)["predicted"] == ["pome", "other"]
+    (tmp_path / "new.csv").write_text("noise,fruit\n0.1,apple\n0.2,mango\n")
+    with pytest.raises(DataError, match=r"new.csv row 3, column 'fruit': 'mango' is not one of the categories"):
+        p.read_files([tmp_path / "new.csv"])
+
+
 def test_tampered_weights_are_refused(table_run, tmp_path):
     import shutil
 

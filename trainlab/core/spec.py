@@ -15,6 +15,8 @@ class DataSpec:
     feature_names: tuple[str, ...] = ()
     num_targets: int = 1           # regression outputs
     vocab_size: int = 0            # text: token ids are < vocab_size (0 is padding)
+    columns: tuple[str, ...] = ()  # tables: the input columns, before one-hot encoding (empty: feature_names)
+    categories: tuple[tuple[str, tuple[str, ...]], ...] = ()  # tables: categorical column → its values
 
     @property
     def num_features(self) -> int:
@@ -29,6 +31,12 @@ class DataSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "DataSpec":
         d = dict(d)
-        for k in ("input_shape", "class_names", "feature_names"):
+        for k in ("input_shape", "class_names", "feature_names", "columns"):
             d[k] = tuple(d.get(k, ()))
+        d["categories"] = tuple((c, tuple(v)) for c, v in d.get("categories", ()))
         return cls(**d)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """What a table row must hold: its columns before one-hot encoding."""
+        return self.columns or self.feature_names

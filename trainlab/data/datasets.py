@@ -31,6 +31,8 @@ class RawData:
     x_test: np.ndarray | None = None   # the dataset's official test set, when it has one
     y_test: np.ndarray | None = None
     truth: dict | None = None          # a generated set's true density, when it is known (for the report)
+    columns: tuple[str, ...] = ()      # tables: the input columns, before one-hot encoding
+    categories: dict | None = None     # tables: categorical column → its values, one feature each
 
     def validate(self) -> "RawData":
         """Labels in range, no NaN or infinite values; errors name the sample."""
@@ -240,20 +242,22 @@ for _name, _target, _summary in (
 
 
 @DATASETS.register("table")
-def table(*, path: str, label: str, features: list[str] = [], target: str = "auto") -> RawData:
-    """Any CSV/TSV/Parquet table: numeric feature columns and a label column (class or real)."""
-    x, labels, names = sources.read_table(path, label, features or None)
+def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto") -> RawData:
+    """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
+    texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4)."""
+    x, labels, names, columns, categories = sources.read_table(path, label, features or None, categorical)
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
+    about = dict(feature_names=names, columns=columns, categories=categories)
     numeric = _all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
         if not numeric:
             raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
-        return RawData(x, np.array(labels, np.float32), "table", "real", f"table {path}", feature_names=tuple(names))
+        return RawData(x, np.array(labels, np.float32), "table", "real", f"table {path}", **about)
     classes = sorted(set(labels), key=lambda v: (float(v), v) if numeric else (0, v))
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[v] for v in labels], np.int64)
-    return RawData(x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), tuple(names))
+    return RawData(x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), **about)
 
 
 def _all_numbers(values) -> bool:

@@ -53,6 +53,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         vocab_size=tok.vocab_size if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
         num_classes=len(raw.class_names) if raw.target in ("class", "sequence") else 0,
         class_names=raw.class_names, feature_names=raw.feature_names,
+        columns=raw.columns if raw.categories else (), categories=tuple((raw.categories or {}).items()),
         num_targets=1 if raw.y.ndim == 1 or raw.target == "mask" else raw.y.shape[1],  # sequences: the target length
     )
     summary = {
@@ -63,6 +64,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups,
         "normalize": normalize if tok is None else "none (token ids)",
     }
+    if raw.categories:
+        summary["categories"] = {c: list(v) for c, v in raw.categories.items()}
     if raw.truth is not None:
         summary["truth"] = raw.truth
     if tok is not None:

@@ -86,9 +86,14 @@ def find_fashion_mnist(path: str | None) -> Path:
     )
 
 
-def read_table(path: str | Path, label: str, features: list[str] | None) -> tuple[np.ndarray, list[str], list[str]]:
-    """Read a CSV/TSV/Parquet table. Returns (numeric features (N, F), raw labels, feature names).
-    A missing, empty or non-numeric feature cell is an error naming its row and column."""
+MAX_CATEGORIES = 100  # a text column with more values than this looks like an identifier or free text
+
+
+def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None):
+    """Read a CSV/TSV/Parquet table. Returns (features (N, F) float32, raw labels, feature names,
+    input columns, categories). A column of texts (or one listed in `categorical`) is one-hot
+    encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
+    missing, empty or non-numeric cell is an error naming its row and column."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -101,32 +106,84 @@ def read_table(path: str | Path, label: str, features: list[str] | None) -> tupl
     if label not in header:
         raise DataError(f"{str(path)!r} has no label column {label!r}; its columns are {', '.join(header)}.")
     names = features or [c for c in header if c != label]
-    for n in names:
+    for n in [*names, *(categorical or ())]:
         if n not in header:
             raise DataError(f"{str(path)!r} has no feature column {n!r}; its columns are {', '.join(header)}.")
-    idx = [header.index(n) for n in names]
-    li = header.index(label)
-    x = np.empty((len(rows), len(names)), np.float32)
-    labels = []
+    forced = [c for c in categorical or () if c not in names]
+    if forced:
+        raise DataError(f"{str(path)!r}: categorical column {forced[0]!r} is not among the features "
+                        f"({', '.join(names)}).")
+    if not rows:
+        raise DataError(f"Table {str(path)!r} has no data rows.")
     for r, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
-        labels.append(row[li])
-        for j, i in enumerate(idx):
-            cell = row[i]
-            try:
-                v = float(cell)
-            except (TypeError, ValueError):
-                v = None
-            if v is None or v != v or v in (float("inf"), float("-inf")):
+    idx = [header.index(n) for n in names]
+    cells = [[row[i] for i in idx] for row in rows]
+    categories = {}
+    for j, n in enumerate(names):
+        column = [cell_text(row[j]) for row in cells]
+        if n in (categorical or ()) or _mostly_text(column):
+            values = sorted(set(column))
+            if n not in (categorical or ()) and len(values) > MAX_CATEGORIES:
                 raise DataError(
-                    f"{str(path)!r} row {r + first_row}, column {names[j]!r}: {cell!r} is not a finite number. "
-                    "Clean or impute the table, or leave the column out with data.features."
-                )
-            x[r, j] = v
-    if not rows:
-        raise DataError(f"Table {str(path)!r} has no data rows.")
-    return x, labels, names
+                    f"{str(path)!r} column {n!r} holds {len(values)} different texts: an identifier or free text, "
+                    f"not a category. Leave it out with data.features, or name it in data.categorical to one-hot "
+                    f"encode it anyway.")
+            categories[n] = tuple(values)
+    x = encode_cells(cells, names, categories,
+                     lambda r, j: f"{str(path)!r} row {r + first_row}, column {names[j]!r}",
+                     "Clean or impute the table, leave the column out with data.features, "
+                     "or name it in data.categorical if it is a category.")
+    return x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names), categories
+
+
+def cell_text(cell) -> str:
+    """A categorical cell as the text it is known by: stripped; a missing Parquet value is ""."""
+    return "" if cell is None or (isinstance(cell, float) and cell != cell) else str(cell).strip()
+
+
+def _number(cell) -> float | None:
+    try:
+        v = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _mostly_text(column: list[str]) -> bool:
+    filled = [c for c in column if c]
+    return sum(_number(c) is None for c in filled) * 2 > len(filled)
+
+
+def one_hot_names(columns, categories: dict) -> tuple[str, ...]:
+    """The model's input features: a numeric column as it is, a categorical one as "column=value" per value."""
+    return tuple(f for c in columns for f in ([f"{c}={v}" for v in categories[c]] if c in categories else [c]))
+
+
+def encode_cells(cells, columns, categories: dict, where, hint: str = "") -> np.ndarray:
+    """Rows of cells, one per column in `columns` order → float32 (N, F): numbers as they are, each
+    categorical column one-hot over its values. `where(row, column index)` names a cell in errors:
+    a number that is not finite, or a category the table did not have."""
+    width = [len(categories[c]) if c in categories else 1 for c in columns]
+    offset = np.concatenate([[0], np.cumsum(width)]).astype(int)
+    index = {c: {v: i for i, v in enumerate(categories[c])} for c in categories}
+    x = np.zeros((len(cells), int(offset[-1])), np.float32)
+    for r, row in enumerate(cells):
+        for j, c in enumerate(columns):
+            cell = row[j]
+            if c in categories:
+                k = index[c].get(cell_text(cell))
+                if k is None:
+                    raise DataError(f"{where(r, j)}: {cell!r} is not one of the categories seen in training "
+                                    f"({', '.join(map(repr, categories[c]))}).")
+                x[r, offset[j] + k] = 1.0
+                continue
+            v = _number(cell)
+            if v is None:
+                raise DataError(f"{where(r, j)}: {cell!r} is not a finite number. {hint}".rstrip())
+            x[r, offset[j]] = v
+    return x
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -162,6 +162,9 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
         "test_time_augmentation": ("flip: the logits are the mean over the image and its left-right mirror, as tested"
                                    if p.tta == "flip" else p.tta),
         "classes": list(p.spec.class_names), "features": list(p.spec.feature_names),
+        **({"categories": {c: list(v) for c, v in p.spec.categories},
+            "one_hot": "a feature named column=value is 1 when the row's column holds that value, else 0"}
+           if p.spec.categories else {}),
         "task": p.task.name, "test_metrics": test, "recipe_hash": p.recipe_hash, "recipe": p.recipe,
         "parity": parity,
     }

@@ -64,30 +64,25 @@ class Predictor:
     def label_column(self) -> str | None:
         return self.recipe["data"].get("label")
 
-    def rows_to_array(self, rows: list[dict], what: str = "input") -> np.ndarray:
-        """Table rows (dicts of feature → number, in any order) → (N, F) in training order.
-        A missing or unknown column is an error naming it; the training label column is ignored."""
-        names = list(self.spec.feature_names)
-        out = np.empty((len(rows), len(names)), np.float32)
+    def rows_to_array(self, rows: list[dict], what: str = "input", first_row: int = 0) -> np.ndarray:
+        """Table rows (dicts of column → value, in any order) → (N, F) in training order, categorical
+        columns one-hot encoded as in training. A missing or unknown column, a value that is not a
+        finite number or a category training never saw is an error naming it (rows counted from
+        `first_row`: 2 for a CSV file's lines after its header); the label column is ignored."""
+        from ..data import sources
+
+        names = list(self.spec.input_columns)
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise DataError(f"{what} row {i}: expected an object of feature → value, received {type(row).__name__}.")
+                raise DataError(f"{what} row {i + first_row}: expected an object of feature → value, received {type(row).__name__}.")
             missing = [n for n in names if n not in row]
             extra = [k for k in row if k not in names and k != self.label_column]
             if missing:
-                raise DataError(f"{what} row {i}: missing feature column {missing[0]!r}. Expected columns: {', '.join(names)}.")
+                raise DataError(f"{what} row {i + first_row}: missing feature column {missing[0]!r}. Expected columns: {', '.join(names)}.")
             if extra:
-                raise DataError(f"{what} row {i}: unknown column {extra[0]!r}. Expected columns: {', '.join(names)}.")
-            for j, n in enumerate(names):
-                v = row[n]
-                try:
-                    v = float(v)
-                except (TypeError, ValueError):
-                    raise DataError(f"{what} row {i}, column {n!r}: {v!r} is not a number.") from None
-                if not np.isfinite(v):
-                    raise DataError(f"{what} row {i}, column {n!r}: {v} is not finite.")
-                out[i, j] = v
-        return out
+                raise DataError(f"{what} row {i + first_row}: unknown column {extra[0]!r}. Expected columns: {', '.join(names)}.")
+        return sources.encode_cells([[row[n] for n in names] for row in rows], names, dict(self.spec.categories),
+                                    lambda r, j: f"{what} row {r + first_row}, column {names[j]!r}")
 
     def texts_to_array(self, texts, what: str = "inputs") -> np.ndarray:
         """Strings → token ids with the run's own vocabulary."""
@@ -135,9 +130,9 @@ class Predictor:
             header, rows = sources.read_csv_rows(p) if p.is_file() else (None, None)
             if header is None:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
-                                f"{', '.join(self.spec.feature_names)}).")
+                                f"{', '.join(self.spec.input_columns)}).")
             dict_rows = [dict(zip(header, r)) for r in rows]
-            arrays.append(self.rows_to_array(dict_rows, str(p)))
+            arrays.append(self.rows_to_array(dict_rows, str(p), first_row=2))
             names += [f"{p.name}:{i + 2}" for i in range(len(rows))]
         return np.concatenate(arrays), names
 
@@ -214,6 +209,8 @@ class Predictor:
             "model": self.recipe["model"]["name"], "task": self.task.name, "kind": self.spec.kind,
             "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
             "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
+            **({"columns": list(self.spec.input_columns), "categories": {c: list(v) for c, v in self.spec.categories}}
+               if self.spec.categories else {}),
             "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else
             {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
              "max_len": self.tokenizer.max_len},
