@@ -99,6 +99,30 @@ def test_table_text_columns_are_one_hot_categories(tmp_path):
         load_raw("table", {"path": str(p), "label": "y", "features": ["colour"], "categorical": ["size"]})
 
 
+def test_table_missing_numbers_are_filled_with_the_training_median(tmp_path):
+    from trainlab.data.prepare import prepare
+    from trainlab.data.split import split
+
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,y\n" + "".join(f"{'NA' if i % 5 == 0 else i},{'' if i % 7 == 0 else -i},{i % 2}\n"
+                                     for i in range(1, 101)))
+    with pytest.raises(DataError, match=r"row 6, column 'a': 'NA' is not a finite number.*data.missing"):
+        load_raw("table", {"path": str(p), "label": "y"})
+    raw = load_raw("table", {"path": str(p), "label": "y", "missing": "median"})
+    assert np.isnan(raw.x[:, 0]).sum() == 20 and np.isnan(raw.x[:, 1]).sum() == 14
+    data = prepare(raw, val_fraction=0.2, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    train = split(raw, val_fraction=0.2, test_fraction=0.2, stratify=True, seed=0).x_train
+    assert data.normalizer.fill == pytest.approx(np.nanmedian(train, 0).tolist())  # the training split's, not the table's
+    assert data.normalizer.fill != pytest.approx(np.nanmedian(raw.x, 0).tolist())
+    assert all(np.isfinite(x).all() for x in (data.split.x_train, data.split.x_val, data.split.x_test))
+    assert sum(data.summary["missing"]["a"][k] for k in ("train", "val", "test")) == 20
+    assert data.summary["missing"]["b"]["median"] == data.normalizer.fill[1]
+    p.write_text("a,b,y\n" + "".join(f"NA,{i},{i % 2}\n" for i in range(30)))
+    with pytest.raises(DataError, match="Column 'a' has no value in the training split"):
+        prepare(load_raw("table", {"path": str(p), "label": "y", "missing": "median"}), val_fraction=0.2,
+                test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+
+
 def test_table_identifier_column_is_not_taken_for_a_category(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("id,x,y\n" + "".join(f"patient-{i},{i},{i % 2}\n" for i in range(150)))

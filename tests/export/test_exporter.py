@@ -117,3 +117,32 @@ def test_a_bidirectional_rnn_is_refused_by_onnx_with_a_clear_error(tmp_path):
     model = build_model("rnn", SPECS["text"], 2, bidirectional=True).eval()
     with pytest.raises(TrainlabError, match="RecurrentClassifier cannot be exported to ONNX.*--format torchscript"):
         _export_onnx(model, torch.randint(1, 50, (2, 12)), tmp_path / "model.onnx")
+
+
+def test_a_table_with_missing_values_is_filled_the_same_in_training_prediction_and_export(tmp_path):
+    """data.missing = "median": the training median fills a missing number in training, in predict and
+    serve (an empty cell, NA, null), and inside the exported model (NaN)."""
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 300))
+    cells = [("" if i % 6 == 0 else f"{a[i]:.4f}", "NA" if i % 9 == 0 else f"{b[i]:.4f}", int(a[i] + b[i] > 0))
+             for i in range(300)]
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{x},{z},{y}\n" for x, z, y in cells))
+    r = recipe_dict(data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y", "missing": "median"},
+                    train={"epochs": 20})
+    run = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    assert run.metrics["test"]["accuracy"] > 0.8
+    p = run.predictor
+    med = p.normalizer.fill
+    gaps = p.predict([{"a": None, "b": 0.5}, {"a": 1.0, "b": ""}, {"a": "NA", "b": "nan"}])["probabilities"]
+    filled = p.predict(np.array([[med[0], 0.5], [1.0, med[1]], med], np.float32))["probabilities"]
+    assert np.allclose(gaps, filled) and not np.allclose(gaps[0], gaps[1])
+    card = export(run.path, "onnx", tmp_path / "onnx")
+    sess = ort.InferenceSession(str(tmp_path / "onnx" / card["file"]), providers=["CPUExecutionProvider"])
+    logit = sess.run(None, {"input": np.array([[np.nan, 0.5], [1.0, np.nan], [np.nan, np.nan]], np.float32)})[0]
+    assert np.allclose(1 / (1 + np.exp(-logit[:, 0])), np.asarray(filled)[:, 1], atol=1e-5)  # one logit: P(class 1)
+    assert card["preprocessing"]["fill"] == pytest.approx(med)

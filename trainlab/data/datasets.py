@@ -33,6 +33,7 @@ class RawData:
     truth: dict | None = None          # a generated set's true density, when it is known (for the report)
     columns: tuple[str, ...] = ()      # tables: the input columns, before one-hot encoding
     categories: dict | None = None     # tables: categorical column → its values, one feature each
+    missing: bool = False              # tables: NaN marks a missing number, filled with the training median
 
     def validate(self) -> "RawData":
         """Labels in range, no NaN or infinite values; errors name the sample."""
@@ -41,8 +42,9 @@ class RawData:
                 continue
             if len(x) != len(y):
                 raise DataError(f"{self.source}: {len(x)} {part} samples but {len(y)} labels.")
-            if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-                row, col = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0]
+            bad = np.isinf(x) if self.missing else ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else None
+            if bad is not None and bad.any():
+                row, col = np.argwhere(bad.reshape(len(x), -1))[0]
                 raise DataError(f"{self.source}: {part} sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; "
                                 "the data must be finite. Clean or impute it first.")
             if self.target == "class":
@@ -242,13 +244,16 @@ for _name, _target, _summary in (
 
 
 @DATASETS.register("table")
-def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto") -> RawData:
+def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
+          missing: Literal["error", "median"] = "error") -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
-    texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4)."""
-    x, labels, names, columns, categories = sources.read_table(path, label, features or None, categorical)
+    texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
+    A missing number is an error, or with missing = "median" the training split's median."""
+    x, labels, names, columns, categories = sources.read_table(path, label, features or None, categorical,
+                                                               missing == "median")
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
-    about = dict(feature_names=names, columns=columns, categories=categories)
+    about = dict(feature_names=names, columns=columns, categories=categories, missing=missing == "median")
     numeric = _all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
         if not numeric:

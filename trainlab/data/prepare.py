@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
 from .split import Split, duplicates, split
@@ -43,7 +44,10 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     elif raw.kind == "sequence":
         norm = Normalizer("none", "tokens")
     else:
-        norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None)
+        if raw.missing:
+            _check_fillable(s.x_train, raw.feature_names)
+        norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None,
+                              fill=raw.missing)
     ys = (s.y_train, s.y_val, s.y_test)
     if raw.target == "real":
         ys = tuple(norm.apply_target(y) for y in ys)
@@ -66,6 +70,11 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     }
     if raw.categories:
         summary["categories"] = {c: list(v) for c, v in raw.categories.items()}
+    if raw.missing:  # how many cells each split had filled, and with what
+        summary["missing"] = {
+            name: {"median": norm.fill[j], **{part: int(np.isnan(x[:, j]).sum()) for part, x in
+                                             (("train", s.x_train), ("val", s.x_val), ("test", s.x_test))}}
+            for j, name in enumerate(raw.feature_names) if any(np.isnan(x[:, j]).any() for x in (s.x_train, s.x_val, s.x_test))}
     if raw.truth is not None:
         summary["truth"] = raw.truth
     if tok is not None:
@@ -77,6 +86,13 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
         }
     return Prepared(spec, ns, norm, summary, tok)
+
+
+def _check_fillable(x: np.ndarray, names) -> None:
+    empty = np.flatnonzero(np.isnan(x).all(0))
+    if len(empty):
+        raise DataError(f"Column {names[empty[0]]!r} has no value in the training split, so no median to fill it "
+                        "with; leave it out with data.features.")
 
 
 def prepare_config(cfg, seed: int, raw: RawData | None = None) -> Prepared:

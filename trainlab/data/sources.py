@@ -89,11 +89,16 @@ def find_fashion_mnist(path: str | None) -> Path:
 MAX_CATEGORIES = 100  # a text column with more values than this looks like an identifier or free text
 
 
-def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None):
+MISSING = ("", "na", "n/a", "nan", "null", "none", "?")  # what a table writes for "no value", any case
+
+
+def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None,
+               missing: bool = False):
     """Read a CSV/TSV/Parquet table. Returns (features (N, F) float32, raw labels, feature names,
     input columns, categories). A column of texts (or one listed in `categorical`) is one-hot
     encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
-    missing, empty or non-numeric cell is an error naming its row and column."""
+    non-numeric cell is an error naming its row and column; so is a missing one (empty, NA, nan, ...)
+    unless `missing`, which leaves it NaN to be filled in after the split."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -133,8 +138,8 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
             categories[n] = tuple(values)
     x = encode_cells(cells, names, categories,
                      lambda r, j: f"{str(path)!r} row {r + first_row}, column {names[j]!r}",
-                     "Clean or impute the table, leave the column out with data.features, "
-                     "or name it in data.categorical if it is a category.")
+                     "Clean the table, leave the column out with data.features, name it in data.categorical if it "
+                     "is a category, or set data.missing = \"median\" to fill missing cells.", missing)
     return x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names), categories
 
 
@@ -152,7 +157,7 @@ def _number(cell) -> float | None:
 
 
 def _mostly_text(column: list[str]) -> bool:
-    filled = [c for c in column if c]
+    filled = [c for c in column if c.lower() not in MISSING]
     return sum(_number(c) is None for c in filled) * 2 > len(filled)
 
 
@@ -161,10 +166,11 @@ def one_hot_names(columns, categories: dict) -> tuple[str, ...]:
     return tuple(f for c in columns for f in ([f"{c}={v}" for v in categories[c]] if c in categories else [c]))
 
 
-def encode_cells(cells, columns, categories: dict, where, hint: str = "") -> np.ndarray:
+def encode_cells(cells, columns, categories: dict, where, hint: str = "", missing: bool = False) -> np.ndarray:
     """Rows of cells, one per column in `columns` order → float32 (N, F): numbers as they are, each
     categorical column one-hot over its values. `where(row, column index)` names a cell in errors:
-    a number that is not finite, or a category the table did not have."""
+    a number that is not finite, or a category the table did not have. With `missing`, a missing
+    number (None, NaN, "", "NA", ...) is NaN, for the training median to fill."""
     width = [len(categories[c]) if c in categories else 1 for c in columns]
     offset = np.concatenate([[0], np.cumsum(width)]).astype(int)
     index = {c: {v: i for i, v in enumerate(categories[c])} for c in categories}
@@ -180,6 +186,8 @@ def encode_cells(cells, columns, categories: dict, where, hint: str = "") -> np.
                 x[r, offset[j] + k] = 1.0
                 continue
             v = _number(cell)
+            if v is None and missing and (cell_text(cell).lower() in MISSING or cell != cell):
+                v = np.nan
             if v is None:
                 raise DataError(f"{where(r, j)}: {cell!r} is not a finite number. {hint}".rstrip())
             x[r, offset[j]] = v
@@ -261,10 +269,11 @@ def check_image_array(a, shape: tuple[int, ...], what: str) -> np.ndarray:
     return finite_float32(a, what)
 
 
-def finite_float32(a: np.ndarray, what: str) -> np.ndarray:
-    """a as float32; NaN or infinite values are an error naming `what`."""
+def finite_float32(a: np.ndarray, what: str, nan_ok: bool = False) -> np.ndarray:
+    """a as float32; NaN (unless `nan_ok`: a missing value the run fills in) or infinite values
+    are an error naming `what`."""
     a = a.astype(np.float32)
-    if not np.isfinite(a).all():
+    if np.isinf(a).any() or not nan_ok and np.isnan(a).any():
         raise DataError(f"{what}: NaN or infinite values.")
     return a
 

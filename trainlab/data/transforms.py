@@ -15,10 +15,16 @@ class Normalizer:
     scale: list[float] = field(default_factory=list)
     target_shift: float = 0.0                  # regression targets are standardised too
     target_scale: float = 1.0
+    fill: list[float] = field(default_factory=list)  # tables: each feature's training median, for a missing (NaN) value
 
     @classmethod
-    def fit(cls, x: np.ndarray, mode: str, kind: str, y: np.ndarray | None = None) -> "Normalizer":
+    def fit(cls, x: np.ndarray, mode: str, kind: str, y: np.ndarray | None = None, fill: bool = False) -> "Normalizer":
         axes = "channel" if kind == "image" else "feature"
+        medians = []
+        if fill:  # the statistics below are those of the filled training split
+            medians = np.nanmedian(x, 0)  # prepare() made sure every feature has training values
+            x = np.where(np.isnan(x), medians, x).astype(np.float32)
+            medians = medians.tolist()
         # (N, K, M): K statistics (channels or features), each over N·M values; no full float64 copy
         flat = x.reshape(len(x), x.shape[1], -1) if axes == "channel" else x.reshape(len(x), -1, 1)
         if mode == "standard":
@@ -36,7 +42,7 @@ class Normalizer:
         else:
             shift, scale = np.zeros(flat.shape[1]), np.ones(flat.shape[1])
         scale = np.where(scale > 1e-12, scale, 1.0)  # a constant feature stays constant
-        norm = cls(mode, axes, shift.tolist(), scale.tolist())
+        norm = cls(mode, axes, shift.tolist(), scale.tolist(), fill=medians)
         if y is not None and np.issubdtype(y.dtype, np.floating):
             norm.target_shift, norm.target_scale = float(y.mean()), float(y.std() or 1.0)
         return norm
@@ -51,6 +57,8 @@ class Normalizer:
         if self.axes == "tokens":
             return x
         shift, scale = self.broadcast(x.shape[1:])
+        if self.fill:
+            x = np.where(np.isnan(x), np.asarray(self.fill, np.float32), x)
         return ((x.astype(np.float32) - shift) / scale).astype(np.float32)
 
     def invert(self, x: np.ndarray) -> np.ndarray:

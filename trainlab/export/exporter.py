@@ -35,9 +35,15 @@ class WithPreprocessing(nn.Module):
             shift, scale = normalizer.broadcast(tuple(input_shape))
             self.register_buffer("shift", torch.as_tensor(shift))
             self.register_buffer("scale", torch.as_tensor(scale))
+        # tables with missing values: NaN → the training median, before normalisation
+        self.register_buffer("fill", torch.tensor([normalizer.fill], dtype=torch.float32) if normalizer.fill else None)
 
     def forward(self, x):
-        return self.model(x if self.tokens else (x - self.shift) / self.scale)
+        if self.tokens:
+            return self.model(x)
+        if self.fill is not None:
+            x = torch.where(torch.isnan(x), self.fill, x)
+        return self.model((x - self.shift) / self.scale)
 
 
 def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:

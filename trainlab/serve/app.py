@@ -40,8 +40,9 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
         model_config = ConfigDict(extra="forbid")
         inputs: list[Any] = Field(..., min_length=1, max_length=max_batch, description=(
             "A batch of inputs in the training data's units. Images: arrays of shape "
-            f"{meta['input_shape']} (or [H, W] for grey). Tables: rows as objects {{feature: number}} "
-            f"or as arrays of {len(meta['features'])} numbers in the order {meta['features']}."))
+            f"{meta['input_shape']} (or [H, W] for grey). Tables: rows as objects {{column: value}} with the "
+            f"columns {meta.get('columns', meta['features'])} (a category as its text), or as arrays of "
+            f"{len(meta['features'])} numbers in the order {meta['features']}."))
 
     app = FastAPI(title=f"trainlab: {meta['recipe']}", version=meta["recipe_hash"],
                   description=f"Predictions of run {meta['run']} ({meta['model']}, {meta['task']}).")

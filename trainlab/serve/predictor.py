@@ -82,7 +82,8 @@ class Predictor:
             if extra:
                 raise DataError(f"{what} row {i + first_row}: unknown column {extra[0]!r}. Expected columns: {', '.join(names)}.")
         return sources.encode_cells([[row[n] for n in names] for row in rows], names, dict(self.spec.categories),
-                                    lambda r, j: f"{what} row {r + first_row}, column {names[j]!r}")
+                                    lambda r, j: f"{what} row {r + first_row}, column {names[j]!r}",
+                                    missing=bool(self.normalizer.fill))
 
     def texts_to_array(self, texts, what: str = "inputs") -> np.ndarray:
         """Strings → token ids with the run's own vocabulary."""
@@ -160,7 +161,7 @@ class Predictor:
             if a.ndim != 2 or a.shape[1] != shape[0]:
                 raise DataError(f"{what}: expected rows of {shape[0]} features ({', '.join(self.spec.feature_names)}); "
                                 f"received an array of shape {list(a.shape)}.")
-        return finite_float32(a, what)
+        return finite_float32(a, what, nan_ok=bool(self.normalizer.fill))
 
     # --- outputs ---
 
