@@ -112,7 +112,8 @@ def _build(recipe: Recipe, data, seed: int):
     from .tasks import build_task
 
     seed_everything(seed)
-    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer)
+    task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer,
+                      y_train=data.split.y_train)
     return task, build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
 
 
@@ -297,7 +298,8 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
             data = first_data if i == 0 and first_data is not None else _prepare(raw, recipe, seed)
             done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
             if recipe.eval.baselines and task.supervised and main:
-                done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed)
+                done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed,
+                                                  balanced=getattr(task, "class_weights", None) is not None)
             if main:
                 _write_json(folder / "result.json", done)
         results.append(done)

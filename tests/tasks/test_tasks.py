@@ -30,6 +30,30 @@ def test_binary_uses_one_logit_and_bce():
     assert m["accuracy"] == 0.75 and m["roc_auc"] == 1.0
 
 
+@pytest.mark.parametrize("spec", [SPEC2, SPEC3], ids=["bce", "ce"])
+def test_balanced_class_weights_are_a_weighted_mean_over_the_training_counts(spec):
+    from trainlab.core.errors import RecipeError
+
+    k = spec.num_classes
+    y_train = np.array([0] * 8 + [1] * 2 + ([2] * 6 if k == 3 else []))
+    task = build_task("classification", spec, {"class_weights": "balanced"}, y_train=y_train)
+    w = len(y_train) / (k * np.bincount(y_train))
+    assert task.class_weights.tolist() == pytest.approx(w.tolist()) and not task.written_gradient
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 1, 1, 0, k - 1])
+    out = torch.randn(5, task.output_size(), generator=g)
+    plain = build_task("classification", spec, {}).loss
+    per = torch.stack([plain(out[i:i + 1], y[i:i + 1]) for i in range(5)])  # each sample's loss
+    wy = torch.as_tensor(w, dtype=torch.float32)[y]
+    assert task.loss(out, y).item() == pytest.approx(((per * wy).sum() / wy.sum()).item(), rel=1e-6)
+    assert build_task("classification", spec, {"class_weights": "balanced"}).class_weights is None  # predicting: no loss
+    with pytest.raises(RecipeError, match=f"class '{spec.class_names[1]}' has no training sample"):
+        build_task("classification", spec, {"class_weights": "balanced"}, y_train=np.zeros(5, int))
+    if k == 2:
+        with pytest.raises(RecipeError, match="perceptron criterion has none"):
+            build_task("classification", spec, {"class_weights": "balanced", "loss": "perceptron"}, y_train=y_train)
+
+
 def test_perceptron_criterion_is_zero_when_all_correct():
     task = build_task("classification", SPEC2, {"loss": "perceptron"})
     assert task.loss(torch.tensor([[1.0], [-2.0]]), torch.tensor([1, 0])).item() == 0.0
@@ -67,3 +91,26 @@ def test_seq2seq_exact_and_token_accuracy():
     m = task.test_metrics(out, y)
     assert m["exact_sequence_accuracy"] == 0.5 and m["token_accuracy"] == pytest.approx(5 / 6)
     assert m["examples"][0] == {"target": "210", "predicted": "210", "right": True}
+
+
+def test_balanced_class_weights_find_the_rare_class(tmp_path):
+    """5% of the rows are the rare class: the plain loss mostly ignores it; weighted, the run finds
+    most of it, and its logistic-regression baseline is weighted the same way."""
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.05).astype(int)
+    x = rng.normal(size=(2000, 3)) + 1.2 * y[:, None]
+    (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(
+        ",".join(f"{v:.3f}" for v in row) + f",{'rare' if c else 'common'}\n" for row, c in zip(x, y)))
+    runs = {w: trainlab.run(parse_recipe(recipe_dict(
+        data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y"}, task={"class_weights": w},
+        optim={"name": "adam", "lr": 0.003}, train={"epochs": 20}, eval={"baselines": w == "balanced"})),
+        runs_dir=tmp_path, progress=False)
+        for w in ("none", "balanced")}
+    plain, weighted = (runs[w].metrics["test"] for w in ("none", "balanced"))
+    assert weighted["per_class"]["rare"]["recall"] > plain["per_class"]["rare"]["recall"] + 0.3
+    assert weighted["balanced_accuracy"] > plain["balanced_accuracy"] + 0.1
+    assert "logistic regression (balanced)" in runs["balanced"].metrics["baselines"]["models"]

@@ -23,7 +23,9 @@ def _flat(x, vocab: int = 0):
     return x.reshape(len(x), -1)
 
 
-def run_baselines(data, max_samples: int, seed: int) -> dict:
+def run_baselines(data, max_samples: int, seed: int, balanced: bool = False) -> dict:
+    """The baselines' test metrics; `balanced`: the classifier weights classes as the run did
+    (task.class_weights = "balanced"), so the comparison is like for like."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -37,7 +39,8 @@ def run_baselines(data, max_samples: int, seed: int) -> dict:
     x_test = _flat(s.x_test, spec.vocab_size)
     if spec.target == "class":
         models = {"majority class": DummyClassifier(strategy="most_frequent"),
-                  "logistic regression": LogisticRegression(max_iter=300)}
+                  "logistic regression" + " (balanced)" * balanced:
+                      LogisticRegression(max_iter=300, class_weight="balanced" if balanced else None)}
     else:
         models = {"mean": DummyRegressor(strategy="mean"), "ridge regression": Ridge(alpha=1.0)}
     out = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,7 +20,7 @@ class Classification(Task):
     graph_safe = True
     supervised = True
 
-    def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0):
+    def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0, class_weights=None):
         super().__init__(spec)
         if spec.target != "class":
             raise RecipeError(f"task 'classification' needs class labels, but this dataset's target is {spec.target!r}. "
@@ -31,7 +32,10 @@ class Classification(Task):
             raise RecipeError(f"task.loss = {loss!r} is for two classes; this dataset has {k}. Use 'ce'.")
         self.loss_name, self.label_smoothing = loss, label_smoothing
         self.binary = loss in ("bce", "perceptron")
-        self.written_gradient = loss in ("ce", "bce")
+        # per-class loss weights (task.class_weights = "balanced"); the written-out gradient has none
+        self.class_weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+        self._weights_on: dict = {}
+        self.written_gradient = loss in ("ce", "bce") and self.class_weights is None
 
     def output_size(self) -> int:
         return 1 if self.binary else self.spec.num_classes
@@ -39,12 +43,23 @@ class Classification(Task):
     def target_dtype(self):
         return torch.long
 
+    def _weights(self, device):
+        """The class weights on `device`, copied there once (a captured step must not copy from the host)."""
+        if device not in self._weights_on:
+            self._weights_on[device] = self.class_weights.to(device)
+        return self._weights_on[device]
+
     def loss(self, outputs, y):
+        w = None if self.class_weights is None else self._weights(outputs.device)
         if self.loss_name == "ce":
-            return F.cross_entropy(outputs, y, label_smoothing=self.label_smoothing)
+            return F.cross_entropy(outputs, y, weight=w, label_smoothing=self.label_smoothing)
         z = outputs.squeeze(-1)
         if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(z, self._bce_target(y, z.dtype))
+            t = self._bce_target(y, z.dtype)
+            if w is None:
+                return F.binary_cross_entropy_with_logits(z, t)
+            wy = w[y].to(z.dtype)  # each sample weighted by its class; a weighted mean, as cross_entropy takes it
+            return (F.binary_cross_entropy_with_logits(z, t, reduction="none") * wy).sum() / wy.sum()
         return F.relu(-(2 * y.to(z.dtype) - 1) * z).mean()  # perceptron criterion
 
     def _bce_target(self, y, dtype):
@@ -118,6 +133,17 @@ class Classification(Task):
 
 @TASKS.register("classification")
 def classification(spec: DataSpec, context: dict, *, loss: Literal["auto", "ce", "bce", "perceptron"] = "auto",
-                   label_smoothing: float = 0.0) -> Task:
-    """Binary or multi-class classification: accuracy, confusion matrix, per-class P/R/F1, PR curves."""
-    return Classification(spec, loss, label_smoothing)
+                   label_smoothing: float = 0.0, class_weights: Literal["none", "balanced"] = "none") -> Task:
+    """Binary or multi-class classification: accuracy, confusion matrix, per-class P/R/F1, PR curves.
+    class_weights = "balanced" weights each class's loss by N / (K · its training count), so rare
+    classes count as much as common ones (the loss is then a weighted mean)."""
+    weights = None
+    if class_weights == "balanced" and context.get("y_train") is not None:  # prediction needs no loss
+        if loss == "perceptron":
+            raise RecipeError("task.class_weights is for the cross-entropy losses; the perceptron criterion has none.")
+        counts = np.bincount(np.asarray(context["y_train"]), minlength=spec.num_classes)
+        if (counts == 0).any():
+            raise RecipeError(f"task.class_weights = 'balanced': class {spec.class_names[int(np.argmin(counts))]!r} "
+                              "has no training sample, so no weight.")
+        weights = len(context["y_train"]) / (spec.num_classes * counts)
+    return Classification(spec, loss, label_smoothing, weights)
