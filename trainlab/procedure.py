@@ -229,7 +229,7 @@ def _load_raw(recipe: Recipe):
 def _prepare(raw, recipe: Recipe, seed: int):
     from .data.prepare import prepare_config
 
-    return prepare_config(recipe.data, seed, raw)
+    return prepare_config(recipe.data, seed, raw, recipe.eval.folds, recipe.seed)
 
 
 def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None, data=None) -> Run:
@@ -255,7 +255,7 @@ def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None, data=
             metrics = run_rl(path, recipe, device, progress)
             pictures = metrics.pop("pictures")
         else:
-            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress, fabric, data))
+            metrics = _summarise(_train_repeats(path, recipe, raw, device, progress, fabric, data), recipe.eval.folds)
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         write(path / "run.json", info)
@@ -535,7 +535,9 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     return run_
 
 
-def _summarise(results: list[dict]) -> dict:
+def _summarise(results: list[dict], folds: int = 0) -> dict:
+    """The first run's metrics, and with several runs (repeats, or the `folds` of a cross-validation)
+    each test metric's mean, std and 95% interval over them."""
     from .evaluate.robustness import aggregate
 
     main = results[0]
@@ -543,7 +545,7 @@ def _summarise(results: list[dict]) -> dict:
     metrics["baselines"] = main.get("baselines")
     if len(results) > 1:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
-                              "best_epochs": [r["fit"]["best_epoch"] for r in results]}
+                              "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}
         if main.get("baselines"):
             metrics["repeats"]["baselines"] = {
                 name: aggregate([r["baselines"]["models"][name] for r in results]) for name in main["baselines"]["models"]}

@@ -48,6 +48,14 @@ def test_precision_32_may_be_written_as_a_number():
     assert "'train.precision'" in str(e.value) and "'bf16'" in str(e.value)
 
 
+def test_folds_set_the_repeats_and_disagreements_are_errors():
+    assert parse_recipe(recipe_dict(eval={"folds": 5})).eval.repeats == 5
+    assert parse_recipe(recipe_dict(eval={"folds": 5, "repeats": 5})).eval.repeats == 5
+    for bad in ({"folds": 1}, {"folds": 5, "repeats": 3}):
+        with pytest.raises(RecipeError, match="cross-validation needs at least 2 folds, and runs once per fold"):
+            parse_recipe(recipe_dict(eval=bad))
+
+
 @pytest.mark.parametrize("bad", ["optim.lr", "optimm.lr=1", "seed.x=1"])
 def test_bad_overrides(bad):
     with pytest.raises(RecipeError):

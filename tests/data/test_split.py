@@ -42,3 +42,28 @@ def test_limit_keeps_classes_balanced():
     p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard", seed=0, limit=500)
     assert sum(p.summary["sizes"].values()) == 500
     assert min(p.summary["class_counts"]["train"]) >= 30
+
+
+def test_k_fold_tests_every_sample_exactly_once():
+    import pytest
+
+    from trainlab.core.errors import DataError
+    from trainlab.data.split import split
+
+    raw = load_raw("wine", {})
+    raw.x = np.arange(len(raw.x), dtype=np.float32)[:, None]  # each sample its own id
+    folds = [split(raw, val_fraction=0.1, test_fraction=0.5, stratify=True, seed=7 + i, limit=150, cv=(5, i, 7))
+             for i in range(5)]
+    tested = np.concatenate([s.x_test[:, 0] for s in folds])
+    assert len(tested) == len(set(tested)) == 150  # the same 150 samples in every fold, each tested once
+    for s in folds:
+        assert len(s.x_test) == 30 and abs(len(s.x_val) - 15) <= 1  # 1/5 test; validation 10% of the whole
+        assert not set(s.x_test[:, 0]) & (set(s.x_train[:, 0]) | set(s.x_val[:, 0]))
+        assert np.abs(np.bincount(s.y_test, minlength=3) / 30 - np.bincount(np.concatenate(
+            [f.y_test for f in folds]), minlength=3) / 150).max() < 0.04  # stratified
+    other = split(raw, val_fraction=0.1, test_fraction=0.5, stratify=True, seed=8, limit=150, cv=(5, 0, 8))
+    assert not np.array_equal(other.x_test, folds[0].x_test)  # another seed, other folds
+    fashion_like = load_raw("iris", {})
+    fashion_like.x_test, fashion_like.y_test = fashion_like.x[:10], fashion_like.y[:10]
+    with pytest.raises(DataError, match="official test set"):
+        split(fashion_like, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, cv=(5, 0, 0))

@@ -12,6 +12,9 @@ def test_significance_paired_and_direction():
     b = {"test": {"accuracy": 0.8}, "repeats": {"seeds": [0, 1, 2, 3], "test": {"accuracy": {"values": [0.80, 0.82, 0.81, 0.83]}}}}
     t = significance(a, b, "accuracy")
     assert t["better"] == 0 and t["test"].startswith("paired") and t["significant"] and t["mean_difference"] == pytest.approx(0.1)
+    folds = {**a, "repeats": {**a["repeats"], "folds": 4}}  # the same seeds, but as folds: other test sets
+    assert significance(folds, b, "accuracy")["test"].startswith("Welch")
+    assert significance(folds, {**b, "repeats": {**b["repeats"], "folds": 4}}, "accuracy")["test"] == "paired t-test over the same folds"
     t = significance({"test": {"loss": 0.3}}, {"test": {"loss": 0.2}}, "loss")
     assert t["better"] == 1 and t["p_value"] is None and "--repeats" in t["note"]
 

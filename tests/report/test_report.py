@@ -37,6 +37,17 @@ def test_classification_report_has_every_section(tmp_path):
     assert (r.path / "repeat-1" / "result.json").is_file() and (r.path / "repeat-2" / "checkpoints" / "best.json").is_file()
 
 
+def test_k_fold_cross_validation_tests_each_sample_once_and_says_so(tmp_path):
+    import json
+
+    r, html = _report(tmp_path, eval={"folds": 3}, train={"epochs": 3})
+    assert r.metrics["repeats"]["folds"] == 3 and r.metrics["repeats"]["seeds"] == [0, 1, 2]
+    tested = [json.loads((r.path / (f"repeat-{i}" if i else "") / "result.json").read_text())["data"]["sizes"]["test"]
+              for i in range(3)]
+    assert tested == [50, 50, 50]  # iris: 150 samples, each tested once
+    assert "3-fold cross-validation" in html and "mean ± std over 3 folds" in html
+
+
 def test_regression_report(tmp_path):
     r, html = _report(tmp_path, data={"name": "diabetes"}, train={"epochs": 5})
     for section in ("summary", "curves", "scatter", "baselines", "data", "recipe", "env"):

@@ -46,7 +46,8 @@ def _print_summary(run) -> None:
     table.add_column("metric")
     table.add_column("this run", justify="right")
     if rep:
-        table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} seeds", justify="right")
+        table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} {'folds' if m['repeats'].get('folds') else 'seeds'}",
+                         justify="right")
         table.add_column("95% interval", justify="right")
     base = (m.get("baselines") or {}).get("models", {})
     for name in base:
@@ -91,6 +92,8 @@ def _print_rl_summary(run) -> None:
 def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/tp1-mlp.toml."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         repeats: Optional[int] = typer.Option(None, help="Repeat over N split seeds; report mean ± std and a 95% interval."),
+        folds: Optional[int] = typer.Option(None, help="K-fold cross-validation: K runs, each tested on another fold "
+                                            "(every sample tested once); mean ± std over the folds."),
         runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created."),
         devices: Optional[int] = typer.Option(None, help="Data-parallel processes on this machine (GPUs, or CPU processes)."),
         num_nodes: Optional[int] = typer.Option(None, help="Machines, each started with the same command (torchrun, SLURM)."),
@@ -104,8 +107,8 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
         from ..core.errors import RecipeError
 
         raise RecipeError(f"--repeats must be at least 1; received {repeats}.")
-    scale = [f"train.{k}={v}" for k, v in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy))
-             if v is not None]
+    scale = [f"{k}={v}" for k, v in (("train.devices", devices), ("train.num_nodes", num_nodes),
+                                      ("train.strategy", strategy), ("eval.folds", folds)) if v is not None]
     result = run_recipe(recipe, [*(set_ or []), *scale], repeats=repeats, runs_dir=runs_dir, progress=not quiet)
     if result.main:  # one process of a data-parallel run prints the summary
         _print_summary(result)

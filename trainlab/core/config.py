@@ -127,6 +127,8 @@ class EvalConfig(_Strict):
     baselines: bool = True
     baseline_max_samples: int = Field(10000, ge=100)
     repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
+    folds: int = Field(0, ge=0, description="K-fold cross-validation (0: off): K runs, each testing one of K stratified "
+                                            "folds, so every sample is tested once; sets repeats to K")
     calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
     tta: Literal["none", "flip"] = Field("none", description="test-time augmentation of image classifiers: 'flip' "
                                         "averages the outputs for each image and its mirror (test, predict, serve, export)")
@@ -159,6 +161,11 @@ class Recipe(_Strict):
             raise ValueError("a recipe needs exactly one of [data] (supervised learning) and [env] (reinforcement learning)")
         if self.env is not None and self.agent is None:
             self.agent = AgentConfig()
+        if self.eval.folds:
+            if self.eval.folds == 1 or self.eval.repeats not in (1, self.eval.folds):
+                raise ValueError(f"eval.folds = {self.eval.folds} with eval.repeats = {self.eval.repeats}: cross-validation "
+                                 "needs at least 2 folds, and runs once per fold (leave eval.repeats out)")
+            self.eval.repeats = self.eval.folds
         return self
 
     @property

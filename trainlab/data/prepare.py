@@ -30,8 +30,10 @@ def load_raw(name: str, params: dict) -> RawData:
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
-            seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word") -> Prepared:
-    s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit)
+            seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word",
+            cv: tuple[int, int, int] | None = None) -> Prepared:
+    s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
+              cv=cv)
     dups = duplicates(s)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
@@ -95,17 +97,19 @@ def _check_fillable(x: np.ndarray, names) -> None:
                         "with; leave it out with data.features.")
 
 
-def prepare_config(cfg, seed: int, raw: RawData | None = None) -> Prepared:
+def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, base_seed: int = 0) -> Prepared:
     """Split and normalise as a recipe's [data] section (a core.config.DataConfig) says; the
-    dataset is read unless `raw` is given (repeats share one read)."""
+    dataset is read unless `raw` is given (repeats share one read). With `folds` (eval.folds), the
+    run with `seed` tests fold seed − base_seed of the folds drawn with `base_seed` (the recipe's seed)."""
     raw = raw if raw is not None else load_raw(cfg.name, cfg.params)
     return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
                    normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
-                   tokenizer=cfg.tokenizer)
+                   tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
     """The exact split and normalisation a run used, from its stored (resolved) recipe and seed."""
     from ..core.config import DataConfig
 
-    return prepare_config(DataConfig.model_validate(recipe["data"]), seed)
+    return prepare_config(DataConfig.model_validate(recipe["data"]), seed,
+                          folds=recipe.get("eval", {}).get("folds", 0), base_seed=recipe.get("seed", 0))

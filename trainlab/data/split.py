@@ -21,13 +21,17 @@ class Split:
     official_test: bool
 
 
+def _strata(y, stratify: bool):
+    return y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
+
+
 def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str):
     """Indices (keep, held_out) with `fraction` (or, if an int, that many) held out, stratified
     when asked."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    strat = y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
+    strat = _strata(y, stratify)
     try:
         return train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
     except ValueError as err:
@@ -35,23 +39,47 @@ def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str):
                         "Use more data, a larger fraction, or data.stratify = false.") from None
 
 
+def _fold(y, cv: tuple[int, int, int], stratify: bool):
+    """Indices (rest, test) of fold `index` of `k` (stratified when asked), the same folds for every
+    index given the same `seed`."""
+    import warnings
+
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    k, index, seed = cv
+    strat = _strata(y, stratify)
+    splitter = (StratifiedKFold if strat is not None else KFold)(k, shuffle=True, random_state=seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a class smaller than k: some folds go without it
+            return list(splitter.split(np.zeros(len(y)), strat))[index]
+    except ValueError as err:
+        raise DataError(f"Cannot cut {len(y)} samples into {k} folds: {err} Use fewer folds or more data.") from None
+
+
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
-          limit: int = 0) -> Split:
+          limit: int = 0, cv: tuple[int, int, int] | None = None) -> Split:
+    """Train / validation / test. `cv` = (k, index, seed): K-fold cross-validation, the test set being
+    fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data)."""
     x, y = raw.x, raw.y
     if limit and limit < len(x):
-        keep, _ = _cut(y, len(x) - limit, seed, stratify, "unused")
+        keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
         keep = np.sort(keep)
         x, y = x[keep], y[keep]
     official = raw.x_test is not None
+    if official and cv:
+        raise DataError(f"{raw.source} has an official test set, which K-fold cross-validation would leave unused. "
+                        "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     if official:
         x_test, y_test = raw.x_test, raw.y_test
         if limit and limit < len(x_test):
             x_test, y_test = x_test[:limit], y_test[:limit]
     else:
-        rest, test = _cut(y, test_fraction, seed, stratify, "test")
+        rest, test = _fold(y, cv, stratify) if cv else _cut(y, test_fraction, seed, stratify, "test")
         x_test, y_test, x, y = x[test], y[test], x[rest], y[rest]
     # the validation fraction is of the whole pool, as in "80/10/10"
-    val_share = val_fraction if official else val_fraction / (1 - test_fraction)
+    held = 1 / cv[0] if cv else test_fraction
+    val_share = val_fraction if official else val_fraction / (1 - held)
     train, val = _cut(y, val_share, seed + 1, stratify, "validation")
     return Split(x[train], y[train], x[val], y[val], x_test, y_test, official)
 

@@ -28,13 +28,14 @@ def significance(a: dict, b: dict, key: str) -> dict:
     diff = float(np.mean(va) - np.mean(vb))
     better = 0 if diff == 0 else (0 if (diff > 0) == higher else 1)
     out = {"metric": key, "mean_difference": diff, "better": better, "n": [len(va), len(vb)]}
-    seeds_a, seeds_b = (a.get("repeats") or {}).get("seeds"), (b.get("repeats") or {}).get("seeds")
+    ra, rb = a.get("repeats") or {}, b.get("repeats") or {}
+    splits = lambda r: (r.get("seeds"), r.get("folds", 0))  # noqa: E731 - the same seeds, and folds or not
     if len(va) < 2 or len(vb) < 2:
         out.update(test=None, p_value=None, note="one run per recipe: repeat with --repeats 5 to test the difference")
-    elif seeds_a == seeds_b:
+    elif splits(ra) == splits(rb):
         d = np.asarray(va) - np.asarray(vb)
         p = float(stats.ttest_rel(va, vb).pvalue) if np.any(d != d[0]) else (0.0 if d[0] != 0 else 1.0)
-        out.update(test="paired t-test over the same split seeds", p_value=p)
+        out.update(test="paired t-test over the same " + ("folds" if ra.get("folds") else "split seeds"), p_value=p)
     else:
         out.update(test="Welch's t-test (different split seeds)", p_value=float(stats.ttest_ind(va, vb, equal_var=False).pvalue))
     out["significant"] = out["p_value"] is not None and out["p_value"] < 0.05
