@@ -46,6 +46,37 @@ def test_k_fold_cross_validation_tests_each_sample_once_and_says_so(tmp_path):
               for i in range(3)]
     assert tested == [50, 50, 50]  # iris: 150 samples, each tested once
     assert "3-fold cross-validation" in html and "mean ± std over 3 folds" in html
+    text = _methods(html)
+    acc = r.metrics["repeats"]["test"]["accuracy"]
+    assert "3-fold cross-validation stratified by class (folds drawn with seed 0)" in text
+    assert f"accuracy {acc['mean']:.4f} ± {acc['std']:.4f}" in text and acc["ci95"][1] <= 1.0
+    assert "Training of the first fold took" in text
+
+
+def _methods(html: str) -> str:
+    """The report's methods paragraphs as plain text."""
+    import html as h
+
+    block = re.search(r'<div class="methods">(.*?)</div>', html, re.S).group(1)
+    return h.unescape(re.sub(r"<[^>]+>", " ", block))
+
+
+def test_the_methods_text_says_what_was_done_with_the_runs_numbers(tmp_path):
+    r, html = _report(tmp_path, data={"name": "diabetes"}, model={"name": "mlp", "hidden": [12]},
+                      optim={"name": "sgd", "lr": 0.02, "momentum": 0.9}, schedule={"name": "cosine"},
+                      train={"epochs": 4, "l2": 0.001, "early_stopping": {"patience": 2}})
+    text, fit = _methods(html), r.metrics["fit"]
+    sizes = r.metrics["data"]["sizes"]
+    assert f"a split into {sizes['train']} training, {sizes['val']} validation and {sizes['test']} test samples" in text
+    assert "stratified" not in text  # a real target is not stratified
+    assert (f"a multilayer perceptron (hidden = [12], activation = relu), {fit['parameters']:,} parameters, trained "
+            "with stochastic gradient descent (lr = 0.02, momentum = 0.9) on mini-batches of 16 to minimise the mean "
+            "squared error on standardised targets under a cosine learning-rate schedule with L2 penalty 0.001") in text
+    assert f"at most 4 epochs, stopping after 2 epochs without improvement" in text
+    assert f"(epoch {fit['best_epoch']} of {fit['epochs_run']})" in text
+    assert f"r2 {r.metrics['test']['r2']:.4f}" in text
+    ridge = r.metrics["baselines"]["models"]["ridge regression"]["r2"]
+    assert f"ridge regression {ridge:.4f}" in text
 
 
 def test_regression_report(tmp_path):

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
 from . import headline_keys, plots
+from .methods import methods_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -55,6 +56,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
         "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
         "interp": interp, "gallery": gallery, "task": task,
+        "methods": methods_text(recipe, metrics, env) if task != "gan" else [],
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
 

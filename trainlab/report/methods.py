@@ -1,0 +1,154 @@
+"""The run told as a paper's methods and results paragraphs: every number comes from the resolved
+recipe and metrics.json, so the text says exactly what was done, nothing more."""
+from __future__ import annotations
+
+import json
+
+from . import LOWER_IS_BETTER, headline_keys
+
+MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer perceptron",
+          "convnet": "a convolutional network", "resnet": "a residual network (ResNet)", "vit": "a Vision Transformer",
+          "tp2_model1": "a fully connected network", "tp2_model2": "a LeNet-like convolutional network",
+          "tp2_model3": "a six-layer convolutional network", "rnn": "a recurrent network",
+          "transformer": "a transformer encoder", "minilm": "the pretrained all-MiniLM-L6-v2 encoder with a linear classifier",
+          "seq2seq_transformer": "an encoder-decoder transformer", "unet": "a U-Net", "autoencoder": "an autoencoder",
+          "vae": "a variational autoencoder", "gan": "a generative adversarial network", "flow": "a normalizing flow"}
+OPTIMIZERS = {"sgd": "stochastic gradient descent", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+              "adagrad": "Adagrad"}
+LOSSES = {"ce": "the cross-entropy", "bce": "the binary cross-entropy", "perceptron": "the perceptron criterion",
+          "mse": "the mean squared error", "mae": "the mean absolute error", "huber": "the Huber loss"}
+
+
+def _value(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _settings(kind: str, name: str, params: dict, always=("lr",)) -> str:
+    """" (key = value, ...)" for the settings that differ from the registry's defaults, and `always`
+    (a name: that key; True: every setting that is switched on, e.g. a model's widths)."""
+    from ..registries import all_registries
+
+    fields = all_registries()[kind].get(name).params.model_fields
+
+    def told(k, v) -> bool:
+        if always is True:  # (a Gaussian's width matters only with a Gaussian initialisation)
+            return v not in (None, False, 0, 0.0, "", "default", "none", []) \
+                and not (k == "init_std" and params.get("init") != "gaussian")
+        return k in always or k not in fields or fields[k].is_required() \
+            or json.dumps(fields[k].default) != json.dumps(v)  # (0.9, 0.999) is [0.9, 0.999]
+
+    items = [f"{k} = {_value(v)}" for k, v in params.items() if told(k, v)]
+    return f" ({', '.join(items)})" if items else ""
+
+
+def _where(fit: dict, env: dict) -> str:
+    device = str(fit.get("device", ""))
+    where = env.get("gpu") or "a CUDA GPU" if device.startswith("cuda") else "the CPU" if device == "cpu" else device
+    precision = {"32-true": "float32", "bf16-mixed": "bf16 mixed precision", "16-mixed": "float16 mixed precision"}
+    return f"{where} ({precision.get(fit.get('precision'), fit.get('precision'))}"
+
+
+def _number(v: float) -> str:
+    return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+
+
+def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
+    """The Methods and Results paragraphs for a supervised or unsupervised run on data."""
+    data, fit, spec, task = metrics["data"], metrics["fit"], metrics["spec"], metrics["task"]["name"]
+    d, t, ev = recipe.data, recipe.train, recipe.eval
+    sizes = data["sizes"]
+    repeats = metrics.get("repeats")
+    out = []
+
+    s = [f"Data: {data['source']}, {sum(sizes.values()):,} samples"]
+    if repeats and repeats.get("folds"):
+        s.append(f"{repeats['folds']}-fold cross-validation"
+                 f"{' stratified by class' if d.stratify and spec['target'] == 'class' else ''} "
+                 f"(folds drawn with seed {recipe.seed}), each fold tested once by a model trained on the others, "
+                 f"of which {d.val_fraction:.0%} of all samples were held out for validation")
+    elif data["official_test"]:
+        s.append(f"the dataset's official test set ({sizes['test']:,}) and a validation split of {sizes['val']:,} "
+                 f"from its training set ({sizes['train']:,} for training)")
+    else:
+        strat = "stratified " if d.stratify and spec["target"] == "class" else ""
+        s.append(f"a {strat}split into {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} "
+                 f"test samples (seed {recipe.seed})")
+    if data.get("normalize", "none") not in ("none", "none (token ids)"):
+        s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
+    if data.get("missing"):
+        s.append("missing numbers filled with the training split's median")
+    if data.get("categories"):
+        s.append(f"{len(data['categories'])} categorical column(s) one-hot encoded")
+    aug = {k: v for k, v in d.augment.model_dump().items() if v}
+    if aug:
+        s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
+    out.append("; ".join(s) + ".")
+
+    model = MODELS.get(recipe.model.name, f"model {recipe.model.name!r}")
+    opt = OPTIMIZERS.get(recipe.optim.name, recipe.optim.name)
+    m = [f"Model: {model}{_settings('models', recipe.model.name, recipe.model.params, True)}, {fit['parameters']:,} "
+         f"parameters, trained with {opt}{_settings('optimizers', recipe.optim.name, recipe.optim.params)} on "
+         f"mini-batches of {fit.get('global_batch_size') or t.batch_size}"]
+    loss = _loss(recipe, spec, task)
+    if loss:
+        m.append(f"to minimise {loss}")
+    if recipe.schedule.name != "none":
+        m.append(f"under a {recipe.schedule.name} learning-rate schedule"
+                 f"{_settings('schedules', recipe.schedule.name, recipe.schedule.params, ())}")
+    extras = [f"{k.upper()} penalty {getattr(t, k)}" for k in ("l1", "l2") if getattr(t, k)]
+    if t.grad_clip:
+        extras.append(f"gradients clipped to norm {t.grad_clip}")
+    if extras:
+        m.append("with " + " and ".join(extras))
+    m = [" ".join(m)]
+    es = t.early_stopping
+    stop = f", stopping after {es.patience} epochs without improvement" if es.patience else ""
+    m.append(f"Training ran for at most {t.epochs} epochs{stop}; the weights of the epoch with the lowest validation "
+             f"loss (epoch {fit['best_epoch']} of {fit['epochs_run']}) were kept and evaluated once on the test set")
+    if ev.tta == "flip":
+        m.append("test outputs average each image and its mirror")
+    out.append(". ".join(m) + ".")
+
+    which = (" of the first fold" if repeats.get("folds") else " with the first seed") if repeats else ""
+    out.append(f"Training{which} took {fit['train_seconds']:.1f} s on {_where(fit, env)}"
+               + (f", {fit['processes']} processes, {fit['strategy'].upper()}" if fit.get("processes", 1) > 1 else "")
+               + f") with trainlab {env.get('trainlab', '?')} and PyTorch {env.get('torch', '?')}; the resolved recipe "
+               "below repeats it (trainlab run recipe.toml).")
+
+    keys = [k for k in headline_keys(metrics) if k in metrics["test"] and k != "loss"][:3]
+    if repeats:
+        how = f"{repeats['folds']} folds" if repeats.get("folds") else f"{len(repeats['seeds'])} split seeds"
+        parts = [f"{k.replace('_', ' ')} {_number(repeats['test'][k]['mean'])} ± {_number(repeats['test'][k]['std'])} "
+                 f"(95% interval {_number(repeats['test'][k]['ci95'][0])}-{_number(repeats['test'][k]['ci95'][1])})"
+                 for k in keys if k in repeats["test"]]
+        res = f"Results (mean ± std over {how}, the whole procedure repeated): " + "; ".join(parts) + "."
+    else:
+        res = "Results (test set): " + "; ".join(f"{k.replace('_', ' ')} {_number(metrics['test'][k])}" for k in keys) + "."
+    base = (metrics.get("baselines") or {}).get("models", {})
+    if base and keys and all(keys[0] in b for b in base.values()):
+        rep_base = (repeats or {}).get("baselines", {})
+        vals = [f"{name} {_number(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
+                for name, b in base.items()]
+        better = "lower" if keys[0] in LOWER_IS_BETTER else "higher"
+        res += f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is better): " \
+               + ", ".join(vals) + "."
+    out.append(res)
+    return out
+
+
+def _loss(recipe, spec: dict, task: str) -> str:
+    p = recipe.task.params
+    if task == "classification":
+        name = p.get("loss", "auto")
+        name = ("bce" if spec["num_classes"] == 2 else "ce") if name == "auto" else name
+        text = LOSSES[name]
+        if p.get("label_smoothing"):
+            text += f" with label smoothing {p['label_smoothing']}"
+        if p.get("class_weights") == "balanced":
+            text += ", each class weighted by N / (K · its training count)"
+        return text
+    if task == "regression":
+        return LOSSES.get(p.get("loss", "mse"), p.get("loss")) + " on standardised targets"
+    return {"reconstruction": "the reconstruction error", "vae": "the negative ELBO",
+            "density": "the negative log-likelihood", "segmentation": f"the {p.get('loss', 'bce_dice')} loss",
+            "seq2seq": "the token cross-entropy (teacher forcing)"}.get(task, "")
