@@ -67,3 +67,52 @@ def test_k_fold_tests_every_sample_exactly_once():
     fashion_like.x_test, fashion_like.y_test = fashion_like.x[:10], fashion_like.y[:10]
     with pytest.raises(DataError, match="official test set"):
         split(fashion_like, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, cv=(5, 0, 0))
+
+
+def _patients(path, n=60, per=8, dim=20, seed=0):
+    """A table where each patient's rows share a signature and a label drawn at random per patient:
+    the features say who the patient is, never what the label is."""
+    rng = np.random.default_rng(seed)
+    lines = ["patient," + ",".join(f"f{i}" for i in range(dim)) + ",y"]
+    for p in range(n):
+        signature, label = rng.normal(size=dim), rng.integers(0, 2)
+        lines += [f"P{p:03d}," + ",".join(f"{v:.3f}" for v in signature + 0.3 * rng.normal(size=dim)) + f",{label}"
+                  for _ in range(per)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_group_never_spans_two_splits(tmp_path):
+    from trainlab.data.split import split
+
+    raw = load_raw("table", {"path": str(_patients(tmp_path / "p.csv")), "label": "y", "group": "patient"})
+    assert raw.x.shape == (480, 20) and raw.groups.max() == 59  # the group column is no feature
+    for cv in (None, *((4, i, 3) for i in range(4))):
+        s = split(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, seed=1, cv=cv)
+        tr, va, te = (set(g.tolist()) for g in s.groups)
+        assert not (tr & va or tr & te or va & te) and len(tr | va | te) == 60
+    tested = np.concatenate([split(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, seed=3 + i,
+                                   cv=(4, i, 3)).groups[2] for i in range(4)])
+    assert sorted(set(tested.tolist())) == list(range(60)) and len(tested) == 480  # each patient tested in one fold
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    assert p.summary["groups"]["count"] == 60 and p.summary["groups"]["in_two_splits"] == 0
+
+
+def test_splitting_by_patient_exposes_a_leak_a_random_split_hides(tmp_path):
+    """The labels are random per patient. A random split puts each patient's rows on both sides, so
+    the network recognises the patient and scores near 1; split by patient it is at chance."""
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    path = str(_patients(tmp_path / "p.csv"))
+    acc = {}
+    for group in ("", "patient"):
+        r = recipe_dict(data={"name": "table", "path": path, "label": "y", "group": group,
+                              "features": [f"f{i}" for i in range(20)]},
+                        model={"name": "mlp", "hidden": [128]}, train={"epochs": 30, "batch_size": 32})
+        run = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+        acc[group] = run.metrics["test"]["accuracy"]
+    assert acc[""] > 0.9 and acc["patient"] < 0.75, acc
+    row = {f"f{i}": 0.1 for i in range(20)}
+    assert run.predictor.rows_to_array([{**row, "patient": "P999", "y": 1}]).shape == (1, 20)  # not inputs: ignored

@@ -34,6 +34,7 @@ class RawData:
     columns: tuple[str, ...] = ()      # tables: the input columns, before one-hot encoding
     categories: dict | None = None     # tables: categorical column → its values, one feature each
     missing: bool = False              # tables: NaN marks a missing number, filled with the training median
+    groups: np.ndarray | None = None   # (N,) group ids (e.g. patients): a group never spans two splits
 
     def validate(self) -> "RawData":
         """Labels in range, no NaN or infinite values; errors name the sample."""
@@ -245,24 +246,27 @@ for _name, _target, _summary in (
 
 @DATASETS.register("table")
 def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
-          missing: Literal["error", "median"] = "error") -> RawData:
+          missing: Literal["error", "median"] = "error", group: str = "") -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
     texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
-    A missing number is an error, or with missing = "median" the training split's median."""
-    x, labels, names, columns, categories = sources.read_table(path, label, features or None, categorical,
-                                                               missing == "median")
+    A missing number is an error, or with missing = "median" the training split's median. `group`
+    names a column (a patient, a subject, a site) whose rows are split together, never across splits."""
+    t = sources.read_table(path, label, features or None, categorical, missing == "median", group)
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
-    about = dict(feature_names=names, columns=columns, categories=categories, missing=missing == "median")
+    groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
+    about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
+                 groups=groups)
+    labels = t.labels
     numeric = _all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
         if not numeric:
             raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
-        return RawData(x, np.array(labels, np.float32), "table", "real", f"table {path}", **about)
+        return RawData(t.x, np.array(labels, np.float32), "table", "real", f"table {path}", **about)
     classes = sorted(set(labels), key=lambda v: (float(v), v) if numeric else (0, v))
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[v] for v in labels], np.int64)
-    return RawData(x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), **about)
+    return RawData(t.x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), **about)
 
 
 def _all_numbers(values) -> bool:

@@ -70,6 +70,10 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups,
         "normalize": normalize if tok is None else "none (token ids)",
     }
+    if s.groups is not None:  # the guarantee the report states: no group in two splits
+        tr, va, te = (set(a.tolist()) for a in s.groups)
+        summary["groups"] = {"count": len(tr | va | te), "train": len(tr), "val": len(va), "test": len(te),
+                             "in_two_splits": len((tr & va) | (tr & te) | (va & te))}
     if raw.categories:
         summary["categories"] = {c: list(v) for c, v in raw.categories.items()}
     if raw.missing:  # how many cells each split had filled, and with what

@@ -7,6 +7,7 @@ import gzip
 import os
 import pickle
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,13 +93,22 @@ MAX_CATEGORIES = 100  # a text column with more values than this looks like an i
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")  # what a table writes for "no value", any case
 
 
+class Table(NamedTuple):
+    x: np.ndarray                  # (N, F) float32 features, categorical columns one-hot
+    labels: list                   # the label column's raw cells
+    feature_names: tuple[str, ...]
+    columns: tuple[str, ...]       # the input columns, before one-hot encoding
+    categories: dict               # categorical column → its values
+    groups: list | None            # the group column's cells (e.g. a patient id), when one is named
+
+
 def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None,
-               missing: bool = False):
-    """Read a CSV/TSV/Parquet table. Returns (features (N, F) float32, raw labels, feature names,
-    input columns, categories). A column of texts (or one listed in `categorical`) is one-hot
+               missing: bool = False, group: str = "") -> Table:
+    """Read a CSV/TSV/Parquet table. A column of texts (or one listed in `categorical`) is one-hot
     encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
     non-numeric cell is an error naming its row and column; so is a missing one (empty, NA, nan, ...)
-    unless `missing`, which leaves it NaN to be filled in after the split."""
+    unless `missing`, which leaves it NaN to be filled in after the split. The `group` column (say,
+    a patient) is read as group ids, never as a feature."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -108,12 +118,15 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     else:
         header, rows = read_csv_rows(path)
         first_row = 2  # 1-based line numbers, after the header
-    if label not in header:
-        raise DataError(f"{str(path)!r} has no label column {label!r}; its columns are {', '.join(header)}.")
-    names = features or [c for c in header if c != label]
+    for what, c in (("label", label), ("group", group)):
+        if c and c not in header:
+            raise DataError(f"{str(path)!r} has no {what} column {c!r}; its columns are {', '.join(header)}.")
+    names = features or [c for c in header if c not in (label, group)]
     for n in [*names, *(categorical or ())]:
         if n not in header:
             raise DataError(f"{str(path)!r} has no feature column {n!r}; its columns are {', '.join(header)}.")
+    if group and group in names:
+        raise DataError(f"{str(path)!r}: the group column {group!r} cannot also be a feature (data.features).")
     forced = [c for c in categorical or () if c not in names]
     if forced:
         raise DataError(f"{str(path)!r}: categorical column {forced[0]!r} is not among the features "
@@ -140,7 +153,9 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
                      lambda r, j: f"{str(path)!r} row {r + first_row}, column {names[j]!r}",
                      "Clean the table, leave the column out with data.features, name it in data.categorical if it "
                      "is a category, or set data.missing = \"median\" to fill missing cells.", missing)
-    return x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names), categories
+    groups = [cell_text(row[header.index(group)]) for row in rows] if group else None
+    return Table(x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names),
+                 categories, groups)
 
 
 def cell_text(cell) -> str:

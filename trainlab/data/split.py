@@ -19,17 +19,21 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
     official_test: bool
+    groups: tuple | None = None   # (train, val, test) group ids, when the data has groups
 
 
 def _strata(y, stratify: bool):
     return y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
 
 
-def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str):
+def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str, groups=None):
     """Indices (keep, held_out) with `fraction` (or, if an int, that many) held out, stratified
-    when asked."""
+    when asked. With `groups`, whole groups are held out: about `fraction` of the samples, as the
+    first of round(1 / fraction) group folds."""
     from sklearn.model_selection import train_test_split
 
+    if groups is not None:
+        return _fold(y, (max(2, round(1 / fraction)), 0, seed), stratify, groups, what)
     idx = np.arange(len(y))
     strat = _strata(y, stratify)
     try:
@@ -39,20 +43,27 @@ def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str):
                         "Use more data, a larger fraction, or data.stratify = false.") from None
 
 
-def _fold(y, cv: tuple[int, int, int], stratify: bool):
-    """Indices (rest, test) of fold `index` of `k` (stratified when asked), the same folds for every
-    index given the same `seed`."""
+def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = "test"):
+    """Indices (rest, test) of fold `index` of `k` (stratified when asked; whole groups when there
+    are groups), the same folds for every index given the same `seed`."""
     import warnings
 
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 
     k, index, seed = cv
     strat = _strata(y, stratify)
-    splitter = (StratifiedKFold if strat is not None else KFold)(k, shuffle=True, random_state=seed)
+    if groups is not None:  # stratified as far as whole groups allow
+        splitter, labels = StratifiedGroupKFold(k, shuffle=True, random_state=seed), \
+            strat if strat is not None else np.zeros(len(y), np.int64)
+        if len(np.unique(groups)) < k:
+            raise DataError(f"Cannot split off the {what} set by groups: {len(np.unique(groups))} groups, and "
+                            f"{k} are needed. Use more groups, fewer folds or a larger fraction.")
+    else:
+        splitter, labels = (StratifiedKFold if strat is not None else KFold)(k, shuffle=True, random_state=seed), strat
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a class smaller than k: some folds go without it
-            return list(splitter.split(np.zeros(len(y)), strat))[index]
+            return list(splitter.split(np.zeros(len(y)), labels, groups))[index]
     except ValueError as err:
         raise DataError(f"Cannot cut {len(y)} samples into {k} folds: {err} Use fewer folds or more data.") from None
 
@@ -60,28 +71,33 @@ def _fold(y, cv: tuple[int, int, int], stratify: bool):
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
           limit: int = 0, cv: tuple[int, int, int] | None = None) -> Split:
     """Train / validation / test. `cv` = (k, index, seed): K-fold cross-validation, the test set being
-    fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data)."""
-    x, y = raw.x, raw.y
+    fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data).
+    When the data has groups, each group lands whole in one split."""
+    x, y, g = raw.x, raw.y, raw.groups
     if limit and limit < len(x):
         keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
         keep = np.sort(keep)
-        x, y = x[keep], y[keep]
+        x, y, g = x[keep], y[keep], (g[keep] if g is not None else None)
     official = raw.x_test is not None
     if official and cv:
         raise DataError(f"{raw.source} has an official test set, which K-fold cross-validation would leave unused. "
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
+    g_test = None
     if official:
         x_test, y_test = raw.x_test, raw.y_test
         if limit and limit < len(x_test):
             x_test, y_test = x_test[:limit], y_test[:limit]
     else:
-        rest, test = _fold(y, cv, stratify) if cv else _cut(y, test_fraction, seed, stratify, "test")
+        rest, test = _fold(y, cv, stratify, g) if cv else _cut(y, test_fraction, seed, stratify, "test", g)
         x_test, y_test, x, y = x[test], y[test], x[rest], y[rest]
+        if g is not None:
+            g_test, g = g[test], g[rest]
     # the validation fraction is of the whole pool, as in "80/10/10"
     held = 1 / cv[0] if cv else test_fraction
     val_share = val_fraction if official else val_fraction / (1 - held)
-    train, val = _cut(y, val_share, seed + 1, stratify, "validation")
-    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official)
+    train, val = _cut(y, val_share, seed + 1, stratify, "validation", g)
+    groups = (g[train], g[val], g_test) if g is not None else None
+    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups)
 
 
 def _hashes(x: np.ndarray) -> list[bytes]:

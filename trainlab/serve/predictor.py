@@ -61,8 +61,9 @@ class Predictor:
     # --- inputs ---
 
     @property
-    def label_column(self) -> str | None:
-        return self.recipe["data"].get("label")
+    def ignored_columns(self) -> tuple:
+        """Columns a table row may hold that are not model inputs: the label and the group (e.g. a patient id)."""
+        return tuple(c for c in (self.recipe["data"].get(k) for k in ("label", "group")) if c)
 
     def rows_to_array(self, rows: list[dict], what: str = "input", first_row: int = 0) -> np.ndarray:
         """Table rows (dicts of column → value, in any order) → (N, F) in training order, categorical
@@ -76,7 +77,7 @@ class Predictor:
             if not isinstance(row, dict):
                 raise DataError(f"{what} row {i + first_row}: expected an object of feature → value, received {type(row).__name__}.")
             missing = [n for n in names if n not in row]
-            extra = [k for k in row if k not in names and k != self.label_column]
+            extra = [k for k in row if k not in names and k not in self.ignored_columns]
             if missing:
                 raise DataError(f"{what} row {i + first_row}: missing feature column {missing[0]!r}. Expected columns: {', '.join(names)}.")
             if extra:
