@@ -74,7 +74,9 @@ def test_the_methods_text_says_what_was_done_with_the_runs_numbers(tmp_path):
             "squared error on standardised targets under a cosine learning-rate schedule with L2 penalty 0.001") in text
     assert f"at most 4 epochs, stopping after 2 epochs without improvement" in text
     assert f"(epoch {fit['best_epoch']} of {fit['epochs_run']})" in text
-    assert f"r2 {r.metrics['test']['r2']:.4f}" in text
+    lo, hi = r.metrics["test"]["bootstrap"]["r2"]
+    assert f"r2 {r.metrics['test']['r2']:.4f} (95% bootstrap interval {lo:.4f}-{hi:.4f})" in text
+    assert "95% bootstrap intervals over the 45 test samples" in html
     ridge = r.metrics["baselines"]["models"]["ridge regression"]["r2"]
     assert f"ridge regression {ridge:.4f}" in text
 

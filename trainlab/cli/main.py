@@ -45,6 +45,9 @@ def _print_summary(run) -> None:
                         f"{fit['best_epoch']} of {fit['epochs_run']})")
     table.add_column("metric")
     table.add_column("this run", justify="right")
+    boot = {} if rep else test.get("bootstrap") or {}  # with repeats, the spread over them says more
+    if boot:
+        table.add_column("95% interval (test bootstrap)", justify="right")
     if rep:
         table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} {'folds' if m['repeats'].get('folds') else 'seeds'}",
                          justify="right")
@@ -56,6 +59,8 @@ def _print_summary(run) -> None:
         if k not in test:
             continue
         row = [k, f"{test[k]:.4f}"]
+        if boot:
+            row.append(f"[{boot[k][0]:.4f}, {boot[k][1]:.4f}]" if k in boot else "")
         if rep:
             s = rep.get(k)
             row += [f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}]"] if s else ["", ""]

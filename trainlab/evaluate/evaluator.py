@@ -10,6 +10,7 @@ import torch
 from ..tasks.base import infer
 from .calibration import fit_temperature, reliability
 from .errors import classification_errors, regression_residuals
+from .robustness import bootstrap
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False) -> dict:
@@ -32,6 +33,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             scaled = torch.softmax(task.class_logits(out).cpu() / t, 1).numpy()
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
+        metrics["bootstrap"] = bootstrap(y_np, probs.argmax(1), data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names))
         _attach_samples(data, errors["most_confident_wrong"])
         metrics["errors"] = errors
@@ -39,6 +41,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
         true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
         metrics["residuals"] = regression_residuals(pred, true)
+        metrics["bootstrap"] = bootstrap(true, pred)
         _attach_samples(data, metrics["residuals"]["largest"])
     return metrics
 

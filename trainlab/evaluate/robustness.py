@@ -31,3 +31,34 @@ def aggregate(results: list[dict]) -> dict:
     """Every scalar test metric present in all repeats → its summary."""
     keys = [k for k, v in results[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return {k: summarize([r[k] for r in results], k in UNIT_RANGE) for k in keys if all(k in r for r in results)}
+
+
+def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resamples: int = 1000, seed: int = 0) -> dict:
+    """95% percentile intervals of the headline test metrics over `resamples` bootstrap resamples of
+    the test set: how much the score depends on which test samples were drawn. Classes (`num_classes`
+    > 0): accuracy, balanced accuracy and macro F1 from each resample's confusion matrix; otherwise
+    R², RMSE and MAE of `pred` against `true` (in the target's units)."""
+    rng = np.random.default_rng(seed)
+    n, rows = len(true), []
+    for start in range(0, resamples, 100):  # 100 resamples at a time: bounded memory for large test sets
+        idx = rng.integers(0, n, (min(100, resamples - start), n))
+        if num_classes:
+            k = num_classes
+            codes = (true.astype(np.int64) * k + pred.astype(np.int64))[idx] + np.arange(len(idx))[:, None] * k * k
+            cm = np.bincount(codes.ravel(), minlength=len(idx) * k * k).reshape(-1, k, k).astype(float)
+            diag, actual, predicted = np.diagonal(cm, 0, 1, 2), cm.sum(2), cm.sum(1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                recall = np.where(actual > 0, diag / actual, np.nan)
+                f1 = np.where(actual + predicted > 0, 2 * diag / (actual + predicted), 0.0)
+            rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), f1.mean(1)], 1))
+        else:
+            t, p = true[idx], pred[idx]
+            err = p - t
+            ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r2 = 1 - (err ** 2).sum(1) / ss_tot
+            rows.append(np.stack([r2, np.sqrt((err ** 2).mean(1)), np.abs(err).mean(1)], 1))
+    values = np.concatenate(rows)
+    names = ("accuracy", "balanced_accuracy", "f1_macro") if num_classes else ("r2", "rmse", "mae")
+    out = {name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(names)}
+    return {"resamples": resamples, "samples": n, **out}

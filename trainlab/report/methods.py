@@ -126,7 +126,11 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
                  for k in keys if k in repeats["test"]]
         res = f"Results (mean ± std over {how}, the whole procedure repeated): " + "; ".join(parts) + "."
     else:
-        res = "Results (test set): " + "; ".join(f"{k.replace('_', ' ')} {_number(metrics['test'][k])}" for k in keys) + "."
+        boot = metrics["test"].get("bootstrap") or {}
+        res = "Results (test set): " + "; ".join(
+            f"{k.replace('_', ' ')} {_number(metrics['test'][k])}"
+            + (f" (95% bootstrap interval {_number(boot[k][0])}-{_number(boot[k][1])})" if k in boot else "")
+            for k in keys) + "."
     base = (metrics.get("baselines") or {}).get("models", {})
     if base and keys and all(keys[0] in b for b in base.values()):
         rep_base = (repeats or {}).get("baselines", {})

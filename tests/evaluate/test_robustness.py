@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score, mean_absolute_error, mean_squared_error, r2_score
+
+from trainlab.evaluate.robustness import aggregate, bootstrap
+
+
+def _percentiles(true, pred, metric, resamples, seed=0):
+    """The textbook bootstrap: resample the test set with replacement, score each resample."""
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.integers(0, len(true), (min(100, resamples - s), len(true)))
+                          for s in range(0, resamples, 100)])  # the draws bootstrap() makes
+    return np.percentile([metric(true[i], pred[i]) for i in idx], [2.5, 97.5])
+
+
+def test_bootstrap_intervals_match_sklearn_on_each_resample():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 300)
+    pred = np.where(rng.random(300) < 0.7, y, rng.integers(0, 4, 300))
+    b = bootstrap(y, pred, 4, resamples=200)
+    assert b["samples"] == 300 and b["resamples"] == 200
+    assert b["accuracy"] == pytest.approx(_percentiles(y, pred, lambda t, p: (t == p).mean(), 200))
+    assert b["balanced_accuracy"] == pytest.approx(_percentiles(y, pred, balanced_accuracy_score, 200))
+    f1 = lambda t, p: f1_score(t, p, average="macro", labels=range(4), zero_division=0)  # noqa: E731
+    assert b["f1_macro"] == pytest.approx(_percentiles(y, pred, f1, 200))
+    lo, hi = b["accuracy"]
+    assert lo < (y == pred).mean() < hi and hi - lo < 0.15
+
+    t = rng.normal(size=200) * 3
+    p = t + rng.normal(size=200)
+    b = bootstrap(t, p, resamples=300)
+    assert b["r2"] == pytest.approx(_percentiles(t, p, r2_score, 300))
+    assert b["rmse"] == pytest.approx(_percentiles(t, p, lambda a, c: np.sqrt(mean_squared_error(a, c)), 300))
+    assert b["mae"] == pytest.approx(_percentiles(t, p, mean_absolute_error, 300))
+
+
+def test_repeat_intervals_of_bounded_metrics_stay_in_their_range():
+    s = aggregate([{"accuracy": 0.99, "loss": 0.1}, {"accuracy": 1.0, "loss": 0.3}, {"accuracy": 0.97, "loss": 0.2}])
+    assert s["accuracy"]["ci95"][1] == 1.0 and s["accuracy"]["ci95"][0] < 0.99
+    assert s["loss"]["ci95"][0] < 0.2 < s["loss"]["ci95"][1]
