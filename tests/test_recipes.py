@@ -49,6 +49,11 @@ def test_recipe_short_form(tmp_path, name):
         # classical baselines exist for classifiers and regressions, not for the other tasks
         supervised = r.metrics["task"]["name"] in ("classification", "regression")
         assert bool(r.metrics["baselines"]) == (supervised and r.recipe.eval.baselines)
+        # what each epoch validates is what the task declares (train.early_stopping.monitor chooses among it)
+        from trainlab.tasks.base import monitored
+
+        for key in (k for k in r.metrics["history"][0] if k.startswith("val_")):
+            assert monitored(r.metrics["task"]["name"], key) in ("min", "max")
 
 
 def test_perceptron_separates_triangles_from_squares(tmp_path):

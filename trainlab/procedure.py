@@ -151,7 +151,7 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
     recipe = _resolved(recipe, overrides)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
     if raw is not None:  # and so does an augmentation the data cannot take
-        _check_augmentation(recipe, raw)
+        _check_before_run(recipe, raw)
     fabric, data = _launch(recipe, raw)  # several processes: each continues from here
     path = None
     if fabric is None or fabric.is_global_zero:
@@ -191,14 +191,17 @@ def load_run(path: str | Path) -> Run:
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
 
 
-def _check_augmentation(recipe: Recipe, raw) -> None:
+def _check_before_run(recipe: Recipe, raw) -> None:
+    """What the recipe asks of this data that cannot be, found before a run directory exists: an
+    augmentation or test-time augmentation without images, a monitored value the task does not compute."""
     from .data.transforms import BatchAugment
     from .evaluate import tta
-    from .tasks.base import resolve_task_name
+    from .tasks.base import monitored, resolve_task_name
 
     task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
+    monitored(task, recipe.train.early_stopping.monitor)
 
 
 def _launch(recipe: Recipe, raw):

@@ -114,3 +114,31 @@ def test_balanced_class_weights_find_the_rare_class(tmp_path):
     assert weighted["per_class"]["rare"]["recall"] > plain["per_class"]["rare"]["recall"] + 0.3
     assert weighted["balanced_accuracy"] > plain["balanced_accuracy"] + 0.1
     assert "logistic regression (balanced)" in runs["balanced"].metrics["baselines"]["models"]
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_early_stopping_monitors_a_validation_metric_the_right_way(monitor, tmp_path):
+    """The best epoch is the one with the lowest validation loss, or the highest validation accuracy."""
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    r = recipe_dict(data={"name": "digits"}, optim={"name": "sgd", "lr": 0.05}, train={
+        "epochs": 12, "early_stopping": {"patience": 3, "monitor": monitor}})
+    run = trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False)
+    h = run.metrics["history"]
+    values = [row[monitor] for row in h]
+    best = values.index((min if monitor == "val_loss" else max)(values))  # the first epoch that reached it
+    assert run.metrics["fit"]["best_epoch"] == h[best]["epoch"]
+
+
+def test_a_monitor_the_task_does_not_compute_is_refused_before_the_run(tmp_path):
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+    from trainlab.core.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="the regression task validates val_loss, val_mae, val_rmse"):
+        trainlab.run(parse_recipe(recipe_dict(data={"name": "diabetes"}, train={"early_stopping": {
+            "monitor": "val_accuracy"}})), runs_dir=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # no run directory was made

@@ -87,7 +87,8 @@ class AgentConfig(_Named):
 class EarlyStopping(_Strict):
     patience: int = Field(5, ge=0, description="epochs without improvement before stopping; 0 disables")
     min_delta: float = Field(0.0, ge=0)
-    monitor: Literal["val_loss"] = "val_loss"
+    monitor: str = Field("val_loss", description="what picks the best epoch and stops training: val_loss, or a "
+                                                 "validation metric of the task (val_accuracy, val_mae, val_dice, ...)")
 
 
 class TrainConfig(_Strict):

@@ -10,14 +10,20 @@ log = logging.getLogger("trainlab")
 
 
 class EarlyStopping:
-    """Stop when the monitored value has not improved by min_delta for `patience` epochs."""
+    """Stop when the monitored value has not improved by min_delta for `patience` epochs. `best` is
+    kept as a score to minimise: the value, or minus the value when higher is better."""
 
-    def __init__(self, patience: int, min_delta: float):
-        self.patience, self.min_delta = patience, min_delta
+    def __init__(self, patience: int, min_delta: float, higher_is_better: bool = False):
+        self.patience, self.min_delta, self.sign = patience, min_delta, -1.0 if higher_is_better else 1.0
         self.best, self.best_epoch, self.bad_epochs = math.inf, -1, 0
+
+    def score(self, value: float) -> float:
+        """The value as a quantity to minimise (what a plateau schedule watches)."""
+        return self.sign * value
 
     def update(self, value: float, epoch: int) -> bool:
         """Record an epoch's value; True when it is the best so far."""
+        value = self.score(value)
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             return True

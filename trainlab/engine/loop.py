@@ -16,6 +16,7 @@ import torch
 from ..core.config import Recipe
 from ..core.errors import TrainlabError
 from . import checkpoint, sharding
+from ..tasks.base import monitored
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
 from .runtime import autocast_without_cache, fits_on_device, precision_name, shared_model
@@ -116,7 +117,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     t0 = time.perf_counter()
     net, x_tr, x_va, decode = _frozen_features(model, t, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
-    stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta)
+    monitor = t.early_stopping.monitor
+    stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta, monitored(task.name, monitor) == "max")
     result, start = FitResult(parameters_held=held), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
@@ -162,8 +164,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                 if interval == "epoch":
                     sch.step()
                 elif interval == "plateau":
-                    sch.step(row["val_loss"])
-            improved = stopper.update(row["val_loss"], epoch + 1)  # the same on every process
+                    sch.step(stopper.score(row[monitor]))
+            improved = stopper.update(row[monitor], epoch + 1)  # the same on every process
             pictures = task.epoch_pictures(model)
             result.history.append(row)
             result.best_epoch = stopper.best_epoch

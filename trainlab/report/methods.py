@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..tasks.base import monitored
 from . import LOWER_IS_BETTER, headline_keys
 
 MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer perceptron",
@@ -106,8 +107,10 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     m = [" ".join(m)]
     es = t.early_stopping
     stop = f", stopping after {es.patience} epochs without improvement" if es.patience else ""
-    m.append(f"Training ran for at most {t.epochs} epochs{stop}; the weights of the epoch with the lowest validation "
-             f"loss (epoch {fit['best_epoch']} of {fit['epochs_run']}) were kept and evaluated once on the test set")
+    way = "highest" if monitored(task, es.monitor) == "max" else "lowest"
+    m.append(f"Training ran for at most {t.epochs} epochs{stop}; the weights of the epoch with the {way} validation "
+             f"{es.monitor[4:].replace('_', ' ')} (epoch {fit['best_epoch']} of {fit['epochs_run']}) were kept and "
+             "evaluated once on the test set")
     if ev.tta == "flip":
         m.append("test outputs average each image and its mirror")
     out.append(". ".join(m) + ".")

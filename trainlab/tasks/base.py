@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.errors import RecipeError
 from ..core.registry import Registry
 from ..core.spec import DataSpec
 
@@ -81,6 +82,10 @@ class Task:
         """Arrays for the report, computed once after the test (samples, latent maps, densities)."""
         return {}
 
+    # what validate() returns besides "loss", and which way is better: train.early_stopping.monitor
+    # may name any of them ("val_accuracy")
+    validation_keys: dict[str, str] = {}
+
     def quick_metrics(self, outputs: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cheap validation metrics computed every epoch (as device tensors: no host sync)."""
         return {}
@@ -98,6 +103,20 @@ def build_task(name: str, spec: DataSpec, params: dict, **context) -> Task:
     name = resolve_task_name(name, spec)
     entry = TASKS.get(name)
     return entry.build(spec, context, **entry.validate(params, "task"))
+
+
+def monitored(task: str, monitor: str) -> str:
+    """Which way `monitor` (train.early_stopping.monitor) improves for the task named `task`: "min"
+    or "max"; a RecipeError when the task does not validate it."""
+    def classes(c):
+        return [c, *(d for s in c.__subclasses__() for d in classes(s))]
+
+    cls = next(c for c in classes(Task) if c.name == task)
+    keys = {"val_loss": "min", **{f"val_{k}": way for k, way in cls.validation_keys.items()}}
+    if monitor not in keys:
+        raise RecipeError(f"train.early_stopping.monitor = {monitor!r}: the {task} task validates "
+                          f"{', '.join(keys)} every epoch; choose one of them.")
+    return keys[monitor]
 
 
 def resolve_task_name(name: str, spec: DataSpec) -> str:

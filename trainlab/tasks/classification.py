@@ -19,6 +19,7 @@ class Classification(Task):
     name = "classification"
     graph_safe = True
     supervised = True
+    validation_keys = {"accuracy": "max"}
 
     def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0, class_weights=None):
         super().__init__(spec)

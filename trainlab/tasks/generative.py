@@ -63,6 +63,7 @@ def class_statistics(probs: np.ndarray) -> dict:
 
 class GANTask(Task):
     name = "gan"
+    validation_keys = {"class_entropy": "max", "confidence": "max"}  # diverse classes, each drawn convincingly
     manual = True
 
     def __init__(self, spec: DataSpec, normalizer, judge: str, judge_set: list[str], samples: int, val_samples: int):

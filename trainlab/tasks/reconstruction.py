@@ -153,6 +153,7 @@ def reconstruction(spec: DataSpec, context: dict, *, loss: Literal["mse", "bce"]
 
 
 class VariationalAE(Reconstruction):
+    validation_keys = {"kl": "min"}
     """Loss per sample: summed reconstruction error + β·KL(q(z|x) ‖ N(0, I)), in nats."""
     name = "vae"
 

@@ -14,6 +14,7 @@ _LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
 class Regression(Task):
+    validation_keys = {"mae": "min", "rmse": "min"}
     name = "regression"
     graph_safe = True
     supervised = True

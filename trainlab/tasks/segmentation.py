@@ -136,6 +136,7 @@ def tiled_logits(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Tenso
 
 
 class Segmentation(Task):
+    validation_keys = {"dice": "max"}
     name = "segmentation"
 
     def __init__(self, spec: DataSpec, loss: str, patch: int, augment: bool, w0: float, sigma: float, min_size: int,

@@ -14,6 +14,7 @@ PAD = 0
 
 
 class Seq2Seq(Task):
+    validation_keys = {"exact": "max"}
     name = "seq2seq"
     graph_safe = True
 
