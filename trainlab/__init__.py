@@ -5,11 +5,11 @@
 """
 __version__ = "0.1.0"
 
-__all__ = ["run", "resume", "load_run", "load_recipe", "build_model", "list_registry", "__version__"]
+__all__ = ["run", "resume", "load_run", "lr_find", "load_recipe", "build_model", "list_registry", "__version__"]
 
 
 def __getattr__(name):  # torch and friends load only when something is used
-    if name in ("run", "resume", "load_run"):
+    if name in ("run", "resume", "load_run", "lr_find"):
         from . import procedure
 
         return getattr(procedure, name)

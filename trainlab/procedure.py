@@ -459,6 +459,38 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     return rows
 
 
+def lr_find(recipe: str | Path | Recipe, overrides: list[str] = (), *, start: float = 1e-7, end: float = 10.0,
+            steps: int = 100) -> dict:
+    """The learning-rate range test (engine/lr_find.py) of the recipe's model, optimiser and task on
+    its training split, from the initial weights a run would start from; the validation and test
+    splits are not touched."""
+    import torch
+
+    from .engine.lr_find import lr_range_test
+    from .engine.optim import OPTIMIZERS
+    from .engine.runtime import autocast_without_cache, choose_device, precision_name
+
+    recipe = _resolved(recipe, overrides)
+    if recipe.is_rl:
+        raise TrainlabError("trainlab lr-find works on supervised recipes (a [data] section).")
+    if not 0 < start < end:
+        raise TrainlabError(f"lr-find needs 0 < start < end; received start {start:g}, end {end:g}.")
+    device = choose_device(recipe.train.device)
+    task, model, data, fabric = _trainer(recipe, _prepare(_load_raw(recipe), recipe, recipe.seed), recipe.seed, device)
+    if task.manual:
+        raise TrainlabError(f"lr-find follows one loss; the {task.name} task trains two players with their own steps.")
+    entry = OPTIMIZERS.get(recipe.optim.name)
+    params = entry.validate(recipe.optim.params, "optim")
+    model.to(fabric.device)
+    optimizer = task.optimizers(model, lambda ps: entry.build(ps, **params))[0]
+    x = torch.as_tensor(data.split.x_train).to(fabric.device)
+    y = torch.as_tensor(data.split.y_train).to(fabric.device, task.target_dtype())
+    out = lr_range_test(model, task, optimizer, x, y, batch_size=recipe.train.batch_size, start=start, end=end,
+                        steps=steps, seed=recipe.seed,
+                        autocast=lambda: autocast_without_cache(precision_name(fabric), fabric.device.type))
+    return {**out, "recipe_lr": params["lr"], "optimizer": recipe.optim.name, "batch_size": recipe.train.batch_size}
+
+
 def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coords: int = 200):
     """The recipe's model on two training samples: finite differences vs autograd, and the graph."""
     import torch

@@ -191,3 +191,13 @@ def test_bench_times_both_loops_on_every_device(tmp_path):
     assert all(r["tflops_per_second"] == pytest.approx(r["flops_per_step"] * 20 / r["seconds"] / 1e12) for r in rows)
     # its training split holds 800 points: an epoch is 25 batches of 32 at the measured pace
     assert all(r["epoch_seconds"] == pytest.approx(25 * r["seconds"] / 20) for r in rows)
+
+
+def test_lr_find_prints_suggestions_and_writes_its_plot(tmp_path):
+    recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=2, batch=32))
+    r = cli("lr-find", recipe, "--steps", "60", "--plot", tmp_path / "lr.png")
+    assert r.returncode == 0, r.stderr
+    assert "steepest descent of the loss at lr" in r.stdout and "--set optim.lr=" in r.stdout
+    assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = cli("lr-find", recipe, "--start", "1", "--end", "0.1")
+    assert bad.returncode != 0 and "0 < start < end" in bad.stderr and "Traceback" not in bad.stderr

@@ -331,6 +331,32 @@ def bench(recipe: Path = typer.Argument(..., help="A recipe; its model and data 
           "s / epoch: the whole training set at the measured pace")
 
 
+@app.command("lr-find")
+def lr_find(recipe: Path = typer.Argument(..., help="A recipe: its model, optimiser, loss and training split."),
+            set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+            steps: int = typer.Option(100, help="Training steps, the learning rate growing geometrically."),
+            start: float = typer.Option(1e-7, help="The first learning rate."),
+            end: float = typer.Option(10.0, help="The last learning rate (the test stops earlier if the loss diverges)."),
+            plot: Path = typer.Option(Path("lr_find.png"), help="Where the loss-against-rate plot is written.")):
+    """The learning-rate range test: which optim.lr to try, from the loss as the rate grows."""
+    import base64
+
+    _setup_logging(True)
+    from ..procedure import lr_find as find
+    from ..report.plots import lr_find as draw
+
+    r = find(recipe, set_ or [], start=start, end=end, steps=steps)
+    plot.write_bytes(base64.b64decode(draw(r).split(",", 1)[1]))
+    if r["steepest"] is None:
+        _console().print(f"the loss diverged after {len(r['lr'])} steps; lower --start. Plot: {plot}")
+        return
+    _console().print(f"{recipe.name}: {len(r['lr'])} steps from lr {r['lr'][0]:.2g} to {r['lr'][-1]:.2g} "
+                     f"({r['optimizer']}, batch {r['batch_size']})\n"
+                     f"  steepest descent of the loss at lr {r['steepest']:.2g}; minimum at {r['minimum']:.2g} "
+                     f"(a tenth of it: {r['minimum_over_10']:.2g}); the recipe has {r['recipe_lr']:g}\n"
+                     f"  try: trainlab run {recipe} --set optim.lr={r['steepest']:.2g} · plot: {plot}")
+
+
 @app.command()
 def sweep(recipe: Path = typer.Argument(..., help="The recipe to tune."),
           space: Path = typer.Option(..., "--space", help="Search space TOML: [params] recipe key → {low, high, log, int} "

@@ -51,6 +51,27 @@ def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -
     return _uri(fig)
 
 
+def lr_find(result: dict) -> str:
+    """The learning-rate range test: loss against the learning rate (log scale), the suggestions marked."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(result["lr"], result["loss"], ".", ms=3, alpha=0.35, color="grey", label="training loss (each batch)")
+    ax.plot(result["lr"], result["smoothed"], "-", color="tab:blue", label="smoothed")
+    marks = (("steepest", "crimson", "steepest descent"), ("minimum_over_10", "tab:green", "minimum / 10"),
+             ("recipe_lr", "black", "the recipe's lr"))
+    for key, colour, name in marks:
+        if result.get(key):
+            ax.axvline(result[key], color=colour, ls="--", lw=1, label=f"{name}: {result[key]:.2g}")
+    ax.set_xscale("log")
+    low, high = min(result["smoothed"]), min(max(result["smoothed"]), 4 * min(result["smoothed"]))
+    pad = 0.1 * (high - low) or 0.1 * abs(low) or 0.1
+    ax.set_ylim(low - pad, high + pad)  # the divergence at the end would squash the part that matters
+    ax.set(xlabel="learning rate", ylabel="loss", title=f"Learning-rate range test ({result['optimizer']}, "
+                                                           f"batch {result['batch_size']})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _uri(fig)
+
+
 def confusion_matrix(cm: list[list[int]], names: list[str]) -> str:
     cm = np.asarray(cm)
     k = len(cm)
