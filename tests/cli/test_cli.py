@@ -201,3 +201,9 @@ def test_lr_find_prints_suggestions_and_writes_its_plot(tmp_path):
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = cli("lr-find", recipe, "--start", "1", "--end", "0.1")
     assert bad.returncode != 0 and "0 < start < end" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_download_errors_are_clear(tmp_path):
+    assert_user_error(cli("download", "cifar10", "--to", tmp_path / "c", "--mirror", "http://127.0.0.1:9"),
+                      "Cannot download http://127.0.0.1:9/cifar-10-python.tar.gz", "may have no network")
+    assert_user_error(cli("download", "svhn", "--to", tmp_path / "c"), "trainlab downloads mnist, cifar10, imdb")

@@ -331,6 +331,26 @@ def bench(recipe: Path = typer.Argument(..., help="A recipe; its model and data 
           "s / epoch: the whole training set at the measured pace")
 
 
+@app.command()
+def download(name: str = typer.Argument(..., help="mnist | cifar10 | imdb"),
+             to: Path = typer.Option(..., "--to", help="The folder to fill (a recipe's data.path then reads it)."),
+             mirror: Optional[str] = typer.Option(None, help="A mirror's URL holding the same file names.")):
+    """Download a dataset's published files (MD5-checked) into a folder; the only command that uses the network."""
+    from ..data.download import download as fetch
+
+    shown = set()
+
+    def progress(file: str, done: int, total: int) -> None:
+        step = done * 10 // total if total else 0
+        if (file, step) not in shown:
+            shown.add((file, step))
+            print(f"{file}: {done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{file}: {done / 1e6:.1f} MB",
+                  file=sys.stderr)
+
+    out = fetch(name, to, mirror, progress)
+    _console().print(f"{name} is in {out['path']} (MD5 checked). Use it with: trainlab run RECIPE {out['recipe']}")
+
+
 @app.command("lr-find")
 def lr_find(recipe: Path = typer.Argument(..., help="A recipe: its model, optimiser, loss and training split."),
             set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
