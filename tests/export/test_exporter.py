@@ -104,19 +104,24 @@ def test_text_run_exports_with_its_tokenizer(tmp_path):
     assert card["parity"]["passed"] and card["input"]["dtype"] == "int64"
 
 
-def test_a_bidirectional_rnn_is_refused_by_onnx_with_a_clear_error(tmp_path):
-    """Packed sequences cannot be held in ONNX, and a backward pass over padding would change the result."""
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_bidirectional_rnn_goes_to_onnx_and_reads_each_text_both_ways(cell, tmp_path):
+    """Traced on 2 texts, run on 5 of other lengths: ONNX gives what the packed-sequence model gives."""
     import torch
 
     from tests.models.test_contract import SPECS
-    from trainlab.core.errors import TrainlabError
     from trainlab.export.exporter import _export_onnx
     from trainlab.models import build_model
 
     pytest.importorskip("onnxruntime")
-    model = build_model("rnn", SPECS["text"], 2, bidirectional=True).eval()
-    with pytest.raises(TrainlabError, match="RecurrentClassifier cannot be exported to ONNX.*--format torchscript"):
-        _export_onnx(model, torch.randint(1, 50, (2, 12)), tmp_path / "model.onnx")
+    torch.manual_seed(0)
+    model = build_model("rnn", SPECS["text"], 2, cell=cell, layers=2, bidirectional=True).eval()
+    run = _export_onnx(model, torch.randint(1, 50, (2, 12)), tmp_path / "model.onnx")
+    ids = torch.randint(1, 50, (5, 12))
+    ids[1, 4:], ids[2, 1:], ids[4, 9:] = 0, 0, 0
+    with torch.no_grad():
+        want = model(ids).numpy()
+    assert np.allclose(run(ids.numpy()), want, atol=1e-5)
 
 
 def test_a_table_with_missing_values_is_filled_the_same_in_training_prediction_and_export(tmp_path):

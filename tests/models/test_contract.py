@@ -126,10 +126,11 @@ def test_recurrent_cells_ignore_padding(cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_one_way_recurrent_nets_unpacked_equal_packed(cell, layers):
-    """The form ONNX export traces (no packed sequences) is the same function."""
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_recurrent_nets_unpacked_equal_packed(cell, layers, bidirectional):
+    """The form ONNX export traces (no packed sequences) is the same function, one-way or both ways."""
     torch.manual_seed(0)
-    model = build_model("rnn", SPECS["text"], 2, cell=cell, layers=layers).eval()
+    model = build_model("rnn", SPECS["text"], 2, cell=cell, layers=layers, bidirectional=bidirectional).eval()
     ids = torch.randint(1, 50, (4, 12))
     ids[1, 5:], ids[2, 1:] = 0, 0
     torch.testing.assert_close(model._unpacked(ids), model(ids), atol=1e-6, rtol=1e-5)

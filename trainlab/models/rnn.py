@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..core.errors import RecipeError
@@ -25,9 +26,10 @@ class RecurrentClassifier(nn.Module):
                                dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
+        self._cells: dict = {}  # bidirectional export: one-way modules per layer (see _one_way)
 
     def forward(self, ids):  # (B, T) token ids, 0 = padding
-        if not self.rnn.bidirectional and _onnx_export():
+        if _onnx_export():
             return self._unpacked(ids)
         lengths = (ids != 0).sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
@@ -37,11 +39,45 @@ class RecurrentClassifier(nn.Module):
         return self.head(self.drop(last))
 
     def _unpacked(self, ids):
-        """The same function without packed sequences, which ONNX cannot hold: a one-way RNN's state at
-        a text's last token does not depend on the padding after it, so read every layer's output there."""
-        last = (ids != 0).sum(1).clamp(min=1) - 1  # padding only follows the text
-        out, _ = self.rnn(self.embed(ids))  # (B, T, hidden)
-        return self.head(self.drop(out.gather(1, last.view(-1, 1, 1).expand(-1, 1, out.shape[2])).squeeze(1)))
+        """The same function without packed sequences, which ONNX cannot hold. A one-way RNN's state at
+        a text's last token does not depend on the padding after it, so read every layer's output there.
+        Bidirectional: the backward direction reads each text reversed within its own length, layer by
+        layer, so it too starts at the text's last token and never sees padding."""
+        lengths = (ids != 0).sum(1).clamp(min=1)
+        x = self.embed(ids)
+        if not self.rnn.bidirectional:
+            out, _ = self.rnn(x)  # (B, T, hidden)
+            return self.head(self.drop(_at(out, lengths - 1)))
+        pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
+        rev = torch.where(pos < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - pos, pos)  # its own inverse
+        flip = lambda v: v.gather(1, rev.unsqueeze(-1).expand(-1, -1, v.shape[2]))  # noqa: E731
+        for layer in range(self.rnn.num_layers):
+            directions = []
+            for suffix in ("", "_reverse"):
+                weights = {f"{n}_l0": getattr(self.rnn, f"{n}_l{layer}{suffix}") for n in _WEIGHTS}
+                out, _ = functional_call(self._one_way(layer), weights, (flip(x) if suffix else x,))
+                directions.append(flip(out) if suffix else out)
+            x = torch.cat(directions, 2)
+        h = self.rnn.hidden_size
+        return self.head(self.drop(torch.cat([_at(x[:, :, :h], lengths - 1), x[:, 0, h:]], 1)))
+
+    def _one_way(self, layer: int) -> nn.Module:
+        """A one-layer, one-way module of this RNN's kind for `layer`, whose weights functional_call supplies
+        (kept out of the state dict)."""
+        if layer not in self._cells:
+            r = self.rnn
+            extra = {"nonlinearity": r.nonlinearity} if isinstance(r, nn.RNN) else {}
+            self._cells[layer] = type(r)(r.input_size if layer == 0 else 2 * r.hidden_size, r.hidden_size, 1,
+                                         batch_first=True, **extra)
+        return self._cells[layer]
+
+
+_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _at(out, index):
+    """out[b, index[b]] for each b: (B, T, H) → (B, H)."""
+    return out.gather(1, index.view(-1, 1, 1).expand(-1, 1, out.shape[2])).squeeze(1)
 
 
 def _onnx_export() -> bool:
