@@ -213,6 +213,29 @@ def test_image_folder_with_classes_resizing_and_bad_files(tmp_path):
     assert raw.x.shape == (24, 1, 16, 16) and "1 unreadable files skipped" in raw.source
 
 
+def test_image_folder_groups_come_from_file_names(tmp_path):
+    from PIL import Image
+
+    from trainlab.data.split import split
+
+    rng = np.random.default_rng(0)
+    for cls in ("benign", "malignant"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for p in range(6):
+            for k in range(3):
+                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+                    tmp_path / "imgs" / cls / f"patient{p + (6 if cls == 'malignant' else 0)}_scan{k}.png")
+    raw = load_raw("image_folder", {"path": str(tmp_path / "imgs"), "channels": 1, "group": r"^(patient\d+)_"})
+    assert len(np.unique(raw.groups)) == 12 and np.bincount(raw.groups).tolist() == [3] * 12
+    s = split(raw, val_fraction=0.2, test_fraction=0.2, stratify=True, seed=0)
+    tr, va, te = (set(g.tolist()) for g in s.groups)
+    assert not (tr & va or tr & te or va & te) and len(tr | va | te) == 12
+    with pytest.raises(DataError, match="does not match the file name 'patient0_scan0.png'"):
+        load_raw("image_folder", {"path": str(tmp_path / "imgs"), "channels": 1, "group": r"^subject\d+"})
+    with pytest.raises(DataError, match="is not a regular expression"):
+        load_raw("image_folder", {"path": str(tmp_path / "imgs"), "channels": 1, "group": "(patient"})
+
+
 def test_text_tables_and_imdb_layout(tmp_path):
     import json
 

@@ -109,23 +109,46 @@ def cifar10(*, path: str) -> RawData:
 
 
 @DATASETS.register("image_folder")
-def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_bad: bool = False) -> RawData:
-    """A folder with one sub-folder of images per class (or train/ and test/ folders laid out so)."""
+def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_bad: bool = False,
+                 group: str = "") -> RawData:
+    """A folder with one sub-folder of images per class (or train/ and test/ folders laid out so).
+    `group`: a regular expression on the file name whose first group (or match) names the image's
+    group, e.g. "^(patient\\d+)_" for patient12_scan3.png: a group's images are never split apart."""
     from pathlib import Path
 
     root = Path(path)
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, classes, bad = sources.read_image_folder(root / "train", size, channels, skip_bad)
-        xt, yt, test_classes, bad_t = sources.read_image_folder(root / "test", size, channels, skip_bad)
+        x, y, classes, bad, files = sources.read_image_folder(root / "train", size, channels, skip_bad)
+        xt, yt, test_classes, bad_t, _ = sources.read_image_folder(root / "test", size, channels, skip_bad)
         if test_classes != classes:
             raise DataError(f"{path!r}: train/ has classes {classes} but test/ has {test_classes}.")
         extra = dict(x_test=xt, y_test=yt)
         bad += bad_t
     else:
-        x, y, classes, bad = sources.read_image_folder(root, size, channels, skip_bad)
+        x, y, classes, bad, files = sources.read_image_folder(root, size, channels, skip_bad)
         extra = {}
+    if group:
+        extra["groups"] = _groups_by_name(files, group)
     note = f", {bad} unreadable files skipped" if bad else ""
     return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
+
+
+def _groups_by_name(files, pattern: str) -> np.ndarray:
+    """Group ids from file names: the first group of `pattern` (or its whole match) in each name."""
+    import re
+
+    try:
+        rx = re.compile(pattern)
+    except re.error as err:
+        raise DataError(f"data.group = {pattern!r} is not a regular expression: {err}.") from None
+    names = []
+    for f in files:
+        m = rx.search(f.name)
+        if m is None:
+            raise DataError(f"data.group = {pattern!r} does not match the file name {f.name!r} ({str(f)!r}); "
+                            "every image needs a group.")
+        names.append(m.group(1) if rx.groups else m.group(0))
+    return np.unique(names, return_inverse=True)[1].astype(np.int64)
 
 
 # --- sequences ---

@@ -355,9 +355,10 @@ def read_cifar10(folder: str | Path) -> dict:
             "x_test": x_test, "y_test": y_test}
 
 
-def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bool) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bool):
     """One sub-folder per class, images inside (PNG/JPEG/TIFF/BMP). Returns (x uint8 (N, C, H, W),
-    y, class names, files skipped). Every image is resized to size×size (size 0: keep, if they all match)."""
+    y, class names, files skipped, the files read). Every image is resized to size×size (size 0: keep,
+    if they all match)."""
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(folder)
@@ -366,7 +367,7 @@ def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bo
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if not classes:
         raise DataError(f"{str(folder)!r} has no class sub-folders: put each class's images in a folder named after it.")
-    xs, ys, skipped, shape = [], [], 0, None
+    xs, ys, files, skipped, shape = [], [], [], 0, None
     for label, name in enumerate(classes):
         for f in sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.suffix != ".npy"):
             try:
@@ -388,9 +389,10 @@ def read_image_folder(folder: str | Path, size: int, channels: int, skip_bad: bo
             shape = a.shape
             xs.append(a)
             ys.append(label)
+            files.append(f)
     if not xs:
         raise DataError(f"No readable images under {str(folder)!r}.")
-    return np.stack(xs), np.asarray(ys, np.int64), classes, skipped
+    return np.stack(xs), np.asarray(ys, np.int64), classes, skipped, files
 
 
 def read_text_table(path: str | Path, text: str, label: str) -> tuple[list[str], list[str]]:

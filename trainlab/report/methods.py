@@ -75,8 +75,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         s.append(f"a {strat}split into {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} "
                  f"test samples (seed {recipe.seed})")
     if data.get("groups"):
-        s.append(f"split by {d.params.get('group')} ({data['groups']['count']} groups), so that no "
-                 f"{d.params.get('group')} appears in two of training, validation and test")
+        s.append(f"split by group (data.group = \"{d.params.get('group')}\", {data['groups']['count']} groups) so that "
+                 "no group appears in two of training, validation and test")
     if data.get("normalize", "none") not in ("none", "none (token ids)"):
         s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
     if data.get("missing"):
