@@ -49,8 +49,8 @@ def _print_summary(run) -> None:
     if boot:
         table.add_column("95% interval (test bootstrap)", justify="right")
     if rep:
-        table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} {'folds' if m['repeats'].get('folds') else 'seeds'}",
-                         justify="right")
+        over = "folds" if m["repeats"].get("folds") else "seeds"
+        table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} {over}", justify="right")
         table.add_column("95% interval", justify="right")
     base = (m.get("baselines") or {}).get("models", {})
     for name in base:
@@ -356,7 +356,7 @@ def lr_find(recipe: Path = typer.Argument(..., help="A recipe: its model, optimi
             set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
             steps: int = typer.Option(100, help="Training steps, the learning rate growing geometrically."),
             start: float = typer.Option(1e-7, help="The first learning rate."),
-            end: float = typer.Option(10.0, help="The last learning rate (the test stops earlier if the loss diverges)."),
+            end: float = typer.Option(10.0, help="The last learning rate (the test stops sooner if the loss diverges)."),
             plot: Path = typer.Option(Path("lr_find.png"), help="Where the loss-against-rate plot is written.")):
     """The learning-rate range test: which optim.lr to try, from the loss as the rate grows."""
     import base64

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import DataError
 
-# name → (what it is, recipe data.name, [(url, md5)], what the folder holds once done)
+# name → (what it is, the recipe's data.name that reads the folder, [(url, published MD5)])
 SOURCES = {
     "mnist": ("MNIST handwritten digits (IDX files, gzip)", "mnist_folder", [
         ("https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),

@@ -77,10 +77,9 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     if raw.categories:
         summary["categories"] = {c: list(v) for c, v in raw.categories.items()}
     if raw.missing:  # how many cells each split had filled, and with what
-        summary["missing"] = {
-            name: {"median": norm.fill[j], **{part: int(np.isnan(x[:, j]).sum()) for part, x in
-                                             (("train", s.x_train), ("val", s.x_val), ("test", s.x_test))}}
-            for j, name in enumerate(raw.feature_names) if any(np.isnan(x[:, j]).any() for x in (s.x_train, s.x_val, s.x_test))}
+        gaps = {part: np.isnan(x).sum(0) for part, x in (("train", s.x_train), ("val", s.x_val), ("test", s.x_test))}
+        summary["missing"] = {name: {"median": norm.fill[j], **{part: int(g[j]) for part, g in gaps.items()}}
+                              for j, name in enumerate(raw.feature_names) if any(g[j] for g in gaps.values())}
     if raw.truth is not None:
         summary["truth"] = raw.truth
     if tok is not None:

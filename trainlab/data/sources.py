@@ -88,8 +88,6 @@ def find_fashion_mnist(path: str | None) -> Path:
 
 
 MAX_CATEGORIES = 100  # a text column with more values than this looks like an identifier or free text
-
-
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")  # what a table writes for "no value", any case
 
 

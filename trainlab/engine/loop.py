@@ -118,7 +118,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     net, x_tr, x_va, decode = _frozen_features(model, t, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
     monitor = t.early_stopping.monitor
-    stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta, monitored(task.name, monitor) == "max")
+    stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta,
+                            higher_is_better=monitored(task.name, monitor) == "max")
     result, start = FitResult(parameters_held=held), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):

@@ -11,7 +11,8 @@ MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer percep
           "convnet": "a convolutional network", "resnet": "a residual network (ResNet)", "vit": "a Vision Transformer",
           "tp2_model1": "a fully connected network", "tp2_model2": "a LeNet-like convolutional network",
           "tp2_model3": "a six-layer convolutional network", "rnn": "a recurrent network",
-          "transformer": "a transformer encoder", "minilm": "the pretrained all-MiniLM-L6-v2 encoder with a linear classifier",
+          "transformer": "a transformer encoder",
+          "minilm": "the pretrained all-MiniLM-L6-v2 encoder with a linear classifier",
           "seq2seq_transformer": "an encoder-decoder transformer", "unet": "a U-Net", "autoencoder": "an autoencoder",
           "vae": "a variational autoencoder", "gan": "a generative adversarial network", "flow": "a normalizing flow"}
 OPTIMIZERS = {"sgd": "stochastic gradient descent", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
@@ -140,8 +141,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         vals = [f"{name} {_number(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
                 for name, b in base.items()]
         better = "lower" if keys[0] in LOWER_IS_BETTER else "higher"
-        res += f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is better): " \
-               + ", ".join(vals) + "."
+        res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "
+                f"better): " + ", ".join(vals) + ".")
     out.append(res)
     return out
 
