@@ -17,13 +17,9 @@ class EarlyStopping:
         self.patience, self.min_delta, self.sign = patience, min_delta, -1.0 if higher_is_better else 1.0
         self.best, self.best_epoch, self.bad_epochs = math.inf, -1, 0
 
-    def score(self, value: float) -> float:
-        """The value as a quantity to minimise (what a plateau schedule watches)."""
-        return self.sign * value
-
     def update(self, value: float, epoch: int) -> bool:
         """Record an epoch's value; True when it is the best so far."""
-        value = self.score(value)
+        value = self.sign * value
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             return True

@@ -15,8 +15,8 @@ import torch
 
 from ..core.config import Recipe
 from ..core.errors import TrainlabError
-from . import checkpoint, sharding
 from ..tasks.base import monitored
+from . import checkpoint, sharding
 from .callbacks import EarlyStopping, Progress
 from .optim import OPTIMIZERS, SCHEDULES
 from .runtime import autocast_without_cache, fits_on_device, precision_name, shared_model
@@ -165,7 +165,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
                 if interval == "epoch":
                     sch.step()
                 elif interval == "plateau":
-                    sch.step(stopper.score(row[monitor]))
+                    sch.step(row["val_loss"])  # the plateau schedule watches the loss, whatever stops training
             improved = stopper.update(row[monitor], epoch + 1)  # the same on every process
             pictures = task.epoch_pictures(model)
             result.history.append(row)
