@@ -60,28 +60,26 @@ class Predictor:
 
     # --- inputs ---
 
-    @property
-    def ignored_columns(self) -> tuple:
-        """Columns a table row may hold that are not model inputs: the label and the group (e.g. a patient id)."""
-        return tuple(c for c in (self.recipe["data"].get(k) for k in ("label", "group")) if c)
-
     def rows_to_array(self, rows: list[dict], what: str = "input", first_row: int = 0) -> np.ndarray:
         """Table rows (dicts of column → value, in any order) → (N, F) in training order, categorical
         columns one-hot encoded as in training. A missing or unknown column, a value that is not a
         finite number or a category training never saw is an error naming it (rows counted from
-        `first_row`: 2 for a CSV file's lines after its header); the label column is ignored."""
+        `first_row`: 2 for a CSV file's lines after its header); the label and group columns, which
+        are not inputs, are ignored."""
         from ..data import sources
 
         names = list(self.spec.input_columns)
-        for i, row in enumerate(rows):
+        ignored = {self.recipe["data"].get(k) for k in ("label", "group")}
+        for i, row in enumerate(rows, first_row):
             if not isinstance(row, dict):
-                raise DataError(f"{what} row {i + first_row}: expected an object of feature → value, received {type(row).__name__}.")
+                raise DataError(f"{what} row {i}: expected an object of feature → value, received "
+                                f"{type(row).__name__}.")
             missing = [n for n in names if n not in row]
-            extra = [k for k in row if k not in names and k not in self.ignored_columns]
-            if missing:
-                raise DataError(f"{what} row {i + first_row}: missing feature column {missing[0]!r}. Expected columns: {', '.join(names)}.")
-            if extra:
-                raise DataError(f"{what} row {i + first_row}: unknown column {extra[0]!r}. Expected columns: {', '.join(names)}.")
+            extra = [k for k in row if k not in names and k not in ignored]
+            if missing or extra:
+                raise DataError(f"{what} row {i}: " + (f"missing feature column {missing[0]!r}" if missing else
+                                                       f"unknown column {extra[0]!r}")
+                                + f". Expected columns: {', '.join(names)}.")
         return sources.encode_cells([[row[n] for n in names] for row in rows], names, dict(self.spec.categories),
                                     lambda r, j: f"{what} row {r + first_row}, column {names[j]!r}",
                                     missing=bool(self.normalizer.fill))
