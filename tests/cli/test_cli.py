@@ -104,6 +104,8 @@ def test_list_schema_check_and_show(tmp_path):
     run_dir = next(tmp_path.glob("small-*"))
     shown = cli("show", run_dir)
     assert shown.returncode == 0 and "accuracy" in shown.stdout and "±" in shown.stdout
+    text = cli("show", run_dir, "--methods").stdout
+    assert text.startswith("Data: scikit-learn digits") and "Results (mean ± std over 2 split seeds" in text
 
 
 def _wait_for_epoch(run_parent: Path, epoch: int, proc, timeout=120):

@@ -135,7 +135,9 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/
 
 
 @app.command()
-def show(run_dir: Path = typer.Argument(..., help="A run directory.")):
+def show(run_dir: Path = typer.Argument(..., help="A run directory."),
+         methods: bool = typer.Option(False, "--methods", help="Print the run as methods and results paragraphs "
+                                                               "for a paper (as in the report) instead.")):
     """Print a finished run's summary."""
     from ..core.errors import CheckpointError
     from ..procedure import load_run
@@ -144,6 +146,12 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory.")):
     if not r.metrics:
         raise CheckpointError(f"Run {str(run_dir)!r} has no results yet (status: {r.status}). "
                               f"If it was interrupted, continue it with: trainlab resume {run_dir}")
+    if methods and r.metrics.get("kind") != "rl" and r.metrics["task"]["name"] != "gan":
+        from ..report.methods import methods_text
+
+        env = json.loads((Path(run_dir) / "run.json").read_text()).get("env", {})
+        print("\n\n".join(methods_text(r.recipe, r.metrics, env)))
+        return
     _print_summary(r)
 
 

@@ -119,8 +119,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     which = (" of the first fold" if repeats.get("folds") else " with the first seed") if repeats else ""
     out.append(f"Training{which} took {fit['train_seconds']:.1f} s on {_where(fit, env)}"
                + (f", {fit['processes']} processes, {fit['strategy'].upper()}" if fit.get("processes", 1) > 1 else "")
-               + f") with trainlab {env.get('trainlab', '?')} and PyTorch {env.get('torch', '?')}; the resolved recipe "
-               "below repeats it (trainlab run recipe.toml).")
+               + f") with trainlab {env.get('trainlab', '?')} and PyTorch {env.get('torch', '?')}; the run's recipe.toml "
+               "repeats it (trainlab run recipe.toml).")
 
     keys = [k for k in headline_keys(metrics) if k in metrics["test"] and k != "loss"][:3]
     if repeats:
