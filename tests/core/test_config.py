@@ -52,7 +52,7 @@ def test_folds_set_the_repeats_and_disagreements_are_errors():
     assert parse_recipe(recipe_dict(eval={"folds": 5})).eval.repeats == 5
     assert parse_recipe(recipe_dict(eval={"folds": 5, "repeats": 5})).eval.repeats == 5
     for bad in ({"folds": 1}, {"folds": 5, "repeats": 3}):
-        with pytest.raises(RecipeError, match="cross-validation needs at least 2 folds, and runs once per fold"):
+        with pytest.raises(RecipeError, match="it needs at least 2 folds, and runs once per fold"):
             parse_recipe(recipe_dict(eval=bad))
 
 

@@ -164,8 +164,9 @@ class Recipe(_Strict):
             self.agent = AgentConfig()
         if self.eval.folds:
             if self.eval.folds == 1 or self.eval.repeats not in (1, self.eval.folds):
-                raise ValueError(f"eval.folds = {self.eval.folds} with eval.repeats = {self.eval.repeats}: "
-                                 "cross-validation needs at least 2 folds, and runs once per fold (leave eval.repeats out)")
+                raise ValueError(f"cross-validation with eval.folds = {self.eval.folds} and eval.repeats = "
+                                 f"{self.eval.repeats}: it needs at least 2 folds, and runs once per fold (leave "
+                                 "eval.repeats out)")
             self.eval.repeats = self.eval.folds
         return self
 

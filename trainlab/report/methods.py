@@ -81,9 +81,10 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if data.get("normalize", "none") not in ("none", "none (token ids)"):
         s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
     if data.get("missing"):
-        s.append("missing numbers filled with the training split's median")
+        s.append("missing numbers (in " + ", ".join(data["missing"]) + ") filled with the training split's median")
     if data.get("categories"):
-        s.append(f"{len(data['categories'])} categorical column(s) one-hot encoded")
+        cats = data["categories"]
+        s.append(f"the categorical column{'s' if len(cats) > 1 else ''} {', '.join(cats)} one-hot encoded")
     aug = {k: v for k, v in d.augment.model_dump().items() if v}
     if aug:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
