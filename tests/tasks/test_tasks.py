@@ -142,3 +142,55 @@ def test_a_monitor_the_task_does_not_compute_is_refused_before_the_run(tmp_path)
         trainlab.run(parse_recipe(recipe_dict(data={"name": "diabetes"}, train={"early_stopping": {
             "monitor": "val_accuracy"}})), runs_dir=tmp_path, progress=False)
     assert not list(tmp_path.iterdir())  # no run directory was made
+
+
+def test_binary_threshold_predicts_above_it_and_is_chosen_by_youden_or_f1():
+    from trainlab.core.errors import RecipeError
+
+    task = build_task("classification", SPEC2, {"threshold": 0.2})
+    z = torch.tensor([[-1.0], [-1.5], [0.3]])  # σ: 0.27, 0.18, 0.57
+    assert task.predict(z).tolist() == [1, 0, 1]
+    # validation outputs where the positives score 0.3-0.45 and the negatives 0.05-0.35
+    p = torch.tensor([0.05, 0.1, 0.2, 0.25, 0.35, 0.3, 0.4, 0.45])
+    y = torch.tensor([0, 0, 0, 0, 0, 1, 1, 1])
+    z = torch.logit(p).unsqueeze(1)
+    youden = build_task("classification", SPEC2, {"threshold": "youden"})
+    t = youden.choose_threshold(z, y)
+    assert 0.25 < t < 0.3  # every positive above it, one negative (0.35) too: J = 1 - 1/5
+    f1 = build_task("classification", SPEC2, {"threshold": "f1"}).choose_threshold(z, y)
+    assert 0.25 < f1 < 0.3 or 0.35 < f1 < 0.4  # F1 = 6/7 either way; the nearer to ½ wins ties
+    with pytest.raises(RecipeError, match="task.threshold is for two classes"):
+        build_task("classification", SPEC3, {"threshold": "youden"})
+    with pytest.raises(RecipeError, match="strictly between 0 and 1"):
+        build_task("classification", SPEC2, {"threshold": 1.0})
+
+
+def test_a_threshold_chosen_on_validation_finds_the_rare_class_and_travels_to_prediction(tmp_path):
+    import json
+
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+    from trainlab.export.exporter import export
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.05).astype(int)
+    x = rng.normal(size=(2000, 3)) + 1.2 * y[:, None]
+    (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(
+        ",".join(f"{v:.3f}" for v in row) + f",{'rare' if c else 'common'}\n" for row, c in zip(x, y)))
+    runs = {t: trainlab.run(parse_recipe(recipe_dict(
+        data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y"}, task={"threshold": t},
+        optim={"name": "adam", "lr": 0.003}, train={"epochs": 20})), runs_dir=tmp_path, progress=False)
+        for t in (0.5, "youden")}
+    plain, chosen = (runs[t].metrics["test"] for t in (0.5, "youden"))
+    assert plain["threshold_by"] == "recipe" and chosen["threshold_by"] == "youden" and chosen["threshold"] < 0.3
+    assert chosen["per_class"]["rare"]["recall"] > plain["per_class"]["rare"]["recall"] + 0.2
+    p = runs["youden"].predictor
+    assert p.task.threshold == chosen["threshold"] and p.metadata()["threshold"] == chosen["threshold"]
+    probe = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [1.0, 1.0, 1.0], [1.5, 1.5, 1.5]], np.float32)
+    out = p.predict(probe)
+    rare = np.asarray(out["probabilities"])[:, 1]
+    assert out["predicted"] == ["rare" if q > chosen["threshold"] else "common" for q in rare]
+    assert ((rare > chosen["threshold"]) & (rare < 0.5)).any()  # a row the default threshold would call common
+    card = export(runs["youden"].path, "safetensors", tmp_path / "e")
+    assert f"P > {chosen['threshold']:.6g}" in json.dumps(card["output"])

@@ -223,15 +223,16 @@ def _prediction_rows(names: list[str], result: dict) -> list[dict]:
 
 
 def _terminal_rows(rows: list[dict]) -> list[dict]:
-    """The predicted class, its probability and the runner-up: what fits a terminal."""
+    """The predicted class, its probability and the runner-up (the likeliest other class; a binary
+    run's threshold may predict the less probable one): what fits a terminal."""
     if "predicted" not in rows[0]:  # values (regression) or files written (segmentation)
         return rows
     out = []
     for r in rows:
-        probs = sorted(((v, k[2:-1]) for k, v in r.items() if k.startswith("p(")), reverse=True)
-        second = probs[1] if len(probs) > 1 else (0.0, "")
-        out.append({"input": r["input"], "predicted": r["predicted"], "probability": probs[0][0],
-                    "runner-up": f"{second[1]} ({second[0]:.3f})"})
+        probs = {k[2:-1]: v for k, v in r.items() if k.startswith("p(")}
+        others = sorted(((v, k) for k, v in probs.items() if k != r["predicted"]), reverse=True) or [(0.0, "")]
+        out.append({"input": r["input"], "predicted": r["predicted"], "probability": probs[r["predicted"]],
+                    "runner-up": f"{others[0][1]} ({others[0][0]:.3f})"})
     return out
 
 

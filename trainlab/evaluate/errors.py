@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def classification_errors(probs: np.ndarray, y: np.ndarray, class_names, k: int = 12) -> dict:
-    pred, conf = probs.argmax(1), probs.max(1)
+def classification_errors(probs: np.ndarray, y: np.ndarray, class_names, pred: np.ndarray | None = None,
+                          k: int = 12) -> dict:
+    """`pred`: the predicted classes (default: the most probable; a binary task's threshold may differ);
+    a wrong prediction's confidence is the probability of the class it predicted."""
+    pred = probs.argmax(1) if pred is None else pred
+    conf = probs[np.arange(len(pred)), pred]
     wrong = np.flatnonzero(pred != y)
     worst = wrong[np.argsort(-conf[wrong])][:k]
     per_class = []

@@ -21,7 +21,13 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     if not task.supervised:  # reconstruction, generation, density: the task measures itself
         return {**task.test(model, x, y, batch_size), "inference_seconds": time.perf_counter() - t0}
     out = infer(model, x, batch_size)
+    chosen = getattr(task, "threshold_by", None)
+    if chosen:  # the binary decision threshold, chosen on the validation split before the test is read
+        task.threshold = task.choose_threshold(infer(model, torch.as_tensor(s.x_val).to(device), batch_size),
+                                               torch.as_tensor(s.y_val))
     metrics = task.test_metrics(out, y)
+    if getattr(task, "binary", False):
+        metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
     metrics["inference_seconds"] = time.perf_counter() - t0
     y_np = s.y_test
     if data.spec.target == "class":
@@ -33,8 +39,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             scaled = torch.softmax(task.class_logits(out).cpu() / t, 1).numpy()
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
-        metrics["bootstrap"] = bootstrap(y_np, probs.argmax(1), data.spec.num_classes)
-        errors = classification_errors(probs, y_np, list(data.spec.class_names))
+        pred = task.predict(out).cpu().numpy()
+        metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
+        errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
         metrics["errors"] = errors
     elif data.spec.target == "real":

@@ -161,7 +161,8 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
                      {"dtype": "float32", "units": "the training data's own units (e.g. 0-255 pixel values); "
                                                    "normalisation is inside the model"})},
         "output": {"name": "logits", "shape": ["batch", p.task.output_size()], "dtype": "float32",
-                   "meaning": ("one logit: sigmoid gives P(" + p.spec.class_names[1] + ")") if binary else
+                   "meaning": (f"one logit: sigmoid gives P({p.spec.class_names[1]}); the run predicts "
+                               f"{p.spec.class_names[1]} when P > {p.task.threshold:.6g}") if binary else
                    ("logits: softmax gives class probabilities" if p.spec.target == "class" else
                     f"standardised target: value = output * {p.normalizer.target_scale} + {p.normalizer.target_shift}")},
         "preprocessing": {**p.normalizer.to_dict(), "embedded": fmt != "safetensors"},

@@ -113,6 +113,13 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     m.append(f"Training ran for at most {t.epochs} epochs{stop}; the weights of the epoch with the {way} validation "
              f"{es.monitor[4:].replace('_', ' ')} (epoch {fit['best_epoch']} of {fit['epochs_run']}) were kept and "
              "evaluated once on the test set")
+    test = metrics["test"]
+    if test.get("threshold_by") in ("youden", "f1"):
+        by = "Youden's J" if test["threshold_by"] == "youden" else f"the F1 of {spec['class_names'][1]}"
+        m.append(f"Class {spec['class_names'][1]} was predicted when its probability exceeded {test['threshold']:.3g}, "
+                 f"the threshold that maximised {by} on the validation split")
+    elif test.get("threshold", 0.5) != 0.5:
+        m.append(f"Class {spec['class_names'][1]} was predicted when its probability exceeded {test['threshold']:.3g}")
     if ev.tta == "flip":
         m.append("test outputs average each image and its mirror")
     out.append(". ".join(m) + ".")

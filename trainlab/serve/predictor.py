@@ -42,6 +42,9 @@ class Predictor:
             self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
+        chosen = self._metrics().get("test", {}).get("threshold")
+        if chosen is not None and getattr(self.task, "binary", False):  # chosen on validation after training
+            self.task.threshold = chosen
         if not (self.task.supervised or self.task.name == "segmentation"):
             raise CheckpointError(f"predict, export and serve handle classification, regression and segmentation "
                                   f"runs; this run's task is {self.task.name!r}.")
@@ -99,7 +102,7 @@ class Predictor:
 
         from ..data import sources
 
-        metrics = json.loads((self.run_dir / "metrics.json").read_text()) if (self.run_dir / "metrics.json").is_file() else {}
+        metrics = self._metrics()
         self.task.threshold = metrics.get("test", {}).get("threshold", 0.5)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,10 +201,14 @@ class Predictor:
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()
-            idx = probs.argmax(1)
+            idx = self.task.predict(out).numpy()  # a binary run's decision threshold, as it was tested
             return {"classes": list(self.spec.class_names), "predicted": [self.spec.class_names[i] for i in idx],
                     "probabilities": probs.round(6).tolist()}
         return {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
+
+    def _metrics(self) -> dict:
+        f = self.run_dir / "metrics.json"
+        return json.loads(f.read_text()) if f.is_file() else {}
 
     def metadata(self) -> dict:
         return {
@@ -209,6 +216,7 @@ class Predictor:
             "model": self.recipe["model"]["name"], "task": self.task.name, "kind": self.spec.kind,
             "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
             "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
+            **({"threshold": self.task.threshold} if getattr(self.task, "binary", False) else {}),
             **({"columns": list(self.spec.input_columns), "categories": {c: list(v) for c, v in self.spec.categories}}
                if self.spec.categories else {}),
             "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else

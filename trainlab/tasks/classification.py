@@ -2,7 +2,8 @@
 cross-entropy), or the perceptron criterion max(0, −t·z) whose SGD step is Rosenblatt's rule."""
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Literal, Union
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ class Classification(Task):
     supervised = True
     validation_keys = {"accuracy": "max"}
 
-    def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0, class_weights=None):
+    def __init__(self, spec: DataSpec, loss: str = "auto", label_smoothing: float = 0.0, class_weights=None,
+                 threshold: float | str = 0.5):
         super().__init__(spec)
         if spec.target != "class":
             raise RecipeError(f"task 'classification' needs class labels, but this dataset's target is {spec.target!r}. "
@@ -37,6 +39,14 @@ class Classification(Task):
         self.class_weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         self._weights_on: dict = {}
         self.written_gradient = loss in ("ce", "bce") and self.class_weights is None
+        # binary: predict the second class when its probability exceeds the threshold; "youden" or "f1":
+        # the threshold is chosen on the validation split after training (choose_threshold)
+        self.threshold_by = threshold if isinstance(threshold, str) else None
+        self.threshold = 0.5 if self.threshold_by else float(threshold)
+        if (self.threshold_by or self.threshold != 0.5) and not self.binary:
+            raise RecipeError(f"task.threshold is for two classes (one logit); this dataset has {k}.")
+        if not 0 < self.threshold < 1:
+            raise RecipeError(f"task.threshold = {threshold} is not a probability strictly between 0 and 1.")
 
     def output_size(self) -> int:
         return 1 if self.binary else self.spec.num_classes
@@ -98,7 +108,25 @@ class Classification(Task):
         return torch.softmax(self.class_logits(outputs), -1)
 
     def predict(self, outputs) -> torch.Tensor:
-        return (outputs.squeeze(-1) > 0).long() if self.binary else outputs.argmax(-1)
+        if self.binary:  # σ(z) > t  ⇔  z > log(t / (1 − t))
+            return (outputs.squeeze(-1) > math.log(self.threshold / (1 - self.threshold))).long()
+        return outputs.argmax(-1)
+
+    def choose_threshold(self, outputs, y) -> float:
+        """The probability threshold that maximises Youden's J (sensitivity + specificity − 1) or the
+        second class's F1 (task.threshold = "youden" | "f1") on these (validation) outputs."""
+        p = torch.sigmoid(outputs.float().squeeze(-1)).cpu().numpy()
+        t = y.cpu().numpy().astype(bool)
+        u = np.unique(p)
+        candidates = np.unique(np.concatenate([(u[:-1] + u[1:]) / 2, [0.5]]))  # between observed probabilities
+        pred = p[None, :] > candidates[:, None]
+        tp, fp = (pred & t).sum(1), (pred & ~t).sum(1)
+        fn, tn = t.sum() - tp, (~t).sum() - fp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = (tp / np.maximum(tp + fn, 1) + tn / np.maximum(tn + fp, 1) - 1 if self.threshold_by == "youden"
+                     else 2 * tp / np.maximum(2 * tp + fp + fn, 1))
+        best = np.flatnonzero(score == score.max())
+        return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])  # ties: the one nearest ½
 
     def quick_metrics(self, outputs, y):
         return {"accuracy": (self.predict(outputs) == y).float().mean()}
@@ -134,10 +162,13 @@ class Classification(Task):
 
 @TASKS.register("classification")
 def classification(spec: DataSpec, context: dict, *, loss: Literal["auto", "ce", "bce", "perceptron"] = "auto",
-                   label_smoothing: float = 0.0, class_weights: Literal["none", "balanced"] = "none") -> Task:
+                   label_smoothing: float = 0.0, class_weights: Literal["none", "balanced"] = "none",
+                   threshold: Union[float, Literal["youden", "f1"]] = 0.5) -> Task:
     """Binary or multi-class classification: accuracy, confusion matrix, per-class P/R/F1, PR curves.
     class_weights = "balanced" weights each class's loss by N / (K · its training count), so rare
-    classes count as much as common ones (the loss is then a weighted mean)."""
+    classes count as much as common ones (the loss is then a weighted mean). Binary: threshold is
+    the probability of the second class above which it is predicted, or "youden" / "f1" to choose
+    it on the validation split."""
     weights = None
     if class_weights == "balanced" and context.get("y_train") is not None:  # prediction needs no loss
         if loss == "perceptron":
@@ -147,4 +178,4 @@ def classification(spec: DataSpec, context: dict, *, loss: Literal["auto", "ce",
             raise RecipeError(f"task.class_weights = 'balanced': class {spec.class_names[int(np.argmin(counts))]!r} "
                               "has no training sample, so no weight.")
         weights = len(context["y_train"]) / (spec.num_classes * counts)
-    return Classification(spec, loss, label_smoothing, weights)
+    return Classification(spec, loss, label_smoothing, weights, threshold)
