@@ -59,6 +59,17 @@ def test_captured_step_follows_the_eager_step_with_a_changing_rate(tmp_path, opt
     assert graph.metrics["fit"]["train_seconds"] < eager.metrics["fit"]["train_seconds"]
 
 
+def test_class_weights_inside_a_captured_step(tmp_path):
+    # the weights are copied to the GPU in the eager warm-up steps; the captured step reads that copy
+    over = ["train.epochs=5", "task.class_weights=balanced", "task.threshold=youden"]
+    graph = _small(tmp_path, "binary-breast-cancer.toml", *over)
+    eager = _small(tmp_path, "binary-breast-cancer.toml", *over, "train.cuda_graph=off")
+    assert graph.metrics["fit"]["cuda_graph"] == "captured"
+    for a, b in zip(eager.history, graph.history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=5e-3)
+    assert graph.metrics["test"]["threshold_by"] == "youden"
+
+
 @needs_fashion
 def test_captured_bf16_conv_step_trains(tmp_path):
     r = _small(tmp_path, "fast-fashion.toml", "train.epochs=2")
