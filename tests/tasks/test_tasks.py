@@ -93,9 +93,9 @@ def test_seq2seq_exact_and_token_accuracy():
     assert m["examples"][0] == {"target": "210", "predicted": "210", "right": True}
 
 
-def test_balanced_class_weights_find_the_rare_class(tmp_path):
-    """5% of the rows are the rare class: the plain loss mostly ignores it; weighted, the run finds
-    most of it, and its logistic-regression baseline is weighted the same way."""
+def _rare_class_runs(tmp_path, key: str, values) -> dict:
+    """Runs on a table of 2,000 rows, 5% of them a "rare" class shifted by 1.2 in each of 3 features,
+    one per value of task.<key> (baselines only where that value is not the first)."""
     import trainlab
     from tests.conftest import recipe_dict
     from trainlab.core.config import parse_recipe
@@ -105,11 +105,16 @@ def test_balanced_class_weights_find_the_rare_class(tmp_path):
     x = rng.normal(size=(2000, 3)) + 1.2 * y[:, None]
     (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(
         ",".join(f"{v:.3f}" for v in row) + f",{'rare' if c else 'common'}\n" for row, c in zip(x, y)))
-    runs = {w: trainlab.run(parse_recipe(recipe_dict(
-        data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y"}, task={"class_weights": w},
-        optim={"name": "adam", "lr": 0.003}, train={"epochs": 20}, eval={"baselines": w == "balanced"})),
-        runs_dir=tmp_path, progress=False)
-        for w in ("none", "balanced")}
+    return {v: trainlab.run(parse_recipe(recipe_dict(
+        data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y"}, task={key: v},
+        optim={"name": "adam", "lr": 0.003}, train={"epochs": 20}, eval={"baselines": v != values[0]})),
+        runs_dir=tmp_path, progress=False) for v in values}
+
+
+def test_balanced_class_weights_find_the_rare_class(tmp_path):
+    """5% of the rows are the rare class: the plain loss mostly ignores it; weighted, the run finds
+    most of it, and its logistic-regression baseline is weighted the same way."""
+    runs = _rare_class_runs(tmp_path, "class_weights", ("none", "balanced"))
     plain, weighted = (runs[w].metrics["test"] for w in ("none", "balanced"))
     assert weighted["per_class"]["rare"]["recall"] > plain["per_class"]["rare"]["recall"] + 0.3
     assert weighted["balanced_accuracy"] > plain["balanced_accuracy"] + 0.1
@@ -168,20 +173,9 @@ def test_binary_threshold_predicts_above_it_and_is_chosen_by_youden_or_f1():
 def test_a_threshold_chosen_on_validation_finds_the_rare_class_and_travels_to_prediction(tmp_path):
     import json
 
-    import trainlab
-    from tests.conftest import recipe_dict
-    from trainlab.core.config import parse_recipe
     from trainlab.export.exporter import export
 
-    rng = np.random.default_rng(0)
-    y = (rng.random(2000) < 0.05).astype(int)
-    x = rng.normal(size=(2000, 3)) + 1.2 * y[:, None]
-    (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(
-        ",".join(f"{v:.3f}" for v in row) + f",{'rare' if c else 'common'}\n" for row, c in zip(x, y)))
-    runs = {t: trainlab.run(parse_recipe(recipe_dict(
-        data={"name": "table", "path": str(tmp_path / "t.csv"), "label": "y"}, task={"threshold": t},
-        optim={"name": "adam", "lr": 0.003}, train={"epochs": 20})), runs_dir=tmp_path, progress=False)
-        for t in (0.5, "youden")}
+    runs = _rare_class_runs(tmp_path, "threshold", (0.5, "youden"))
     plain, chosen = (runs[t].metrics["test"] for t in (0.5, "youden"))
     assert plain["threshold_by"] == "recipe" and chosen["threshold_by"] == "youden" and chosen["threshold"] < 0.3
     assert chosen["per_class"]["rare"]["recall"] > plain["per_class"]["rare"]["recall"] + 0.2

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from ..core.errors import DataError
+from ..core.files import digest
 
 # name → (what it is, the recipe's data.name that reads the folder, [(url, published MD5)])
 SOURCES = {
@@ -42,7 +43,7 @@ def download(name: str, dest: str | Path, mirror: str | None = None, progress=No
         if mirror:
             url = mirror.rstrip("/") + "/" + url.rsplit("/", 1)[1]
         target = dest / url.rsplit("/", 1)[1]
-        if not (target.is_file() and _md5(target) == md5):
+        if not (target.is_file() and digest(target, "md5") == md5):
             _fetch(url, target, md5, progress)
         done = target.with_name(target.name + ".unpacked")  # holds the MD5 of the archive it unpacked
         if target.name.endswith(".tar.gz") and not (done.is_file() and done.read_text() == md5):
@@ -50,14 +51,6 @@ def download(name: str, dest: str | Path, mirror: str | None = None, progress=No
             done.write_text(md5)
         kept.append(str(target))
     return {"path": str(dest), "recipe": f"--set data.name={dataset} --set data.path={dest}", "files": kept}
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fetch(url: str, target: Path, md5: str, progress) -> None:

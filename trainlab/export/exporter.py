@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..core.errors import TrainlabError
-from ..engine import checkpoint
+from ..core.files import digest
 from ..serve.predictor import Predictor
 
 log = logging.getLogger("trainlab")
@@ -153,7 +153,7 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
     test = {k: v for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))}
     binary = p.spec.target == "class" and p.task.output_size() == 1
     return {
-        "format": fmt, "file": path.name, "sha256": checkpoint.sha256_file(path), "bytes": path.stat().st_size,
+        "format": fmt, "file": path.name, "sha256": digest(path), "bytes": path.stat().st_size,
         "created": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
         "input": {"name": "input", "shape": ["batch", *p.spec.input_shape],
                   **({"dtype": "int64", "units": "token ids from tokenizer.json (0 pads each text to its length)"}
