@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 import trainlab
 from trainlab.core.config import parse_recipe
 from tests.conftest import recipe_dict
@@ -88,3 +90,11 @@ def test_regression_report(tmp_path):
     assert "ridge regression" in html and "r2" in html
     _self_contained(html)
     assert {"r2", "rmse", "mae", "mse"} <= set(r.metrics["test"])
+
+
+def test_a_categorical_columns_importance_is_the_sum_over_its_one_hot_features():
+    from trainlab.report.html import _by_column
+
+    names, values = _by_column(["age", "site=east", "site=north", "dose"], [0.4, 0.1, 0.25, 0.2],
+                               {"site": ["east", "north"]})
+    assert names == ["age", "site", "dose"] and values == pytest.approx([0.4, 0.35, 0.2])

@@ -57,7 +57,7 @@ def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: n
     idx = pick_samples(y_test, n_samples)
     x = torch.as_tensor(x_test[idx])
     with torch.no_grad():
-        pred = f(x).argmax(1)
+        pred = task.predict(model(x))  # the class the run predicts (a binary run's threshold included)
     mean = torch.as_tensor(x_train.mean(0, keepdims=True))
     rng = np.random.default_rng(0)
     background = torch.as_tensor(x_train[rng.choice(len(x_train), min(100, len(x_train)), replace=False)])
@@ -74,7 +74,7 @@ def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: n
     if x_test.ndim == 2:  # tables: rank the features over many test samples (an image's pixels need no ranking)
         many = torch.as_tensor(x_test[rng.choice(len(x_test), min(500, len(x_test)), replace=False)])
         with torch.no_grad():
-            many_pred = f(many).argmax(1)
+            many_pred = task.predict(model(many))
         glob = IntegratedGradients(f).attribute(many, baselines=mean.expand_as(many), target=many_pred, n_steps=16)
         out["global_importance"] = glob.abs().mean(0).detach().numpy().round(6).tolist()
     return out
@@ -142,7 +142,8 @@ def _interpret(model, data, task, n_samples: int) -> dict:
     model = model.cpu().float().eval()
     s = data.split
     out: dict = {"input_shape": list(data.spec.input_shape), "kind": data.spec.kind,
-                 "feature_names": list(data.spec.feature_names), "class_names": list(data.spec.class_names)}
+                 "feature_names": list(data.spec.feature_names), "class_names": list(data.spec.class_names),
+                 "categories": {c: list(v) for c, v in data.spec.categories}}
     if captum_available():
         out["attributions"] = attributions(model, task, s.x_test, s.y_test, s.x_train, n_samples)
     else:

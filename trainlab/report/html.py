@@ -118,14 +118,26 @@ def _read_interpretation(path: Path) -> dict | None:
     return json.loads(f.read_text()) if f.is_file() else None
 
 
+def _by_column(names: list[str], values: list[float], categories: dict) -> tuple[list[str], list[float]]:
+    """Feature importances with each categorical column's one-hot features ("site=north", ...) summed
+    into the column: a scientist asks how much the site matters, not one of its values."""
+    owner = {f"{c}={v}": c for c, vals in categories.items() for v in vals}
+    total: dict[str, float] = {}
+    for n, v in zip(names, values):
+        total[owner.get(n, n)] = total.get(owner.get(n, n), 0.0) + v
+    return list(total), list(total.values())
+
+
 def _interpretation_figures(interp: dict) -> dict:
     fig = {}
     att, names = interp.get("attributions"), interp["feature_names"]
     if att and interp["kind"] == "image":
         fig["attributions"] = plots.attribution_grid(att)
     elif att:
-        fig["global_importance"] = plots.feature_bars(names, att["global_importance"],
-                                                      "Mean |integrated gradient| over test samples (global ranking)")
+        columns, importance = _by_column(names, att["global_importance"], interp.get("categories") or {})
+        fig["global_importance"] = plots.feature_bars(
+            columns, importance, "Mean |integrated gradient| over test samples (global ranking"
+            + ("; a categorical column: the sum over its one-hot features)" if len(columns) < len(names) else ")"))
         first = att["samples"][0]
         fig["sample_attribution"] = plots.feature_bars(
             names, att["integrated_gradients"][0],
