@@ -192,13 +192,15 @@ def load_run(path: str | Path) -> Run:
 
 
 def _check_before_run(recipe: Recipe, raw) -> None:
-    """What the recipe asks of this data that cannot be, found before a run directory exists: an
-    augmentation or test-time augmentation without images, a monitored value the task does not compute."""
+    """What the recipe asks of this data that cannot be, found before a run directory exists: a task
+    key it does not take or a bad value (the task is known only with the data), an augmentation or
+    test-time augmentation without images, a monitored value the task does not compute."""
     from .data.transforms import BatchAugment
     from .evaluate import tta
-    from .tasks.base import monitored, resolve_task_name
+    from .tasks.base import TASKS, monitored, resolve_task_name
 
     task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
+    TASKS.get(task).validate(recipe.task.params, "task")
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
     monitored(task, recipe.train.early_stopping.monitor)

@@ -188,3 +188,18 @@ def test_a_threshold_chosen_on_validation_finds_the_rare_class_and_travels_to_pr
     assert ((rare > chosen["threshold"]) & (rare < 0.5)).any()  # a row the default threshold would call common
     card = export(runs["youden"].path, "safetensors", tmp_path / "e")
     assert f"P > {chosen['threshold']:.6g}" in json.dumps(card["output"])
+
+
+def test_a_bad_task_key_or_value_is_refused_before_the_run_in_one_sentence(tmp_path):
+    import trainlab
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+    from trainlab.core.errors import RecipeError
+
+    for task, match in (({"threshold": "maybe"}, "Bad value for 'task.threshold': received 'maybe'; input should be "
+                                                 "a valid number.*, or input should be 'youden' or 'f1'"),
+                        ({"treshold": 0.3}, "Unknown key 'task.treshold'.*Did you mean 'threshold'")):
+        with pytest.raises(RecipeError, match=match):
+            trainlab.run(parse_recipe(recipe_dict(data={"name": "breast_cancer"}, task=task)), runs_dir=tmp_path,
+                         progress=False)
+    assert not list(tmp_path.iterdir())  # no run directory was made

@@ -101,9 +101,12 @@ def _fields_at(model, loc) -> list[str]:
 
 def describe_validation_error(err: pydantic.ValidationError, section: str, model) -> str:
     """Turn pydantic's error list into sentences that name key, value and expectation."""
-    lines = []
+    lines, bad = [], {}
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
+        while e["type"] not in ("extra_forbidden", "missing") and len(loc) > 1 \
+                and loc[-1] not in _fields_at(model, loc[:-1]):  # a union's member ("float", "literal[...]")
+            loc = loc[:-1]
         key = ".".join(([section] if section else []) + loc)
         if e["type"] == "extra_forbidden":
             valid = _fields_at(model, loc[:-1])
@@ -116,7 +119,13 @@ def describe_validation_error(err: pydantic.ValidationError, section: str, model
             msg = e["msg"].removeprefix("Value error, ").capitalize() + "."
         elif e["type"] == "missing":
             msg = f"Missing required key {key!r}."
-        else:
-            msg = f"Bad value for {key!r}: received {e.get('input')!r}; {e['msg'][:1].lower() + e['msg'][1:]}."
+        else:  # one sentence per key: a union's members each say what they would have taken
+            expected = e["msg"][:1].lower() + e["msg"][1:]
+            if key in bad:
+                bad[key][1].append(expected)
+                continue
+            bad[key] = (e.get("input"), [expected])
+            msg = key
         lines.append(msg)
-    return " ".join(lines)
+    return " ".join(f"Bad value for {m!r}: received {bad[m][0]!r}; {', or '.join(bad[m][1])}." if m in bad else m
+                    for m in lines)
