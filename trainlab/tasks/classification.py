@@ -119,8 +119,11 @@ class Classification(Task):
         t = y.cpu().numpy().astype(bool)
         u = np.unique(p)
         candidates = np.unique(np.concatenate([(u[:-1] + u[1:]) / 2, [0.5]]))  # between observed probabilities
-        pred = p[None, :] > candidates[:, None]
-        tp, fp = (pred & t).sum(1), (pred & ~t).sum(1)
+        # counts above each candidate from the sorted probabilities: O(N log N), not a candidates × N table
+        order = np.argsort(p, kind="stable")
+        below = np.searchsorted(p[order], candidates, side="right")  # how many probabilities are ≤ each candidate
+        pos_below = np.concatenate([[0], np.cumsum(t[order])])[below]
+        tp, fp = t.sum() - pos_below, (len(p) - below) - (t.sum() - pos_below)
         fn, tn = t.sum() - tp, (~t).sum() - fp
         with np.errstate(invalid="ignore", divide="ignore"):
             score = (tp / np.maximum(tp + fn, 1) + tn / np.maximum(tn + fp, 1) - 1 if self.threshold_by == "youden"
