@@ -146,12 +146,14 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
     if not r.metrics:
         raise CheckpointError(f"Run {str(run_dir)!r} has no results yet (status: {r.status}). "
                               f"If it was interrupted, continue it with: trainlab resume {run_dir}")
-    if methods and r.metrics.get("kind") != "rl" and r.metrics["task"]["name"] != "gan":
+    if methods:
         from ..report.methods import methods_text
 
-        env = json.loads((Path(run_dir) / "run.json").read_text()).get("env", {})
-        print("\n\n".join(methods_text(r.recipe, r.metrics, env)))
-        return
+        text = methods_text(r.recipe, r.metrics, json.loads((Path(run_dir) / "run.json").read_text()).get("env", {}))
+        if text:
+            print("\n\n".join(text))
+            return
+        _console().print("This run has no methods text (a GAN or a reinforcement-learning run); its summary:")
     _print_summary(r)
 
 

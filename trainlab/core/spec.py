@@ -37,6 +37,11 @@ class DataSpec:
         return cls(**d)
 
     @property
+    def category_values(self) -> dict[str, list[str]]:
+        """Tables: categorical column → its values (JSON-ready), as in the run's metadata and export card."""
+        return {c: list(v) for c, v in self.categories}
+
+    @property
     def input_columns(self) -> tuple[str, ...]:
         """What a table row must hold: its columns before one-hot encoding."""
         return self.columns or self.feature_names

@@ -123,7 +123,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     result, start = FitResult(parameters_held=held), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
-        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result, sharded)
+        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result)
         # the log holds exactly the checkpointed epochs, whatever the kill left behind
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
@@ -192,7 +192,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     result.stopped_early = stopper.should_stop and len(result.history) < t.epochs
     result.graph = static.status if static is not None else f"not captured: {eager_because}"
     tensors, _ = checkpoint.load(ckpt_dir, "best")
-    _load_weights(model, tensors, sharded)
+    sharding.load_model(model, tensors)
     return result
 
 
@@ -370,23 +370,11 @@ def _load_schedule(sch, state: dict) -> None:
     sch.load_state_dict(state)
 
 
-def _load_weights(model, tensors: dict, sharded: bool) -> None:
-    if sharded:
-        sharding.load_model(model, tensors)
-    else:
-        model.load_state_dict(tensors)
-
-
-def _restore(folder, model, optimizers, schedulers, stopper, result, sharded=False) -> int:
-    tensors, meta = checkpoint.load(folder, "last")
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    _load_weights(model, weights, sharded)
+def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
+    tensors, meta = checkpoint.load(folder, "last")  # whole tensors, into shards or not
+    sharding.load_model(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     for i, (o, rest) in enumerate(zip(optimizers, meta["optimizers"])):
-        state = checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}")
-        if sharded:
-            sharding.load_optimizer(o, state)
-        else:
-            o.load_state_dict(state)
+        sharding.load_optimizer(o, checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}"))
     for sch, state in zip(schedulers, meta["schedulers"]):
         _load_schedule(sch, state)
     stopper.load(meta["early_stopping"])

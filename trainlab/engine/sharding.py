@@ -111,10 +111,10 @@ def summed_over_shards(local: torch.Tensor) -> torch.Tensor:
 
 def _like(full: torch.Tensor, ref):
     """`full` sharded as `ref` is (a collective), or as it is when `ref` is not a shard."""
-    from torch.distributed.tensor import distribute_tensor
-
     if not is_shard(ref) or full.shape != ref.shape:
         return full
+    from torch.distributed.tensor import distribute_tensor
+
     return distribute_tensor(full.to(ref.device, ref.dtype), ref.device_mesh, ref.placements)
 
 
@@ -122,13 +122,14 @@ def _like(full: torch.Tensor, ref):
 # order a checkpoint's tensors were read in, which safetensors does not fix.
 
 def load_model(model: nn.Module, tensors: dict) -> None:
-    """Whole tensors (a checkpoint) into a model, sharded or not."""
+    """Whole tensors (a checkpoint) into a model, sharded or not (then as load_state_dict)."""
     current = model.state_dict()
     model.load_state_dict({k: _like(tensors[k], current.get(k)) for k in sorted(tensors)})
 
 
 def load_optimizer(optimizer, state: dict) -> None:
-    """A whole optimiser state (a checkpoint) into an optimiser, sharded like its parameters or not."""
+    """A whole optimiser state (a checkpoint) into an optimiser, sharded like its parameters or not
+    (then as load_state_dict)."""
     params = [p for g in optimizer.param_groups for p in g["params"]]
     sharded = {}
     for pid in sorted(state["state"], key=int):

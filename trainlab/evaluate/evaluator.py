@@ -21,20 +21,22 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     if not task.supervised:  # reconstruction, generation, density: the task measures itself
         return {**task.test(model, x, y, batch_size), "inference_seconds": time.perf_counter() - t0}
     out = infer(model, x, batch_size)
+    seconds = time.perf_counter() - t0
     chosen = getattr(task, "threshold_by", None)
-    if chosen:  # the binary decision threshold, chosen on the validation split before the test is read
-        task.threshold = task.choose_threshold(infer(model, torch.as_tensor(s.x_val).to(device), batch_size),
-                                               torch.as_tensor(s.y_val))
+    # the validation outputs, once, for what is fitted on them: the binary threshold, the temperature
+    val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size) \
+        if chosen or (calibrate and data.spec.target == "class") else None
+    if chosen:  # chosen on the validation split before the test is read
+        task.threshold = task.choose_threshold(val_out, torch.as_tensor(s.y_val))
     metrics = task.test_metrics(out, y)
     if getattr(task, "binary", False):
         metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
-    metrics["inference_seconds"] = time.perf_counter() - t0
+    metrics["inference_seconds"] = seconds
     y_np = s.y_test
     if data.spec.target == "class":
         probs = task.probabilities(out).cpu().numpy()
         metrics["calibration"] = reliability(probs, y_np)
         if calibrate:
-            val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size)
             t = fit_temperature(task.class_logits(val_out).cpu(), torch.as_tensor(s.y_val))
             scaled = torch.softmax(task.class_logits(out).cpu() / t, 1).numpy()
             metrics["calibration"]["temperature"] = t

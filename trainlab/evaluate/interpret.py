@@ -143,7 +143,7 @@ def _interpret(model, data, task, n_samples: int) -> dict:
     s = data.split
     out: dict = {"input_shape": list(data.spec.input_shape), "kind": data.spec.kind,
                  "feature_names": list(data.spec.feature_names), "class_names": list(data.spec.class_names),
-                 "categories": {c: list(v) for c, v in data.spec.categories}}
+                 "categories": data.spec.category_values}
     if captum_available():
         out["attributions"] = attributions(model, task, s.x_test, s.y_test, s.x_train, n_samples)
     else:

@@ -149,8 +149,7 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path | None = None) -> 
 
 
 def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
-    metrics = json.loads((p.run_dir / "metrics.json").read_text()) if (p.run_dir / "metrics.json").is_file() else {}
-    test = {k: v for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))}
+    test = {k: v for k, v in p.metrics.get("test", {}).items() if isinstance(v, (int, float))}
     binary = p.spec.target == "class" and p.task.output_size() == 1
     return {
         "format": fmt, "file": path.name, "sha256": digest(path), "bytes": path.stat().st_size,
@@ -169,7 +168,7 @@ def _model_card(p: Predictor, fmt: str, path: Path, parity: dict) -> dict:
         "test_time_augmentation": ("flip: the logits are the mean over the image and its left-right mirror, as tested"
                                    if p.tta == "flip" else p.tta),
         "classes": list(p.spec.class_names), "features": list(p.spec.feature_names),
-        **({"categories": {c: list(v) for c, v in p.spec.categories},
+        **({"categories": p.spec.category_values,
             "one_hot": "a feature named column=value is 1 when the row's column holds that value, else 0"}
            if p.spec.categories else {}),
         "task": p.task.name, "test_metrics": test, "recipe_hash": p.recipe_hash, "recipe": p.recipe,

@@ -26,7 +26,6 @@ class RecurrentClassifier(nn.Module):
                                dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
-        self._cells: dict = {}  # bidirectional export: one-way modules per layer (see _one_way)
 
     def forward(self, ids):  # (B, T) token ids, 0 = padding
         if _onnx_export():
@@ -52,24 +51,21 @@ class RecurrentClassifier(nn.Module):
         rev = torch.where(pos < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - pos, pos)  # its own inverse
         flip = lambda v: v.gather(1, rev.unsqueeze(-1).expand(-1, -1, v.shape[2]))  # noqa: E731
         for layer in range(self.rnn.num_layers):
-            directions = []
+            directions, cell = [], self._one_way(layer)
             for suffix in ("", "_reverse"):
                 weights = {f"{n}_l0": getattr(self.rnn, f"{n}_l{layer}{suffix}") for n in _WEIGHTS}
-                out, _ = functional_call(self._one_way(layer), weights, (flip(x) if suffix else x,))
+                out, _ = functional_call(cell, weights, (flip(x) if suffix else x,))
                 directions.append(flip(out) if suffix else out)
             x = torch.cat(directions, 2)
         h = self.rnn.hidden_size
         return self.head(self.drop(torch.cat([_at(x[:, :, :h], lengths - 1), x[:, 0, h:]], 1)))
 
     def _one_way(self, layer: int) -> nn.Module:
-        """A one-layer, one-way module of this RNN's kind for `layer`, whose weights functional_call supplies
-        (kept out of the state dict)."""
-        if layer not in self._cells:
-            r = self.rnn
-            extra = {"nonlinearity": r.nonlinearity} if isinstance(r, nn.RNN) else {}
-            self._cells[layer] = type(r)(r.input_size if layer == 0 else 2 * r.hidden_size, r.hidden_size, 1,
-                                         batch_first=True, **extra)
-        return self._cells[layer]
+        """A one-layer, one-way module of this RNN's kind for `layer`; functional_call gives it the RNN's own
+        weights (made at export only, so it is never part of the model)."""
+        r = self.rnn
+        extra = {"nonlinearity": r.nonlinearity} if isinstance(r, nn.RNN) else {}
+        return type(r)(r.input_size if layer == 0 else 2 * r.hidden_size, r.hidden_size, 1, batch_first=True, **extra)
 
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

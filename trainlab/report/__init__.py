@@ -16,6 +16,13 @@ LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "nll", "gap_to_truth", "gaussia
                    "fid_judge", "fid_real_halves", "reconstruction", "kl", "count_error"}
 
 
+def fmt(v) -> str:
+    """A metric as the reports print it: 4 decimals, or 4 significant digits from 10,000 up."""
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+    return str(v)
+
+
 def headline_keys(metrics: dict) -> list[str]:
     """The headline metric names of a run's metrics.json, by its task."""
     return HEADLINE[metrics["task"]["name"]]

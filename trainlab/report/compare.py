@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
-from . import LOWER_IS_BETTER, headline_keys, plots
-from .html import TEMPLATES, _fmt
+from . import LOWER_IS_BETTER, fmt, headline_keys, plots
+from .html import TEMPLATES
 
 
 
@@ -72,7 +72,7 @@ def compare_page(runs: list, out: Path) -> Path:
     curves = plots.overlaid_curves({f"{i}: {r.recipe.name}": r.history for i, r in enumerate(runs)})
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("compare.html.j2").render(runs=runs, table=table, keys=keys, tests=tests, diffs=diffs,
-                                                      curves=curves, fmt=_fmt)
+                                                      curves=curves, fmt=fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return out

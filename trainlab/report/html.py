@@ -10,16 +10,10 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
-from . import headline_keys, plots
+from . import fmt, headline_keys, plots
 from .methods import methods_text
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
-    return str(v)
 
 
 def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
@@ -54,9 +48,9 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     return {
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
-        "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
+        "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
-        "methods": methods_text(recipe, metrics, env) if task != "gan" else [],
+        "methods": methods_text(recipe, metrics, env),
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
 
@@ -162,7 +156,7 @@ def build_rl_context(path: Path, recipe, metrics: dict, env: dict, pictures: dic
         figures["q"] = plots.q_values(pictures["q_sample"])
     ev = metrics["eval"]
     return {"recipe": recipe, "metrics": metrics, "env": env, "eval": ev, "fit": metrics["fit"], "figures": figures,
-            "pictures": pictures, "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": _fmt,
+            "pictures": pictures, "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
             "ratio_random": ev["greedy"]["mean"] / ev["random"]["mean"] if ev["random"]["mean"] > 0 else None}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..tasks.base import monitored
-from . import LOWER_IS_BETTER, headline_keys
+from . import LOWER_IS_BETTER, fmt, headline_keys
 
 MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer perceptron",
           "convnet": "a convolutional network", "resnet": "a residual network (ResNet)", "vit": "a Vision Transformer",
@@ -50,12 +50,11 @@ def _where(fit: dict, env: dict) -> str:
     return f"{where} ({precision.get(fit.get('precision'), fit.get('precision'))}"
 
 
-def _number(v: float) -> str:
-    return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
-
-
 def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
-    """The Methods and Results paragraphs for a supervised or unsupervised run on data."""
+    """The Methods and Results paragraphs for a supervised or unsupervised run on data; none for a
+    GAN (judged by another network, not stopped by its validation loss) or a reinforcement-learning run."""
+    if metrics.get("kind") == "rl" or metrics["task"]["name"] == "gan":
+        return []
     data, fit, spec, task = metrics["data"], metrics["fit"], metrics["spec"], metrics["task"]["name"]
     d, t, ev = recipe.data, recipe.train, recipe.eval
     sizes = data["sizes"]
@@ -133,20 +132,20 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     keys = [k for k in headline_keys(metrics) if k in metrics["test"] and k != "loss"][:3]
     if repeats:
         how = f"{repeats['folds']} folds" if repeats.get("folds") else f"{len(repeats['seeds'])} split seeds"
-        parts = [f"{k.replace('_', ' ')} {_number(repeats['test'][k]['mean'])} ± {_number(repeats['test'][k]['std'])} "
-                 f"(95% interval {_number(repeats['test'][k]['ci95'][0])}-{_number(repeats['test'][k]['ci95'][1])})"
+        parts = [f"{k.replace('_', ' ')} {fmt(repeats['test'][k]['mean'])} ± {fmt(repeats['test'][k]['std'])} "
+                 f"(95% interval {fmt(repeats['test'][k]['ci95'][0])}-{fmt(repeats['test'][k]['ci95'][1])})"
                  for k in keys if k in repeats["test"]]
         res = f"Results (mean ± std over {how}, the whole procedure repeated): " + "; ".join(parts) + "."
     else:
         boot = metrics["test"].get("bootstrap") or {}
         res = "Results (test set): " + "; ".join(
-            f"{k.replace('_', ' ')} {_number(metrics['test'][k])}"
-            + (f" (95% bootstrap interval {_number(boot[k][0])}-{_number(boot[k][1])})" if k in boot else "")
+            f"{k.replace('_', ' ')} {fmt(metrics['test'][k])}"
+            + (f" (95% bootstrap interval {fmt(boot[k][0])}-{fmt(boot[k][1])})" if k in boot else "")
             for k in keys) + "."
     base = (metrics.get("baselines") or {}).get("models", {})
     if base and keys and all(keys[0] in b for b in base.values()):
         rep_base = (repeats or {}).get("baselines", {})
-        vals = [f"{name} {_number(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
+        vals = [f"{name} {fmt(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
                 for name, b in base.items()]
         better = "lower" if keys[0] in LOWER_IS_BETTER else "higher"
         res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "

@@ -42,8 +42,10 @@ class Predictor:
             self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
         task_params = {k: v for k, v in self.recipe["task"].items() if k != "name"}
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
-        chosen = self._metrics().get("test", {}).get("threshold")
-        if chosen is not None and getattr(self.task, "binary", False):  # chosen on validation after training
+        f = self.run_dir / "metrics.json"
+        self.metrics = json.loads(f.read_text()) if f.is_file() else {}
+        chosen = self.metrics.get("test", {}).get("threshold")
+        if chosen is not None:  # a binary classifier's or a segmentation's, as the run tested (often chosen on validation)
             self.task.threshold = chosen
         if not (self.task.supervised or self.task.name == "segmentation"):
             raise CheckpointError(f"predict, export and serve handle classification, regression and segmentation "
@@ -102,8 +104,6 @@ class Predictor:
 
         from ..data import sources
 
-        metrics = self._metrics()
-        self.task.threshold = metrics.get("test", {}).get("threshold", 0.5)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         rows = []
@@ -206,10 +206,6 @@ class Predictor:
                     "probabilities": probs.round(6).tolist()}
         return {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
 
-    def _metrics(self) -> dict:
-        f = self.run_dir / "metrics.json"
-        return json.loads(f.read_text()) if f.is_file() else {}
-
     def metadata(self) -> dict:
         return {
             "run": self.run_dir.name, "recipe": self.recipe.get("name"), "recipe_hash": self.recipe_hash,
@@ -217,7 +213,7 @@ class Predictor:
             "input_shape": list(self.spec.input_shape), "input_units": "as in the training data (e.g. 0-255 pixels)",
             "features": list(self.spec.feature_names), "classes": list(self.spec.class_names),
             **({"threshold": self.task.threshold} if getattr(self.task, "binary", False) else {}),
-            **({"columns": list(self.spec.input_columns), "categories": {c: list(v) for c, v in self.spec.categories}}
+            **({"columns": list(self.spec.input_columns), "categories": self.spec.category_values}
                if self.spec.categories else {}),
             "preprocessing": self.normalizer.to_dict() if self.tokenizer is None else
             {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
