@@ -6,8 +6,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from . import headline_keys, plots
-from .html import TEMPLATES, _fmt
+from . import fmt, headline_keys, plots
+from .html import TEMPLATES
 
 
 def write_sweep_report(folder: Path, study, params: dict, settings: dict, final) -> Path:
@@ -27,7 +27,7 @@ def write_sweep_report(folder: Path, study, params: dict, settings: dict, final)
     html = jenv.get_template("sweep.html.j2").render(
         study=study, trials=trials, params=params, settings=settings, importance=importance, history=history,
         best=study.best_trial, final=final, headline=[(k, test[k]) for k in headline_keys(final.metrics) if k in test],
-        best_toml=(folder / "best.toml").read_text(), fmt=_fmt)
+        best_toml=(folder / "best.toml").read_text(), fmt=fmt)
     out = folder / "sweep.html"
     out.write_text(html, encoding="utf-8")
     return out
