@@ -290,8 +290,6 @@ def _skip(*args, **kwargs) -> None:
 
 def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool, fabric=None, first_data=None):
     """Train and test every split seed; `first_data`: the first seed's data, when already prepared."""
-    from .evaluate.baselines import run_baselines
-
     main = fabric is None or fabric.is_global_zero
     results = []
     for i in range(recipe.eval.repeats):
@@ -301,10 +299,7 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
         done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
             data = first_data if i == 0 and first_data is not None else _prepare(raw, recipe, seed)
-            done, task = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
-            if recipe.eval.baselines and task.supervised and main:
-                done["baselines"] = run_baselines(data, recipe.eval.baseline_max_samples, seed,
-                                                  balanced=getattr(task, "class_weights", None) is not None)
+            done = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
             if main:
                 _write_json(folder / "result.json", done)
         results.append(done)
@@ -317,11 +312,12 @@ def _explainable(spec) -> bool:
 
 
 def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None):
-    """Train and test one split seed; returns (its result, the task). `fabric`: the data-parallel
+    """Train, test and compare with the baselines one split seed; returns its result. `fabric`: the data-parallel
     processes' shared Fabric (None: one process, a Fabric made here)."""
     from .engine import checkpoint, sharding
     from .engine.loop import fit
     from .engine.runtime import precision_name, strategy_name
+    from .evaluate.baselines import run_baselines
     from .evaluate.evaluator import evaluate_test
     from .evaluate.tta import with_tta
 
@@ -346,8 +342,12 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     if whole is not None:  # the best weights fit() left in the shards, gathered (every process is here)
         whole.load_state_dict(sharding.gathered(model.state_dict()))
         model = whole.to(fabric.device)
-    test = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device, recipe.train.eval_batch_size,
-                         recipe.eval.calibrate)
+    test, predictions = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device,
+                                      recipe.train.eval_batch_size, recipe.eval.calibrate)
+    baselines = None
+    if recipe.eval.baselines and predictions is not None and main:
+        baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions,
+                                  balanced=getattr(task, "class_weights", None) is not None)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
@@ -367,8 +367,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "device": device, "loop": recipe.train.loop,
                 "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size,
                 "strategy": strategy_name(fabric)},
-        "history": result.history,
-    }, task
+        "history": result.history, **({"baselines": baselines} if baselines else {}),
+    }
 
 
 def _judge(folder: Path, source: str, overrides: list[str], device: str):
@@ -575,6 +575,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
 def _summarise(results: list[dict], folds: int = 0) -> dict:
     """The first run's metrics, and with several runs (repeats, or the `folds` of a cross-validation)
     each test metric's mean, std and 95% interval over them."""
+    from .evaluate.baselines import over_repeats
     from .evaluate.robustness import aggregate
 
     main = results[0]
@@ -584,6 +585,10 @@ def _summarise(results: list[dict], folds: int = 0) -> dict:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}
         if main.get("baselines"):
-            metrics["repeats"]["baselines"] = {
-                name: aggregate([r["baselines"]["models"][name] for r in results]) for name in main["baselines"]["models"]}
+            key = "accuracy" if main["spec"]["target"] == "class" else "r2"  # the baselines' headline
+            network = [r["test"][key] for r in results]
+            metrics["repeats"]["baselines"] = rep = {}
+            for name in main["baselines"]["models"]:
+                rep[name] = aggregate([r["baselines"]["models"][name] for r in results])
+                rep[name]["paired"] = over_repeats(network, [r["baselines"]["models"][name][key] for r in results])
     return metrics

@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pytest
 
 import trainlab
@@ -35,7 +36,12 @@ def test_classification_report_has_every_section(tmp_path):
     assert "95% interval" in html and "±" in html
     rep = r.metrics["repeats"]["test"]["accuracy"]
     assert rep["n"] == 3 and rep["ci95"][0] <= rep["mean"] <= rep["ci95"][1]
-    assert r.metrics["repeats"]["baselines"]["logistic regression"]["accuracy"]["n"] == 3
+    logistic = r.metrics["repeats"]["baselines"]["logistic regression"]
+    assert logistic["accuracy"]["n"] == 3
+    # the network against the baseline over the same three splits: a paired t-test, told in the report
+    diff = np.subtract(rep["values"], logistic["accuracy"]["values"])
+    assert logistic["paired"]["mean_difference"] == pytest.approx(diff.mean())
+    assert f"paired t-test over the split seeds, " in html and "Against logistic regression, the best baseline" in html
     assert (r.path / "repeat-1" / "result.json").is_file() and (r.path / "repeat-2" / "checkpoints" / "best.json").is_file()
 
 
@@ -79,8 +85,13 @@ def test_the_methods_text_says_what_was_done_with_the_runs_numbers(tmp_path):
     lo, hi = r.metrics["test"]["bootstrap"]["r2"]
     assert f"r2 {r.metrics['test']['r2']:.4f} (95% bootstrap interval {lo:.4f}-{hi:.4f})" in text
     assert "95% bootstrap intervals over the 45 test samples" in html
-    ridge = r.metrics["baselines"]["models"]["ridge regression"]["r2"]
-    assert f"ridge regression {ridge:.4f}" in text
+    ridge = r.metrics["baselines"]["models"]["ridge regression"]
+    assert f"ridge regression {ridge['r2']:.4f}" in text
+    # the paired test on the same 45 test samples: which model is closer on each, and Wilcoxon's p
+    t = ridge["paired"]
+    assert 0 < t["network_only"] + t["baseline_only"] <= 45 and 0 <= t["p_value"] <= 1
+    assert (f"Wilcoxon's signed-rank test on absolute errors ({t['network_only']} test samples closer for the network, "
+            f"{t['baseline_only']} for the baseline)") in text
 
 
 def test_regression_report(tmp_path):

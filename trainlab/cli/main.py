@@ -37,6 +37,7 @@ def _print_summary(run) -> None:
         return _print_rl_summary(run)
     test, fit = m["test"], m["fit"]
     from ..report import headline_keys
+    from ..report.methods import baseline_verdict
 
     keys = headline_keys(m)
     rep = (m.get("repeats") or {}).get("test", {})
@@ -69,6 +70,9 @@ def _print_summary(run) -> None:
                 if k in b else "" for n, b in base.items()]
         table.add_row(*row)
     console.print(table)
+    verdict = baseline_verdict(m)
+    if verdict:
+        console.print(("[green]" if verdict[1] else "[yellow]") + verdict[0], highlight=False)
     how = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
     if fit.get("strategy") in ("ddp", "fsdp"):
         how += f" × {fit['processes']} process{'es' if fit['processes'] > 1 else ''} ({fit['strategy'].upper()})"

@@ -23,9 +23,10 @@ def _flat(x, vocab: int = 0):
     return x.reshape(len(x), -1)
 
 
-def run_baselines(data, max_samples: int, seed: int, balanced: bool = False) -> dict:
-    """The baselines' test metrics; `balanced`: the classifier weights classes as the run did
-    (task.class_weights = "balanced"), so the comparison is like for like."""
+def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False) -> dict:
+    """The baselines' test metrics, each with a paired test against the `network`'s predictions on
+    the same test samples (classes, or values in the target's units); `balanced`: the classifier
+    weights classes as the run did (task.class_weights = "balanced"), so the comparison is like for like."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -49,12 +50,17 @@ def run_baselines(data, max_samples: int, seed: int, balanced: bool = False) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings: the baseline is what it is
             m.fit(x, y)
-        pred = m.predict(x_test)
-        out[name] = {**_score(spec, pred, s.y_test, data.normalizer), "fit_seconds": time.perf_counter() - t0}
+        fit_seconds = time.perf_counter() - t0
+        pred, true = m.predict(x_test), s.y_test
+        if spec.target != "class":  # standardised targets back in their units
+            norm = data.normalizer
+            pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
+        out[name] = {**_score(spec, pred, true), "fit_seconds": fit_seconds,
+                     "paired": paired_test(true, network, pred, spec.target == "class")}
     return {"models": out, "note": note}
 
 
-def _score(spec, pred, true, norm) -> dict:
+def _score(spec, pred, true) -> dict:
     if spec.target == "class":
         from sklearn.metrics import balanced_accuracy_score, f1_score
 
@@ -62,7 +68,36 @@ def _score(spec, pred, true, norm) -> dict:
                 "f1_macro": float(f1_score(true, pred, average="macro", zero_division=0))}
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    p = pred * norm.target_scale + norm.target_shift
-    t = true * norm.target_scale + norm.target_shift
-    return {"mse": float(mean_squared_error(t, p)), "rmse": float(np.sqrt(mean_squared_error(t, p))),
-            "mae": float(mean_absolute_error(t, p)), "r2": float(r2_score(t, p))}
+    return {"mse": float(mean_squared_error(true, pred)), "rmse": float(np.sqrt(mean_squared_error(true, pred))),
+            "mae": float(mean_absolute_error(true, pred)), "r2": float(r2_score(true, pred))}
+
+
+def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, classes: bool) -> dict:
+    """Whether the network and a baseline differ on the same test samples more than chance would
+    make them. Classes: McNemar's exact test, on the samples only one of the two gets right (under
+    no difference each is as likely to be the network's as the baseline's: a binomial with p = ½).
+    Values: Wilcoxon's signed-rank test on the two absolute errors of each sample."""
+    from scipy import stats
+
+    n = len(true)
+    true, network, baseline = (np.asarray(a).reshape(n, -1)[:, 0] for a in (true, network, baseline))
+    if classes:
+        right_net, right_base = network == true, baseline == true
+        wins, losses = int((right_net & ~right_base).sum()), int((~right_net & right_base).sum())
+        p = float(stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
+        return {"test": "McNemar's exact test", "network_only": wins, "baseline_only": losses, "p_value": p}
+    e_net, e_base = np.abs(network - true), np.abs(baseline - true)
+    wins, losses = int((e_net < e_base).sum()), int((e_net > e_base).sum())
+    p = float(stats.wilcoxon(e_net, e_base).pvalue) if wins + losses else 1.0
+    return {"test": "Wilcoxon's signed-rank test on absolute errors", "network_only": wins, "baseline_only": losses,
+            "p_value": p}
+
+
+def over_repeats(network: list[float], baseline: list[float]) -> dict:
+    """The network against a baseline over repeated splits (the same seeds or folds for both): a
+    paired t-test on the per-split metric."""
+    from scipy import stats
+
+    d = np.asarray(network) - np.asarray(baseline)
+    p = float(stats.ttest_rel(network, baseline).pvalue) if np.any(d != d[0]) else (0.0 if d[0] else 1.0)
+    return {"test": "paired t-test over the splits", "mean_difference": float(d.mean()), "p_value": p}

@@ -13,13 +13,15 @@ from .errors import classification_errors, regression_residuals
 from .robustness import bootstrap
 
 
-def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False) -> dict:
+def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False):
+    """The test metrics, and the predictions they score (classes, or values in the target's units;
+    None for a task that measures itself), for the baselines to be compared with on the same samples."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
     t0 = time.perf_counter()
     if not task.supervised:  # reconstruction, generation, density: the task measures itself
-        return {**task.test(model, x, y, batch_size), "inference_seconds": time.perf_counter() - t0}
+        return {**task.test(model, x, y, batch_size), "inference_seconds": time.perf_counter() - t0}, None
     out = infer(model, x, batch_size)
     seconds = time.perf_counter() - t0
     chosen = getattr(task, "threshold_by", None)
@@ -32,7 +34,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     if getattr(task, "binary", False):
         metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
     metrics["inference_seconds"] = seconds
-    y_np = s.y_test
+    y_np, pred = s.y_test, None
     if data.spec.target == "class":
         probs = task.probabilities(out).cpu().numpy()
         metrics["calibration"] = reliability(probs, y_np)
@@ -52,7 +54,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["residuals"] = regression_residuals(pred, true)
         metrics["bootstrap"] = bootstrap(true, pred)
         _attach_samples(data, metrics["residuals"]["largest"])
-    return metrics
+    return metrics, pred
 
 
 def _attach_samples(data, rows: list[dict]) -> None:

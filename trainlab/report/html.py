@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
 from . import fmt, headline_keys, plots
-from .methods import methods_text
+from .methods import baseline_verdict, methods_text, pvalue
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -50,7 +50,8 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
         "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
-        "methods": methods_text(recipe, metrics, env),
+        "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
+        "pvalue": pvalue,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
 

@@ -150,8 +150,51 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         better = "lower" if keys[0] in LOWER_IS_BETTER else "higher"
         res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "
                 f"better): " + ", ".join(vals) + ".")
+    verdict = baseline_verdict(metrics)
+    if verdict:
+        res += " " + verdict[0]
     out.append(res)
     return out
+
+
+def pvalue(p: float) -> str:
+    """A p-value as the reports write it."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
+    """The network against the best baseline on the baselines' headline metric, and whether the
+    difference is more than chance: a paired test on the same test samples, or with repeats a paired
+    t-test over the splits. Returns (the sentence, whether the network is better beyond chance)."""
+    models = (metrics.get("baselines") or {}).get("models") or {}
+    if not models:
+        return None
+    classes = metrics["spec"]["target"] == "class"
+    key = "accuracy" if classes else "r2"
+    name, b = max(models.items(), key=lambda kv: kv[1][key])
+    rep = metrics.get("repeats") or {}
+    if name in rep.get("baselines", {}):
+        net, base, t = rep["test"][key]["mean"], rep["baselines"][name][key]["mean"], rep["baselines"][name]["paired"]
+        how = f"mean over {len(rep['seeds'])} {'folds' if rep.get('folds') else 'split seeds'}"
+        test = f"; paired t-test over the {'folds' if rep.get('folds') else 'split seeds'}, {pvalue(t['p_value'])}"
+    else:
+        net, base, t = metrics["test"][key], b[key], b.get("paired")
+        how = "test set"
+        counts = (f"on the test samples only one of them got right ({t['network_only']:,} the network, "
+                  f"{t['baseline_only']:,} the baseline)" if classes else
+                  f"({t['network_only']:,} test samples closer for the network, {t['baseline_only']:,} for the "
+                  f"baseline)") if t else ""
+        test = f"; {t['test']} {counts}, {pvalue(t['p_value'])}" if t else ""
+    if t is None:  # a run from before the paired tests
+        better = net > base
+        verdict = "the network is better" if better else "a classical model does as well here"
+    elif t["p_value"] >= 0.05:
+        better, verdict = False, "the difference is not significant at the 5% level and may be chance"
+    else:
+        better = net > base
+        verdict = f"the {'network' if better else 'baseline'} is better (significant at the 5% level)"
+    return (f"Against {name}, the best baseline: {key.replace('_', ' ')} {fmt(net)} vs {fmt(base)} ({how}){test}: "
+            f"{verdict}.", better)
 
 
 def _loss(recipe, spec: dict, task: str) -> str:
