@@ -5,7 +5,7 @@
 """
 __version__ = "0.1.0"
 
-__all__ = ["run", "resume", "load_run", "lr_find", "load_recipe", "build_model", "list_registry", "__version__"]
+__all__ = ["run", "resume", "load_run", "lr_find", "learning_curve", "load_recipe", "build_model", "list_registry", "__version__"]
 
 
 def __getattr__(name):  # torch and friends load only when something is used
@@ -13,6 +13,10 @@ def __getattr__(name):  # torch and friends load only when something is used
         from . import procedure
 
         return getattr(procedure, name)
+    if name == "learning_curve":
+        from .curve import learning_curve
+
+        return learning_curve
     if name == "load_recipe":
         from .core.config import load_recipe
 

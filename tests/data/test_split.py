@@ -116,3 +116,26 @@ def test_splitting_by_patient_exposes_a_leak_a_random_split_hides(tmp_path):
     assert acc[""] > 0.9 and acc["patient"] < 0.75, acc
     row = {f"f{i}": 0.1 for i in range(20)}
     assert run.predictor.rows_to_array([{**row, "patient": "P999", "y": 1}]).shape == (1, 20)  # not inputs: ignored
+
+
+def test_a_training_fraction_keeps_validation_and_test_and_nests_the_training_subsets(tmp_path):
+    from trainlab.data.split import split
+
+    raw = load_raw("digits", {})
+    raw.x = np.arange(len(raw.x), dtype=np.float32)[:, None]  # each sample its own id
+    whole = split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=4)
+    parts = [split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=4, train_fraction=f)
+             for f in (0.1, 0.3, 1.0)]
+    ids = [set(s.x_train[:, 0].tolist()) for s in parts]
+    assert ids[0] < ids[1] < ids[2] == set(whole.x_train[:, 0].tolist())  # a smaller part lies inside a larger
+    for s, f in zip(parts, (0.1, 0.3, 1.0)):
+        assert np.array_equal(s.x_val, whole.x_val) and np.array_equal(s.x_test, whole.x_test)
+        counts, full = np.bincount(s.y_train, minlength=10), np.bincount(whole.y_train, minlength=10)
+        assert np.all(np.abs(counts - f * full) <= 0.5)  # each class keeps its share
+    # with groups, whole patients are taken
+    raw = load_raw("table", {"path": str(_patients(tmp_path / "p.csv")), "label": "y", "group": "patient"})
+    s = split(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, seed=1, train_fraction=0.25)
+    full = split(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, seed=1)
+    kept = set(s.groups[0].tolist())
+    assert kept < set(full.groups[0].tolist()) and len(s.y_train) == 8 * len(kept)  # 8 rows per patient, all of them
+    assert 0.25 * len(full.y_train) <= len(s.y_train) < 0.25 * len(full.y_train) + 8

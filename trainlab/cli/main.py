@@ -392,6 +392,39 @@ def lr_find(recipe: Path = typer.Argument(..., help="A recipe: its model, optimi
                      f"  try: trainlab run {recipe} --set optim.lr={r['steepest']:.2g} · plot: {plot}")
 
 
+@app.command("learning-curve")
+def learning_curve(recipe: Path = typer.Argument(..., help="The recipe to train on growing parts of its training split."),
+                   fractions: str = typer.Option("0.1,0.25,0.5,1", help="Fractions of the training split, comma-separated."),
+                   repeats: Optional[int] = typer.Option(None, help="Repeat each point over N split seeds (mean ± std)."),
+                   same_epochs: bool = typer.Option(False, "--same-epochs", help="Every point with the recipe's epochs "
+                                                    "(default: as many optimiser steps as the whole split)."),
+                   runs_dir: Path = typer.Option(Path("runs"), help="The curve's folder goes here: RUNS_DIR/NAME-curve."),
+                   set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+                   quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")):
+    """Would more data help? The test score against the training-set size, beside the baselines;
+    run it again to continue."""
+    _setup_logging(quiet)
+    from ..core.errors import RecipeError
+    from ..curve import learning_curve as draw_curve
+    from ..report import fmt
+
+    try:
+        values = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError:
+        raise RecipeError(f"--fractions takes numbers separated by commas, e.g. 0.1,0.25,0.5,1; received {fractions!r}.") from None
+    over = [*(set_ or []), *([f"eval.repeats={repeats}"] if repeats is not None else [])]
+    curve = draw_curve(recipe, values, over, runs_dir=runs_dir, equal_steps=not same_epochs, progress=not quiet)
+    console = _console()
+    for p in curve["points"]:
+        spread = f" ± {fmt(p['std'])}" if p["std"] is not None else ""
+        base = "".join(f" · {n} {fmt(v)}" for n, v in p["baselines"].items())
+        console.print(f"{p['train_samples']:>9,} training samples: {p['metric']} {fmt(p['mean'])}{spread}{base}",
+                      highlight=False)
+    for sentence in curve["verdict"]:
+        console.print(sentence, highlight=False)
+    console.print(f"curve: {curve['report']}")
+
+
 @app.command()
 def sweep(recipe: Path = typer.Argument(..., help="The recipe to tune."),
           space: Path = typer.Option(..., "--space", help="Search space TOML: [params] recipe key → {low, high, log, int} "

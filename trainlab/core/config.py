@@ -49,6 +49,8 @@ class DataConfig(_Named):
     stratify: bool = True
     normalize: Literal["standard", "minmax", "none"] = "standard"
     limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")
+    train_fraction: float = Field(1.0, gt=0, le=1, description="train on this fraction of the training split (the "
+                                  "validation and test splits unchanged): a point of trainlab learning-curve")
     max_vocab: int = Field(20000, ge=10, description="text: vocabulary size, built on the training split")
     max_len: int = Field(128, ge=1, description="text: tokens kept per text")
     tokenizer: Literal["word", "minilm"] = Field("word", description="text: a word vocabulary built on the training "

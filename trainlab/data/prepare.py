@@ -31,9 +31,9 @@ def load_raw(name: str, params: dict) -> RawData:
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
             seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word",
-            cv: tuple[int, int, int] | None = None) -> Prepared:
+            cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
-              cv=cv)
+              cv=cv, train_fraction=train_fraction)
     dups = duplicates(s)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
@@ -107,7 +107,8 @@ def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, b
     raw = raw if raw is not None else load_raw(cfg.name, cfg.params)
     return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
                    normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
-                   tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None)
+                   tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None,
+                   train_fraction=cfg.train_fraction)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:

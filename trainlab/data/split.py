@@ -43,6 +43,22 @@ def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str, groups=
                         "Use more data, a larger fraction, or data.stratify = false.") from None
 
 
+def _subset(y, fraction: float, seed: int, stratify: bool, groups=None) -> np.ndarray:
+    """Sorted indices of the first `fraction` of the samples in an order drawn with `seed`: each class
+    keeps its share (at least one sample) when stratified, and with `groups` whole groups are taken
+    until the fraction is reached. The order does not depend on `fraction`, so a smaller fraction's
+    samples lie inside a larger one's: a learning curve adds data rather than drawing it anew."""
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        order = rng.permutation(len(counts))
+        taken = min(int(np.searchsorted(np.cumsum(counts[order]), fraction * len(y))) + 1, len(counts))
+        return np.flatnonzero(np.isin(inverse, order[:taken]))
+    strat = _strata(y, stratify)
+    parts = [np.flatnonzero(strat == c) for c in np.unique(strat)] if strat is not None else [np.arange(len(y))]
+    return np.sort(np.concatenate([p[rng.permutation(len(p))[:max(1, round(fraction * len(p)))]] for p in parts]))
+
+
 def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = "test"):
     """Indices (rest, test) of fold `index` of `k` (stratified when asked; whole groups when there
     are groups), the same folds for every index given the same `seed`."""
@@ -69,10 +85,11 @@ def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = 
 
 
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
-          limit: int = 0, cv: tuple[int, int, int] | None = None) -> Split:
+          limit: int = 0, cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Split:
     """Train / validation / test. `cv` = (k, index, seed): K-fold cross-validation, the test set being
     fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data).
-    When the data has groups, each group lands whole in one split."""
+    When the data has groups, each group lands whole in one split. `train_fraction` < 1: only that
+    part of the training split is kept (see _subset); validation and test are the same as without."""
     x, y, g = raw.x, raw.y, raw.groups
     if limit and limit < len(x):
         keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
@@ -96,6 +113,8 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     held = 1 / cv[0] if cv else test_fraction
     val_share = val_fraction if official else val_fraction / (1 - held)
     train, val = _cut(y, val_share, seed + 1, stratify, "validation", g)
+    if train_fraction < 1:
+        train = train[_subset(y[train], train_fraction, seed + 2, stratify, g[train] if g is not None else None)]
     groups = (g[train], g[val], g_test) if g is not None else None
     return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups)
 

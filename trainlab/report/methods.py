@@ -74,6 +74,9 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         strat = "stratified " if d.stratify and spec["target"] == "class" else ""
         s.append(f"a {strat}split into {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} "
                  f"test samples (seed {recipe.seed})")
+    if d.train_fraction < 1:
+        s.append(f"of the training split, a random {d.train_fraction:.0%} (stratified, data.train_fraction) was used "
+                 "for training")
     if data.get("groups"):
         s.append(f"split by group (data.group = \"{d.params.get('group')}\", {data['groups']['count']} groups) so that "
                  "no group appears in two of training, validation and test")

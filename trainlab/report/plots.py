@@ -480,3 +480,36 @@ def sweep_history(trials: list, settings: dict) -> str:
     for ax in axes:
         ax.grid(alpha=0.3)
     return _uri(fig)
+
+
+TRIVIAL = ("majority class", "mean")  # the trivial baselines' names (evaluate.baselines)
+
+
+def size_curve(points: list[dict], key: str) -> str:
+    """The learning curve over the training-set size: the test score of the network (± std over
+    repeats, or its bootstrap interval) and of the baselines; the kept model's training and validation loss."""
+    n = [p["train_samples"] for p in points]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    mean = np.array([p["mean"] for p in points])
+    if all(p["std"] is not None for p in points):
+        err, how = np.array([p["std"] for p in points]), "± std over repeats"
+    elif all(p["interval"] for p in points):
+        err, how = np.abs(np.array([p["interval"] for p in points]).T - mean), "95% bootstrap interval"
+    else:
+        err, how = None, ""
+    ax.errorbar(n, mean, yerr=err, fmt="o-", capsize=3, lw=2, label=f"this network{' (' + how + ')' if how else ''}")
+    for name in (b for b in points[0]["baselines"] if b not in TRIVIAL):  # a constant would flatten the axis
+        ax.plot(n, [p["baselines"].get(name, np.nan) for p in points], "s--", ms=4, label=name)
+    ax.set(ylabel=f"test {key.replace('_', ' ')}", title="Test score against the training-set size")
+    for k, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):
+        if all(p.get(k) is not None for p in points):
+            bx.plot(n, [p[k] for p in points], "o-", label=label)
+    bx.set(ylabel="loss", title="Losses of the kept model (best epoch)")
+    for a in (ax, bx):
+        a.set_xscale("log")
+        a.set_xticks(n, [f"{v:,}" for v in n], rotation=30 if len(n) > 4 else 0)
+        a.minorticks_off()
+        a.set_xlabel("training samples")
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+    return _uri(fig)
