@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from .core.config import Recipe, load_recipe, parse_recipe, to_toml
 from .core.errors import CheckpointError, TrainlabError
 from .core.spec import DataSpec
@@ -345,9 +347,11 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     test, predictions = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device,
                                       recipe.train.eval_batch_size, recipe.eval.calibrate)
     baselines = None
-    if recipe.eval.baselines and predictions is not None and main:
-        baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions,
-                                  balanced=getattr(task, "class_weights", None) is not None)
+    if predictions is not None and main:  # kept for comparisons with other runs on the same test samples
+        np.savez_compressed(folder / "test_predictions.npz", **predictions)
+        if recipe.eval.baselines:
+            baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions["pred"],
+                                      balanced=getattr(task, "class_weights", None) is not None)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model

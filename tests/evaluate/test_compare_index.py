@@ -31,3 +31,22 @@ def test_runs_are_indexed_and_compared(tmp_path):
     assert list_runs(tmp_path, ["status=failed"]) == []
     html = compare_page([a, b], tmp_path / "c.html").read_text()
     assert "paired t-test" in html.lower() and "hidden" in html and "data:image/png;base64," in html
+
+
+def test_single_runs_on_the_same_test_samples_are_compared_sample_by_sample(tmp_path):
+    import numpy as np
+
+    from trainlab.report.compare import against_first
+
+    small = recipe_dict(data={"name": "digits"}, train={"epochs": 3})
+    a = trainlab.run(parse_recipe(small), runs_dir=tmp_path, progress=False)
+    b = trainlab.run(parse_recipe({**small, "model": {"name": "mlp", "hidden": [4]}}), runs_dir=tmp_path, progress=False)
+    c = trainlab.run(parse_recipe({**small, "seed": 1}), runs_dir=tmp_path, progress=False)  # another split
+    assert a.metrics["data"]["test_digest"] == b.metrics["data"]["test_digest"] != c.metrics["data"]["test_digest"]
+    with np.load(a.path / "test_predictions.npz") as pa, np.load(b.path / "test_predictions.npz") as pb:
+        assert (pa["pred"] == pa["true"]).mean() == pytest.approx(a.metrics["test"]["accuracy"])
+        only = [int(((pa["pred"] == pa["true"]) & (pb["pred"] != pb["true"])).sum()),
+                int(((pa["pred"] != pa["true"]) & (pb["pred"] == pb["true"])).sum())]
+    same, other = against_first([a, b, c], "accuracy")
+    assert same["test"] == "McNemar's exact test on the same 180 test samples" and same["only"] == only
+    assert other["test"] is None and "tested on different samples" in other["note"]

@@ -521,7 +521,7 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     from datetime import datetime
 
     from ..procedure import load_run
-    from ..report.compare import compare_page, significance
+    from ..report.compare import against_first, compare_page
 
     runs = [load_run(d) for d in run_dirs]
     out = out or run_dirs[0].parent / f"compare-{datetime.now():%Y%m%d-%H%M%S}.html"
@@ -529,9 +529,10 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     from ..report import headline_keys
 
     key = next(k for k in headline_keys(runs[0].metrics) if k in runs[0].metrics["test"])
-    for i, r in enumerate(runs[1:], 1):
-        t = significance(runs[0].metrics, r.metrics, key)
-        verdict = (f"{t['test']}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")
+    for i, (r, t) in enumerate(zip(runs[1:], against_first(runs, key)), 1):
+        word = "right" if runs[0].metrics["spec"]["target"] == "class" else "closer"
+        only = f" ({word} only in run 0: {t['only'][0]:,}, only in run {i}: {t['only'][1]:,})" if "only" in t else ""
+        verdict = (f"{t['test']}{only}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")
                    if t["test"] else t["note"])
         _console().print(f"{key}: run {0 if t['better'] == 0 else i} ({(runs[0] if t['better'] == 0 else r).recipe.name}) "
                          f"is better by {abs(t['mean_difference']):.4f} · {verdict}")

@@ -8,7 +8,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import Split, duplicates, split
+from .split import Split, duplicates, split, test_digest
 from .transforms import Normalizer
 
 
@@ -34,7 +34,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
               cv=cv, train_fraction=train_fraction)
-    dups = duplicates(s)
+    dups, digest = duplicates(s), test_digest(s)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer
@@ -67,7 +67,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "sizes": {"train": len(s.x_train), "val": len(s.x_val), "test": len(s.x_test)},
         "official_test": s.official_test,
         "input_shape": list(spec.input_shape),
-        "duplicates": dups,
+        "duplicates": dups, "test_digest": digest,
         "normalize": normalize if tok is None else "none (token ids)",
     }
     if s.groups is not None:  # the guarantee the report states: no group in two splits

@@ -126,6 +126,14 @@ def _hashes(x: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
 
 
+def test_digest(s: Split) -> str:
+    """A fingerprint of the test set, its samples and labels in order: two runs with the same digest
+    were tested on the same samples, so their predictions can be compared sample by sample."""
+    h = hashlib.blake2b(b"".join(_hashes(s.x_test)), digest_size=16)
+    h.update(np.ascontiguousarray(s.y_test).tobytes())
+    return h.hexdigest()
+
+
 def duplicates(s: Split) -> dict[str, int]:
     """Exact duplicates (same bytes) between splits: a test sample seen in training inflates
     the test score."""

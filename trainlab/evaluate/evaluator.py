@@ -14,8 +14,8 @@ from .robustness import bootstrap
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False):
-    """The test metrics, and the predictions they score (classes, or values in the target's units;
-    None for a task that measures itself), for the baselines to be compared with on the same samples."""
+    """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
+    target's units (None for a task that measures itself), for comparisons on the same samples."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -34,7 +34,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     if getattr(task, "binary", False):
         metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
     metrics["inference_seconds"] = seconds
-    y_np, pred = s.y_test, None
+    y_np, pred, true = s.y_test, None, s.y_test
     if data.spec.target == "class":
         probs = task.probabilities(out).cpu().numpy()
         metrics["calibration"] = reliability(probs, y_np)
@@ -54,7 +54,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["residuals"] = regression_residuals(pred, true)
         metrics["bootstrap"] = bootstrap(true, pred)
         _attach_samples(data, metrics["residuals"]["largest"])
-    return metrics, pred
+    return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
 def _attach_samples(data, rows: list[dict]) -> None:

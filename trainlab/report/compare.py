@@ -18,9 +18,10 @@ def _values(metrics: dict, key: str) -> list[float]:
     return rep["values"] if rep else [metrics["test"][key]]
 
 
-def significance(a: dict, b: dict, key: str) -> dict:
+def significance(a: dict, b: dict, key: str, pairs: dict | None = None) -> dict:
     """Which of two runs is better on `key`, and whether the difference is significant: a paired
-    t-test when both repeated over the same seeds, Welch's t-test otherwise."""
+    t-test when both repeated over the same seeds, Welch's t-test when both repeated otherwise, and
+    with a single run `pairs` (a paired test on the same test samples, see same_samples) if given."""
     from scipy import stats
 
     va, vb = _values(a, key), _values(b, key)
@@ -30,8 +31,12 @@ def significance(a: dict, b: dict, key: str) -> dict:
     out = {"metric": key, "mean_difference": diff, "better": better, "n": [len(va), len(vb)]}
     ra, rb = a.get("repeats") or {}, b.get("repeats") or {}
     splits = lambda r: (r.get("seeds"), r.get("folds", 0))  # noqa: E731 - the same seeds, and folds or not
-    if len(va) < 2 or len(vb) < 2:
-        out.update(test=None, p_value=None, note="one run per recipe: repeat with --repeats 5 to test the difference")
+    if (len(va) < 2 or len(vb) < 2) and pairs:
+        out.update(test=f"{pairs['test']} on the same {a['data']['sizes']['test']:,} test samples", p_value=pairs["p_value"],
+                   only=[pairs["network_only"], pairs["baseline_only"]])
+    elif len(va) < 2 or len(vb) < 2:
+        out.update(test=None, p_value=None, note="one run per recipe, tested on different samples: repeat both with "
+                                                 "--repeats 5 to test the difference")
     elif splits(ra) == splits(rb):
         d = np.asarray(va) - np.asarray(vb)
         p = float(stats.ttest_rel(va, vb).pvalue) if np.any(d != d[0]) else (0.0 if d[0] != 0 else 1.0)
@@ -40,6 +45,24 @@ def significance(a: dict, b: dict, key: str) -> dict:
         out.update(test="Welch's t-test (different split seeds)", p_value=float(stats.ttest_ind(va, vb, equal_var=False).pvalue))
     out["significant"] = out["p_value"] is not None and out["p_value"] < 0.05
     return out
+
+
+def same_samples(a, b) -> dict | None:
+    """McNemar's test (classes) or Wilcoxon's (values) between two runs tested on the same samples
+    (the same test digest), from their saved test predictions; None when they were not."""
+    from ..evaluate.baselines import paired_test
+
+    digest = a.metrics["data"].get("test_digest")
+    files = [r.path / "test_predictions.npz" for r in (a, b)]
+    if not digest or digest != b.metrics["data"].get("test_digest") or not all(f.is_file() for f in files):
+        return None
+    with np.load(files[0]) as pa, np.load(files[1]) as pb:
+        return paired_test(pa["true"], pa["pred"], pb["pred"], a.metrics["spec"]["target"] == "class")
+
+
+def against_first(runs: list, key: str) -> list[dict]:
+    """Each later run against the first on `key`: which is better, and whether significantly."""
+    return [significance(runs[0].metrics, r.metrics, key, same_samples(runs[0], r)) for r in runs[1:]]
 
 
 def compare_page(runs: list, out: Path) -> Path:
@@ -63,7 +86,7 @@ def compare_page(runs: list, out: Path) -> Path:
             v = _values(r.metrics, k)
             row[k] = f"{np.mean(v):.4f}" + (f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else "")
         table.append(row)
-    tests = [significance(runs[0].metrics, r.metrics, keys[0]) for r in runs[1:]]
+    tests = against_first(runs, keys[0])
     base = (runs[0].path / "recipe.toml").read_text().splitlines()
     diffs = [{"name": f"{runs[0].path.name} → {r.path.name}",
               "text": "\n".join(difflib.unified_diff(base, (r.path / "recipe.toml").read_text().splitlines(),
