@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from .core.config import load_recipe
-from .core.errors import RecipeError
+from .core.errors import RecipeError, TrainlabError
 
 log = logging.getLogger("trainlab")
 
@@ -67,7 +67,7 @@ def _same_recipe(folder: Path, want: dict) -> Path | None:
         try:
             if load_recipe(path).to_dict() == want:
                 return path.parent
-        except Exception:  # a recipe an older trainlab wrote: not this point
+        except TrainlabError:  # a recipe an older trainlab wrote: not this point
             continue
     return None
 

@@ -45,3 +45,31 @@ def test_residuals_and_repeat_summary():
     s = summarize([0.8, 0.82, 0.84])
     assert s["mean"] == pytest.approx(0.82) and s["std"] == pytest.approx(0.02)
     assert s["ci95"][0] == pytest.approx(0.82 - 4.302653 * 0.02 / 3 ** 0.5, rel=1e-4)
+
+
+def test_training_labels_flipped_on_purpose_are_the_ones_the_network_doubts(tmp_path):
+    """Digits written as a CSV with 20 training labels changed: after training, the doubted list is
+    made of them, each shown with its pixel values."""
+    import trainlab
+    from sklearn.datasets import load_digits
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    x, y = load_digits(return_X_y=True)
+    flipped = np.random.default_rng(0).choice(len(y), 60, replace=False)
+    y = y.copy()
+    y[flipped] = (y[flipped] + 5) % 10
+    ids = np.arange(len(y))
+    csv = tmp_path / "digits.csv"
+    header = ",".join([f"p{i}" for i in range(64)] + ["id", "y"])
+    np.savetxt(csv, np.column_stack([x, ids, y]), fmt="%g", delimiter=",", header=header, comments="")
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "table", "path": str(csv), "label": "y", "group": "id"},
+                                              model={"name": "mlp", "hidden": [64]}, train={"epochs": 15})),
+                     runs_dir=tmp_path, progress=False)  # (a group per row: the id column is no feature)
+    errors = r.metrics["test"]["errors"]
+    doubted = errors["doubtful_training_labels"]
+    assert errors["training_checked"] == r.metrics["data"]["sizes"]["train"] and len(doubted) == 12
+    pixels = {tuple(row): i for i, row in enumerate(x)}
+    found = [pixels[tuple(d["features"][f"p{i}"] for i in range(64))] for d in doubted]
+    assert sum(i in set(flipped.tolist()) for i in found) >= 10
+    assert all(d["p_label"] < 0.5 and d["true"] != d["predicted"] for d in doubted[:10])

@@ -29,6 +29,16 @@ def classification_errors(probs: np.ndarray, y: np.ndarray, class_names, pred: n
             "per_class": per_class, "errors": int(len(wrong)), "total": int(len(y))}
 
 
+def doubtful_labels(probs: np.ndarray, y: np.ndarray, class_names, k: int = 12) -> list[dict]:
+    """The `k` samples whose own label gets the lowest probability: in the training split, after
+    training on it, a label the network still rejects is often a wrong label, or a hard, atypical sample."""
+    p_given = probs[np.arange(len(y)), y]
+    worst = np.argsort(p_given)[:k]
+    pred = probs.argmax(1)
+    return [{"index": int(i), "true": class_names[y[i]], "predicted": class_names[pred[i]],
+             "confidence": float(probs[i, pred[i]]), "p_label": float(p_given[i])} for i in worst]
+
+
 def regression_residuals(pred: np.ndarray, true: np.ndarray, k: int = 10) -> dict:
     res = true - pred
     worst = np.argsort(-np.abs(res))[:k]

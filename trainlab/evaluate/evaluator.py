@@ -9,7 +9,9 @@ import torch
 
 from ..tasks.base import infer
 from .calibration import fit_temperature, reliability
-from .errors import classification_errors, regression_residuals
+from .errors import classification_errors, doubtful_labels, regression_residuals
+
+DOUBT_CHECKED = 10_000  # training samples checked for doubtful labels: one inference pass at most this long
 from .robustness import bootstrap
 
 
@@ -47,6 +49,15 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
+        # the training labels the trained network doubts most, among at most DOUBT_CHECKED drawn at random
+        pick = np.arange(len(s.x_train)) if len(s.x_train) <= DOUBT_CHECKED else \
+            np.sort(np.random.default_rng(0).choice(len(s.x_train), DOUBT_CHECKED, replace=False))
+        train_out = infer(model, torch.as_tensor(s.x_train[pick]).to(device), batch_size)
+        doubtful = doubtful_labels(task.probabilities(train_out).cpu().numpy(), s.y_train[pick], list(data.spec.class_names))
+        for r in doubtful:
+            r["index"] = int(pick[r["index"]])  # an index of the training split
+        _attach_samples(data, doubtful, s.x_train)
+        errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
@@ -57,16 +68,18 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
-def _attach_samples(data, rows: list[dict]) -> None:
-    """Each listed test sample's input, in the data's units: pixels for images, named features for tables."""
+def _attach_samples(data, rows: list[dict], x: np.ndarray | None = None) -> None:
+    """Each listed sample's input (rows index `x`, default the test inputs), in the data's units:
+    pixels for images, named features for tables, words for texts."""
     if not rows:
         return
+    x = data.split.x_test if x is None else x
     idx = [r["index"] for r in rows]
     if data.tokenizer is not None:
-        for r, ids in zip(rows, data.split.x_test[idx]):
+        for r, ids in zip(rows, x[idx]):
             r["text"] = data.tokenizer.decode(ids)
         return
-    raw = data.normalizer.invert(data.split.x_test[idx])
+    raw = data.normalizer.invert(x[idx])
     for r, x in zip(rows, raw):
         if data.spec.kind == "image":
             r["image"] = np.round(x, 1).tolist()

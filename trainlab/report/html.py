@@ -33,6 +33,10 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         if wrong and "image" in wrong[0]:
             figures["wrong"] = plots.sample_grid(wrong, "Most confidently wrong test images",
                                                  lambda r: f"{r['true']} → {r['predicted']}\n{r['confidence']:.2f}")
+        doubtful = test.get("errors", {}).get("doubtful_training_labels", [])
+        if doubtful and "image" in doubtful[0]:
+            figures["doubtful"] = plots.sample_grid(doubtful, "Training images whose label the network doubts most",
+                                                    lambda r: f"label {r['true']}: p {r['p_label']:.2g}\n→ {r['predicted']}")
     elif target == "real":
         figures["scatter"] = plots.predicted_vs_true(test["predictions"]["true"], test["predictions"]["pred"])
         figures["residuals"] = plots.residuals(test["predictions"]["true"], test["predictions"]["pred"])
