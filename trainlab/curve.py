@@ -11,8 +11,7 @@ import logging
 import math
 from pathlib import Path
 
-from .core.config import load_recipe
-from .core.errors import RecipeError, TrainlabError
+from .core.errors import RecipeError
 
 log = logging.getLogger("trainlab")
 
@@ -25,7 +24,7 @@ def learning_curve(recipe: str | Path, fractions=FRACTIONS, overrides: list[str]
     curve.json and curve.html in RUNS_DIR/<name>-curve/). `equal_steps`: a fraction f trains for
     train.epochs / f epochs, as many optimiser steps as the whole split (early stopping still
     watching), so a small point is not also a short training; otherwise every point has the recipe's epochs."""
-    from .procedure import _read_json, _resolved, _write_json, load_run, resume, run
+    from .procedure import _resolved, _write_json, run_in
 
     fractions = sorted({float(f) for f in fractions})
     if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
@@ -39,17 +38,8 @@ def learning_curve(recipe: str | Path, fractions=FRACTIONS, overrides: list[str]
     for f in fractions:
         epochs = math.ceil(base.train.epochs / f) if equal_steps else base.train.epochs
         recipe_f = _resolved(base, [f"data.train_fraction={f}", f"train.epochs={epochs}", "report.interpret=false"])
-        done = _same_recipe(folder, recipe_f.to_dict())
-        if done is not None and _read_json(done / "run.json").get("status") == "finished":
-            log.info("fraction %g: finished in %s", f, done)
-            r = load_run(done)
-        elif done is not None:
-            log.info("fraction %g: resuming %s", f, done)
-            r = resume(done, progress=progress)
-        else:
-            log.info("fraction %g of the training split", f)
-            r = run(recipe_f, runs_dir=folder, progress=progress)
-        points.append(_point(f, r))
+        log.info("fraction %g of the training split", f)
+        points.append(_point(f, run_in(folder, recipe_f, progress)))
         curve = {"recipe": base.to_dict(), "metric": points[0]["metric"], "equal_steps": equal_steps, "points": points}
         _write_json(folder / "curve.json", curve)  # what is done survives an interruption
     curve["verdict"] = verdict(curve)
@@ -59,17 +49,6 @@ def learning_curve(recipe: str | Path, fractions=FRACTIONS, overrides: list[str]
     curve["report"] = str(write_curve_report(folder, curve))
     curve["folder"] = str(folder)
     return curve
-
-
-def _same_recipe(folder: Path, want: dict) -> Path | None:
-    """The run in `folder` made from exactly this recipe (the newest, if several)."""
-    for path in sorted(folder.glob("*/recipe.toml"), reverse=True):
-        try:
-            if load_recipe(path).to_dict() == want:
-                return path.parent
-        except TrainlabError:  # a recipe an older trainlab wrote: not this point
-            continue
-    return None
 
 
 def _point(fraction: float, r) -> dict:

@@ -186,6 +186,25 @@ def resume(path: str | Path, progress: bool = True, devices: int | None = None, 
     return _execute(path, recipe, raw, progress, *_launch(recipe, raw))
 
 
+def run_in(folder: Path, recipe: Recipe, progress: bool = True) -> Run:
+    """The run of exactly this (resolved) recipe in `folder`, a family of runs (a learning curve, an
+    ablation): read if it finished, resumed if it was interrupted, started otherwise. So the command
+    that makes the family continues where it stopped when it is run again."""
+    want = recipe.to_dict()
+    for path in sorted(folder.glob("*/recipe.toml"), reverse=True):  # the newest first
+        try:
+            same = load_recipe(path).to_dict() == want
+        except TrainlabError:  # a recipe an older trainlab wrote: not this one
+            continue
+        if same and _read_json(path.parent / "run.json").get("status") == "finished":
+            log.info("finished before: %s", path.parent)
+            return load_run(path.parent)
+        if same:
+            log.info("resuming %s", path.parent)
+            return resume(path.parent, progress=progress)
+    return run(recipe, runs_dir=folder, progress=progress)
+
+
 def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not (path / "recipe.toml").is_file():

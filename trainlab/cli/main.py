@@ -426,6 +426,45 @@ def learning_curve(recipe: Path = typer.Argument(..., help="The recipe to train 
 
 
 @app.command()
+def ablate(recipe: Path = typer.Argument(..., help="The recipe as it is: the reference of every change."),
+           change: List[str] = typer.Option(..., "--change", help="One change, tried alone: KEY=VALUE, several joined "
+                                            "by ';' (e.g. 'optim.name=sgd;optim.lr=0.05'). Repeat for more changes."),
+           repeats: Optional[int] = typer.Option(None, help="Repeat every run over N split seeds (a paired t-test)."),
+           runs_dir: Path = typer.Option(Path("runs"), help="The ablation's folder goes here: RUNS_DIR/NAME-ablation."),
+           set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+           quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")):
+    """Which choices matter? The recipe and each change of it alone, on the same splits, each tested
+    against the recipe; run it again to continue."""
+    from rich.table import Table
+
+    _setup_logging(quiet)
+    from ..ablation import ablate as run_ablation
+    from ..procedure import load_run
+
+    over = [*(set_ or []), *([f"eval.repeats={repeats}"] if repeats is not None else [])]
+    out = run_ablation(recipe, [[o.strip() for o in c.split(";") if o.strip()] for c in change], over,
+                       runs_dir=runs_dir, progress=not quiet)
+    key = out["metric"]
+    table = Table(title=f"{recipe.name}: one change at a time (test {key})")
+    for col in ("change", key, "difference", "test", "p", ""):
+        table.add_column(col, justify="left" if col in ("change", "test") else "right")
+
+    def value(path: str) -> str:
+        m = load_run(path).metrics
+        rep = (m.get("repeats") or {}).get("test", {}).get(key)
+        return f"{rep['mean']:.4f} ± {rep['std']:.4f}" if rep else f"{m['test'][key]:.4f}"
+
+    table.add_row("(the recipe as it is)", value(out["base"]), "", "", "", "")
+    for c in out["changes"]:
+        diff = -c["mean_difference"]  # the change minus the recipe as it is
+        table.add_row(c["change"], value(c["run"]), f"{diff:+.4f}", c["test"] or c.get("note", ""),
+                      "" if c["p_value"] is None else f"{c['p_value']:.3g}" if c["p_value"] > 1e-300 else "< 1e-300",
+                      "significant" if c["significant"] else "")
+    _console().print(table)
+    _console().print(f"ablation: {out['report']}")
+
+
+@app.command()
 def sweep(recipe: Path = typer.Argument(..., help="The recipe to tune."),
           space: Path = typer.Option(..., "--space", help="Search space TOML: [params] recipe key → {low, high, log, int} "
                                      "or {choices}; [sweep] metric (a validation column), direction."),

@@ -65,7 +65,8 @@ def against_first(runs: list, key: str) -> list[dict]:
     return [significance(runs[0].metrics, r.metrics, key, same_samples(runs[0], r)) for r in runs[1:]]
 
 
-def compare_page(runs: list, out: Path) -> Path:
+def compare_page(runs: list, out: Path, labels: list[str] | None = None) -> Path:
+    """The comparison page; `labels`: what each run is (default: its recipe's name)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     if len(runs) < 2:
@@ -79,9 +80,10 @@ def compare_page(runs: list, out: Path) -> Path:
     if len(tasks) > 1:
         raise TrainlabError(f"These runs mix tasks ({', '.join(sorted(tasks))}): compare like with like.")
     keys = [k for k in headline_keys(runs[0].metrics) if all(k in r.metrics["test"] for r in runs)]
+    labels = labels or [r.recipe.name for r in runs]
     table = []
-    for r in runs:
-        row = {"name": r.recipe.name, "path": str(r.path), "n": len(_values(r.metrics, keys[0]))}
+    for r, label in zip(runs, labels):
+        row = {"name": label, "path": str(r.path), "n": len(_values(r.metrics, keys[0]))}
         for k in keys:
             v = _values(r.metrics, k)
             row[k] = f"{np.mean(v):.4f}" + (f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else "")
@@ -92,7 +94,7 @@ def compare_page(runs: list, out: Path) -> Path:
               "text": "\n".join(difflib.unified_diff(base, (r.path / "recipe.toml").read_text().splitlines(),
                                                      runs[0].path.name, r.path.name, lineterm="")) or "(identical recipes)"}
              for r in runs[1:]]
-    curves = plots.overlaid_curves({f"{i}: {r.recipe.name}": r.history for i, r in enumerate(runs)})
+    curves = plots.overlaid_curves({f"{i}: {label}": r.history for i, (r, label) in enumerate(zip(runs, labels))})
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("compare.html.j2").render(runs=runs, table=table, keys=keys, tests=tests, diffs=diffs,
                                                       curves=curves, fmt=fmt)
