@@ -10,9 +10,9 @@ import torch
 from ..tasks.base import infer
 from .calibration import fit_temperature, reliability
 from .errors import classification_errors, doubtful_labels, regression_residuals
+from .robustness import bootstrap
 
 DOUBT_CHECKED = 10_000  # training samples checked for doubtful labels: one inference pass at most this long
-from .robustness import bootstrap
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False):
