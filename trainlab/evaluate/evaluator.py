@@ -1,5 +1,6 @@
 """The test split is touched once, after training, by the best checkpoint. Besides the task's
-metrics it records calibration (classifiers) and the errors worth looking at."""
+metrics it records calibration (classifiers), the errors worth looking at, and the training labels
+the trained network doubts most."""
 from __future__ import annotations
 
 import time
