@@ -58,6 +58,24 @@ def test_table_rows_in_any_order_and_bad_columns(table_run):
         p.rows_to_array([{**row, "colour": 1}])
 
 
+def test_rows_outside_the_training_range_are_flagged(table_run):
+    p = Predictor(table_run.path)
+    names = list(p.spec.feature_names)
+    x = p.normalizer.invert(_training_rows(table_run))  # the training split's own rows: all in range
+    assert "outside_training_range" not in p.predict(x)
+    lo, hi = np.min(x, 0), np.max(x, 0)
+    odd = np.stack([x[0], x[0], x[0]])
+    odd[1, 2] = hi[2] + 0.5  # petal length longer than any in training
+    odd[2, 0], odd[2, 3] = lo[0] - 1, hi[3] * 3
+    assert p.predict(odd)["outside_training_range"] == [[], [names[2]], [names[0], names[3]]]
+
+
+def _training_rows(run):
+    from trainlab.data.prepare import prepare_from_recipe
+
+    return prepare_from_recipe(run.recipe.to_dict(), run.metrics["seed"]).split.x_train
+
+
 def test_a_category_column_is_learned_and_encoded_the_same_at_prediction(tmp_path):
     from tests.conftest import recipe_dict
     from trainlab.core.config import parse_recipe

@@ -206,13 +206,17 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     table = Table(title=f"{len(rows)} predictions by {run_dir}")
     shown = _terminal_rows(rows)
     for col in shown[0]:
-        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up", "probability", "labels")
+        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up", "probability", "labels", "outside training range")
                          else "right")
     for r in shown[:50]:
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
     _console().print(table)
     if len(rows) > 50:
         _console().print(f"... {len(rows) - 50} more" + (f" in {out}" if out else "; use --out to keep them all"))
+    off = sum(1 for r in rows if r.get("outside training range"))
+    if off:
+        _console().print(f"[yellow]{off} of {len(rows)} inputs have features outside the range seen in training: "
+                         "their predictions extrapolate, trust them less.", highlight=False)
 
 
 def _cuda() -> bool:
@@ -223,9 +227,13 @@ def _cuda() -> bool:
 
 def _prediction_rows(names: list[str], result: dict) -> list[dict]:
     if "values" in result:
-        return [{"input": n, "value": float(v)} for n, v in zip(names, result["values"])]
-    return [{"input": n, "predicted": c, **{f"p({k})": round(float(pk), 6) for k, pk in zip(result["classes"], probs)}}
-            for n, c, probs in zip(names, result["predicted"], result["probabilities"])]
+        rows = [{"input": n, "value": float(v)} for n, v in zip(names, result["values"])]
+    else:
+        rows = [{"input": n, "predicted": c, **{f"p({k})": round(float(pk), 6) for k, pk in zip(result["classes"], probs)}}
+                for n, c, probs in zip(names, result["predicted"], result["probabilities"])]
+    for row, off in zip(rows, result.get("outside_training_range", [])):
+        row["outside training range"] = ", ".join(off)
+    return rows
 
 
 def _terminal_rows(rows: list[dict]) -> list[dict]:
@@ -238,7 +246,8 @@ def _terminal_rows(rows: list[dict]) -> list[dict]:
         probs = {k[2:-1]: v for k, v in r.items() if k.startswith("p(")}
         others = sorted(((v, k) for k, v in probs.items() if k != r["predicted"]), reverse=True) or [(0.0, "")]
         out.append({"input": r["input"], "predicted": r["predicted"], "probability": probs[r["predicted"]],
-                    "runner-up": f"{others[0][1]} ({others[0][0]:.3f})"})
+                    "runner-up": f"{others[0][1]} ({others[0][0]:.3f})",
+                    **({"outside training range": r["outside training range"]} if "outside training range" in r else {})})
     return out
 
 

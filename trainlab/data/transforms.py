@@ -16,6 +16,8 @@ class Normalizer:
     target_shift: float = 0.0                  # regression targets are standardised too
     target_scale: float = 1.0
     fill: list[float] = field(default_factory=list)  # tables: each feature's training median, for a missing (NaN) value
+    low: list[float] = field(default_factory=list)   # tables: each feature's training range, to flag inputs outside it
+    high: list[float] = field(default_factory=list)
 
     @classmethod
     def fit(cls, x: np.ndarray, mode: str, kind: str, y: np.ndarray | None = None, fill: bool = False) -> "Normalizer":
@@ -43,6 +45,9 @@ class Normalizer:
             shift, scale = np.zeros(flat.shape[1]), np.ones(flat.shape[1])
         scale = np.where(scale > 1e-12, scale, 1.0)  # a constant feature stays constant
         norm = cls(mode, axes, shift.tolist(), scale.tolist(), fill=medians)
+        if axes == "feature":
+            rows = x.reshape(len(x), -1)
+            norm.low, norm.high = rows.min(0).astype(float).tolist(), rows.max(0).astype(float).tolist()
         if y is not None and np.issubdtype(y.dtype, np.floating):
             norm.target_shift, norm.target_scale = float(y.mean()), float(y.std() or 1.0)
         return norm
@@ -60,6 +65,18 @@ class Normalizer:
         if self.fill:
             x = np.where(np.isnan(x), np.asarray(self.fill, np.float32), x)
         return ((x.astype(np.float32) - shift) / scale).astype(np.float32)
+
+    def outside(self, x: np.ndarray) -> list[list[int]]:
+        """For each row of a table (in its own units), the features whose value lies outside the
+        training split's range: a prediction there extrapolates. Missing values are not counted."""
+        if not self.low:
+            return [[] for _ in x]
+        rows = np.asarray(x, np.float64).reshape(len(x), -1)
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        tol = 1e-6 * np.maximum(1.0, high - low)  # float32 rounding is not outside
+        with np.errstate(invalid="ignore"):
+            off = (rows < low - tol) | (rows > high + tol)
+        return [np.flatnonzero(r).tolist() for r in off]
 
     def invert(self, x: np.ndarray) -> np.ndarray:
         """Normalised inputs back to the data's own units (for pictures of samples)."""

@@ -202,9 +202,15 @@ class Predictor:
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()
             idx = self.task.predict(out).numpy()  # a binary run's decision threshold, as it was tested
-            return {"classes": list(self.spec.class_names), "predicted": [self.spec.class_names[i] for i in idx],
-                    "probabilities": probs.round(6).tolist()}
-        return {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
+            result = {"classes": list(self.spec.class_names), "predicted": [self.spec.class_names[i] for i in idx],
+                      "probabilities": probs.round(6).tolist()}
+        else:
+            result = {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
+        if self.spec.kind == "table":  # a row outside the training range: the prediction extrapolates
+            off = self.normalizer.outside(a)
+            if any(off):
+                result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
+        return result
 
     def metadata(self) -> dict:
         return {
