@@ -73,3 +73,26 @@ def test_training_labels_flipped_on_purpose_are_the_ones_the_network_doubts(tmp_
     found = [pixels[tuple(d["features"][f"p{i}"] for i in range(64))] for d in doubted]
     assert sum(i in set(flipped.tolist()) for i in found) >= 10
     assert all(d["p_label"] < 0.5 and d["true"] != d["predicted"] for d in doubted[:10])
+
+
+def test_training_targets_corrupted_on_purpose_are_the_ones_fitted_worst(tmp_path):
+    import trainlab
+    from sklearn.datasets import load_diabetes
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    x, y = load_diabetes(return_X_y=True)
+    bad = np.random.default_rng(1).choice(len(y), 25, replace=False)
+    y = y.copy()
+    y[bad] = 900.0  # far above any real value (25-346)
+    csv = tmp_path / "diabetes.csv"
+    header = ",".join([f"x{i}" for i in range(10)] + ["id", "y"])
+    np.savetxt(csv, np.column_stack([x, np.arange(len(y)), y]), fmt="%.8g", delimiter=",", header=header, comments="")
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "table", "path": str(csv), "label": "y", "group": "id"},
+                                              task={"name": "regression"}, train={"epochs": 30})),
+                     runs_dir=tmp_path, progress=False)
+    res = r.metrics["test"]["residuals"]
+    worst = res["training_largest"]
+    assert res["training_checked"] == r.metrics["data"]["sizes"]["train"] and len(worst) == 10
+    assert all(w["true"] == pytest.approx(900.0) and w["residual"] > 300 for w in worst[:8])
+    assert set(worst[0]["features"]) == {f"x{i}" for i in range(10)}

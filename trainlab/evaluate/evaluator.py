@@ -13,7 +13,7 @@ from .calibration import fit_temperature, reliability
 from .errors import classification_errors, doubtful_labels, regression_residuals
 from .robustness import bootstrap
 
-DOUBT_CHECKED = 10_000  # training samples checked for doubtful labels: one inference pass at most this long
+TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor fits: one inference pass at most this long
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False):
@@ -50,14 +50,10 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
-        # the training labels the trained network doubts most, among at most DOUBT_CHECKED drawn at random
-        pick = np.arange(len(s.x_train)) if len(s.x_train) <= DOUBT_CHECKED else \
-            np.sort(np.random.default_rng(0).choice(len(s.x_train), DOUBT_CHECKED, replace=False))
-        train_out = infer(model, torch.as_tensor(s.x_train[pick]).to(device), batch_size)
+        # the training labels the trained network doubts most
+        pick, train_out = _on_training(model, s.x_train, device, batch_size)
         doubtful = doubtful_labels(task.probabilities(train_out).cpu().numpy(), s.y_train[pick], list(data.spec.class_names))
-        for r in doubtful:
-            r["index"] = int(pick[r["index"]])  # an index of the training split
-        _attach_samples(data, doubtful, s.x_train)
+        _attach_training(data, doubtful, pick)
         errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
@@ -66,7 +62,27 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["residuals"] = regression_residuals(pred, true)
         metrics["bootstrap"] = bootstrap(true, pred)
         _attach_samples(data, metrics["residuals"]["largest"])
+        # the training samples the trained network fits worst: outliers, or errors in the target
+        pick, train_out = _on_training(model, s.x_train, device, batch_size)
+        fit = regression_residuals(task.predict(train_out).cpu().numpy().reshape(len(pick), -1)[:, 0],
+                                   task.to_units(torch.as_tensor(s.y_train[pick])).numpy().reshape(len(pick), -1)[:, 0])
+        _attach_training(data, fit["largest"], pick)
+        metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
     return metrics, (None if pred is None else {"true": true, "pred": pred})
+
+
+def _on_training(model, x_train: np.ndarray, device, batch_size: int):
+    """(indices, outputs) of the model on at most TRAIN_CHECKED training samples drawn at random."""
+    pick = np.arange(len(x_train)) if len(x_train) <= TRAIN_CHECKED else \
+        np.sort(np.random.default_rng(0).choice(len(x_train), TRAIN_CHECKED, replace=False))
+    return pick, infer(model, torch.as_tensor(x_train[pick]).to(device), batch_size)
+
+
+def _attach_training(data, rows: list[dict], pick: np.ndarray) -> None:
+    """Rows found among the `pick`ed training samples: their index in the training split, and their input."""
+    for r in rows:
+        r["index"] = int(pick[r["index"]])
+    _attach_samples(data, rows, data.split.x_train)
 
 
 def _attach_samples(data, rows: list[dict], x: np.ndarray | None = None) -> None:
