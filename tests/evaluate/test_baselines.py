@@ -36,3 +36,36 @@ def test_over_repeats_is_a_paired_t_test():
     assert t["p_value"] == pytest.approx(stats.ttest_rel(net, base).pvalue)
     assert t["mean_difference"] == pytest.approx(0.03)
     assert over_repeats([0.9, 0.9], [0.8, 0.8])["p_value"] == 0.0  # a constant difference
+
+
+def _table(path, x, y, extra=None):
+    cols = [f"f{i}" for i in range(x.shape[1])] + ([extra[0]] if extra else []) + ["y"]
+    data = np.column_stack([x, *([extra[1]] if extra else []), y])
+    np.savetxt(path, data, fmt="%.6g", delimiter=",", header=",".join(cols), comments="")
+    return path
+
+
+def test_the_best_single_feature_is_a_baseline_and_a_near_perfect_one_is_called_a_possible_leak(tmp_path):
+    """A column recorded after the outcome (here: the label plus a little noise) predicts it alone."""
+    import trainlab
+    from sklearn.datasets import load_breast_cancer
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    x, y = load_breast_cancer(return_X_y=True)
+    leak = y + np.random.default_rng(0).normal(0, 0.05, len(y))
+    runs = {}
+    for name, extra in (("clean", None), ("leaky", ("discharge_code", leak))):
+        csv = _table(tmp_path / f"{name}.csv", x[:, :8], y, extra)
+        runs[name] = trainlab.run(parse_recipe(recipe_dict(
+            data={"name": "table", "path": str(csv), "label": "y"}, train={"epochs": 5},
+            eval={"baselines": True}, report={"html": True})), runs_dir=tmp_path / name, progress=False)
+    clean, leaky = (runs[k].metrics["baselines"] for k in ("clean", "leaky"))
+    assert clean["single_feature"]["feature"] in {f"f{i}" for i in range(8)}
+    assert 0.7 < clean["single_feature"]["validation_score"] < 0.99
+    assert leaky["single_feature"] == {"feature": "discharge_code", "validation_score": 1.0, "metric": "balanced_accuracy"}
+    alone = leaky["models"]["best single feature"]
+    assert alone["accuracy"] == 1.0 and alone["paired"]["network_only"] == 0
+    html = (runs["leaky"].path / "report.html").read_text()
+    assert "either the answer or a leak: check that discharge_code is known before the outcome" in html
+    assert "or a leak" not in (runs["clean"].path / "report.html").read_text()

@@ -37,6 +37,7 @@ def _print_summary(run) -> None:
         return _print_rl_summary(run)
     test, fit = m["test"], m["fit"]
     from ..report import headline_keys
+    from ..evaluate.baselines import LEAK_SCORE
     from ..report.methods import baseline_verdict
 
     keys = headline_keys(m)
@@ -73,6 +74,11 @@ def _print_summary(run) -> None:
     verdict = baseline_verdict(m)
     if verdict:
         console.print(("[green]" if verdict[1] else "[yellow]") + verdict[0], highlight=False)
+    single = (m.get("baselines") or {}).get("single_feature")
+    if single and single["validation_score"] >= LEAK_SCORE:
+        console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
+                      f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
+                      "Check that it is known before the outcome.", highlight=False)
     how = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
     if fit.get("strategy") in ("ddp", "fsdp"):
         how += f" × {fit['processes']} process{'es' if fit['processes'] > 1 else ''} ({fit['strategy'].upper()})"

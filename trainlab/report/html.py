@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
+from ..evaluate.baselines import LEAK_SCORE
 from . import fmt, headline_keys, plots
 from .methods import baseline_verdict, methods_text, pvalue
 
@@ -55,7 +56,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
         "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
-        "pvalue": pvalue,
+        "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
 
