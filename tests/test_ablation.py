@@ -27,6 +27,8 @@ def test_each_change_is_tested_against_the_recipe_on_the_same_samples(tmp_path):
     assert "the recipe as it is" in html and "optim.name=sgd; optim.lr=0.001" in html
     again = cli(*args)  # everything finished: read, not trained again
     assert again.returncode == 0 and len(list(folder.glob("*/metrics.json"))) == 3
+    shown = cli("show", folder)  # the table again, from the folder
+    assert shown.returncode == 0 and shown.stdout.count("McNemar's exact test on the same 180 test samples") == 2
 
 
 def test_a_change_that_changes_nothing_or_a_wrong_key_fails_before_training(tmp_path):

@@ -40,6 +40,10 @@ def test_learning_curve_trains_growing_parts_and_continues(tmp_path):
     assert sorted(d.name for d in folder.iterdir() if d.is_dir()) == runs
     assert json.loads(state.read_text())["status"] == "finished"
     assert json.loads((folder / "curve.json").read_text())["points"] == pts
+    curve = json.loads((folder / "curve.json").read_text())
+
+    shown = cli("show", folder)  # the curve again, from its folder
+    assert shown.returncode == 0 and curve["verdict"][0][:40] in shown.stdout.replace("\n", " ")
 
     assert_user_error(cli("learning-curve", recipe, "--fractions", "0,1"), "must lie in (0, 1]")
     assert_user_error(cli("learning-curve", recipe, "--fractions", "half"), "--fractions takes numbers")

@@ -17,7 +17,7 @@ def ablate(recipe: str | Path, changes: list[list[str]], overrides: list[str] = 
            runs_dir: str | Path = "runs", progress: bool = True) -> dict:
     """Train the recipe and each change of it in RUNS_DIR/<name>-ablation/; returns each change's
     test against the recipe as it is, and the page (ablation.html)."""
-    from .procedure import _resolved, run_in
+    from .procedure import _resolved, _write_json, run_in
     from .report import headline_keys
     from .report.compare import against_first, compare_page
 
@@ -42,5 +42,7 @@ def ablate(recipe: str | Path, changes: list[list[str]], overrides: list[str] = 
     key = next(k for k in headline_keys(runs[0].metrics) if k in runs[0].metrics["test"])
     tests = against_first(runs, key)
     page = compare_page(runs, folder / "ablation.html", labels)
-    return {"folder": str(folder), "report": str(page), "metric": key, "base": str(runs[0].path),
-            "changes": [{"change": label, "run": str(r.path), **t} for label, r, t in zip(labels[1:], runs[1:], tests)]}
+    out = {"name": base.name, "folder": str(folder), "report": str(page), "metric": key, "base": str(runs[0].path),
+           "changes": [{"change": label, "run": str(r.path), **t} for label, r, t in zip(labels[1:], runs[1:], tests)]}
+    _write_json(folder / "ablation.json", out)  # what `trainlab show FOLDER` prints
+    return out

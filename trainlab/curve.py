@@ -42,12 +42,11 @@ def learning_curve(recipe: str | Path, fractions=FRACTIONS, overrides: list[str]
         points.append(_point(f, run_in(folder, recipe_f, progress)))
         curve = {"recipe": base.to_dict(), "metric": points[0]["metric"], "equal_steps": equal_steps, "points": points}
         _write_json(folder / "curve.json", curve)  # what is done survives an interruption
-    curve["verdict"] = verdict(curve)
-    _write_json(folder / "curve.json", curve)
     from .report.curve import write_curve_report
 
-    curve["report"] = str(write_curve_report(folder, curve))
-    curve["folder"] = str(folder)
+    curve["verdict"] = verdict(curve)
+    curve.update(report=str(write_curve_report(folder, curve)), folder=str(folder))
+    _write_json(folder / "curve.json", curve)  # what `trainlab show FOLDER` prints
     return curve
 
 

@@ -145,13 +145,16 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/
 
 
 @app.command()
-def show(run_dir: Path = typer.Argument(..., help="A run directory."),
+def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learning curve's or an ablation's folder)."),
          methods: bool = typer.Option(False, "--methods", help="Print the run as methods and results paragraphs "
                                                                "for a paper (as in the report) instead.")):
     """Print a finished run's summary."""
     from ..core.errors import CheckpointError
     from ..procedure import load_run
 
+    for name, printer in (("curve.json", _print_curve), ("ablation.json", _print_ablation)):
+        if (run_dir / name).is_file():
+            return printer(json.loads((run_dir / name).read_text()))
     r = load_run(run_dir)
     if not r.metrics:
         raise CheckpointError(f"Run {str(run_dir)!r} has no results yet (status: {r.status}). "
@@ -421,14 +424,18 @@ def learning_curve(recipe: Path = typer.Argument(..., help="The recipe to train 
     _setup_logging(quiet)
     from ..core.errors import RecipeError
     from ..curve import learning_curve as draw_curve
-    from ..report import fmt
 
     try:
         values = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
         raise RecipeError(f"--fractions takes numbers separated by commas, e.g. 0.1,0.25,0.5,1; received {fractions!r}.") from None
     over = [*(set_ or []), *([f"eval.repeats={repeats}"] if repeats is not None else [])]
-    curve = draw_curve(recipe, values, over, runs_dir=runs_dir, equal_steps=not same_epochs, progress=not quiet)
+    _print_curve(draw_curve(recipe, values, over, runs_dir=runs_dir, equal_steps=not same_epochs, progress=not quiet))
+
+
+def _print_curve(curve: dict) -> None:
+    from ..report import fmt
+
     console = _console()
     for p in curve["points"]:
         spread = f" ± {fmt(p['std'])}" if p["std"] is not None else ""
@@ -450,17 +457,21 @@ def ablate(recipe: Path = typer.Argument(..., help="The recipe as it is: the ref
            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")):
     """Which choices matter? The recipe and each change of it alone, on the same splits, each tested
     against the recipe; run it again to continue."""
-    from rich.table import Table
-
     _setup_logging(quiet)
     from ..ablation import ablate as run_ablation
-    from ..procedure import load_run
 
     over = [*(set_ or []), *([f"eval.repeats={repeats}"] if repeats is not None else [])]
-    out = run_ablation(recipe, [[o.strip() for o in c.split(";") if o.strip()] for c in change], over,
-                       runs_dir=runs_dir, progress=not quiet)
+    _print_ablation(run_ablation(recipe, [[o.strip() for o in c.split(";") if o.strip()] for c in change], over,
+                                 runs_dir=runs_dir, progress=not quiet))
+
+
+def _print_ablation(out: dict) -> None:
+    from rich.table import Table
+
+    from ..procedure import load_run
+
     key = out["metric"]
-    table = Table(title=f"{recipe.name}: one change at a time (test {key})")
+    table = Table(title=f"{out['name']}: one change at a time (test {key})")
     for col in ("change", key, "difference", "test", "p", ""):
         table.add_column(col, justify="left" if col in ("change", "test") else "right")
 
