@@ -36,8 +36,8 @@ def _print_summary(run) -> None:
     if m.get("kind") == "rl":
         return _print_rl_summary(run)
     test, fit = m["test"], m["fit"]
-    from ..report import headline_keys
     from ..evaluate.baselines import LEAK_SCORE
+    from ..report import headline_keys
     from ..report.methods import baseline_verdict
 
     keys = headline_keys(m)
@@ -214,9 +214,9 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
         _write_rows(out, rows)
     table = Table(title=f"{len(rows)} predictions by {run_dir}")
     shown = _terminal_rows(rows)
+    left = ("input", "predicted", "runner-up", "probability", "labels", "outside training range")
     for col in shown[0]:
-        table.add_column(col, justify="left" if col in ("input", "predicted", "runner-up", "probability", "labels", "outside training range")
-                         else "right")
+        table.add_column(col, justify="left" if col in left else "right")
     for r in shown[:50]:
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
     _console().print(table)
