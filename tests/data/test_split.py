@@ -33,7 +33,7 @@ def test_seeds_change_the_split():
 def test_duplicates_between_splits_are_counted():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     s = Split(x[:10], np.zeros(10), x[[0, 11]], np.zeros(2), x[[1, 2, 11, 15]], np.zeros(4), False)
-    d = duplicates(s)
+    d, _ = duplicates(s)
     assert d == {"val_in_train": 1, "test_in_train": 2, "test_in_val": 1, "within_train": 0}
 
 

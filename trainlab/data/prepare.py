@@ -8,7 +8,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import Split, duplicates, split, test_digest
+from .split import Split, duplicates, split
 from .transforms import Normalizer
 
 
@@ -34,7 +34,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
               cv=cv, train_fraction=train_fraction)
-    dups, digest = duplicates(s), test_digest(s)
+    dups, digest = duplicates(s)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer

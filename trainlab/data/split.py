@@ -126,17 +126,14 @@ def _hashes(x: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
 
 
-def test_digest(s: Split) -> str:
-    """A fingerprint of the test set, its samples and labels in order: two runs with the same digest
-    were tested on the same samples, so their predictions can be compared sample by sample."""
-    h = hashlib.blake2b(b"".join(_hashes(s.x_test)), digest_size=16)
-    h.update(np.ascontiguousarray(s.y_test).tobytes())
-    return h.hexdigest()
-
-
-def duplicates(s: Split) -> dict[str, int]:
-    """Exact duplicates (same bytes) between splits: a test sample seen in training inflates
-    the test score."""
-    tr, va, te = (set(_hashes(a)) for a in (s.x_train, s.x_val, s.x_test))
+def duplicates(s: Split) -> tuple[dict[str, int], str]:
+    """Exact duplicates (same bytes) between splits (a test sample seen in training inflates the test
+    score), and a digest of the test set, its samples and labels in order (two runs with the same
+    digest were tested on the same samples, so their predictions can be compared sample by sample),
+    from one hash of each sample."""
+    test = _hashes(s.x_test)
+    tr, va, te = set(_hashes(s.x_train)), set(_hashes(s.x_val)), set(test)
+    digest = hashlib.blake2b(b"".join(test), digest_size=16)
+    digest.update(np.ascontiguousarray(s.y_test).tobytes())
     return {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
-            "within_train": len(s.x_train) - len(tr)}
+            "within_train": len(s.x_train) - len(tr)}, digest.hexdigest()
