@@ -16,9 +16,11 @@ from .robustness import bootstrap
 TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor fits: one inference pass at most this long
 
 
-def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False):
+def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True):
     """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
-    target's units (None for a task that measures itself), for comparisons on the same samples."""
+    target's units (None for a task that measures itself), for comparisons on the same samples.
+    `check_training`: also list the training labels doubted, or targets fitted worst (the report
+    shows the first split's; further repeats skip the extra inference pass)."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -50,11 +52,12 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
-        # the training labels the trained network doubts most
-        pick, train_out = _on_training(model, s.x_train, device, batch_size)
-        doubtful = doubtful_labels(task.probabilities(train_out).cpu().numpy(), s.y_train[pick], list(data.spec.class_names))
-        _attach_training(data, doubtful, pick)
-        errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
+        if check_training:  # the training labels the trained network doubts most
+            pick, train_out = _on_training(model, s.x_train, device, batch_size)
+            doubtful = doubtful_labels(task.probabilities(train_out).cpu().numpy(), s.y_train[pick],
+                                       list(data.spec.class_names))
+            _attach_training(data, doubtful, pick)
+            errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
@@ -62,12 +65,12 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["residuals"] = regression_residuals(pred, true)
         metrics["bootstrap"] = bootstrap(true, pred)
         _attach_samples(data, metrics["residuals"]["largest"])
-        # the training samples the trained network fits worst: outliers, or errors in the target
-        pick, train_out = _on_training(model, s.x_train, device, batch_size)
-        fit = regression_residuals(task.predict(train_out).cpu().numpy().reshape(len(pick), -1)[:, 0],
-                                   task.to_units(torch.as_tensor(s.y_train[pick])).numpy().reshape(len(pick), -1)[:, 0])
-        _attach_training(data, fit["largest"], pick)
-        metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
+        if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
+            pick, train_out = _on_training(model, s.x_train, device, batch_size)
+            fit = regression_residuals(task.predict(train_out).cpu().numpy().reshape(len(pick), -1)[:, 0],
+                                       task.to_units(torch.as_tensor(s.y_train[pick])).numpy().reshape(len(pick), -1)[:, 0])
+            _attach_training(data, fit["largest"], pick)
+            metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
     return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
