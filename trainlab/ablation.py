@@ -39,10 +39,18 @@ def ablate(recipe: str | Path, changes: list[list[str]], overrides: list[str] = 
     for label, r in zip(labels, [base, *variants]):
         log.info("ablation: %s", label)
         runs.append(run_in(folder, r, progress))
-    key = next(k for k in headline_keys(runs[0].metrics) if k in runs[0].metrics["test"])
+    key = next(k for k in headline_keys(runs[0].metrics) if all(k in r.metrics["test"] for r in runs))
     tests = against_first(runs, key)
-    page = compare_page(runs, folder / "ablation.html", labels)
-    out = {"name": base.name, "folder": str(folder), "report": str(page), "metric": key, "base": str(runs[0].path),
-           "changes": [{"change": label, "run": str(r.path), **t} for label, r, t in zip(labels[1:], runs[1:], tests)]}
+    page = compare_page(runs, folder / "ablation.html", labels, tests)
+    out = {"name": base.name, "folder": str(folder), "report": str(page), "metric": key,
+           "base": {"run": str(runs[0].path), **_score(runs[0], key)},
+           "changes": [{"change": label, "run": str(r.path), **_score(r, key), **t}
+                       for label, r, t in zip(labels[1:], runs[1:], tests)]}
     _write_json(folder / "ablation.json", out)  # what `trainlab show FOLDER` prints
     return out
+
+
+def _score(run, key: str) -> dict:
+    """A run's test `key`: its value, or the mean and std over its repeats."""
+    rep = (run.metrics.get("repeats") or {}).get("test", {}).get(key)
+    return {"value": rep["mean"], "std": rep["std"]} if rep else {"value": run.metrics["test"][key], "std": None}

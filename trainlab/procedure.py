@@ -598,7 +598,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
 def _summarise(results: list[dict], folds: int = 0) -> dict:
     """The first run's metrics, and with several runs (repeats, or the `folds` of a cross-validation)
     each test metric's mean, std and 95% interval over them."""
-    from .evaluate.baselines import over_repeats
+    from .evaluate.baselines import COLUMNS, over_repeats
     from .evaluate.robustness import aggregate
 
     main = results[0]
@@ -608,7 +608,7 @@ def _summarise(results: list[dict], folds: int = 0) -> dict:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}
         if main.get("baselines"):
-            key = "accuracy" if main["spec"]["target"] == "class" else "r2"  # the baselines' headline
+            key = COLUMNS[main["spec"]["target"]][0]
             network = [r["test"][key] for r in results]
             metrics["repeats"]["baselines"] = rep = {}
             for name in main["baselines"]["models"]:

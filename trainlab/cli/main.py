@@ -468,23 +468,21 @@ def ablate(recipe: Path = typer.Argument(..., help="The recipe as it is: the ref
 def _print_ablation(out: dict) -> None:
     from rich.table import Table
 
-    from ..procedure import load_run
+    from ..report import pvalue
 
     key = out["metric"]
     table = Table(title=f"{out['name']}: one change at a time (test {key})")
-    for col in ("change", key, "difference", "test", "p", ""):
-        table.add_column(col, justify="left" if col in ("change", "test") else "right")
+    for col in ("change", key, "difference", "paired test", "", ""):
+        table.add_column(col, justify="left" if col in ("change", "paired test") else "right")
 
-    def value(path: str) -> str:
-        m = load_run(path).metrics
-        rep = (m.get("repeats") or {}).get("test", {}).get(key)
-        return f"{rep['mean']:.4f} ± {rep['std']:.4f}" if rep else f"{m['test'][key]:.4f}"
+    def value(s: dict) -> str:
+        return f"{s['value']:.4f}" + (f" ± {s['std']:.4f}" if s["std"] is not None else "")
 
     table.add_row("(the recipe as it is)", value(out["base"]), "", "", "", "")
     for c in out["changes"]:
         diff = -c["mean_difference"]  # the change minus the recipe as it is
-        table.add_row(c["change"], value(c["run"]), f"{diff:+.4f}", c["test"] or c.get("note", ""),
-                      "" if c["p_value"] is None else f"{c['p_value']:.3g}" if c["p_value"] > 1e-300 else "< 1e-300",
+        table.add_row(c["change"], value(c), f"{diff:+.4f}", c["test"] or c.get("note", ""),
+                      "" if c["p_value"] is None else pvalue(c["p_value"]),
                       "significant" if c["significant"] else "")
     _console().print(table)
     _console().print(f"ablation: {out['report']}")
@@ -586,18 +584,19 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     from datetime import datetime
 
     from ..procedure import load_run
-    from ..report.compare import against_first, compare_page
+    from ..report import headline_keys, pvalue
+    from ..report.compare import against_first, check_comparable, compare_page
 
     runs = [load_run(d) for d in run_dirs]
+    check_comparable(runs)
     out = out or run_dirs[0].parent / f"compare-{datetime.now():%Y%m%d-%H%M%S}.html"
-    compare_page(runs, out)
-    from ..report import headline_keys
-
-    key = next(k for k in headline_keys(runs[0].metrics) if k in runs[0].metrics["test"])
-    for i, (r, t) in enumerate(zip(runs[1:], against_first(runs, key)), 1):
+    key = next(k for k in headline_keys(runs[0].metrics) if all(k in r.metrics["test"] for r in runs))
+    tests = against_first(runs, key)
+    compare_page(runs, out, tests=tests)
+    for i, (r, t) in enumerate(zip(runs[1:], tests), 1):
         word = "right" if runs[0].metrics["spec"]["target"] == "class" else "closer"
         only = f" ({word} only in run 0: {t['only'][0]:,}, only in run {i}: {t['only'][1]:,})" if "only" in t else ""
-        verdict = (f"{t['test']}{only}: p = {t['p_value']:.3g}, " + ("significant" if t["significant"] else "not significant")
+        verdict = (f"{t['test']}{only}: {pvalue(t['p_value'])}, " + ("significant" if t["significant"] else "not significant")
                    if t["test"] else t["note"])
         _console().print(f"{key}: run {0 if t['better'] == 0 else i} ({(runs[0] if t['better'] == 0 else r).recipe.name}) "
                          f"is better by {abs(t['mean_difference']):.4f} · {verdict}")

@@ -10,6 +10,9 @@ import numpy as np
 
 log = logging.getLogger("trainlab")
 
+# the metrics the baselines are scored and shown on, by target; the first decides "the best baseline"
+COLUMNS = {"class": ("accuracy", "balanced_accuracy", "f1_macro"), "real": ("r2", "rmse", "mae")}
+
 
 def _flat(x, vocab: int = 0):
     """Model inputs as a feature matrix: token ids become bag-of-words counts."""

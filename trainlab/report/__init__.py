@@ -23,6 +23,13 @@ def fmt(v) -> str:
     return str(v)
 
 
+def pvalue(p: float) -> str:
+    """A p-value as every report and command writes it: three decimals, or two significant digits below 0.001."""
+    if p < 1e-300:  # (an exact test's tail underflows)
+        return "p < 1e-300"
+    return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.2g}"
+
+
 def headline_keys(metrics: dict) -> list[str]:
     """The headline metric names of a run's metrics.json, by its task."""
     return HEADLINE[metrics["task"]["name"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
-from . import LOWER_IS_BETTER, fmt, headline_keys, plots
+from . import LOWER_IS_BETTER, fmt, headline_keys, plots, pvalue
 from .html import TEMPLATES
 
 
@@ -65,10 +65,8 @@ def against_first(runs: list, key: str) -> list[dict]:
     return [significance(runs[0].metrics, r.metrics, key, same_samples(runs[0], r)) for r in runs[1:]]
 
 
-def compare_page(runs: list, out: Path, labels: list[str] | None = None) -> Path:
-    """The comparison page; `labels`: what each run is (default: its recipe's name)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+def check_comparable(runs: list) -> None:
+    """Two or more finished runs of one supervised or generative task, or a clear error."""
     if len(runs) < 2:
         raise TrainlabError("trainlab compare needs at least two run directories.")
     for r in runs:
@@ -79,6 +77,14 @@ def compare_page(runs: list, out: Path, labels: list[str] | None = None) -> Path
     tasks = {r.metrics["task"]["name"] for r in runs}
     if len(tasks) > 1:
         raise TrainlabError(f"These runs mix tasks ({', '.join(sorted(tasks))}): compare like with like.")
+
+
+def compare_page(runs: list, out: Path, labels: list[str] | None = None, tests: list[dict] | None = None) -> Path:
+    """The comparison page; `labels`: what each run is (default: its recipe's name); `tests`: each
+    later run against the first (against_first on the first headline metric), when already made."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    check_comparable(runs)
     keys = [k for k in headline_keys(runs[0].metrics) if all(k in r.metrics["test"] for r in runs)]
     labels = labels or [r.recipe.name for r in runs]
     table = []
@@ -88,7 +94,7 @@ def compare_page(runs: list, out: Path, labels: list[str] | None = None) -> Path
             v = _values(r.metrics, k)
             row[k] = f"{np.mean(v):.4f}" + (f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else "")
         table.append(row)
-    tests = against_first(runs, keys[0])
+    tests = tests if tests is not None else against_first(runs, keys[0])
     base = (runs[0].path / "recipe.toml").read_text().splitlines()
     diffs = [{"name": f"{runs[0].path.name} → {r.path.name}",
               "text": "\n".join(difflib.unified_diff(base, (r.path / "recipe.toml").read_text().splitlines(),
@@ -97,7 +103,7 @@ def compare_page(runs: list, out: Path, labels: list[str] | None = None) -> Path
     curves = plots.overlaid_curves({f"{i}: {label}": r.history for i, (r, label) in enumerate(zip(runs, labels))})
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("compare.html.j2").render(runs=runs, table=table, keys=keys, tests=tests, diffs=diffs,
-                                                      curves=curves, fmt=fmt)
+                                                      curves=curves, fmt=fmt, pvalue=pvalue)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return out

@@ -10,9 +10,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
-from ..evaluate.baselines import LEAK_SCORE
-from . import fmt, headline_keys, plots
-from .methods import baseline_verdict, methods_text, pvalue
+from ..evaluate.baselines import COLUMNS, LEAK_SCORE
+from . import fmt, headline_keys, plots, pvalue
+from .methods import baseline_verdict, methods_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,7 +49,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         keys = [k for k in headline_keys(metrics) if k in repeats["test"] and k != "loss"][:3]
         figures["repeats"] = plots.repeats_strip({k: repeats["test"][k]["values"] for k in keys})
     headline = [(k, test[k]) for k in headline_keys(metrics) if k in test]
-    baseline_cols = ["accuracy", "balanced_accuracy", "f1_macro"] if target == "class" else ["r2", "rmse", "mae"]
+    baseline_cols = list(COLUMNS.get(target, ()))
     return {
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,

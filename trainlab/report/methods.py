@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ..evaluate.baselines import COLUMNS
 from ..tasks.base import monitored
-from . import LOWER_IS_BETTER, fmt, headline_keys
+from . import LOWER_IS_BETTER, fmt, headline_keys, pvalue
 
 MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer perceptron",
           "convnet": "a convolutional network", "resnet": "a residual network (ResNet)", "vit": "a Vision Transformer",
@@ -160,11 +161,6 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     return out
 
 
-def pvalue(p: float) -> str:
-    """A p-value as the reports write it."""
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     """The network against the best baseline on the baselines' headline metric, and whether the
     difference is more than chance: a paired test on the same test samples, or with repeats a paired
@@ -173,7 +169,7 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     if not models:
         return None
     classes = metrics["spec"]["target"] == "class"
-    key = "accuracy" if classes else "r2"
+    key = COLUMNS[metrics["spec"]["target"]][0]
     name, b = max(models.items(), key=lambda kv: kv[1][key])
     rep = metrics.get("repeats") or {}
     if name in rep.get("baselines", {}):
