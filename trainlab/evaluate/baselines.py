@@ -12,6 +12,7 @@ log = logging.getLogger("trainlab")
 
 # the metrics the baselines are scored and shown on, by target; the first decides "the best baseline"
 COLUMNS = {"class": ("accuracy", "balanced_accuracy", "f1_macro"), "real": ("r2", "rmse", "mae")}
+TRIVIAL = {"class": "majority class", "real": "mean"}  # the trivial baseline's name, by target
 
 
 def _flat(x, vocab: int = 0):
@@ -42,11 +43,11 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
         note = f"fitted on a random {max_samples} of {len(s.x_train)} training samples (eval.baseline_max_samples)"
     x_test = _flat(s.x_test, spec.vocab_size)
     if spec.target == "class":
-        models = {"majority class": DummyClassifier(strategy="most_frequent"),
+        models = {TRIVIAL["class"]: DummyClassifier(strategy="most_frequent"),
                   "logistic regression" + " (balanced)" * balanced:
                       LogisticRegression(max_iter=300, class_weight="balanced" if balanced else None)}
     else:
-        models = {"mean": DummyRegressor(strategy="mean"), "ridge regression": Ridge(alpha=1.0)}
+        models = {TRIVIAL["real"]: DummyRegressor(strategy="mean"), "ridge regression": Ridge(alpha=1.0)}
     single = None
     if spec.kind == "table" and x.shape[1] <= MAX_SINGLE_FEATURES:
         j, score = _best_feature(x, y, s.x_val, s.y_val, spec.target == "class", balanced)

@@ -482,9 +482,6 @@ def sweep_history(trials: list, settings: dict) -> str:
     return _uri(fig)
 
 
-TRIVIAL = ("majority class", "mean")  # the trivial baselines' names (evaluate.baselines)
-
-
 def size_curve(points: list[dict], key: str) -> str:
     """The learning curve over the training-set size: the test score of the network (± std over
     repeats, or its bootstrap interval) and of the baselines; the kept model's training and validation loss."""
@@ -498,7 +495,9 @@ def size_curve(points: list[dict], key: str) -> str:
     else:
         err, how = None, ""
     ax.errorbar(n, mean, yerr=err, fmt="o-", capsize=3, lw=2, label=f"this network{' (' + how + ')' if how else ''}")
-    for name in (b for b in points[0]["baselines"] if b not in TRIVIAL):  # a constant would flatten the axis
+    from ..evaluate.baselines import TRIVIAL
+
+    for name in (b for b in points[0]["baselines"] if b not in TRIVIAL.values()):  # a constant would flatten the axis
         ax.plot(n, [p["baselines"].get(name, np.nan) for p in points], "s--", ms=4, label=name)
     ax.set(ylabel=f"test {key.replace('_', ' ')}", title="Test score against the training-set size")
     for k, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):
