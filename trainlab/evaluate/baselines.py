@@ -1,5 +1,6 @@
-""""Do you really need deep learning?" A trivial baseline (majority class / mean) and a
-classical one (logistic / ridge regression, scikit-learn) on the same split and metrics."""
+""""Do you really need deep learning?" A trivial baseline (majority class / mean), a classical one
+(logistic / ridge regression, scikit-learn) and, for tables, the best single feature, on the same
+split and metrics, each tested against the network on the same test samples."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +14,9 @@ log = logging.getLogger("trainlab")
 # the metrics the baselines are scored and shown on, by target; the first decides "the best baseline"
 COLUMNS = {"class": ("accuracy", "balanced_accuracy", "f1_macro"), "real": ("r2", "rmse", "mae")}
 TRIVIAL = {"class": "majority class", "real": "mean"}  # the trivial baseline's name, by target
+SINGLE = "best single feature"  # one name over repeats, whichever feature each split picks
+MAX_SINGLE_FEATURES = 200  # tables up to this many features get the single-feature baseline (a tree each)
+LEAK_SCORE = 0.99  # a single feature this good on validation is worth checking for leakage
 
 
 def _flat(x, vocab: int = 0):
@@ -69,11 +73,6 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
         out[name] = {**_score(spec, pred, true), "fit_seconds": fit_seconds,
                      "paired": paired_test(true, network, pred, spec.target == "class")}
     return {"models": out, "note": note, **({"single_feature": single} if single else {})}
-
-
-SINGLE = "best single feature"  # one name over repeats, whichever feature each split picks
-MAX_SINGLE_FEATURES = 200  # tables up to this many features get the single-feature baseline (a tree each)
-LEAK_SCORE = 0.99  # a single feature this good on validation is worth checking for leakage
 
 
 def _tree(classes: bool, balanced: bool = False):
