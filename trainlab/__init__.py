@@ -2,10 +2,17 @@
 
     run = trainlab.run("recipes/tp1-mlp.toml")
     run.metrics["test"]["accuracy"]
+
+Your own model or dataset: register its builder in a Python file and name the file in the
+recipe's `plugins` (README, "Your own model and data").
+
+    @trainlab.register_model("tiny_cnn")
+    def tiny_cnn(spec, out_features, *, width: int = 16): ...  # → a torch.nn.Module
 """
 __version__ = "0.1.0"
 
-__all__ = ["run", "resume", "load_run", "lr_find", "learning_curve", "load_recipe", "build_model", "list_registry", "__version__"]
+__all__ = ["run", "resume", "load_run", "lr_find", "learning_curve", "load_recipe", "build_model", "list_registry",
+           "register_model", "register_dataset", "RawData", "DataSpec", "__version__"]
 
 
 def __getattr__(name):  # torch and friends load only when something is used
@@ -25,6 +32,22 @@ def __getattr__(name):  # torch and friends load only when something is used
         from .models import build_model
 
         return build_model
+    if name == "register_model":  # builder(spec: DataSpec, out_features: int, *, keys...) → nn.Module
+        from .models import MODELS
+
+        return MODELS.register
+    if name == "register_dataset":  # builder(*, keys...) → RawData
+        from .data.datasets import DATASETS
+
+        return DATASETS.register
+    if name == "RawData":
+        from .data.datasets import RawData
+
+        return RawData
+    if name == "DataSpec":
+        from .core.spec import DataSpec
+
+        return DataSpec
     if name == "list_registry":
         from .registries import list_registry
 

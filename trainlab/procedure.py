@@ -16,8 +16,10 @@ import numpy as np
 from .core.config import Recipe, load_recipe, parse_recipe, to_toml
 from .core.errors import CheckpointError, TrainlabError
 from .core.spec import DataSpec
+from .plugins import identity, keep, load, ours
 
 log = logging.getLogger("trainlab")
+_WARNED: set = set()  # user entries outside the recipe's plugins, warned about once per process
 
 
 class Interrupted(TrainlabError):
@@ -81,6 +83,7 @@ def resolve(recipe: Recipe) -> Recipe:
     from .engine.optim import OPTIMIZERS, SCHEDULES
     from .models import MODELS
 
+    modules = load(recipe.plugins)
     d = recipe.to_dict()
     if recipe.is_rl:
         from .rl.registry import AGENTS, ENVIRONMENTS
@@ -90,7 +93,13 @@ def resolve(recipe: Recipe) -> Recipe:
         first = (("data", DATASETS),)
     for section, registry in (*first, ("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
         cfg = getattr(recipe, section)
-        params = registry.get(cfg.name).validate(cfg.params, section)
+        entry = registry.get(cfg.name)
+        if not ours(entry, modules) and (registry.kind, entry.name) not in _WARNED:
+            _WARNED.add((registry.kind, entry.name))
+            log.warning("%s %r comes from %s, which the recipe's plugins do not name: this process can train it, but "
+                        "resume, predict and serve in another cannot rebuild it. Put it in a file and name the file "
+                        "in the recipe's plugins.", registry.kind, entry.name, entry.where)
+        params = entry.validate(cfg.params, section)
         # None means "the builder's own default" and TOML has no null: leave it out
         d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
     return parse_recipe(d)
@@ -110,13 +119,15 @@ def _resolved(recipe: str | Path | Recipe, overrides=()) -> Recipe:
 def _build(recipe: Recipe, data, seed: int):
     """(task, model) for a recipe on prepared data, the model initialised from `seed`."""
     from .core.seed import seed_everything
-    from .models import build_model
+    from .models import build_model, check_user_model
     from .tasks import build_task
 
     seed_everything(seed)
     task = build_task(recipe.task.name, data.spec, recipe.task.params, normalizer=data.normalizer,
                       y_train=data.split.y_train)
-    return task, build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    model = build_model(recipe.model.name, data.spec, task.output_size(), **recipe.model.params)
+    check_user_model(recipe.model.name, model, data.spec, task)
+    return task, model
 
 
 def _trainer(recipe: Recipe, data, seed: int, device: str, fabric=None):
@@ -148,6 +159,8 @@ def _new_run_dir(runs_dir: Path, name: str) -> Path:
 def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int | None = None,
         runs_dir: str | Path = "runs", progress: bool = True) -> Run:
     """Train, test and report a recipe; returns the finished Run."""
+    from .models import MODELS
+
     if repeats is not None:
         overrides = [*overrides, f"eval.repeats={repeats}"]
     recipe = _resolved(recipe, overrides)
@@ -155,10 +168,13 @@ def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int 
     if raw is not None:  # and so does an augmentation the data cannot take
         _check_before_run(recipe, raw)
     fabric, data = _launch(recipe, raw)  # several processes: each continues from here
+    if raw is not None and not MODELS.get(recipe.model.name).builtin:  # a user's model meets the data before a
+        data = data if data is not None else _prepare(raw, recipe, recipe.seed)  # run directory exists
+        _build(recipe, data, recipe.seed)
     path = None
     if fabric is None or fabric.is_global_zero:
         path = _new_run_dir(Path(runs_dir), recipe.name)
-        (path / "recipe.toml").write_text(to_toml(recipe.to_dict()))
+        (path / "recipe.toml").write_text(to_toml(keep(recipe.to_dict(), path)))  # with copies of its plugin files
         _write_json(path / "run.json", {"status": "created", "created": datetime.now().isoformat(timespec="seconds")})
         log.info("run directory %s", path)
     if fabric is not None:
@@ -190,10 +206,10 @@ def run_in(folder: Path, recipe: Recipe, progress: bool = True) -> Run:
     """The run of exactly this (resolved) recipe in `folder`, a family of runs (a learning curve, an
     ablation): read if it finished, resumed if it was interrupted, started otherwise. So the command
     that makes the family continues where it stopped when it is run again."""
-    want = recipe.to_dict()
+    want = identity(recipe.to_dict())
     for path in sorted(folder.glob("*/recipe.toml"), reverse=True):  # the newest first
         try:
-            same = load_recipe(path).to_dict() == want
+            same = identity(load_recipe(path).to_dict()) == want
         except TrainlabError:  # a recipe an older trainlab wrote: not this one
             continue
         if same and _read_json(path.parent / "run.json").get("status") == "finished":

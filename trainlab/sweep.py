@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .core.config import apply_overrides, parse_recipe, to_toml
 from .core.errors import RecipeError, TrainlabError
+from .plugins import keep
 
 log = logging.getLogger("trainlab")
 
@@ -172,7 +173,7 @@ def _finish(s, base, params, settings, folder: Path, trials: int, runs_dir: Path
     recipe = parse_recipe(apply_overrides(base.to_dict(), best.user_attrs["overrides"]))
     (folder / "best.toml").write_text(f"# best of {len(done)} trials of {s.study_name}: "
                                       f"{settings['metric']} = {best.value:.6g} (trial {best.number})\n"
-                                      + to_toml(recipe.to_dict()))
+                                      + to_toml(keep(recipe.to_dict(), folder)))  # plugins copied beside it
     final = run(recipe, runs_dir=runs_dir, progress=False)  # the one test evaluation
     from .report.sweep import write_sweep_report
 

@@ -61,7 +61,17 @@ def test_only_a_plain_mlp_is_written_out():
                nn.Sequential(nn.Flatten(0), nn.Linear(4, 3)), nn.Linear(4, 3)]
     frozen = MLP(4, [8], 3)
     frozen.net[1].weight.requires_grad_(False)
-    assert all(analytic.chain(m) is None for m in [*refused, frozen])
+
+    class Skip(nn.Sequential):  # a user's model: Sequential's layers, a forward of its own
+        def forward(self, x):
+            return super().forward(x) + x[:, :3]
+
+    class Scaled(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    yours = [Skip(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), nn.Sequential(Scaled(4, 8), nn.ReLU(), nn.Linear(8, 3))]
+    assert all(analytic.chain(m) is None for m in [*refused, frozen, *yours])
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])

@@ -171,12 +171,18 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learnin
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules | environments | agents")):
+def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules | environments | agents"),
+          plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Also your own entries: a plugin file "
+                                                     "(my_models.py) or module, as a recipe's plugins names it. Repeatable.")):
     """List what a registry holds, with each entry's recipe keys."""
     from rich.markup import escape
     from rich.table import Table
 
+    from ..core.config import plugin_paths
+    from ..plugins import load
     from ..registries import list_registry
+
+    load(plugin_paths(plugin or [], Path.cwd()))
 
     table = Table(title=kind)
     table.add_column("name")
@@ -185,7 +191,8 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
     for e in list_registry(kind):
         keys = ", ".join(f"{n}={'required' if f.is_required() else json.dumps(f.default)}"
                          for n, f in e.params.model_fields.items())
-        table.add_row(e.name, escape(e.summary), escape(keys))  # summaries hold brackets: E[log p(x|z)]
+        mine = "" if e.builtin else f" (yours: {Path(e.where).name})"
+        table.add_row(e.name, escape(e.summary + mine), escape(keys))  # summaries hold brackets: E[log p(x|z)]
     _console().print(table)
 
 

@@ -143,10 +143,25 @@ class ReportConfig(_Strict):
     interpret_samples: int = Field(8, ge=1, le=64, description="test samples explained")
 
 
+def plugin_is_file(entry: str) -> bool:
+    return entry.endswith(".py")
+
+
+def plugin_paths(entries, base: Path) -> list:
+    """Plugin files relative to `base` (a recipe file's folder) made absolute; module names as they are."""
+    if not isinstance(entries, list):
+        return entries  # the schema says what is wrong
+    return [str((base / Path(e).expanduser()).resolve()) if isinstance(e, str) and plugin_is_file(e) else e
+            for e in entries]
+
+
 class Recipe(_Strict):
     name: str = "run"
     description: str = ""
     seed: int = 0
+    plugins: list[str] = Field([], description="your own models and datasets: Python files (relative to the recipe "
+                               "file) or importable modules whose trainlab.register_model / register_dataset entries "
+                               "the recipe names; a run keeps a copy of each file")
     data: DataConfig | None = None
     env: EnvConfig | None = None
     agent: AgentConfig | None = None
@@ -157,6 +172,14 @@ class Recipe(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     report: ReportConfig = ReportConfig()
+
+    @pydantic.field_validator("plugins")
+    @classmethod
+    def _plugin_names(cls, entries):
+        for e in entries:
+            if not (plugin_is_file(e) or all(part.isidentifier() for part in e.split("."))):
+                raise ValueError(f"plugin {e!r} is neither a Python file (ending in .py) nor a module name (mylab.models)")
+        return plugin_paths(entries, Path.cwd())  # a recipe made in code: files relative to the working directory
 
     @pydantic.model_validator(mode="after")
     def _data_or_env(self):
@@ -177,7 +200,10 @@ class Recipe(_Strict):
         return self.env is not None
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude_none=True)
+        d = self.model_dump(mode="json", exclude_none=True)
+        if not d["plugins"]:
+            del d["plugins"]  # a recipe without plugins reads (and hashes) as it always did
+        return d
 
 
 SECTIONS = [k for k in Recipe.model_fields]
@@ -229,7 +255,10 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     except tomllib.TOMLDecodeError as err:
         raise RecipeError(f"Recipe {str(path)!r} is not valid TOML: {err}.") from None
     raw.setdefault("name", path.stem)
-    return parse_recipe(apply_overrides(raw, list(overrides)), str(path))
+    raw = apply_overrides(raw, list(overrides))
+    if "plugins" in raw:
+        raw["plugins"] = plugin_paths(raw["plugins"], path.parent)
+    return parse_recipe(raw, str(path))
 
 
 def schema() -> dict:

@@ -35,12 +35,27 @@ def _params_model(name: str, fn: Callable) -> type[pydantic.BaseModel]:
     return pydantic.create_model(f"{name}_params", __config__=config, **fields)
 
 
+def builtin(fn: Callable) -> bool:
+    """Whether `fn` is trainlab's own, not a user's (a plugin file, a notebook, a package of theirs)."""
+    module = getattr(fn, "__module__", "") or ""
+    return module == "trainlab" or module.startswith("trainlab.")
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
     fn: Callable
     params: type[pydantic.BaseModel]
     summary: str
+
+    @property
+    def builtin(self) -> bool:
+        return builtin(self.fn)
+
+    @property
+    def where(self) -> str:
+        """Where a user's entry is defined (its file, or its module), for errors and reports."""
+        return inspect.getsourcefile(self.fn) or self.fn.__module__
 
     def validate(self, values: dict, section: str) -> dict:
         """Check `values` against this entry's parameters; errors name the recipe key."""
@@ -59,15 +74,35 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        self._by_module: dict[str, dict[str, Entry]] = {}  # a user's module → what it registered
 
     def register(self, name: str) -> Callable:
+        """A decorator registering a builder under `name`. A user's builder may replace another
+        user's (a notebook cell run again, an edited plugin file), never one of trainlab's."""
         def decorator(fn: Callable) -> Callable:
-            assert name not in self._entries, f"{self.kind} {name!r} registered twice"
+            old = self._entries.get(name)
+            if old is not None and old.builtin:
+                assert not builtin(fn), f"{self.kind} {name!r} registered twice"
+                raise RegistryError(f"{self.kind.capitalize()} {name!r} is built into trainlab; register yours under "
+                                    f"another name ({fn.__qualname__} in {inspect.getsourcefile(fn) or fn.__module__}).")
             doc = " ".join((inspect.getdoc(fn) or "").split("\n\n")[0].split())  # the first paragraph
-            self._entries[name] = Entry(name, fn, _params_model(name, fn), doc)
+            entry = self._entries[name] = Entry(name, fn, _params_model(name, fn), doc)
+            if not entry.builtin:
+                self._by_module.setdefault(fn.__module__, {})[name] = entry
             return fn
 
         return decorator
+
+    def activate(self, module: str) -> None:
+        """Make the entries a user's module registered the current ones again (two versions of a plugin
+        file loaded in one process: the recipe being resolved uses its own)."""
+        self._entries.update(self._by_module.get(module, {}))
+
+    def forget(self, module: str) -> None:
+        """Drop what a user's module registered (its import failed half-way)."""
+        for name, entry in self._by_module.pop(module, {}).items():
+            if self._entries.get(name) is entry:
+                del self._entries[name]
 
     def get(self, name: str) -> Entry:
         if name not in self._entries:
@@ -114,9 +149,10 @@ def describe_validation_error(err: pydantic.ValidationError, section: str, model
             hint = closest(loc[-1], valid)
             msg = f"Unknown key {key!r} in [{owner}]."
             msg += f" Did you mean {hint!r}?" if hint else ""
-            msg += f" Valid keys: {', '.join(valid)}."
+            msg += f" Valid keys: {', '.join(valid)}." if valid else " It takes no keys."
         elif e["type"] == "value_error":
-            msg = e["msg"].removeprefix("Value error, ").capitalize() + "."
+            msg = e["msg"].removeprefix("Value error, ")
+            msg = msg[:1].upper() + msg[1:] + "."  # (not str.capitalize: names keep their capitals)
         elif e["type"] == "missing":
             msg = f"Missing required key {key!r}."
         else:  # one sentence per key: a union's members each say what they would have taken

@@ -21,12 +21,52 @@ class Prepared:
     tokenizer: object = None  # text: the WordTokenizer fitted on the training split
 
 
+KINDS = {"image": ("class", "real", "mask"), "table": ("class", "real"), "points": ("class", "real"),
+         "text": ("class",), "sequence": ("sequence",)}  # what each kind of input can be trained to predict
+
+
 def load_raw(name: str, params: dict) -> RawData:
-    raw = DATASETS.get(name).build(**params).validate()
+    entry = DATASETS.get(name)
+    raw = entry.build(**params)
+    if not entry.builtin:  # a user's: checked for what trainlab's own datasets guarantee
+        _check_user_data(raw, f"Dataset {name!r} ({entry.where})")
+    raw.validate()
     if raw.kind == "image" and raw.x.ndim == 3:  # (N, H, W) → (N, 1, H, W)
         raw.x = raw.x[:, None]
         raw.x_test = raw.x_test[:, None] if raw.x_test is not None else None
     return raw
+
+
+def _check_user_data(raw, where: str) -> None:
+    if not isinstance(raw, RawData):
+        raise DataError(f"{where} returned a {type(raw).__name__}; a dataset builder returns trainlab.RawData(x, y, "
+                        "kind, target, source, class_names=...).")
+    if raw.kind not in KINDS or raw.target not in KINDS[raw.kind]:
+        raise DataError(f"{where}: kind {raw.kind!r} with target {raw.target!r}; the kinds and their targets are "
+                        + "; ".join(f"{k}: {', '.join(t)}" for k, t in KINDS.items()) + ".")
+    for part, x, y in (("", raw.x, raw.y), ("test ", raw.x_test, raw.y_test)):
+        if (x is None) != (y is None):
+            raise DataError(f"{where}: x_{part.strip() or 'train'} and its labels come together; one of them is None.")
+        if x is None:
+            continue
+        if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+            raise DataError(f"{where}: the {part}inputs and labels must be NumPy arrays; received "
+                            f"{type(x).__name__} and {type(y).__name__}.")
+        if raw.kind != "text" and not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise DataError(f"{where}: the {part}inputs hold {x.dtype}; {raw.kind} inputs are numbers.")
+        if raw.target in ("class", "sequence") and not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{where}: class labels must be integers 0..{max(len(raw.class_names) - 1, 0)} (the "
+                            f"index into class_names); the {part}labels are {y.dtype}.")
+    if raw.x_test is not None and raw.x_test.shape[1:] != raw.x.shape[1:]:
+        raise DataError(f"{where}: test inputs have shape {list(raw.x_test.shape[1:])} per sample, training inputs "
+                        f"{list(raw.x.shape[1:])}.")
+    if raw.target == "class" and len(raw.class_names) < 2:
+        raise DataError(f"{where}: class_names holds {len(raw.class_names)} class name(s); a classifier needs at least two.")
+    if raw.kind in ("table", "points"):
+        n = int(np.prod(raw.x.shape[1:]))
+        if raw.feature_names and len(raw.feature_names) != n:
+            raise DataError(f"{where}: {len(raw.feature_names)} feature_names for {n} features.")
+        raw.feature_names = tuple(raw.feature_names) or tuple(f"x{i + 1}" for i in range(n))
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,

@@ -29,14 +29,15 @@ def chain(module: nn.Module) -> list[tuple[nn.Linear, type | None]] | None:
     Linear, every weight trainable; None for anything else."""
     from ..models.mlp import MLP
 
-    mods = list(module.net) if isinstance(module, MLP) else list(module) if isinstance(module, nn.Sequential) else None
+    forward = type(module).forward  # a subclass with a forward of its own computes something else
+    mods = list(module.net) if forward is MLP.forward else list(module) if forward is nn.Sequential.forward else None
     if not mods:
         return None
     if isinstance(mods[0], nn.Flatten) and mods[0].start_dim == 1 and mods[0].end_dim == -1:
         mods = mods[1:]
     out: list[tuple[nn.Linear, type | None]] = []
     for m in mods:
-        if isinstance(m, nn.Linear) and all(p.requires_grad for p in m.parameters()):
+        if type(m).forward is nn.Linear.forward and all(p.requires_grad for p in m.parameters()):
             out.append((m, None))
         elif type(m) in _ACTIVATIONS and out and out[-1][1] is None:
             out[-1] = (out[-1][0], type(m))

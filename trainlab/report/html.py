@@ -53,7 +53,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     return {
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
-        "data": metrics["data"], "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
+        "data": metrics["data"], "recipe_toml": _recipe_toml(path, recipe), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
         "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
@@ -162,7 +162,7 @@ def build_rl_context(path: Path, recipe, metrics: dict, env: dict, pictures: dic
         figures["q"] = plots.q_values(pictures["q_sample"])
     ev = metrics["eval"]
     return {"recipe": recipe, "metrics": metrics, "env": env, "eval": ev, "fit": metrics["fit"], "figures": figures,
-            "pictures": pictures, "recipe_toml": to_toml(recipe.to_dict()), "run_name": path.name, "fmt": fmt,
+            "pictures": pictures, "recipe_toml": _recipe_toml(path, recipe), "run_name": path.name, "fmt": fmt,
             "ratio_random": ev["greedy"]["mean"] / ev["random"]["mean"] if ev["random"]["mean"] > 0 else None}
 
 
@@ -179,3 +179,9 @@ def write_report(path: Path, recipe, metrics: dict, env: dict, pictures: dict | 
     tmp.write_text(render(path, recipe, metrics, env, pictures), encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def _recipe_toml(path: Path, recipe) -> str:
+    """The recipe as the run directory stores it (its plugins named by their copies there)."""
+    f = path / "recipe.toml"
+    return f.read_text() if f.is_file() else to_toml(recipe.to_dict())

@@ -45,10 +45,12 @@ def headline(metrics: dict) -> tuple[str | None, float | None, float | None, int
 
 
 def record(path: Path, recipe, status: str, metrics: dict | None = None, duration: float | None = None) -> None:
+    from ..plugins import identity
+
     d = recipe.to_dict()
     name, value, std, n = headline(metrics or {})
     now = datetime.now().isoformat(timespec="seconds")
-    row = {"path": str(path.resolve()), "name": recipe.name, "recipe_hash": recipe_hash(d),
+    row = {"path": str(path.resolve()), "name": recipe.name, "recipe_hash": recipe_hash(identity(d)),
            "dataset": (d.get("data") or d.get("env") or {}).get("name"), "model": d["model"]["name"],
            "task": "rl" if recipe.is_rl else d["task"]["name"], "status": status, "created": now, "updated": now,
            "duration": duration, "metric_name": name, "metric": value, "metric_std": std, "repeats": n}

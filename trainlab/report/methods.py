@@ -29,9 +29,13 @@ def _value(v) -> str:
 def _settings(kind: str, name: str, params: dict, always=("lr",)) -> str:
     """" (key = value, ...)" for the settings that differ from the registry's defaults, and `always`
     (a name: that key; True: every setting that is switched on, e.g. a model's widths)."""
+    from ..core.errors import RegistryError
     from ..registries import all_registries
 
-    fields = all_registries()[kind].get(name).params.model_fields
+    try:
+        fields = all_registries()[kind].get(name).params.model_fields
+    except RegistryError:  # a plugin's entry, in a process that has not imported the plugin: tell every setting
+        fields = {}
 
     def told(k, v) -> bool:
         if always is True:  # (a Gaussian's width matters only with a Gaussian initialisation)
@@ -93,10 +97,10 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
     out.append("; ".join(s) + ".")
 
-    model = MODELS.get(recipe.model.name, f"model {recipe.model.name!r}")
+    model = MODELS.get(recipe.model.name) + _settings('models', recipe.model.name, recipe.model.params, True) \
+        if recipe.model.name in MODELS else _own(recipe)
     opt = OPTIMIZERS.get(recipe.optim.name, recipe.optim.name)
-    m = [f"Model: {model}{_settings('models', recipe.model.name, recipe.model.params, True)}, {fit['parameters']:,} "
-         f"parameters, trained with {opt}{_settings('optimizers', recipe.optim.name, recipe.optim.params)} on "
+    m = [f"Model: {model}, {fit['parameters']:,} parameters, trained with {opt}{_settings('optimizers', recipe.optim.name, recipe.optim.params)} on "
          f"mini-batches of {fit.get('global_batch_size') or t.batch_size}"]
     loss = _loss(recipe, spec, task)
     if loss:
@@ -159,6 +163,16 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         res += " " + verdict[0]
     out.append(res)
     return out
+
+
+def _own(recipe) -> str:
+    """A model that is not trainlab's: its name and the plugin files (with their SHA-256) that define it."""
+    from ..plugins import files
+
+    kept = files(recipe.to_dict())
+    where = (" defined in " + ", ".join(f"{f['file']} (SHA-256 {f['sha256'][:16]}…)" for f in kept)
+             + (", a copy of which is" if len(kept) == 1 else ", copies of which are") + " kept with the run") if kept else ""
+    return f"{recipe.model.name}{_settings('models', recipe.model.name, recipe.model.params, True)}, a network{where}"
 
 
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:

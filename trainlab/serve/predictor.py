@@ -13,6 +13,7 @@ from ..core.spec import DataSpec
 from ..data.sources import finite_float32
 from ..data.transforms import Normalizer
 from ..evaluate.tta import with_tta
+from ..plugins import identity, load_stored
 
 
 class Predictor:
@@ -33,6 +34,7 @@ class Predictor:
             raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
                                   "from an older trainlab): predict, export, serve and explain need a model trained on data.")
         self.meta, self.recipe = meta, meta["recipe"]
+        plugins = load_stored(self.run_dir) if self.recipe.get("plugins") else []  # the code it was trained with
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
         self.tokenizer = None
@@ -61,7 +63,8 @@ class Predictor:
         # what predicts, serves and is exported: the network as it was tested (with its test-time augmentation)
         self.tta = self.recipe.get("eval", {}).get("tta", "none")
         self.model = with_tta(self.network, self.tta)
-        self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:16]
+        recipe = identity({**self.recipe, "plugins": plugins}) if plugins else self.recipe  # plugins by their content
+        self.recipe_hash = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
     # --- inputs ---
 
