@@ -131,7 +131,7 @@ def test_table_identifier_column_is_not_taken_for_a_category(tmp_path):
     assert load_raw("table", {"path": str(p), "label": "y", "features": ["x"]}).x.shape == (150, 1)
 
 
-@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences", "sbsst265", "segmentation_folder")])
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in ("fashion_mnist", "mnist_folder", "table", "arrays", "cifar10", "image_folder", "text_table", "imdb", "digit_sequences", "sbsst265", "segmentation_folder")])
 def test_bundled_and_generated_sets(name):
     raw = load_raw(name, {})
     assert len(raw.x) == len(raw.y) > 100 and (raw.kind == "text" or np.isfinite(raw.x).all())
@@ -302,3 +302,63 @@ def test_minilm_word_pieces_round_trip():
     assert p.spec.vocab_size == 30522 and p.split.x_train.shape[1] == 24
     assert (p.split.x_train[:, 0] == 101).all()  # [CLS]
     assert p.tokenizer.decode(p.tokenizer.encode(["The film was SUPERB !"])[0]) == "the film was superb!"
+
+
+def test_arrays_from_npz_or_npy_folders_become_tables_or_images(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(60, 5)), y=np.array(["dog", "cat", "emu"])[np.arange(60) % 3])
+    t = load_raw("arrays", {"path": str(tmp_path / "t.npz")})
+    assert (t.kind, t.target, t.class_names, t.x.dtype) == ("table", "class", ("cat", "dog", "emu"), np.float32)
+    assert t.y[:3].tolist() == [1, 0, 2] and t.feature_names[-1] == "x5" and t.x_test is None
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, n in (("x", 40), ("x_test", 10)):  # channels last, as many libraries save images
+        np.save(folder / f"{name}.npy", rng.integers(0, 256, (n, 12, 10, 3)).astype(np.uint8))
+        np.save(folder / f"y{name[1:]}.npy", (np.arange(n) % 2).astype(float))  # whole floats: classes
+    im = load_raw("arrays", {"path": str(folder), "class_names": ["no", "yes"]})
+    assert (im.kind, im.target, im.x.shape, im.x.dtype, im.x_test.shape) == ("image", "class", (40, 3, 12, 10), np.uint8,
+                                                                              (10, 3, 12, 10))
+    assert im.class_names == ("no", "yes") and "channels moved first" in im.source
+    np.savez(tmp_path / "r.npz", x=rng.normal(size=(30, 2, 4)), y=rng.normal(size=(30, 2)), g=np.arange(30) // 3)
+    r = load_raw("arrays", {"path": str(tmp_path / "r.npz"), "kind": "table", "groups": "g"})
+    assert (r.kind, r.target, r.x.shape, r.y.shape, r.groups.max()) == ("table", "real", (30, 8), (30, 2), 9)
+
+
+@pytest.mark.parametrize("arrays,params,match", [
+    ({"x": np.zeros((4, 2)), "y": np.array(["a", None], dtype=object)[[0, 1, 0, 1]]}, {}, "trainlab unpickles nothing"),
+    ({"inputs": np.zeros((4, 2)), "y": np.arange(4)}, {}, "has no array 'x'; it holds inputs, y"),
+    ({"x": np.zeros((4, 2)), "y": np.arange(4), "x_test": np.zeros((2, 2))}, {}, "an official test set needs both"),
+    ({"x": np.zeros((4, 2)), "y": np.arange(4)}, {"class_names": ["a", "b"]}, "a label is 2; data.class_names names 2"),
+    ({"x": np.zeros((4, 2)), "y": np.array(["a", "b", "c", "a"])}, {"class_names": ["a", "b"]}, "label 'c' is not in"),
+    ({"x": np.zeros((4, 3)), "y": np.arange(4), "x_test": np.zeros((2, 2)), "y_test": np.arange(2)}, {},
+     r"test inputs are \[2\] per sample, training inputs \[3\]"),
+    ({"x": np.array([[1.0], [np.nan]]), "y": np.arange(2)}, {}, "feature 0 is nan"),
+])
+def test_bad_arrays_are_named(tmp_path, arrays, params, match):
+    np.savez(tmp_path / "a.npz", **arrays)
+    with pytest.raises(DataError, match=match):
+        load_raw("arrays", {"path": str(tmp_path / "a.npz"), **params})
+    with pytest.raises(DataError, match="neither a .npz file nor a folder"):
+        load_raw("arrays", {"path": str(tmp_path / "a.csv")})
+
+
+def test_arrays_of_real_digits_train_and_predict_from_a_npy_stack(tmp_path):
+    import trainlab
+    from sklearn.datasets import load_digits
+
+    from trainlab.core.config import parse_recipe
+
+    d = load_digits()
+    images = (d.images * 255 / 16).astype(np.uint8)  # (1797, 8, 8) grey pixels
+    np.savez(tmp_path / "digits.npz", x=images[:1500], y=d.target[:1500], x_test=images[1500:], y_test=d.target[1500:])
+    r = trainlab.run(parse_recipe({
+        "name": "digits-arrays", "data": {"name": "arrays", "path": str(tmp_path / "digits.npz")},
+        "model": {"name": "mlp", "hidden": [64]}, "optim": {"name": "adam", "lr": 0.01},
+        "train": {"epochs": 15, "batch_size": 32}, "report": {"html": False}}), runs_dir=tmp_path / "runs", progress=False)
+    assert r.metrics["data"]["official_test"] and r.metrics["data"]["sizes"]["test"] == 297
+    assert r.metrics["test"]["accuracy"] > 0.9
+    np.save(tmp_path / "new.npy", images[1500:1520])
+    x, names = r.predictor.read_files([tmp_path / "new.npy"])
+    assert names[-1].endswith("new.npy[19]")
+    expected = np.load(r.path / "test_predictions.npz")["pred"][:20]
+    assert r.predict(x)["predicted"] == [str(c) for c in expected]

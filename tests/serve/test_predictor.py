@@ -31,6 +31,10 @@ def test_image_files_and_folders(image_run, tmp_path):
     x, names = p.read_files([tmp_path])
     assert x.shape == (3, 1, 28, 28) and [n.split("/")[-1] for n in names] == ["a.png", "big.png", "c.npy"]
     assert p.predict(x)["predicted"] == ["2", "2", "2"]
+    np.save(tmp_path / "stack.npy", np.stack([class_image(c, np.random.default_rng(c)) for c in (4, 7)]))
+    x, names = p.read_files([tmp_path / "stack.npy", tmp_path / "c.npy"])  # a .npy of several images, and of one
+    assert x.shape == (3, 1, 28, 28) and [n.split("/")[-1] for n in names] == ["stack.npy[0]", "stack.npy[1]", "c.npy"]
+    assert p.predict(x)["predicted"] == ["4", "7", "2"]
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(DataError, match="Cannot decode image"):
         p.read_files([tmp_path / "bad.png"])

@@ -292,6 +292,92 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     return RawData(t.x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), **about)
 
 
+@DATASETS.register("arrays")
+def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_test: str = "y_test", groups: str = "",
+           kind: Literal["auto", "image", "table"] = "auto", target: Literal["auto", "class", "real"] = "auto",
+           class_names: list[str] = [], feature_names: list[str] = []) -> RawData:
+    """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
+    or (N, C, H, W) (images; (N, H, W, C) is transposed) and labels y: integers or strings are classes,
+    floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
+    y_test, when the file holds them, are its official test set; `groups` names an array of group ids."""
+    names = [k for k in (x_test, y_test, groups) if k]
+    a = sources.read_arrays(path, [x, y, *([groups] if groups else [])], names)
+    where = f"arrays {path}"
+    test = (a.get(x_test), a.get(y_test)) if x_test in a and y_test in a else (None, None)
+    if (x_test in a) != (y_test in a):
+        raise DataError(f"{where}: holds {x_test if x_test in a else y_test!r} but not "
+                        f"{y_test if x_test in a else x_test!r}; an official test set needs both.")
+    inputs, note = _array_inputs([a[x], test[0]], kind, where)
+    labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
+    kind = "table" if inputs[0].ndim == 2 else "image"
+    return RawData(inputs[0], labels[0], kind, target, where + note, classes,
+                   tuple(feature_names) or (tuple(f"x{i + 1}" for i in range(inputs[0].shape[1])) if kind == "table" else ()),
+                   x_test=inputs[1], y_test=labels[1],
+                   groups=np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None)
+
+
+def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
+    """Inputs as trainlab trains on them: (N, F) float32 tables, (N, C, H, W) images (uint8 kept)."""
+    x = xs[0]
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{where}: the inputs are {x.dtype}; they must be numbers.")
+    if kind == "auto":
+        if x.ndim > 4:
+            raise DataError(f"{where}: inputs of shape {list(x.shape)}; set data.kind = \"table\" to flatten each sample.")
+        kind = "table" if x.ndim <= 2 else "image"
+    note, out = "", []
+    for a in xs:
+        if a is None:
+            out.append(None)
+            continue
+        if kind == "table":
+            a = a.reshape(len(a), -1)
+        elif a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3, 4):
+            a, note = a.transpose(0, 3, 1, 2), ", channels moved first"  # (N, H, W, C) → (N, C, H, W)
+        elif a.ndim not in (3, 4):
+            raise DataError(f"{where}: images must be (N, H, W) or (N, C, H, W); received {list(a.shape)}.")
+        out.append(np.ascontiguousarray(a) if a.dtype == np.uint8 and kind == "image" else a.astype(np.float32))
+    if out[1] is not None and out[1].shape[1:] != out[0].shape[1:]:
+        raise DataError(f"{where}: test inputs are {list(out[1].shape[1:])} per sample, training inputs "
+                        f"{list(out[0].shape[1:])}.")
+    return out, note
+
+
+def _array_labels(ys: list, target: str, names: list[str], where: str) -> tuple[list, str, tuple]:
+    """Labels as class indices (with the class names) or float32 values."""
+    y = ys[0]
+    if y.ndim == 2 and y.shape[1] == 1:
+        ys = [v.reshape(len(v)) if v is not None else None for v in ys]
+        y = ys[0]
+    both = np.concatenate([v.reshape(len(v), -1) for v in ys if v is not None])
+    whole = np.issubdtype(y.dtype, np.floating) and np.isfinite(both).all() and (both == np.round(both)).all()
+    if target == "auto":
+        discrete = not np.issubdtype(y.dtype, np.floating) or (whole and len(np.unique(both)) <= 20)
+        target = "class" if discrete and y.ndim == 1 else "real"
+    if target == "real":
+        if not np.issubdtype(y.dtype, np.number):
+            raise DataError(f"{where}: data.target is 'real' but the labels are {y.dtype}.")
+        return [v.astype(np.float32) if v is not None else None for v in ys], "real", ()
+    if y.ndim != 1:
+        raise DataError(f"{where}: class labels must be one per sample; received shape {list(y.shape)}.")
+    both = both.reshape(-1)
+    if names and y.dtype.kind in "US":  # the names given, in their order
+        unknown = sorted(set(both.tolist()) - set(names))
+        if unknown:
+            raise DataError(f"{where}: label {unknown[0]!r} is not in data.class_names ({', '.join(names)}).")
+        return [np.array([names.index(c) for c in v.tolist()], np.int64) if v is not None else None for v in ys], \
+            "class", tuple(names)
+    if names:  # numbers: indices into the names given
+        if both.min() < 0 or both.max() >= len(names) or not (both == np.round(both)).all():
+            bad = next(v for v in both.tolist() if not (0 <= v < len(names) and v == round(v)))
+            raise DataError(f"{where}: a label is {bad}; data.class_names names {len(names)} classes "
+                            f"(labels 0..{len(names) - 1}).")
+        return [v.astype(np.int64) if v is not None else None for v in ys], "class", tuple(names)
+    values = np.unique(both)  # strings, booleans, whole numbers: the classes in sorted order
+    shown = tuple(str(v).removesuffix(".0") for v in values.tolist())
+    return [np.searchsorted(values, v).astype(np.int64) if v is not None else None for v in ys], "class", shown
+
+
 def _all_numbers(values) -> bool:
     try:
         [float(v) for v in values]

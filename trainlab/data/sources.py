@@ -1,4 +1,4 @@
-"""The only file I/O for data: IDX (MNIST format), CSV/TSV/Parquet tables, scikit-learn's
+"""The only file I/O for data: IDX (MNIST format), CSV/TSV/Parquet tables, NumPy arrays, scikit-learn's
 bundled sets. Every reader validates what it reads and raises DataError naming the file."""
 from __future__ import annotations
 
@@ -423,6 +423,33 @@ def read_text_table(path: str | Path, text: str, label: str) -> tuple[list[str],
     if not rows:
         raise DataError(f"{str(path)!r} has no rows.")
     return [r[text] for r in rows], [str(r[label]) for r in rows]
+
+
+def read_arrays(path: str | Path, keys: list[str], optional: list[str]) -> dict[str, np.ndarray]:
+    """NumPy arrays by name from a .npz file or a folder of <name>.npy files, read without unpickling:
+    each of `keys` must be there, each of `optional` is read when it is."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        found = {f.stem: f for f in path.glob("*.npy")}
+        where = f"folder {str(path)!r}"
+    elif path.is_file() and path.suffix.lower() == ".npz":
+        found, where = None, f"{str(path)!r}"
+    else:
+        raise DataError(f"data.path = {str(path)!r} is neither a .npz file nor a folder of .npy files.")
+    try:
+        store = np.load(path, allow_pickle=False) if found is None else None
+        names = set(store.files) if store is not None else set(found)
+        missing = [k for k in keys if k not in names]
+        if missing:
+            raise DataError(f"{where} has no array {missing[0]!r}; it holds {', '.join(sorted(names)) or 'none'}. "
+                            "Name the arrays with data.x and data.y (data.x_test, data.y_test, data.groups).")
+        return {k: np.asarray(store[k] if store is not None else np.load(found[k], allow_pickle=False))
+                for k in [*keys, *(k for k in optional if k in names)]}
+    except ValueError as err:  # "Object arrays cannot be loaded when allow_pickle=False"
+        raise DataError(f"{where}: {err}. Save numbers, or strings as a fixed-width array (np.array(labels, dtype=str)); "
+                        "trainlab unpickles nothing.") from None
+    except (OSError, EOFError) as err:
+        raise DataError(f"Cannot read {where} as NumPy arrays: {err}.") from None
 
 
 def read_imdb(folder: str | Path) -> dict:

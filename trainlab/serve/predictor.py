@@ -129,10 +129,19 @@ class Predictor:
         if self.tokenizer is not None:  # text runs predict the strings themselves
             return self.texts_to_array([str(p) for p in paths]), [str(p) for p in paths]
         if self.spec.kind == "image":
-            files = sources.image_files(paths)
-            return np.stack([sources.read_image(f, self.spec.input_shape) for f in files]), [str(f) for f in files]
+            arrays, names = [], []
+            for f in sources.image_files(paths):
+                stack = self._npy_stack(f)
+                arrays += [stack] if stack is not None else [sources.read_image(f, self.spec.input_shape)[None]]
+                names += [f"{f}[{i}]" for i in range(len(stack))] if stack is not None else [str(f)]
+            return np.concatenate(arrays), names
         arrays, names = [], []
         for p in map(Path, paths):
+            stack = self._npy_stack(p) if p.suffix.lower() == ".npy" else None
+            if stack is not None:
+                arrays.append(stack)
+                names += [f"{p}[{i}]" for i in range(len(stack))]
+                continue
             header, rows = sources.read_csv_rows(p) if p.is_file() else (None, None)
             if header is None:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
@@ -141,6 +150,20 @@ class Predictor:
             arrays.append(self.rows_to_array(dict_rows, str(p), first_row=2))
             names += [f"{p.name}:{i + 2}" for i in range(len(rows))]
         return np.concatenate(arrays), names
+
+    def _npy_stack(self, path: Path) -> np.ndarray | None:
+        """A .npy file holding several inputs, (N, *input_shape) (or (N, H, W) for one channel, (N, F) for
+        a table), as float32; None for a file of one image, which read_image takes."""
+        if path.suffix.lower() != ".npy":
+            return None
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
+        shape = tuple(self.spec.input_shape)
+        if self.spec.kind == "image" and a.ndim == len(shape) - (shape[0] == 1):  # one image
+            return None
+        return self.check_array(a, str(path))
 
     def check_array(self, x, what: str = "input") -> np.ndarray:
         """Raw inputs (training units) as (N, *input_shape) float32; errors name the shape."""
