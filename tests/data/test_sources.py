@@ -333,6 +333,8 @@ def test_arrays_from_npz_or_npy_folders_become_tables_or_images(tmp_path):
     ({"x": np.zeros((4, 3)), "y": np.arange(4), "x_test": np.zeros((2, 2)), "y_test": np.arange(2)}, {},
      r"test inputs are \[2\] per sample, training inputs \[3\]"),
     ({"x": np.array([[1.0], [np.nan]]), "y": np.arange(2)}, {}, "feature 0 is nan"),
+    ({"x": np.zeros((0, 3)), "y": np.zeros(0, int)}, {}, r"no samples \(inputs of shape \[0, 3\]\)"),
+    ({"x": np.zeros((5, 3)), "y": np.zeros(5, int)}, {}, r"1 class \(0\); a classifier needs at least two"),
 ])
 def test_bad_arrays_are_named(tmp_path, arrays, params, match):
     np.savez(tmp_path / "a.npz", **arrays)

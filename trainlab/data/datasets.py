@@ -37,12 +37,17 @@ class RawData:
     groups: np.ndarray | None = None   # (N,) group ids (e.g. patients): a group never spans two splits
 
     def validate(self) -> "RawData":
-        """Labels in range, no NaN or infinite values; errors name the sample."""
+        """Samples there, labels in range, no NaN or infinite values; errors name the sample."""
+        if self.target == "class" and len(self.class_names) < 2:
+            raise DataError(f"{self.source}: {len(self.class_names)} class ({', '.join(map(str, self.class_names))}); "
+                            "a classifier needs at least two.")
         for part, x, y in (("training", self.x, self.y), ("test", self.x_test, self.y_test)):
             if x is None:
                 continue
             if len(x) != len(y):
                 raise DataError(f"{self.source}: {len(x)} {part} samples but {len(y)} labels.")
+            if not len(x):
+                raise DataError(f"{self.source}: no {part} samples.")
             bad = np.isinf(x) if self.missing else ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else None
             if bad is not None and bad.any():
                 row, col = np.argwhere(bad.reshape(len(x), -1))[0]
@@ -321,6 +326,8 @@ def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
     x = xs[0]
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{where}: the inputs are {x.dtype}; they must be numbers.")
+    if x.ndim == 0 or any(a is not None and not len(a) for a in xs):
+        raise DataError(f"{where}: no samples (inputs of shape {list(x.shape)}).")
     if kind == "auto":
         if x.ndim > 4:
             raise DataError(f"{where}: inputs of shape {list(x.shape)}; set data.kind = \"table\" to flatten each sample.")

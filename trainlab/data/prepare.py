@@ -60,8 +60,6 @@ def _check_user_data(raw, where: str) -> None:
     if raw.x_test is not None and raw.x_test.shape[1:] != raw.x.shape[1:]:
         raise DataError(f"{where}: test inputs have shape {list(raw.x_test.shape[1:])} per sample, training inputs "
                         f"{list(raw.x.shape[1:])}.")
-    if raw.target == "class" and len(raw.class_names) < 2:
-        raise DataError(f"{where}: class_names holds {len(raw.class_names)} class name(s); a classifier needs at least two.")
     if raw.kind in ("table", "points"):
         n = int(np.prod(raw.x.shape[1:]))
         if raw.feature_names and len(raw.feature_names) != n:
