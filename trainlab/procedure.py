@@ -105,8 +105,18 @@ def resolve(recipe: Recipe) -> Recipe:
     return parse_recipe(d)
 
 
-def _resolved(recipe: str | Path | Recipe, overrides=()) -> Recipe:
-    """A recipe file or object, with overrides applied, checked against the registries."""
+def _resolved(recipe: str | Path | Recipe, overrides=(), label: str | None = None) -> Recipe:
+    """A recipe file or object (or data: a table, arrays, a folder of images, read with a starter
+    recipe), with overrides applied, checked against the registries."""
+    if not isinstance(recipe, Recipe) and Path(recipe).suffix.lower() != ".toml":
+        from .starter import starter_recipe
+
+        d, notes = starter_recipe(recipe, label)
+        for note in notes:
+            log.info("%s: %s", Path(recipe).name, note)
+        recipe = parse_recipe(d, str(recipe))
+    elif label is not None:
+        raise TrainlabError(f"label = {label!r} is for data without a recipe; a recipe names it with data.label.")
     if not isinstance(recipe, Recipe):
         return resolve(load_recipe(recipe, overrides))
     if overrides:
@@ -157,13 +167,14 @@ def _new_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 def run(recipe: str | Path | Recipe, overrides: list[str] = (), *, repeats: int | None = None,
-        runs_dir: str | Path = "runs", progress: bool = True) -> Run:
-    """Train, test and report a recipe; returns the finished Run."""
+        runs_dir: str | Path = "runs", progress: bool = True, label: str | None = None) -> Run:
+    """Train, test and report a recipe, or data without one (a table, with its `label` column; arrays;
+    a folder of images: trainlab.starter chooses the recipe); returns the finished Run."""
     from .models import MODELS
 
     if repeats is not None:
         overrides = [*overrides, f"eval.repeats={repeats}"]
-    recipe = _resolved(recipe, overrides)
+    recipe = _resolved(recipe, overrides, label)
     raw = _load_raw(recipe)  # bad data fails here, before a run directory exists
     if raw is not None:  # and so does an augmentation the data cannot take
         _check_before_run(recipe, raw)

@@ -104,7 +104,9 @@ def _print_rl_summary(run) -> None:
 
 
 @app.command()
-def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/tp1-mlp.toml."),
+def run(recipe: Path = typer.Argument(..., help="Recipe TOML file (recipes/tp1-mlp.toml), or your data without a "
+                                     "recipe: a table (.csv, .tsv, .parquet), arrays (.npz), a folder of images."),
+        label: Optional[str] = typer.Option(None, help="Data without a recipe: the table's label column."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         repeats: Optional[int] = typer.Option(None, help="Repeat over N split seeds; report mean ± std and a 95% interval."),
         folds: Optional[int] = typer.Option(None, help="K-fold cross-validation: K runs, each tested on another fold "
@@ -124,9 +126,13 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file, e.g. recipes/
         raise RecipeError(f"--repeats must be at least 1; received {repeats}.")
     scale = [f"{k}={v}" for k, v in (("train.devices", devices), ("train.num_nodes", num_nodes),
                                       ("train.strategy", strategy), ("eval.folds", folds)) if v is not None]
-    result = run_recipe(recipe, [*(set_ or []), *scale], repeats=repeats, runs_dir=runs_dir, progress=not quiet)
+    result = run_recipe(recipe, [*(set_ or []), *scale], repeats=repeats, runs_dir=runs_dir, progress=not quiet,
+                        label=label)
     if result.main:  # one process of a data-parallel run prints the summary
         _print_summary(result)
+        if recipe.suffix.lower() != ".toml":
+            _console().print(f"the recipe this run used: {result.path / 'recipe.toml'} (trainlab recipe new {recipe}"
+                             f"{f' --label {label}' if label else ''} writes a short one to edit)", highlight=False)
 
 
 @app.command()
@@ -616,6 +622,24 @@ def recipe_schema():
     from ..core.config import schema
 
     print(json.dumps(schema(), indent=2))
+
+
+@recipe_app.command("new")
+def recipe_new(data: Path = typer.Argument(..., help="Your data: a table (.csv, .tsv, .parquet), texts (.jsonl), "
+                                           "arrays (.npz or a folder of .npy), or a folder of images."),
+               label: Optional[str] = typer.Option(None, help="The table's label column."),
+               out: Optional[Path] = typer.Option(None, help="Write the recipe here instead of printing it.")):
+    """A starter recipe for your data: the dataset entry that reads it, a model and a stopping rule."""
+    from ..core.config import to_toml
+    from ..starter import starter_recipe
+
+    d, notes = starter_recipe(data, label)
+    text = "".join(f"# {n}\n" for n in notes) + to_toml(d)
+    if out is None:
+        print(text, end="")
+        return
+    out.write_text(text)
+    _console().print(f"wrote {out}: trainlab recipe check {out} shows it with every default; trainlab run {out} runs it")
 
 
 @recipe_app.command("check")

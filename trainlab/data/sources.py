@@ -231,6 +231,14 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list]]:
     return [str(c) for c in df.columns], df.astype(object).values.tolist()
 
 
+def peek_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A CSV/TSV/Parquet table's header and its rows as text (a missing Parquet value is "")."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        header, rows = _read_parquet(path)
+        return header, [[cell_text(c) for c in row] for row in rows]
+    return read_csv_rows(path)
+
+
 def load_sklearn(name: str):
     import sklearn.datasets as skd
 
@@ -450,6 +458,42 @@ def read_arrays(path: str | Path, keys: list[str], optional: list[str]) -> dict[
                         "trainlab unpickles nothing.") from None
     except (OSError, EOFError) as err:
         raise DataError(f"Cannot read {where} as NumPy arrays: {err}.") from None
+
+
+def peek_images(folder: Path, per_class: int = 20) -> tuple[set, set]:
+    """The (width, height) sizes and Pillow modes of a few images in each class folder (headers only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes, modes = set(), set()
+    for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for f in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.suffix != ".npy")[:per_class]:
+            try:
+                with Image.open(f) as im:
+                    sizes.add(im.size)
+                    modes.add(im.mode)
+            except (UnidentifiedImageError, OSError, ValueError):
+                continue  # the reader names it
+    return sizes, modes
+
+
+def peek_arrays(path: Path) -> dict[str, tuple]:
+    """The shapes and dtypes of the arrays in a .npz file or a folder of .npy files, without reading them."""
+    if path.is_dir():
+        return {f.stem: (a.shape, a.dtype) for f in sorted(path.glob("*.npy"))
+                for a in [np.load(f, mmap_mode="r", allow_pickle=False)]}
+    import zipfile
+
+    fmt, out = np.lib.format, {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in (n for n in z.namelist() if n.endswith(".npy")):
+                with z.open(name) as f:  # each member's header: its shape and dtype
+                    header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+                    shape, _, dtype = header(f)
+                out[name[:-4]] = (shape, dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"Cannot read {str(path)!r} as NumPy arrays: {err}.") from None
+    return out
 
 
 def read_imdb(folder: str | Path) -> dict:

@@ -1,0 +1,94 @@
+"""Data without a recipe: trainlab.starter picks the dataset entry and a model for a table, texts,
+arrays or a folder of images, says why, and the run trains on it."""
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trainlab
+from trainlab.core.errors import DataError, TrainlabError
+from trainlab.starter import starter_recipe
+
+
+def _tumours(path, label="diagnosis", note=False, gaps=False):
+    """scikit-learn's breast-cancer table as a user's CSV: class names as text, optionally a free-text
+    column and missing cells."""
+    from sklearn.datasets import load_breast_cancer
+
+    b = load_breast_cancer()
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*b.feature_names, *(["note"] if note else []), label])
+        for i, (x, y) in enumerate(zip(b.data, b.target)):
+            cells = [("NA" if gaps and i % 17 == 0 and j == 0 else f"{v:.6g}") for j, v in enumerate(x)]
+            w.writerow([*cells, *([f"seen at the clinic on visit number {i}"] if note else []), b.target_names[y]])
+    return path
+
+
+def test_a_csv_trains_without_a_recipe(tmp_path):
+    r = trainlab.run(_tumours(tmp_path / "tumours.csv"), ["train.epochs=60"], label="diagnosis",
+                     runs_dir=tmp_path / "runs", progress=False)
+    assert r.recipe.data.name == "table" and r.recipe.data.params["label"] == "diagnosis" and r.recipe.model.name == "mlp"
+    assert list(r.metrics["spec"]["class_names"]) == ["benign", "malignant"]
+    assert r.metrics["test"]["accuracy"] > 0.9 > r.metrics["baselines"]["models"]["majority class"]["accuracy"]
+    stored = trainlab.load_recipe(r.path / "recipe.toml")  # what the run used, to edit and run again
+    assert stored.data.params["path"] == str(tmp_path / "tumours.csv")
+
+
+def test_a_table_gets_its_label_by_name_free_text_left_out_and_gaps_filled(tmp_path):
+    d, notes = starter_recipe(_tumours(tmp_path / "t.csv", label="target", note=True, gaps=True))
+    assert d["data"]["label"] == "target" and "note" not in d["data"]["features"] and len(d["data"]["features"]) == 30
+    assert d["data"]["missing"] == "median"
+    said = " ".join(notes)
+    assert "label column 'target' (taken by its name" in said and "'note' left out: free text" in said
+    assert "569 rows" in said and "--folds 5" in said
+    with pytest.raises(DataError, match=re.escape("Which column of") + ".*--label; the columns are mean radius"):
+        starter_recipe(_tumours(tmp_path / "u.csv"))
+
+
+def test_texts_arrays_and_image_folders_get_their_reader_and_a_model(tmp_path):
+    with open(tmp_path / "reviews.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "stars"])
+        w.writerows([[f"the film number {i} was {'great' if i % 2 else 'dull'} and long", i % 2] for i in range(50)])
+    d, _ = starter_recipe(tmp_path / "reviews.csv", "stars")
+    assert (d["data"]["name"], d["data"]["text"], d["model"]["name"]) == ("text_table", "review", "rnn")
+    np.savez(tmp_path / "a.npz", x=np.zeros((10, 4, 4, 3), np.uint8), y=np.arange(10) % 2)
+    assert starter_recipe(tmp_path / "a.npz")[0]["model"]["name"] == "convnet"
+    np.savez(tmp_path / "b.npz", x=np.zeros((10, 7)), y=np.arange(10) % 2)
+    assert starter_recipe(tmp_path / "b.npz")[0]["model"]["name"] == "mlp"
+    np.savez(tmp_path / "c.npz", inputs=np.zeros((10, 7)))
+    with pytest.raises(DataError, match="inputs named x and labels named y"):
+        starter_recipe(tmp_path / "c.npz")
+    for c, size in (("cat", 20), ("dog", 24)):  # grey images of two sizes
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        Image.fromarray(np.zeros((size, size), np.uint8)).save(tmp_path / "pets" / c / "1.png")
+    d, notes = starter_recipe(tmp_path / "pets")
+    assert (d["data"]["name"], d["data"]["channels"], d["data"]["size"]) == ("image_folder", 1, 64)
+    assert "resized to 64×64" in " ".join(notes)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.docx").write_text("x")
+    for bad, message in (("empty", "without class sub-folders"), ("notes.docx", "write a dataset plugin"),
+                         ("nowhere.csv", "does not exist")):
+        with pytest.raises(DataError, match=message):
+            starter_recipe(tmp_path / bad)
+    with pytest.raises(TrainlabError, match="label = 'y' is for data without a recipe"):
+        trainlab.run(tmp_path / "r.toml", label="y")
+
+
+def test_the_cli_runs_data_and_writes_a_starter_recipe(tmp_path):
+    from tests.cli.test_cli import cli
+
+    data = _tumours(tmp_path / "tumours.csv")
+    out = cli("recipe", "new", data, "--label", "diagnosis", "--out", tmp_path / "mine.toml")
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "mine.toml").read_text()
+    assert text.startswith("# 569 rows") and 'label = "diagnosis"' in text
+    out = cli("run", tmp_path / "mine.toml", "--set", "train.epochs=3", "-q", "--runs-dir", tmp_path / "runs")
+    assert out.returncode == 0, out.stderr
+    out = cli("run", data, "--label", "nope", "-q", "--runs-dir", tmp_path / "runs")
+    assert out.returncode == 2 and "has no column 'nope'" in out.stderr
+    assert json.loads(next((tmp_path / "runs").glob("tumours-*/run.json")).read_text())["status"] == "finished"

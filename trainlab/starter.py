@@ -1,0 +1,121 @@
+"""A recipe for data you already have, so `trainlab run patients.csv --label outcome` is the whole
+procedure without writing one: the dataset entry that reads the file or folder, and a model,
+optimiser and stopping rule that suit what it holds. The run stores the recipe it used (and
+`trainlab recipe new` writes it out), so the next step is editing it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .core.errors import DataError
+
+LABELS = ("label", "labels", "target", "class", "y", "outcome")  # a label column taken by its name alone
+TABLES = (".csv", ".tsv", ".tab", ".parquet", ".pq")
+TEXT_LENGTH = 20  # a column whose cells average this many characters or more, mostly distinct, holds texts
+STOP = {"patience": 10}
+
+TABLE = {"model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.1}, "optim": {"name": "adam", "lr": 0.001,
+                                                                          "weight_decay": 1e-4},
+         "train": {"epochs": 200, "batch_size": 32, "early_stopping": {"patience": 20}}}
+IMAGES = {"model": {"name": "convnet"}, "optim": {"name": "adam", "lr": 0.001},
+          "train": {"epochs": 30, "batch_size": 64, "early_stopping": {"patience": 5}}}
+TEXTS = {"model": {"name": "rnn", "cell": "gru"}, "optim": {"name": "adam", "lr": 0.002},
+         "train": {"epochs": 20, "batch_size": 64, "grad_clip": 1.0, "early_stopping": {"patience": 4}}}
+MASKS = {"model": {"name": "unet", "batch_norm": True}, "task": {"name": "segmentation"},
+         "optim": {"name": "adam", "lr": 0.002}, "train": {"epochs": 40, "batch_size": 8, "early_stopping": STOP},
+         "eval": {"baselines": False}}
+
+
+def starter_recipe(path: str | Path, label: str | None = None) -> tuple[dict, list[str]]:
+    """(recipe as a dict, sentences saying what was chosen and why) for the data at `path`: a table
+    (CSV/TSV/Parquet; `label` names its label column), texts and labels in a table or JSONL file,
+    NumPy arrays (.npz, or a folder of .npy files), a folder of MNIST-format IDX files, a folder of
+    class sub-folders of images, or a folder of images/ and masks/."""
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise DataError(f"{str(path)!r} does not exist. trainlab run takes a recipe (.toml) or your data: a table "
+                        "(.csv, .tsv, .parquet), a .jsonl of texts, a .npz of arrays, or a folder of images.")
+    data, recipe, notes = _data(path, label)
+    name, rest = data.pop("name"), data
+    return {"name": path.stem or "data", "data": {"name": name, "path": str(path), **rest}, **recipe}, notes
+
+
+def _data(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
+    from .data import sources
+
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix == ".npz" or path.is_dir() and (path / "x.npy").is_file():
+        return _arrays(sources.peek_arrays(path))
+    if path.is_file() and suffix in (*TABLES, ".jsonl", ".ndjson"):
+        return _table(path, label)
+    if path.is_file():
+        raise DataError(f"{str(path)!r}: trainlab reads tables (.csv, .tsv, .parquet), texts (.jsonl), arrays (.npz) "
+                        "and folders of images; for anything else, write a dataset plugin (README: \"Your own model "
+                        "and data\").")
+    if any(path.glob("train-images-idx3-ubyte*")):
+        return {"name": "mnist_folder"}, IMAGES, ["MNIST-format IDX files: their official test set is the test split"]
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return {"name": "segmentation_folder", "normalize": "none"}, MASKS, \
+            ["images/ and masks/: segmentation with a U-Net; the report counts nuclei-like objects"]
+    root = path / "train" if (path / "train").is_dir() and (path / "test").is_dir() else path
+    if not any(d.is_dir() for d in root.iterdir()):
+        raise DataError(f"{str(path)!r} is a folder without class sub-folders, images/ and masks/, IDX files or "
+                        "x.npy: put each class's images in a sub-folder named after the class.")
+    sizes, modes = sources.peek_images(root)
+    data, notes = {"name": "image_folder"}, [f"a folder of images, one sub-folder per class"
+                                             + (" (train/ and test/: the test split is test/)" if root != path else "")]
+    if modes and modes <= {"L", "1", "I;16", "I"}:
+        data["channels"] = 1
+    if len(sizes) > 1:
+        data["size"] = 64
+        notes.append(f"images of {len(sizes)} sizes, resized to 64×64 (data.size)")
+    return data, IMAGES, notes
+
+
+def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
+    if "x" not in shapes or "y" not in shapes:
+        raise DataError(f"The arrays hold {', '.join(shapes) or 'nothing'}; trainlab run takes inputs named x and labels "
+                        "named y (x_test and y_test for an official test set), or a recipe naming them (data.x, data.y).")
+    shape = shapes["x"][0]
+    image = len(shape) in (3, 4)
+    return {"name": "arrays"}, IMAGES if image else TABLE, [
+        f"arrays: x of shape {list(shape)}, " + ("images" if image else "a table") + " (data.kind = \"table\" to flatten)"
+        * (len(shape) > 2)]
+
+
+def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
+    from .data import sources
+
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return {"name": "text_table", "label": label or "label"}, TEXTS, ["texts (column 'text') and their labels"]
+    header, rows = sources.peek_table(path)
+    notes = []
+    if label is None:
+        label = next((c for c in header if c.lower() in LABELS), None)
+        if label is None:
+            raise DataError(f"Which column of {str(path)!r} is the label? Say it with --label; the columns are "
+                            f"{', '.join(header)}.")
+        notes.append(f"label column {label!r} (taken by its name; --label picks another)")
+    if label not in header:
+        raise DataError(f"{str(path)!r} has no column {label!r}; its columns are {', '.join(header)}.")
+    features = [c for c in header if c != label]
+    texts = [c for c in features if _free_text([row[header.index(c)] for row in rows if len(row) == len(header)])]
+    if len(features) == 1 and texts:
+        return {"name": "text_table", "text": texts[0], "label": label}, TEXTS, \
+            [f"texts in column {texts[0]!r}: a word vocabulary and a GRU"]
+    data = {"name": "table", "label": label}
+    if texts:  # free text beside measurements: the table takes the measurements
+        data["features"] = [c for c in features if c not in texts]
+        notes.append(f"column{'s' if len(texts) > 1 else ''} {', '.join(map(repr, texts))} left out: free text, not a "
+                     "measurement or a category")
+    if any(cell.strip().lower() in sources.MISSING for row in rows for cell in row):
+        data["missing"] = "median"
+        notes.append("missing cells filled with the training split's median of their column (data.missing)")
+    if len(rows) < 1000:
+        notes.append(f"{len(rows)} rows: one test split of a tenth is a small sample; --folds 5 tests every row once")
+    return data, TABLE, notes
+
+
+def _free_text(cells: list[str]) -> bool:
+    filled = [c for c in cells if c.strip()]
+    return bool(filled) and sum(map(len, filled)) / len(filled) >= TEXT_LENGTH and len(set(filled)) > len(filled) / 2 \
+        and sum(any(ch.isalpha() for ch in c) and " " in c.strip() for c in filled) * 2 > len(filled)
