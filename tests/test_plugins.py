@@ -220,3 +220,67 @@ def test_plugin_files_are_relative_to_the_recipe_file(tmp_path, monkeypatch):
     r = trainlab.load_recipe(recipe)
     assert r.plugins == [str(tmp_path / "my_models.py"), str(tmp_path / "my_data.py")]
     assert "plugins" not in trainlab.load_recipe(Path(__file__).parents[1] / "recipes" / "tp1-mlp.toml").to_dict()
+
+
+LOSSES_PY = '''
+import torch
+import torch.nn.functional as F
+
+import trainlab
+
+
+@trainlab.register_loss("pinball")
+def pinball(outputs, targets, *, q: float = 0.5):
+    """The quantile loss: the model predicts the q-th quantile of the target."""
+    e = targets - outputs
+    return torch.maximum(q * e, (q - 1) * e).mean()
+
+
+@trainlab.register_loss("focal")
+def focal(outputs, targets, *, gamma: float = 2.0):
+    """(1 - p)^gamma times the cross-entropy."""
+    logp = F.log_softmax(outputs.float(), 1).gather(1, targets[:, None]).squeeze(1)
+    return (-(1 - logp.exp()) ** gamma * logp).mean()
+
+
+@trainlab.register_loss("per_sample")
+def per_sample(outputs, targets):
+    return F.cross_entropy(outputs, targets, reduction="none")
+'''
+
+
+@pytest.mark.parametrize("q", [0.1, 0.9])
+def test_a_plugin_loss_is_the_one_trained_on(tmp_path, q):
+    """With the pinball loss the network predicts a quantile: about q of the test targets lie below it."""
+    (tmp_path / "losses.py").write_text(LOSSES_PY)
+    recipe = Path(__file__).parents[1] / "recipes" / "regression-diabetes.toml"
+    r = trainlab.run(recipe, [f'plugins=["{tmp_path / "losses.py"}"]', f'task.loss={{name="pinball", q={q}}}',
+                              "report.html=false"], runs_dir=tmp_path / "runs", progress=False)
+    d = np.load(r.path / "test_predictions.npz")
+    assert abs((d["true"] < d["pred"]).mean() - q) < 0.1
+    from trainlab.report.methods import methods_text
+
+    assert f"to minimise the loss pinball (q = {q}), defined in the recipe's plugin code on standardised targets" \
+        in methods_text(r.recipe, r.metrics, {})[1]
+
+
+def test_a_plugin_loss_for_classes_rebuilds_and_its_mistakes_are_named(tmp_path):
+    recipe = _project(tmp_path, epochs=5)
+    (tmp_path / "losses.py").write_text(LOSSES_PY)
+    over = ['plugins=["my_models.py", "my_data.py", "losses.py"]']
+    r = trainlab.run(recipe, [*over, "task.loss=focal"], runs_dir=tmp_path / "runs", progress=False)
+    assert r.metrics["test"]["accuracy"] > 0.5 and "task" in r.metrics
+    _forget_plugins()
+    assert trainlab.load_run(r.path).predictor.task.custom is not None  # the loss comes back from the run's copy
+    for change, message in (("task.loss=fokal", "'fokal' is not a loss of this task: auto, ce, bce, perceptron; "
+                                                "registered: focal, per_sample, pinball"),
+                            ('task.loss={name="focal", gama=1}', "Unknown key 'task.loss.gama' in [task.loss]. Did you "
+                                                                 "mean 'gamma'?"),
+                            ("task.loss=per_sample", "returned shape [2] for outputs of shape [2, 3]; a loss returns "
+                                                     "one finite number"),
+                            ("task.label_smoothing=0.1", "task.label_smoothing and task.class_weights are for the "
+                                                         "cross-entropy losses")):
+        extra = ["task.loss=focal"] if change.startswith("task.label") else []
+        with pytest.raises(TrainlabError, match=re.escape(message)):
+            trainlab.run(recipe, [*over, *extra, change], runs_dir=tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()

@@ -12,7 +12,8 @@ recipe's `plugins` (README, "Your own model and data").
 __version__ = "0.1.0"
 
 __all__ = ["run", "resume", "load_run", "lr_find", "learning_curve", "load_recipe", "build_model", "list_registry",
-           "register_model", "register_dataset", "RawData", "DataSpec", "__version__"]
+           "register_model", "register_dataset", "register_loss", "register_optimizer", "RawData", "DataSpec",
+           "__version__"]
 
 
 def __getattr__(name):  # torch and friends load only when something is used
@@ -40,6 +41,14 @@ def __getattr__(name):  # torch and friends load only when something is used
         from .data.datasets import DATASETS
 
         return DATASETS.register
+    if name == "register_loss":  # fn(outputs, targets, *, keys...) → a scalar tensor; task.loss names it
+        from .tasks.base import LOSSES
+
+        return LOSSES.register
+    if name == "register_optimizer":  # builder(parameters, *, lr: float = ..., keys...) → a torch.optim.Optimizer
+        from .engine.optim import OPTIMIZERS
+
+        return OPTIMIZERS.register
     if name == "RawData":
         from .data.datasets import RawData
 

@@ -249,6 +249,12 @@ def _check_before_run(recipe: Recipe, raw) -> None:
 
     task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
     TASKS.get(task).validate(recipe.task.params, "task")
+    if task in ("classification", "regression"):  # and what they check when built (a loss for the classes there are)
+        from .tasks import build_task
+
+        spec = DataSpec(raw.kind, tuple(raw.x.shape[1:]), raw.target, len(raw.class_names), tuple(raw.class_names),
+                        num_targets=1 if raw.y.ndim == 1 else raw.y.shape[1])
+        build_task(task, spec, recipe.task.params, y_train=raw.y)
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
     monitored(task, recipe.train.early_stopping.monitor)

@@ -7,9 +7,10 @@ def all_registries() -> dict:
     from .models import MODELS
     from .rl.registry import AGENTS, ENVIRONMENTS
     from .tasks import TASKS
+    from .tasks.base import LOSSES
 
-    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
-            "environments": ENVIRONMENTS, "agents": AGENTS}
+    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "losses": LOSSES, "optimizers": OPTIMIZERS,
+            "schedules": SCHEDULES, "environments": ENVIRONMENTS, "agents": AGENTS}
 
 
 def list_registry(kind: str):

@@ -198,8 +198,11 @@ def test_a_bad_task_key_or_value_is_refused_before_the_run_in_one_sentence(tmp_p
 
     for task, match in (({"threshold": "maybe"}, "Bad value for 'task.threshold': received 'maybe'; input should be "
                                                  "a valid number.*, or input should be 'youden' or 'f1'"),
-                        ({"treshold": 0.3}, "Unknown key 'task.treshold'.*Did you mean 'threshold'")):
+                        ({"treshold": 0.3}, "Unknown key 'task.treshold'.*Did you mean 'threshold'"),
+                        ({"threshold": 0.3, "__data": "iris"}, "task.threshold is for two classes .*; this dataset "
+                                                                "has 3"),  # what the task checks when it is built
+                        ({"loss": "bce", "__data": "iris"}, "task.loss = 'bce' is for two classes; this dataset has 3")):
+        data = task.pop("__data", "breast_cancer")
         with pytest.raises(RecipeError, match=match):
-            trainlab.run(parse_recipe(recipe_dict(data={"name": "breast_cancer"}, task=task)), runs_dir=tmp_path,
-                         progress=False)
+            trainlab.run(parse_recipe(recipe_dict(data={"name": data}, task=task)), runs_dir=tmp_path, progress=False)
     assert not list(tmp_path.iterdir())  # no run directory was made

@@ -198,7 +198,7 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | opti
         keys = ", ".join(f"{n}={'required' if f.is_required() else json.dumps(f.default)}"
                          for n, f in e.params.model_fields.items())
         mine = "" if e.builtin else f" (yours: {Path(e.where).name})"
-        table.add_row(e.name, escape(e.summary + mine), escape(keys))  # summaries hold brackets: E[log p(x|z)]
+        table.add_row(e.name, escape((e.summary + mine).strip()), escape(keys))  # summaries hold brackets: E[log p(x|z)]
     _console().print(table)
 
 

@@ -24,7 +24,7 @@ def closest(name: str, choices) -> str | None:
 def _params_model(name: str, fn: Callable) -> type[pydantic.BaseModel]:
     """A strict pydantic model of `fn`'s keyword-only parameters."""
     fields: dict[str, Any] = {}
-    hints = typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)  # Annotated validators (a task's loss key) included
     for p in inspect.signature(fn).parameters.values():
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
@@ -108,7 +108,8 @@ class Registry:
         if name not in self._entries:
             hint = closest(name, self._entries)
             raise RegistryError(
-                f"Unknown {self.kind} {name!r}. Valid {self.kind}s: {', '.join(sorted(self._entries))}."
+                f"Unknown {self.kind} {name!r}. Valid {self.kind}{'es' if self.kind.endswith('s') else 's'}: "
+                f"{', '.join(sorted(self._entries)) or 'none yet'}."
                 + (f" Did you mean {hint!r}?" if hint else "")
             )
         return self._entries[name]

@@ -212,6 +212,12 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
 
 def _loss(recipe, spec: dict, task: str) -> str:
     p = recipe.task.params
+    own = p.get("loss")
+    if task in ("classification", "regression") and own is not None and own not in (*LOSSES, "auto"):
+        name, keys = (own, {}) if isinstance(own, str) else (own["name"], {k: v for k, v in own.items() if k != "name"})
+        told = f" ({', '.join(f'{k} = {_value(v)}' for k, v in keys.items())})" if keys else ""
+        return f"the loss {name}{told}, defined in the recipe's plugin code" + \
+            (" on standardised targets" if task == "regression" else "")
     if task == "classification":
         name = p.get("loss", "auto")
         name = ("bce" if spec["num_classes"] == 2 else "ce") if name == "auto" else name

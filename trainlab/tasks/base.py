@@ -10,6 +10,58 @@ from ..core.registry import Registry
 from ..core.spec import DataSpec
 
 TASKS = Registry("task")
+# a user's losses (trainlab.register_loss in a plugin): fn(outputs, targets, *, keys) → a scalar tensor; a
+# task names one as task.loss = "name", or with its keys as task.loss = { name = "name", key = value }
+LOSSES = Registry("loss")
+
+
+def loss_key(builtins: tuple[str, ...]):
+    """The type of a task's `loss` key: one of its own losses, or a registered one (by name, or as a
+    table with its keys), checked when the recipe is."""
+    from typing import Annotated, Union
+
+    from pydantic import AfterValidator
+
+    def check(value):
+        name = value if isinstance(value, str) else value.get("name")
+        if name in builtins and (isinstance(value, str) or set(value) == {"name"}):
+            return name
+        if not isinstance(name, str) or name not in LOSSES:
+            mine = f"; registered: {', '.join(LOSSES.names())}" if LOSSES.names() else \
+                " (or your own: trainlab.register_loss in a plugin file)"
+            raise ValueError(f"{name!r} is not a loss of this task: {', '.join(builtins)}{mine}")
+        if not isinstance(value, str):
+            LOSSES.get(name).validate({k: v for k, v in value.items() if k != "name"}, "task.loss")
+        return value
+
+    return Annotated[Union[str, dict], AfterValidator(check)]
+
+
+def user_loss(value, builtins: tuple[str, ...], outputs: torch.Tensor, targets: torch.Tensor):
+    """A registered loss as a function of (outputs, targets), its keys bound, once it has shown on a
+    batch shaped as training will give it (these `outputs` and `targets`) that it returns a finite
+    scalar with a gradient; None for one of the task's own losses (`builtins`)."""
+    import functools
+
+    name = value if isinstance(value, str) else value["name"]
+    if name in builtins:
+        return None
+    entry = LOSSES.get(name)
+    fn = functools.partial(entry.fn, **entry.validate({} if isinstance(value, str) else
+                                                      {k: v for k, v in value.items() if k != "name"}, "task.loss"))
+    outputs = outputs.clone().requires_grad_(True)
+    where = f"Loss {name!r} ({entry.where})"
+    try:
+        loss = fn(outputs, targets)
+    except Exception as err:
+        raise RecipeError(f"{where} fails on outputs of shape {list(outputs.shape)} and targets of shape "
+                          f"{list(targets.shape)} ({targets.dtype}): {type(err).__name__}: {err}") from None
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.grad_fn is None or not torch.isfinite(loss):
+        got = f"shape {list(loss.shape)}" + ("" if loss.grad_fn is not None else ", no gradient") \
+            if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise RecipeError(f"{where} returned {got} for outputs of shape {list(outputs.shape)}; a loss returns one "
+                          "finite number (a scalar tensor) computed from the outputs, e.g. a mean over the batch.")
+    return fn
 
 
 @torch.inference_mode()

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
-from .base import TASKS, Task
+from .base import TASKS, Task, loss_key, user_loss
 
 PR_POINTS = 101  # thresholds on the precision-recall curves
+OWN_LOSSES = ("auto", "ce", "bce", "perceptron")  # this task's own; task.loss may also name a registered one
 
 
 class Classification(Task):
@@ -29,6 +30,12 @@ class Classification(Task):
             raise RecipeError(f"task 'classification' needs class labels, but this dataset's target is {spec.target!r}. "
                               "Use task.name = 'regression' (or 'auto').")
         k = spec.num_classes
+        # a registered loss of the user's: on K logits and integer labels, as cross-entropy
+        self.custom = user_loss(loss, OWN_LOSSES, torch.zeros(2, k), torch.arange(2) % k)
+        if self.custom is not None and (label_smoothing or class_weights is not None):
+            raise RecipeError("task.label_smoothing and task.class_weights are for the cross-entropy losses; a loss of "
+                              "your own takes its keys: task.loss = { name = \"...\", ... }.")
+        loss = loss if isinstance(loss, str) else loss["name"]
         if loss == "auto":
             loss = "bce" if k == 2 else "ce"
         if loss in ("bce", "perceptron") and k != 2:
@@ -61,6 +68,8 @@ class Classification(Task):
         return self._weights_on[device]
 
     def loss(self, outputs, y):
+        if self.custom is not None:
+            return self.custom(outputs, y)
         w = None if self.class_weights is None else self._weights(outputs.device)
         if self.loss_name == "ce":
             return F.cross_entropy(outputs, y, weight=w, label_smoothing=self.label_smoothing)
@@ -164,7 +173,7 @@ class Classification(Task):
 
 
 @TASKS.register("classification")
-def classification(spec: DataSpec, context: dict, *, loss: Literal["auto", "ce", "bce", "perceptron"] = "auto",
+def classification(spec: DataSpec, context: dict, *, loss: loss_key(OWN_LOSSES) = "auto",
                    label_smoothing: float = 0.0, class_weights: Literal["none", "balanced"] = "none",
                    threshold: Union[float, Literal["youden", "f1"]] = 0.5) -> Task:
     """Binary or multi-class classification: accuracy, confusion matrix, per-class P/R/F1, PR curves.

@@ -1,14 +1,12 @@
 """Regression on standardised targets; metrics are reported in the data's own units."""
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
-from .base import TASKS, Task
+from .base import TASKS, Task, loss_key, user_loss
 
 _LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
@@ -24,6 +22,10 @@ class Regression(Task):
         if spec.target != "real":
             raise RecipeError("task 'regression' needs real-valued targets, but this dataset has class labels. "
                               "Use task.name = 'classification' (or 'auto').")
+        # a registered loss of the user's: on standardised outputs and targets of the same shape
+        shape = (2, spec.num_targets) if spec.num_targets > 1 else (2,)
+        self.custom = user_loss(loss, tuple(_LOSSES), torch.zeros(shape), torch.zeros(shape))
+        loss = loss if isinstance(loss, str) else loss["name"]
         self.loss_name, self.shift, self.scale = loss, target_shift, target_scale
 
     def output_size(self) -> int:
@@ -33,7 +35,7 @@ class Regression(Task):
         return torch.float32
 
     def loss(self, outputs, y):
-        return _LOSSES[self.loss_name](outputs.float().reshape(y.shape), y)
+        return (self.custom or _LOSSES[self.loss_name])(outputs.float().reshape(y.shape), y)
 
     def to_units(self, t: torch.Tensor) -> torch.Tensor:
         return t.float() * self.scale + self.shift
@@ -63,7 +65,7 @@ class Regression(Task):
 
 
 @TASKS.register("regression")
-def regression(spec: DataSpec, context: dict, *, loss: Literal["mse", "mae", "huber"] = "mse") -> Task:
+def regression(spec: DataSpec, context: dict, *, loss: loss_key(tuple(_LOSSES)) = "mse") -> Task:
     """Regression: MSE/MAE/Huber loss; MSE, RMSE, MAE and R² in the target's units."""
     norm = context.get("normalizer")
     shift, scale = (norm.target_shift, norm.target_scale) if norm is not None else (0.0, 1.0)
