@@ -44,7 +44,14 @@ def test_a_table_gets_its_label_by_name_free_text_left_out_and_gaps_filled(tmp_p
     assert d["data"]["missing"] == "median"
     said = " ".join(notes)
     assert "label column 'target' (taken by its name" in said and "'note' left out: free text" in said
-    assert "569 rows" in said and "--folds 5" in said
+    assert "569 rows" in said and "--folds 5" in said and "'target' holds 2 classes: classification" in said
+    from sklearn.datasets import load_diabetes
+
+    b = load_diabetes()
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        csv.writer(f).writerows([[*b.feature_names, "progression"], *([*x, y] for x, y in zip(b.data, b.target))])
+    assert "'progression' holds 214 different numbers: regression" in " ".join(starter_recipe(tmp_path / "d.csv",
+                                                                                                  "progression")[1])
     with pytest.raises(DataError, match=re.escape("Which column of") + ".*--label; the columns are mean radius"):
         starter_recipe(_tumours(tmp_path / "u.csv"))
 
@@ -86,7 +93,7 @@ def test_the_cli_runs_data_and_writes_a_starter_recipe(tmp_path):
     out = cli("recipe", "new", data, "--label", "diagnosis", "--out", tmp_path / "mine.toml")
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "mine.toml").read_text()
-    assert text.startswith("# 569 rows") and 'label = "diagnosis"' in text
+    assert text.startswith("# 'diagnosis' holds 2 classes: classification\n# 569 rows") and 'label = "diagnosis"' in text
     out = cli("run", tmp_path / "mine.toml", "--set", "train.epochs=3", "-q", "--runs-dir", tmp_path / "runs")
     assert out.returncode == 0, out.stderr
     out = cli("run", data, "--label", "nope", "-q", "--runs-dir", tmp_path / "runs")

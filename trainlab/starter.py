@@ -84,6 +84,7 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
 
 def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     from .data import sources
+    from .data.datasets import all_numbers
 
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return {"name": "text_table", "label": label or "label"}, TEXTS, ["texts (column 'text') and their labels"]
@@ -97,6 +98,12 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
         notes.append(f"label column {label!r} (taken by its name; --label picks another)")
     if label not in header:
         raise DataError(f"{str(path)!r} has no column {label!r}; its columns are {', '.join(header)}.")
+    values = {row[header.index(label)].strip() for row in rows if len(row) == len(header)}
+    if len(values) > 20 and all_numbers(values):  # as the table dataset decides
+        notes.append(f"{label!r} holds {len(values)} different numbers: regression (data.target = \"class\" to "
+                     "take them as classes)")
+    else:
+        notes.append(f"{label!r} holds {len(values)} classes: classification")
     features = [c for c in header if c != label]
     texts = [c for c in features if _free_text([row[header.index(c)] for row in rows if len(row) == len(header)])]
     if len(features) == 1 and texts:

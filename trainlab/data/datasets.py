@@ -183,7 +183,7 @@ def digit_sequences(*, task: Literal["reverse", "sort"] = "reverse", n: int = 20
 def text_table(*, path: str, text: str = "text", label: str = "label") -> RawData:
     """Texts and labels from a CSV/TSV/JSONL file (columns named by `text` and `label`)."""
     texts, labels = sources.read_text_table(path, text, label)
-    classes = sorted(set(labels), key=lambda v: (_all_numbers([v]) and float(v), v))
+    classes = sorted(set(labels), key=lambda v: (all_numbers([v]) and float(v), v))
     index = {c: i for i, c in enumerate(classes)}
     return RawData(np.array(texts, dtype=object), np.array([index[v] for v in labels], np.int64), "text", "class",
                    f"texts {path}", tuple(classes))
@@ -286,7 +286,7 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
                  groups=groups)
     labels = t.labels
-    numeric = _all_numbers(labels)
+    numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
         if not numeric:
             raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
@@ -385,7 +385,7 @@ def _array_labels(ys: list, target: str, names: list[str], where: str) -> tuple[
     return [np.searchsorted(values, v).astype(np.int64) if v is not None else None for v in ys], "class", shown
 
 
-def _all_numbers(values) -> bool:
+def all_numbers(values) -> bool:
     try:
         [float(v) for v in values]
         return True
