@@ -5,8 +5,11 @@ and a parity check compares it with PyTorch on the run's test inputs (tolerance 
 its result is printed and stored in the card."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -55,15 +58,36 @@ def _test_inputs(p: Predictor, limit: int = 512) -> np.ndarray:
     return x if data.normalizer.axes == "tokens" else x.astype(np.float32)  # token ids stay integers
 
 
+@contextlib.contextmanager
+def _quiet_fds():
+    """Standard output and error (the file descriptors, which C++ code writes to) sent to /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def _export_onnx(module, example, path: Path):
     kw = dict(input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    # the exporter's own chatter ("torchvision is not installed. Skipping torchvision::nms"): not the user's concern
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(module, (example,), str(path), dynamo=False, **kw)
+            with _quiet_fds():  # a graph it cannot convert is dumped to the terminal whatever `verbose` says
+                torch.onnx.export(module, (example,), str(path), dynamo=False, verbose=False, **kw)
         except Exception:  # newer torch keeps only the dynamo exporter
             try:
-                torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["input"],
+                torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["input"], verbose=False,
                                   output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
             except Exception as err:  # e.g. a recurrent net over packed sequences
                 what = type(getattr(module, "model", module)).__name__
