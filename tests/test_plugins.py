@@ -250,18 +250,21 @@ def per_sample(outputs, targets):
 
 
 @pytest.mark.parametrize("q", [0.1, 0.9])
-def test_a_plugin_loss_is_the_one_trained_on(tmp_path, q):
-    """With the pinball loss the network predicts a quantile: about q of the test targets lie below it."""
-    (tmp_path / "losses.py").write_text(LOSSES_PY)
-    recipe = Path(__file__).parents[1] / "recipes" / "regression-diabetes.toml"
-    r = trainlab.run(recipe, [f'plugins=["{tmp_path / "losses.py"}"]', f'task.loss={{name="pinball", q={q}}}',
-                              "report.html=false"], runs_dir=tmp_path / "runs", progress=False)
-    d = np.load(r.path / "test_predictions.npz")
-    assert abs((d["true"] < d["pred"]).mean() - q) < 0.1
-    from trainlab.report.methods import methods_text
+def test_a_plugin_loss_is_the_one_trained_on_and_judged_by(tmp_path, q):
+    """recipes/quantile-diabetes.toml: with the pinball loss the network predicts a quantile, about q of the
+    test targets lie below it, and the baselines (which predict a mean) are compared with it on that loss."""
+    from trainlab.report.methods import baseline_verdict, methods_text
 
+    recipe = Path(__file__).parents[1] / "recipes" / "quantile-diabetes.toml"
+    r = trainlab.run(recipe, [f'task.loss={{name="pinball", q={q}}}', "report.html=false"], runs_dir=tmp_path,
+                     progress=False)
+    m = r.metrics
+    assert abs(m["test"]["share_below_prediction"] - q) < 0.1
+    assert abs(m["baselines"]["models"]["ridge regression"]["share_below_prediction"] - 0.5) < 0.15
+    assert m["baselines"]["compared_on"] == "loss" and m["test"]["loss"] < m["baselines"]["models"]["mean"]["loss"]
+    assert "Wilcoxon's signed-rank test on the loss of each sample" in baseline_verdict(m)[0]
     assert f"to minimise the loss pinball (q = {q}), defined in the recipe's plugin code on standardised targets" \
-        in methods_text(r.recipe, r.metrics, {})[1]
+        in methods_text(r.recipe, m, {})[1]
 
 
 def test_a_plugin_loss_for_classes_rebuilds_and_its_mistakes_are_named(tmp_path):

@@ -403,7 +403,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
         np.savez_compressed(folder / "test_predictions.npz", **predictions)
         if recipe.eval.baselines:
             baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions["pred"],
-                                      balanced=getattr(task, "class_weights", None) is not None)
+                                      balanced=getattr(task, "class_weights", None) is not None,
+                                      loss=task.custom if task.name == "regression" else None)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
@@ -631,7 +632,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
 def _summarise(results: list[dict], folds: int = 0) -> dict:
     """The first run's metrics, and with several runs (repeats, or the `folds` of a cross-validation)
     each test metric's mean, std and 95% interval over them."""
-    from .evaluate.baselines import COLUMNS, over_repeats
+    from .evaluate.baselines import compared_on, over_repeats
     from .evaluate.robustness import aggregate
 
     main = results[0]
@@ -641,7 +642,7 @@ def _summarise(results: list[dict], folds: int = 0) -> dict:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}
         if main.get("baselines"):
-            key = COLUMNS[main["spec"]["target"]][0]
+            key = compared_on(main["baselines"], main["spec"]["target"])
             network = [r["test"][key] for r in results]
             metrics["repeats"]["baselines"] = rep = {}
             for name in main["baselines"]["models"]:

@@ -31,10 +31,18 @@ def _flat(x, vocab: int = 0):
     return x.reshape(len(x), -1)
 
 
-def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False) -> dict:
+def compared_on(baselines: dict, target: str) -> str:
+    """The metric the network and its baselines are compared on: the first of COLUMNS, or the loss when
+    the network was trained for a regression loss of the user's (a quantile, say: r² would judge a mean)."""
+    return baselines.get("compared_on") or COLUMNS[target][0]
+
+
+def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None) -> dict:
     """The baselines' test metrics, each with a paired test against the `network`'s predictions on
     the same test samples (classes, or values in the target's units); `balanced`: the classifier
-    weights classes as the run did (task.class_weights = "balanced"), so the comparison is like for like."""
+    weights classes as the run did (task.class_weights = "balanced"), so the comparison is like for like.
+    `loss`: a regression loss of the user's, fn(outputs, targets) on standardised values; the baselines
+    get its value, and are compared with the network on it, sample by sample."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -46,6 +54,9 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
         x, y = x[pick], y[pick]
         note = f"fitted on a random {max_samples} of {len(s.x_train)} training samples (eval.baseline_max_samples)"
     x_test = _flat(s.x_test, spec.vocab_size)
+    norm = data.normalizer
+    if loss is not None:  # the network's own loss on each test sample, from its predictions in the target's units
+        theirs = per_sample(loss, (np.asarray(network) - norm.target_shift) / norm.target_scale, s.y_test)
     if spec.target == "class":
         models = {TRIVIAL["class"]: DummyClassifier(strategy="most_frequent"),
                   "logistic regression" + " (balanced)" * balanced:
@@ -67,12 +78,36 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
             m.fit(x, y)
         fit_seconds = time.perf_counter() - t0
         pred, true = m.predict(x_test), s.y_test
+        on_loss = {}
+        if loss is not None:  # the user's loss, per sample, on standardised values as in training
+            mine = per_sample(loss, pred, true)
+            on_loss = {"loss": float(mine.mean()), "paired": paired_losses(theirs, mine)}
         if spec.target != "class":  # standardised targets back in their units
-            norm = data.normalizer
             pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
         out[name] = {**_score(spec, pred, true), "fit_seconds": fit_seconds,
-                     "paired": paired_test(true, network, pred, spec.target == "class")}
-    return {"models": out, "note": note, **({"single_feature": single} if single else {})}
+                     "paired": paired_test(true, network, pred, spec.target == "class"), **on_loss}
+    return {"models": out, "note": note, **({"single_feature": single} if single else {}),
+            **({"compared_on": "loss"} if loss is not None else {})}
+
+
+def per_sample(loss, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """The loss of each sample alone (a batch of one), for a paired test."""
+    import torch
+
+    p, t = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (pred, true))
+    p = p.reshape(t.shape)
+    with torch.no_grad():
+        return np.array([float(loss(p[i:i + 1], t[i:i + 1])) for i in range(len(t))])
+
+
+def paired_losses(network: np.ndarray, baseline: np.ndarray) -> dict:
+    """Wilcoxon's signed-rank test on the two losses of each test sample."""
+    from scipy import stats
+
+    wins, losses = int((network < baseline).sum()), int((network > baseline).sum())
+    p = float(stats.wilcoxon(network, baseline).pvalue) if wins + losses else 1.0
+    return {"test": "Wilcoxon's signed-rank test on the loss of each sample", "network_only": wins,
+            "baseline_only": losses, "p_value": p}
 
 
 def _tree(classes: bool, balanced: bool = False):
@@ -121,7 +156,8 @@ def _score(spec, pred, true) -> dict:
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     return {"mse": float(mean_squared_error(true, pred)), "rmse": float(np.sqrt(mean_squared_error(true, pred))),
-            "mae": float(mean_absolute_error(true, pred)), "r2": float(r2_score(true, pred))}
+            "mae": float(mean_absolute_error(true, pred)), "r2": float(r2_score(true, pred)),
+            "share_below_prediction": float((true < pred).mean())}
 
 
 def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, classes: bool) -> dict:

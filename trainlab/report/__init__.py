@@ -4,7 +4,7 @@
 # the runs index, comparisons). Lighter than the report module: no plotting imports.
 HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
                                "average_precision_macro", "roc_auc", "loss"],
-            "regression": ["r2", "rmse", "mae", "mse", "loss"],
+            "regression": ["r2", "rmse", "mae", "mse", "share_below_prediction", "loss"],
             "seq2seq": ["exact_sequence_accuracy", "token_accuracy", "loss"],
             "reconstruction": ["psnr", "psnr_gain", "roc_auc", "pr_auc", "mse", "loss"],
             "vae": ["elbo", "reconstruction", "kl", "mse", "loss"],

@@ -49,7 +49,8 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         keys = [k for k in headline_keys(metrics) if k in repeats["test"] and k != "loss"][:3]
         figures["repeats"] = plots.repeats_strip({k: repeats["test"][k]["values"] for k in keys})
     headline = [(k, test[k]) for k in headline_keys(metrics) if k in test]
-    baseline_cols = list(COLUMNS.get(target, ()))
+    baseline_cols = list(COLUMNS.get(target, ())) + (["loss"] if (metrics.get("baselines") or {}).get("compared_on")
+                                                     == "loss" else [])
     return {
         "recipe": recipe, "metrics": metrics, "env": env, "fit": fit, "test": test, "spec": spec, "target": target,
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..evaluate.baselines import COLUMNS
+from ..evaluate.baselines import compared_on
 from ..tasks.base import monitored
 from . import LOWER_IS_BETTER, fmt, headline_keys, pvalue
 
@@ -183,8 +183,9 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     if not models:
         return None
     classes = metrics["spec"]["target"] == "class"
-    key = COLUMNS[metrics["spec"]["target"]][0]
-    name, b = max(models.items(), key=lambda kv: kv[1][key])
+    key = compared_on(metrics["baselines"], metrics["spec"]["target"])
+    lower = key in LOWER_IS_BETTER
+    name, b = (min if lower else max)(models.items(), key=lambda kv: kv[1][key])
     rep = metrics.get("repeats") or {}
     if name in rep.get("baselines", {}):
         net, base, t = rep["test"][key]["mean"], rep["baselines"][name][key]["mean"], rep["baselines"][name]["paired"]
@@ -193,18 +194,19 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     else:
         net, base, t = metrics["test"][key], b[key], b.get("paired")
         how = "test set"
+        closer = "with a lower loss" if lower else "closer"
         counts = (f"on the test samples only one of them got right ({t['network_only']:,} the network, "
                   f"{t['baseline_only']:,} the baseline)" if classes else
-                  f"({t['network_only']:,} test samples closer for the network, {t['baseline_only']:,} for the "
+                  f"({t['network_only']:,} test samples {closer} for the network, {t['baseline_only']:,} for the "
                   f"baseline)") if t else ""
         test = f"; {t['test']} {counts}, {pvalue(t['p_value'])}" if t else ""
     if t is None:  # a run from before the paired tests
-        better = net > base
+        better = net < base if lower else net > base
         verdict = "the network is better" if better else "a classical model does as well here"
     elif t["p_value"] >= 0.05:
         better, verdict = False, "the difference is not significant at the 5% level and may be chance"
     else:
-        better = net > base
+        better = net < base if lower else net > base
         verdict = f"the {'network' if better else 'baseline'} is better (significant at the 5% level)"
     return (f"Against {name}, the best baseline: {key.replace('_', ' ')} {fmt(net)} vs {fmt(base)} ({how}){test}: "
             f"{verdict}.", better)

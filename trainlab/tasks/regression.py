@@ -57,6 +57,8 @@ class Regression(Task):
             "rmse": float(M.mean_squared_error(pred, true).sqrt()),
             "mae": float(M.mean_absolute_error(pred, true)),
             "r2": float(M.r2_score(pred.flatten(), true.flatten())),
+            # how often the prediction lies above the truth: about ½ for a mean or median, q for a q-quantile
+            "share_below_prediction": float((true < pred).float().mean()),
             "predictions": {"true": true.flatten().tolist()[:2000], "pred": pred.flatten().tolist()[:2000]},
         }
 
