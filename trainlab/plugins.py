@@ -1,7 +1,7 @@
 """Your own code in a run. A recipe's `plugins` names Python files (or importable modules) that
-register models and datasets with `trainlab.register_model` / `trainlab.register_dataset`; they are
-imported before the recipe is checked, so their entries are named, validated, trained, tested,
-exported and served like trainlab's own. A run directory keeps a copy of each file (plugins/), its
+register models, datasets, losses and optimisers (`trainlab.register_model`, `register_dataset`,
+`register_loss`, `register_optimizer`); they are imported before the recipe is checked, so their
+entries are named, validated, trained, tested, exported and served like trainlab's own. A run directory keeps a copy of each file (plugins/), its
 stored recipe names the copies, and resume, predict, serve and export import those: the run is
 rebuilt from the code it was trained with, wherever the directory goes.
 

@@ -159,9 +159,9 @@ class Recipe(_Strict):
     name: str = "run"
     description: str = ""
     seed: int = 0
-    plugins: list[str] = Field([], description="your own models and datasets: Python files (relative to the recipe "
-                               "file) or importable modules whose trainlab.register_model / register_dataset entries "
-                               "the recipe names; a run keeps a copy of each file")
+    plugins: list[str] = Field([], description="your own models, datasets and losses: Python files (relative to the "
+                               "recipe file) or importable modules whose trainlab.register_model / register_dataset / "
+                               "register_loss entries the recipe names; a run keeps a copy of each file")
     data: DataConfig | None = None
     env: EnvConfig | None = None
     agent: AgentConfig | None = None
