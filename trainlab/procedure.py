@@ -629,6 +629,16 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     return run_
 
 
+def _doubted_out_of_fold(results: list[dict], k: int = 12) -> dict:
+    """The labels doubted most over all folds of a cross-validation: each fold's test samples are judged by
+    the network trained without them, so a sample on this list was not learned first (confident learning's
+    out-of-fold probabilities, not the doubt of a network trained on that very label)."""
+    rows = [{**r, "fold": i + 1} for i, res in enumerate(results)
+            for r in res["test"].get("errors", {}).get("doubtful_test_labels", [])]
+    return {"doubtful_labels": sorted(rows, key=lambda r: r["p_label"])[:k],
+            "checked": sum(res["data"]["sizes"]["test"] for res in results), "folds": len(results)}
+
+
 def _summarise(results: list[dict], folds: int = 0) -> dict:
     """The first run's metrics, and with several runs (repeats, or the `folds` of a cross-validation)
     each test metric's mean, std and 95% interval over them."""
@@ -641,6 +651,8 @@ def _summarise(results: list[dict], folds: int = 0) -> dict:
     if len(results) > 1:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}
+        if folds and main["test"].get("errors", {}).get("doubtful_test_labels") is not None:
+            metrics["out_of_fold"] = _doubted_out_of_fold(results)
         if main.get("baselines"):
             key = compared_on(main["baselines"], main["spec"]["target"])
             network = [r["test"][key] for r in results]

@@ -75,6 +75,31 @@ def test_training_labels_flipped_on_purpose_are_the_ones_the_network_doubts(tmp_
     assert all(d["p_label"] < 0.5 and d["true"] != d["predicted"] for d in doubted[:10])
 
 
+def test_with_folds_the_labels_doubted_out_of_fold_are_the_flipped_ones(tmp_path):
+    """Digits with 60 labels changed, 5-fold cross-validation: every sample is judged by the network trained
+    without it, and the 12 labels doubted most over the folds are nearly all changed ones, named by their row."""
+    import trainlab
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    flipped = np.random.default_rng(0).choice(len(y), 60, replace=False)
+    y = y.copy()
+    y[flipped] = (y[flipped] + 5) % 10
+    csv = tmp_path / "digits.csv"
+    np.savetxt(csv, np.column_stack([x, y]), fmt="%g", delimiter=",", header=",".join([f"p{i}" for i in range(64)] + ["y"]),
+               comments="")
+    r = trainlab.run(csv, ["eval.folds=5", "train.epochs=30", "report.interpret=false"], label="y",
+                     runs_dir=tmp_path / "runs", progress=False)
+    oof = r.metrics["out_of_fold"]
+    assert oof["checked"] == len(y) and oof["folds"] == 5 and len(oof["doubtful_labels"]) == 12
+    rows = [d["sample"] for d in oof["doubtful_labels"]]
+    assert sum(i in set(flipped.tolist()) for i in rows) >= 10
+    assert all(d["features"]["p10"] == x[d["sample"], 10] and d["true"] == str(y[d["sample"]])
+               for d in oof["doubtful_labels"])  # the row it names is the row it shows
+    assert {d["fold"] for d in oof["doubtful_labels"]} <= set(range(1, 6))
+    assert "Labels doubted out of fold" in (r.path / "report.html").read_text()
+
+
 def test_training_targets_corrupted_on_purpose_are_the_ones_fitted_worst(tmp_path):
     import trainlab
     from sklearn.datasets import load_diabetes

@@ -79,6 +79,11 @@ def _print_summary(run) -> None:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
                       f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
                       "Check that it is known before the outcome.", highlight=False)
+    doubted = (m.get("out_of_fold") or {}).get("doubtful_labels", [])[:3]
+    if doubted:
+        console.print("Labels doubted most by the network trained without them (out of fold): "
+                      + ", ".join(f"sample {r['sample']} ({r['true']!r}, p {r['p_label']:.2g})" for r in doubted)
+                      + "; the report lists more.", highlight=False)
     how = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
     if fit.get("strategy") in ("ddp", "fsdp"):
         how += f" × {fit['processes']} process{'es' if fit['processes'] > 1 else ''} ({fit['strategy'].upper()})"

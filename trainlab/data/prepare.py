@@ -1,7 +1,7 @@
 """Raw data → split → normalised arrays and the DataSpec the model is built from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,8 +78,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         from .text import PretrainedTokenizer, WordTokenizer
 
         tok = WordTokenizer.fit(s.x_train, max_vocab, max_len) if tokenizer == "word" else PretrainedTokenizer(tokenizer, max_len)
-        s = Split(tok.encode(s.x_train), s.y_train, tok.encode(s.x_val), s.y_val, tok.encode(s.x_test), s.y_test,
-                  s.official_test)
+        s = replace(s, x_train=tok.encode(s.x_train), x_val=tok.encode(s.x_val), x_test=tok.encode(s.x_test))
         norm = Normalizer("none", "tokens")
     elif raw.kind == "sequence":
         norm = Normalizer("none", "tokens")
@@ -91,7 +90,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     ys = (s.y_train, s.y_val, s.y_test)
     if raw.target == "real":
         ys = tuple(norm.apply_target(y) for y in ys)
-    ns = Split(norm.apply(s.x_train), ys[0], norm.apply(s.x_val), ys[1], norm.apply(s.x_test), ys[2], s.official_test)
+    ns = replace(s, x_train=norm.apply(s.x_train), y_train=ys[0], x_val=norm.apply(s.x_val), y_val=ys[1],
+                 x_test=norm.apply(s.x_test), y_test=ys[2])
     spec = DataSpec(
         kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
         vocab_size=tok.vocab_size if tok else len(raw.class_names) if raw.kind == "sequence" else 0,

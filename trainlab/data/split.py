@@ -20,6 +20,7 @@ class Split:
     y_test: np.ndarray
     official_test: bool
     groups: tuple | None = None   # (train, val, test) group ids, when the data has groups
+    test_index: np.ndarray | None = None  # each test sample's index in the data as read (its official test set)
 
 
 def _strata(y, stratify: bool):
@@ -91,6 +92,7 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     When the data has groups, each group lands whole in one split. `train_fraction` < 1: only that
     part of the training split is kept (see _subset); validation and test are the same as without."""
     x, y, g = raw.x, raw.y, raw.groups
+    keep = np.arange(len(x))
     if limit and limit < len(x):
         keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
         keep = np.sort(keep)
@@ -104,9 +106,10 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         x_test, y_test = raw.x_test, raw.y_test
         if limit and limit < len(x_test):
             x_test, y_test = x_test[:limit], y_test[:limit]
+        test_index = np.arange(len(x_test))
     else:
         rest, test = _fold(y, cv, stratify, g) if cv else _cut(y, test_fraction, seed, stratify, "test", g)
-        x_test, y_test, x, y = x[test], y[test], x[rest], y[rest]
+        x_test, y_test, x, y, test_index = x[test], y[test], x[rest], y[rest], keep[test]
         if g is not None:
             g_test, g = g[test], g[rest]
     # the validation fraction is of the whole pool, as in "80/10/10"
@@ -116,7 +119,7 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     if train_fraction < 1:
         train = train[_subset(y[train], train_fraction, seed + 2, stratify, g[train] if g is not None else None)]
     groups = (g[train], g[val], g_test) if g is not None else None
-    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups)
+    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index)
 
 
 def _hashes(x: np.ndarray) -> list[bytes]:

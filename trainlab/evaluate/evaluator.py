@@ -52,6 +52,13 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
+        # the test labels the network doubts most: with --folds, merged over the folds, every sample's label is
+        # judged by a network that never saw it (procedure._summarise)
+        errors["doubtful_test_labels"] = doubtful_labels(probs, y_np, list(data.spec.class_names))
+        _attach_samples(data, errors["doubtful_test_labels"])
+        if s.test_index is not None:
+            for r in errors["doubtful_test_labels"]:
+                r["sample"] = int(s.test_index[r["index"]])
         if check_training:  # the training labels the trained network doubts most
             pick, train_out = _on_training(model, s.x_train, device, batch_size)
             doubtful = doubtful_labels(task.probabilities(train_out).cpu().numpy(), s.y_train[pick],
@@ -105,4 +112,4 @@ def _attach_samples(data, rows: list[dict], x: np.ndarray | None = None) -> None
             r["image"] = np.round(x, 1).tolist()
         else:
             names = data.spec.feature_names or [f"x{i}" for i in range(x.size)]
-            r["features"] = {n: round(float(v), 4) for n, v in zip(names, x.reshape(-1))}
+            r["features"] = {n: round(float(v), 4) + 0.0 for n, v in zip(names, x.reshape(-1))}  # (+ 0.0: no "-0.0")

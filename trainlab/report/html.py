@@ -34,10 +34,15 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         if wrong and "image" in wrong[0]:
             figures["wrong"] = plots.sample_grid(wrong, "Most confidently wrong test images",
                                                  lambda r: f"{r['true']} → {r['predicted']}\n{r['confidence']:.2f}")
+        doubted = lambda r: f"label {r['true']}: p {r['p_label']:.2g}\n→ {r['predicted']}"  # noqa: E731
         doubtful = test.get("errors", {}).get("doubtful_training_labels", [])
         if doubtful and "image" in doubtful[0]:
             figures["doubtful"] = plots.sample_grid(doubtful, "Training images whose label the network doubts most",
-                                                    lambda r: f"label {r['true']}: p {r['p_label']:.2g}\n→ {r['predicted']}")
+                                                    doubted)
+        oof = (metrics.get("out_of_fold") or {}).get("doubtful_labels", [])
+        if oof and "image" in oof[0]:
+            figures["out_of_fold"] = plots.sample_grid(oof, "Images whose label the network trained without them "
+                                                            "doubts most", doubted)
     elif target == "real":
         figures["scatter"] = plots.predicted_vs_true(test["predictions"]["true"], test["predictions"]["pred"])
         figures["residuals"] = plots.residuals(test["predictions"]["true"], test["predictions"]["pred"])
