@@ -287,3 +287,17 @@ def test_a_plugin_loss_for_classes_rebuilds_and_its_mistakes_are_named(tmp_path)
         with pytest.raises(TrainlabError, match=re.escape(message)):
             trainlab.run(recipe, [*over, *extra, change], runs_dir=tmp_path / "bad", progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_module_plugin_is_imported_by_name_and_named_in_the_methods(tmp_path, monkeypatch):
+    """An importable module (an installed package of the user's) instead of a file: not copied, named."""
+    from trainlab.report.methods import methods_text
+
+    (tmp_path / "mylab_models.py").write_text(MODELS_PY)
+    (tmp_path / "my_data.py").write_text(DATA_PY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = _project(tmp_path, epochs=3)
+    r = trainlab.run(recipe, ['plugins=["mylab_models", "my_data.py"]'], runs_dir=tmp_path / "runs", progress=False)
+    assert (r.path / "plugins").is_dir() and not (r.path / "plugins" / "mylab_models.py").exists()
+    assert 'plugins = ["mylab_models", "plugins/my_data.py"]' in (r.path / "recipe.toml").read_text()
+    assert "a network defined in the module mylab_models and my_data.py (SHA-256 " in methods_text(r.recipe, r.metrics, {})[1]

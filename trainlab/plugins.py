@@ -1,9 +1,10 @@
 """Your own code in a run. A recipe's `plugins` names Python files (or importable modules) that
 register models, datasets, losses and optimisers (`trainlab.register_model`, `register_dataset`,
 `register_loss`, `register_optimizer`); they are imported before the recipe is checked, so their
-entries are named, validated, trained, tested, exported and served like trainlab's own. A run directory keeps a copy of each file (plugins/), its
-stored recipe names the copies, and resume, predict, serve and export import those: the run is
-rebuilt from the code it was trained with, wherever the directory goes.
+entries are named, validated, trained, tested, exported and served like trainlab's own. A run
+directory keeps a copy of each file (plugins/), its stored recipe names the copies, and resume,
+predict, serve and export import those: the run is rebuilt from the code it was trained with,
+wherever the directory goes.
 
 A plugin file is imported once per content (its module is named by its SHA-256), so a run and its
 copy share one module, and an edited file is a new module whose entries replace the old ones."""
@@ -89,10 +90,20 @@ def identity(recipe: dict) -> dict:
                                   for e in entries]}
 
 
-def files(recipe: dict) -> list[dict]:
-    """Each plugin file's name and SHA-256, for the report and the methods text."""
-    return [{"file": Path(e).name, "sha256": _digest(Path(e))} for e in recipe.get("plugins") or []
-            if plugin_is_file(e) and Path(e).is_file()]
+def provenance(recipe: dict) -> list[dict]:
+    """Where each plugin's code comes from, for the methods text: a file's name and SHA-256, or a
+    module's name and the version of the package installed that holds it."""
+    from importlib import metadata
+
+    out = []
+    for e in recipe.get("plugins") or []:
+        if plugin_is_file(e):
+            if Path(e).is_file():
+                out.append({"file": Path(e).name, "sha256": _digest(Path(e))})
+            continue
+        package = metadata.packages_distributions().get(e.split(".")[0], [None])[0]
+        out.append({"module": e, "package": package, "version": metadata.version(package) if package else None})
+    return out
 
 
 def _digest(path: Path) -> str:

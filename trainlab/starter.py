@@ -76,10 +76,10 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
         raise DataError(f"The arrays hold {', '.join(shapes) or 'nothing'}; trainlab run takes inputs named x and labels "
                         "named y (x_test and y_test for an official test set), or a recipe naming them (data.x, data.y).")
     shape = shapes["x"][0]
-    image = len(shape) in (3, 4)
-    return {"name": "arrays"}, IMAGES if image else TABLE, [
-        f"arrays: x of shape {list(shape)}, " + ("images" if image else "a table") + " (data.kind = \"table\" to flatten)"
-        * (len(shape) > 2)]
+    if len(shape) in (3, 4):
+        return {"name": "arrays"}, IMAGES, [f"arrays: x of shape {list(shape)}, images (data.kind = \"table\" "
+                                            "flattens each sample instead)"]
+    return {"name": "arrays"}, TABLE, [f"arrays: x of shape {list(shape)}, a table"]
 
 
 def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:

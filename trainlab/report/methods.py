@@ -167,11 +167,14 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
 
 def _own(recipe) -> str:
     """A model that is not trainlab's: its name and the plugin files (with their SHA-256) that define it."""
-    from ..plugins import files
+    from ..plugins import provenance
 
-    kept = files(recipe.to_dict())
-    where = (" defined in " + ", ".join(f"{f['file']} (SHA-256 {f['sha256'][:16]}…)" for f in kept)
-             + (", a copy of which is" if len(kept) == 1 else ", copies of which are") + " kept with the run") if kept else ""
+    code = provenance(recipe.to_dict())
+    kept = [c for c in code if "file" in c]
+    where = " and ".join([*(f"the module {c['module']}" + (f" ({c['package']} {c['version']})" if c["package"] else "")
+                            for c in code if "module" in c), *(f"{c['file']} (SHA-256 {c['sha256'][:16]}…)" for c in kept)])
+    where = (f" defined in {where}" + ((", a copy of which is" if len(kept) == 1 else ", copies of which are")
+                                       + " kept with the run" if kept else "")) if where else ""
     return f"{recipe.model.name}{_settings('models', recipe.model.name, recipe.model.params, True)}, a network{where}"
 
 
