@@ -189,7 +189,7 @@ def test_a_wrong_plugin_is_a_clear_error_before_any_run_directory(tmp_path, case
     ("x", "returned a ndarray; a dataset builder returns trainlab.RawData"),
     ("trainlab.RawData(x, y.astype(float), 'table', 'class', 's', ('a', 'b'))", "class labels must be integers 0..1"),
     ("trainlab.RawData(x, y, 'tabel', 'class', 's', ('a', 'b'))", "kind 'tabel' with target 'class'; the kinds"),
-    ("trainlab.RawData(x, y, 'table', 'class', 's', ('a', 'b'), feature_names=('f',))", "1 feature_names for 4 features"),
+    ("trainlab.RawData(x, y, 'table', 'class', 's', ('a', 'b'), feature_names=('f',))", "1 feature names for 4 features"),
 ])
 def test_a_wrong_plugin_dataset_is_a_clear_error(tmp_path, returns, message):
     (tmp_path / "d.py").write_text(f"""import numpy as np

@@ -41,6 +41,9 @@ class RawData:
         if self.target == "class" and len(self.class_names) < 2:
             raise DataError(f"{self.source}: {len(self.class_names)} class ({', '.join(map(str, self.class_names))}); "
                             "a classifier needs at least two.")
+        features = int(np.prod(self.x.shape[1:]))
+        if self.kind in ("table", "points") and self.feature_names and len(self.feature_names) != features:
+            raise DataError(f"{self.source}: {len(self.feature_names)} feature names for {features} features.")
         for part, x, y in (("training", self.x, self.y), ("test", self.x_test, self.y_test)):
             if x is None:
                 continue
@@ -48,6 +51,9 @@ class RawData:
                 raise DataError(f"{self.source}: {len(x)} {part} samples but {len(y)} labels.")
             if not len(x):
                 raise DataError(f"{self.source}: no {part} samples.")
+            if x.shape[1:] != self.x.shape[1:]:
+                raise DataError(f"{self.source}: test inputs are {list(x.shape[1:])} per sample, training inputs "
+                                f"{list(self.x.shape[1:])}.")
             bad = np.isinf(x) if self.missing else ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else None
             if bad is not None and bad.any():
                 row, col = np.argwhere(bad.reshape(len(x), -1))[0]
@@ -315,8 +321,7 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     inputs, note = _array_inputs([a[x], test[0]], kind, where)
     labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
     kind = "table" if inputs[0].ndim == 2 else "image"
-    return RawData(inputs[0], labels[0], kind, target, where + note, classes,
-                   tuple(feature_names) or (tuple(f"x{i + 1}" for i in range(inputs[0].shape[1])) if kind == "table" else ()),
+    return RawData(inputs[0], labels[0], kind, target, where + note, classes, tuple(feature_names),
                    x_test=inputs[1], y_test=labels[1],
                    groups=np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None)
 
@@ -344,9 +349,6 @@ def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
         elif a.ndim not in (3, 4):
             raise DataError(f"{where}: images must be (N, H, W) or (N, C, H, W); received {list(a.shape)}.")
         out.append(np.ascontiguousarray(a) if a.dtype == np.uint8 and kind == "image" else a.astype(np.float32))
-    if out[1] is not None and out[1].shape[1:] != out[0].shape[1:]:
-        raise DataError(f"{where}: test inputs are {list(out[1].shape[1:])} per sample, training inputs "
-                        f"{list(out[0].shape[1:])}.")
     return out, note
 
 

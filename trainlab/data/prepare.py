@@ -31,6 +31,8 @@ def load_raw(name: str, params: dict) -> RawData:
     if not entry.builtin:  # a user's: checked for what trainlab's own datasets guarantee
         _check_user_data(raw, f"Dataset {name!r} ({entry.where})")
     raw.validate()
+    if raw.kind in ("table", "points") and not raw.feature_names:  # named in reports, predict and serve
+        raw.feature_names = tuple(f"x{i + 1}" for i in range(int(np.prod(raw.x.shape[1:]))))
     if raw.kind == "image" and raw.x.ndim == 3:  # (N, H, W) → (N, 1, H, W)
         raw.x = raw.x[:, None]
         raw.x_test = raw.x_test[:, None] if raw.x_test is not None else None
@@ -57,14 +59,6 @@ def _check_user_data(raw, where: str) -> None:
         if raw.target in ("class", "sequence") and not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{where}: class labels must be integers 0..{max(len(raw.class_names) - 1, 0)} (the "
                             f"index into class_names); the {part}labels are {y.dtype}.")
-    if raw.x_test is not None and raw.x_test.shape[1:] != raw.x.shape[1:]:
-        raise DataError(f"{where}: test inputs have shape {list(raw.x_test.shape[1:])} per sample, training inputs "
-                        f"{list(raw.x.shape[1:])}.")
-    if raw.kind in ("table", "points"):
-        n = int(np.prod(raw.x.shape[1:]))
-        if raw.feature_names and len(raw.feature_names) != n:
-            raise DataError(f"{where}: {len(raw.feature_names)} feature_names for {n} features.")
-        raw.feature_names = tuple(raw.feature_names) or tuple(f"x{i + 1}" for i in range(n))
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
