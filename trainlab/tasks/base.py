@@ -30,9 +30,9 @@ def loss_key(builtins: tuple[str, ...]):
             mine = f"; registered: {', '.join(LOSSES.names())}" if LOSSES.names() else \
                 " (or your own: trainlab.register_loss in a plugin file)"
             raise ValueError(f"{name!r} is not a loss of this task: {', '.join(builtins)}{mine}")
-        if not isinstance(value, str):
-            LOSSES.get(name).validate({k: v for k, v in value.items() if k != "name"}, "task.loss")
-        return value
+        keys = LOSSES.get(name).validate({} if isinstance(value, str) else
+                                         {k: v for k, v in value.items() if k != "name"}, "task.loss")
+        return value if isinstance(value, str) else {"name": name, **keys}
 
     return Annotated[Union[str, dict], AfterValidator(check)]
 
@@ -46,9 +46,8 @@ def user_loss(value, builtins: tuple[str, ...], outputs: torch.Tensor, targets: 
     name = value if isinstance(value, str) else value["name"]
     if name in builtins:
         return None
-    entry = LOSSES.get(name)
-    fn = functools.partial(entry.fn, **entry.validate({} if isinstance(value, str) else
-                                                      {k: v for k, v in value.items() if k != "name"}, "task.loss"))
+    entry = LOSSES.get(name)  # its keys were checked with the recipe's (loss_key)
+    fn = functools.partial(entry.fn, **({} if isinstance(value, str) else {k: v for k, v in value.items() if k != "name"}))
     outputs = outputs.clone().requires_grad_(True)
     where = f"Loss {name!r} ({entry.where})"
     try:
