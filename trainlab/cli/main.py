@@ -182,7 +182,8 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learnin
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | optimizers | schedules | environments | agents"),
+def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | losses | optimizers | schedules | environments "
+                                                 "| agents"),
           plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Also your own entries: a plugin file "
                                                      "(my_models.py) or module, as a recipe's plugins names it. Repeatable.")):
     """List what a registry holds, with each entry's recipe keys."""
