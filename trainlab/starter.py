@@ -11,7 +11,6 @@ from .core.errors import DataError
 LABELS = ("label", "labels", "target", "class", "y", "outcome")  # a label column taken by its name alone
 TABLES = (".csv", ".tsv", ".tab", ".parquet", ".pq")
 TEXT_LENGTH = 20  # a column whose cells average this many characters or more, mostly distinct, holds texts
-STOP = {"patience": 10}
 
 TABLE = {"model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.1}, "optim": {"name": "adam", "lr": 0.001,
                                                                           "weight_decay": 1e-4},
@@ -21,7 +20,7 @@ IMAGES = {"model": {"name": "convnet"}, "optim": {"name": "adam", "lr": 0.001},
 TEXTS = {"model": {"name": "rnn", "cell": "gru"}, "optim": {"name": "adam", "lr": 0.002},
          "train": {"epochs": 20, "batch_size": 64, "grad_clip": 1.0, "early_stopping": {"patience": 4}}}
 MASKS = {"model": {"name": "unet", "batch_norm": True}, "task": {"name": "segmentation"},
-         "optim": {"name": "adam", "lr": 0.002}, "train": {"epochs": 40, "batch_size": 8, "early_stopping": STOP},
+         "optim": {"name": "adam", "lr": 0.002}, "train": {"epochs": 40, "batch_size": 8, "early_stopping": {"patience": 10}},
          "eval": {"baselines": False}}
 
 

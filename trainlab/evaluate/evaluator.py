@@ -16,11 +16,13 @@ from .robustness import bootstrap
 TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor fits: one inference pass at most this long
 
 
-def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True):
+def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True,
+                  check_test: bool = False):
     """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
     target's units (None for a task that measures itself), for comparisons on the same samples.
     `check_training`: also list the training labels doubted, or targets fitted worst (the report
-    shows the first split's; further repeats skip the extra inference pass)."""
+    shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
+    test labels doubted most, with their rows in the data (a cross-validation merges its folds')."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -52,11 +54,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
-        # the test labels the network doubts most: with --folds, merged over the folds, every sample's label is
-        # judged by a network that never saw it (procedure._summarise)
-        errors["doubtful_test_labels"] = doubtful_labels(probs, y_np, list(data.spec.class_names))
-        _attach_samples(data, errors["doubtful_test_labels"])
-        if s.test_index is not None:
+        if check_test:  # merged over the folds, every sample's label judged by a network that never saw it
+            errors["doubtful_test_labels"] = doubtful_labels(probs, y_np, list(data.spec.class_names))
+            _attach_samples(data, errors["doubtful_test_labels"])
             for r in errors["doubtful_test_labels"]:
                 r["sample"] = int(s.test_index[r["index"]])
         if check_training:  # the training labels the trained network doubts most
