@@ -56,6 +56,38 @@ def test_a_table_gets_its_label_by_name_free_text_left_out_and_gaps_filled(tmp_p
         starter_recipe(_tumours(tmp_path / "u.csv"))
 
 
+def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_path):
+    """A user's table as it comes: a row number (pandas' unnamed index), a sample id on every row, a
+    patient id shared by that patient's samples, a site name with too many values to be a category,
+    the rows in label order; and measurements whose names merely end in "id" or whose values differ on
+    every row. The identifiers leave the features, the patient column becomes data.group."""
+    from sklearn.datasets import load_breast_cancer
+
+    b = load_breast_cancer()
+    order = np.argsort(b.target, kind="stable")  # sorted by label: a row number would predict it
+    with open(tmp_path / "p.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Unnamed: 0", "sample id", "PatientID", "site", "fluid", "radius", "diagnosis"])
+        for r, i in enumerate(order):
+            w.writerow([r, f"S{i:04d}", f"P{r // 3:03d}", f"site {i % 150}", f"{b.data[i, 1]:.3f}", f"{b.data[i, 0]:.4f}",
+                        b.target_names[b.target[i]]])
+    d, notes = starter_recipe(tmp_path / "p.csv", "diagnosis")
+    said = " ".join(notes)
+    assert d["data"]["features"] == ["fluid", "radius"] and d["data"]["group"] == "PatientID"
+    assert "columns 'Unnamed: 0', 'sample id' left out: an identifier, a different value on every row" in said
+    assert "column 'PatientID' names 190 groups of rows" in said and "new PatientIDs, not recognised ones" in said
+    assert "column 'site' left out: 150 different texts, too many to one-hot" in said
+    r = trainlab.run(tmp_path / "p.csv", ["train.epochs=5"], label="diagnosis", runs_dir=tmp_path / "runs",
+                     progress=False)
+    groups = r.metrics["data"]["groups"]
+    assert groups["count"] == 190 and groups["in_two_splits"] == 0
+    assert list(r.metrics["spec"]["feature_names"]) == ["fluid", "radius"]
+    with open(tmp_path / "ids.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
+    with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):
+        starter_recipe(tmp_path / "ids.csv")
+
+
 def test_texts_arrays_and_image_folders_get_their_reader_and_a_model(tmp_path):
     with open(tmp_path / "reviews.csv", "w", newline="") as f:
         w = csv.writer(f)

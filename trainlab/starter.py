@@ -4,6 +4,7 @@ optimiser and stopping rule that suit what it holds. The run stores the recipe i
 `trainlab recipe new` writes it out), so the next step is editing it."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .core.errors import DataError
@@ -104,21 +105,63 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     else:
         notes.append(f"{label!r} holds {len(values)} classes: classification")
     features = [c for c in header if c != label]
-    texts = [c for c in features if _free_text([row[header.index(c)] for row in rows if len(row) == len(header)])]
+    column = {c: [row[header.index(c)] for row in rows if len(row) == len(header)] for c in features}
+    texts = [c for c in features if _free_text(column[c])]
     if len(features) == 1 and texts:
         return {"name": "text_table", "text": texts[0], "label": label}, TEXTS, \
             [f"texts in column {texts[0]!r}: a word vocabulary and a GRU"]
     data = {"name": "table", "label": label}
-    if texts:  # free text beside measurements: the table takes the measurements
-        data["features"] = [c for c in features if c not in texts]
-        notes.append(f"column{'s' if len(texts) > 1 else ''} {', '.join(map(repr, texts))} left out: free text, not a "
-                     "measurement or a category")
-    if any(cell.strip().lower() in sources.MISSING for row in rows for cell in row):
+    left_out = {c: "free text, not a measurement or a category" for c in texts}
+    for c in features:
+        if c in left_out:
+            continue
+        cells = [v.strip() for v in column[c]]
+        distinct, numbers = len(set(cells)), all_numbers(v for v in cells if v.lower() not in sources.MISSING)
+        if distinct == len(cells) and len(cells) >= 20 and (_id_name(c) or _row_numbers(cells) or not numbers):
+            left_out[c] = "an identifier, a different value on every row (as a feature: noise, or a leak when " \
+                          "the rows are in label order)"
+        elif _id_name(c) and distinct < len(cells) and "group" not in data:
+            data["group"] = c
+            left_out[c] = None
+            notes.append(f"column {c!r} names {distinct} groups of rows (say, patients): a group is never split "
+                         f"between training and test (data.group), so the test measures new {c}s, not "
+                         "recognised ones")
+        elif distinct > sources.MAX_CATEGORIES and not numbers:
+            left_out[c] = f"{distinct} different texts, too many to one-hot as a category (data.categorical takes " \
+                          "it anyway)"
+    if left_out:
+        data["features"] = [c for c in features if c not in left_out]
+        if not data["features"]:
+            raise DataError(f"{str(path)!r}: no column is left to learn {label!r} from ("
+                            f"{', '.join(map(repr, left_out))} {'is' if len(left_out) == 1 else 'are'} left out). "
+                            "Write a recipe naming the features (trainlab recipe new).")
+    for why in dict.fromkeys(w for w in left_out.values() if w):
+        named = [c for c, w in left_out.items() if w == why]
+        notes.append(f"column{'s' if len(named) > 1 else ''} {', '.join(map(repr, named))} left out: {why}")
+    if any(cell.strip().lower() in sources.MISSING for c in data.get("features", features) for cell in column[c]):
         data["missing"] = "median"
         notes.append("missing cells filled with the training split's median of their column (data.missing)")
     if len(rows) < 1000:
         notes.append(f"{len(rows)} rows: one test split of a tenth is a small sample; --folds 5 tests every row once")
     return data, TABLE, notes
+
+
+def _id_name(column: str) -> bool:
+    """A column named as an identifier: id, index, key, uuid, patient_id, "sample id", PatientID,
+    sampleId, or pandas' unnamed index ("Unnamed: 0"); not fluid or paid."""
+    low = column.strip().lower()
+    return low in ("", "id", "ids", "index", "idx", "key", "uuid") or bool(
+        re.search(r"[_ .\-](id|idx|index|key|uuid)$", low) or re.search(r"[a-z](ID|Id)$", column.strip())
+        or re.match(r"unnamed: ?\d+$", low))
+
+
+def _row_numbers(cells: list[str]) -> bool:
+    """Whole numbers that count the rows: every value from the smallest, once."""
+    try:
+        values = sorted(int(c) for c in cells)
+    except ValueError:
+        return False
+    return values == list(range(values[0], values[0] + len(values)))
 
 
 def _free_text(cells: list[str]) -> bool:
