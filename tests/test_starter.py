@@ -34,6 +34,8 @@ def test_a_csv_trains_without_a_recipe(tmp_path):
     assert r.recipe.data.name == "table" and r.recipe.data.params["label"] == "diagnosis" and r.recipe.model.name == "mlp"
     assert list(r.metrics["spec"]["class_names"]) == ["benign", "malignant"]
     assert r.metrics["test"]["accuracy"] > 0.9 > r.metrics["baselines"]["models"]["majority class"]["accuracy"]
+    majority = r.metrics["baselines"]["models"]["majority class"]
+    assert majority["mcc"] == majority["cohen_kappa"] == 0.0 < 0.8 < r.metrics["test"]["mcc"]  # unlike its accuracy
     stored = trainlab.load_recipe(r.path / "recipe.toml")  # what the run used, to edit and run again
     assert stored.data.params["path"] == str(tmp_path / "tumours.csv")
 

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from sklearn.metrics import balanced_accuracy_score, f1_score, mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef, mean_absolute_error, mean_squared_error, r2_score
 
 from trainlab.evaluate.robustness import aggregate, bootstrap
 
@@ -23,6 +23,8 @@ def test_bootstrap_intervals_match_sklearn_on_each_resample():
     assert b["balanced_accuracy"] == pytest.approx(_percentiles(y, pred, balanced_accuracy_score, 200))
     f1 = lambda t, p: f1_score(t, p, average="macro", labels=range(4), zero_division=0)  # noqa: E731
     assert b["f1_macro"] == pytest.approx(_percentiles(y, pred, f1, 200))
+    assert b["mcc"] == pytest.approx(_percentiles(y, pred, matthews_corrcoef, 200))
+    assert b["cohen_kappa"] == pytest.approx(_percentiles(y, pred, cohen_kappa_score, 200))
     lo, hi = b["accuracy"]
     assert lo < (y == pred).mean() < hi and hi - lo < 0.15
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import confusion_matrix, f1_score, precision_score, r2_score
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, matthews_corrcoef, precision_score, r2_score
 
 from trainlab.core.spec import DataSpec
 from trainlab.tasks import build_task
@@ -20,6 +20,10 @@ def test_multiclass_metrics_agree_with_sklearn():
     assert m["f1_macro"] == pytest.approx(f1_score(y.numpy(), pred, average="macro"), abs=1e-6)
     assert m["per_class"]["b"]["precision"] == pytest.approx(precision_score(y.numpy(), pred, average=None)[1], abs=1e-6)
     assert len(m["pr_curves"]["precision"]) == 3
+    assert m["mcc"] == pytest.approx(matthews_corrcoef(y.numpy(), pred), abs=1e-9)
+    assert m["cohen_kappa"] == pytest.approx(cohen_kappa_score(y.numpy(), pred), abs=1e-9)
+    always = task.test_metrics(torch.tensor([[0.0, 0.0, 1.0]]).repeat(200, 1), y)  # the majority-class guess
+    assert always["mcc"] == always["cohen_kappa"] == 0.0 and always["accuracy"] > 0.3
 
 
 def test_binary_uses_one_logit_and_bce():

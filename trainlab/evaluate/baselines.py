@@ -12,7 +12,7 @@ import numpy as np
 log = logging.getLogger("trainlab")
 
 # the metrics the baselines are scored and shown on, by target; the first decides "the best baseline"
-COLUMNS = {"class": ("accuracy", "balanced_accuracy", "f1_macro"), "real": ("r2", "rmse", "mae")}
+COLUMNS = {"class": ("accuracy", "balanced_accuracy", "f1_macro", "mcc"), "real": ("r2", "rmse", "mae")}
 TRIVIAL = {"class": "majority class", "real": "mean"}  # the trivial baseline's name, by target
 SINGLE = "best single feature"  # one name over repeats, whichever feature each split picks
 MAX_SINGLE_FEATURES = 200  # tables up to this many features get the single-feature baseline (a tree each)
@@ -149,10 +149,11 @@ def _best_feature(x, y, x_val, y_val, classes: bool, balanced: bool) -> tuple[in
 
 def _score(spec, pred, true) -> dict:
     if spec.target == "class":
-        from sklearn.metrics import balanced_accuracy_score, f1_score
+        from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef
 
         return {"accuracy": float((pred == true).mean()), "balanced_accuracy": float(balanced_accuracy_score(true, pred)),
-                "f1_macro": float(f1_score(true, pred, average="macro", zero_division=0))}
+                "f1_macro": float(f1_score(true, pred, average="macro", zero_division=0)),
+                "mcc": float(matthews_corrcoef(true, pred)), "cohen_kappa": float(cohen_kappa_score(true, pred))}
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     return {"mse": float(mean_squared_error(true, pred)), "rmse": float(np.sqrt(mean_squared_error(true, pred))),

@@ -36,7 +36,7 @@ def aggregate(results: list[dict]) -> dict:
 def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resamples: int = 1000, seed: int = 0) -> dict:
     """95% percentile intervals of the headline test metrics over `resamples` bootstrap resamples of
     the test set: how much the score depends on which test samples were drawn. Classes (`num_classes`
-    > 0): accuracy, balanced accuracy and macro F1 from each resample's confusion matrix; otherwise
+    > 0): accuracy, balanced accuracy, macro F1, MCC and Cohen's κ from each resample's confusion matrix; otherwise
     R², RMSE and MAE of `pred` against `true` (in the target's units)."""
     rng = np.random.default_rng(seed)
     n, rows = len(true), []
@@ -50,7 +50,7 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
             with np.errstate(invalid="ignore", divide="ignore"):
                 recall = np.where(actual > 0, diag / actual, np.nan)
                 f1 = np.where(actual + predicted > 0, 2 * diag / (actual + predicted), 0.0)
-            rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), f1.mean(1)], 1))
+            rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), f1.mean(1), *agreement(cm)], 1))
         else:
             t, p = true[idx], pred[idx]
             err = p - t
@@ -59,6 +59,19 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
                 r2 = 1 - (err ** 2).sum(1) / ss_tot
             rows.append(np.stack([r2, np.sqrt((err ** 2).mean(1)), np.abs(err).mean(1)], 1))
     values = np.concatenate(rows)
-    names = ("accuracy", "balanced_accuracy", "f1_macro") if num_classes else ("r2", "rmse", "mae")
+    names = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa") if num_classes else ("r2", "rmse", "mae")
     out = {name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(names)}
     return {"resamples": resamples, "samples": n, **out}
+
+
+def agreement(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matthews' correlation coefficient (Gorodkin's K-class form) and Cohen's κ of confusion matrices
+    (..., K, K), rows the true classes: both 0 for guessing by the class shares, 1 for no error; unlike
+    accuracy, neither rewards predicting the majority class. 0 where undefined (one class only)."""
+    s, c = cm.sum((-2, -1)), np.trace(cm, axis1=-2, axis2=-1)
+    actual, predicted = cm.sum(-1), cm.sum(-2)
+    chance = (actual * predicted).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mcc = (c * s - chance) / np.sqrt((s ** 2 - (predicted ** 2).sum(-1)) * (s ** 2 - (actual ** 2).sum(-1)))
+        kappa = (c * s - chance) / (s ** 2 - chance)
+    return np.nan_to_num(mcc), np.nan_to_num(kappa)

@@ -2,8 +2,8 @@
 
 # The metrics that summarise a run, by task, most important first (report cards, CLI tables,
 # the runs index, comparisons). Lighter than the report module: no plotting imports.
-HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
-                               "average_precision_macro", "roc_auc", "loss"],
+HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa", "precision_macro",
+                               "recall_macro", "average_precision_macro", "roc_auc", "loss"],
             "regression": ["r2", "rmse", "mae", "mse", "share_below_prediction", "loss"],
             "seq2seq": ["exact_sequence_accuracy", "token_accuracy", "loss"],
             "reconstruction": ["psnr", "psnr_gain", "roc_auc", "pr_auc", "mse", "loss"],

@@ -146,6 +146,8 @@ class Classification(Task):
     def test_metrics(self, outputs, y) -> dict:
         from torchmetrics import functional as M
 
+        from ..evaluate.robustness import agreement
+
         k = self.spec.num_classes
         probs, pred = self.probabilities(outputs).cpu(), self.predict(outputs).cpu()
         y = y.cpu()
@@ -153,6 +155,7 @@ class Classification(Task):
         per = {n: getattr(M, n)(pred, y, average="none", **kw).tolist() for n in ("precision", "recall", "f1_score")}
         pr_p, pr_r, pr_t = M.precision_recall_curve(probs, y, thresholds=PR_POINTS, **kw)
         ap = M.average_precision(probs, y, average="none", thresholds=PR_POINTS, **kw)
+        cm = M.confusion_matrix(pred, y, **kw)
         out = {
             "loss": float(self.loss(outputs.float(), y.to(outputs.device)).item()),
             "accuracy": float((pred == y).float().mean()),
@@ -161,7 +164,8 @@ class Classification(Task):
             "recall_macro": float(torch.tensor(per["recall"]).mean()),
             "f1_macro": float(torch.tensor(per["f1_score"]).mean()),
             "average_precision_macro": float(ap.mean()),
-            "confusion_matrix": M.confusion_matrix(pred, y, **kw).tolist(),
+            **dict(zip(("mcc", "cohen_kappa"), map(float, agreement(cm.double().numpy())))),
+            "confusion_matrix": cm.tolist(),
             "per_class": {name: {"precision": per["precision"][i], "recall": per["recall"][i], "f1": per["f1_score"][i],
                                  "support": int((y == i).sum()), "average_precision": float(ap[i])}
                           for i, name in enumerate(self.spec.class_names)},
