@@ -301,3 +301,58 @@ def test_a_module_plugin_is_imported_by_name_and_named_in_the_methods(tmp_path, 
     assert (r.path / "plugins").is_dir() and not (r.path / "plugins" / "mylab_models.py").exists()
     assert 'plugins = ["mylab_models", "plugins/my_data.py"]' in (r.path / "recipe.toml").read_text()
     assert "a network defined in the module mylab_models and my_data.py (SHA-256 " in methods_text(r.recipe, r.metrics, {})[1]
+
+
+SHAPED_PY = '''
+import trainlab
+from torch import nn
+
+
+@trainlab.register_model("pixels")
+def pixels(spec, out_features, *, channels: int = 1):
+    """A per-pixel 3x3 convolution: a segmentation head, or an image's reconstruction."""
+    return nn.Conv2d(spec.input_shape[0], channels, 3, padding=1)
+
+
+@trainlab.register_model("squeeze")
+def squeeze(spec, out_features, *, width: int = 8):
+    """A table squeezed to `width` values and not expanded back."""
+    return nn.Linear(spec.num_features, width)
+'''
+
+
+@pytest.mark.parametrize("task,data,model,message", [
+    ("segmentation", "synthetic_nuclei", "channels = 2", "returned [2, 2, 32, 32] for a batch of 2 inputs of shape "
+     "[1, 32, 32]; the segmentation task needs [2, 1, 32, 32], one logit per pixel"),
+    ("reconstruction", "digits", "width = 8", "returned [2, 8] for a batch of 2 inputs of shape [64]; the "
+     "reconstruction task needs [2, 64], a reconstruction of each input, in its shape"),
+    ("segmentation", "synthetic_nuclei", "channels = 1", None),
+    ("reconstruction", "digits", "width = 64", None),
+])
+def test_a_plugin_model_is_checked_against_what_each_task_needs(tmp_path, task, data, model, message):
+    """Segmentation needs one logit per pixel, reconstruction an output of the input's shape; a model of
+    the right shape trains."""
+    (tmp_path / "shaped.py").write_text(SHAPED_PY)
+    name = "pixels" if task == "segmentation" else "squeeze"
+    (tmp_path / "r.toml").write_text(f'''name = "shaped"
+plugins = ["shaped.py"]
+[data]
+name = "{data}"
+{'n = 24' + chr(10) + 'size = 32' if task == 'segmentation' else 'limit = 300'}
+[model]
+name = "{name}"
+{model}
+[task]
+name = "{task}"
+[train]
+epochs = 1
+[report]
+html = false
+''')
+    if message:
+        with pytest.raises(TrainlabError, match=re.escape(message)):
+            trainlab.run(tmp_path / "r.toml", runs_dir=tmp_path / "runs", progress=False)
+        assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/recipe.toml"))
+    else:
+        r = trainlab.run(tmp_path / "r.toml", runs_dir=tmp_path / "runs", progress=False)
+        assert np.isfinite(r.metrics["test"]["dice" if task == "segmentation" else "mse"])

@@ -10,10 +10,11 @@ def build_model(name: str, spec, out_features: int, **params):
 
 
 def check_user_model(name: str, model, spec, task) -> None:
-    """A user's model (not one of trainlab's) is a torch module, and for classification and regression
-    it maps a batch of 2 inputs to the outputs the task needs, before any training: a wrong shape is
-    an error naming the model, not a traceback from the middle of an epoch. The random generators are
-    left as they were, so the run trains as it would without the check."""
+    """A user's model (not one of trainlab's) is a torch module, and where the task says what a model
+    returns (classification, regression, segmentation, reconstruction: `Task.output_shape`) it maps a
+    batch of 2 inputs to that, before any training: a wrong shape is an error naming the model, not a
+    traceback from the middle of an epoch. The random generators are left as they were, so the run
+    trains as it would without the check."""
     import torch
 
     from ..core.errors import RecipeError
@@ -24,7 +25,8 @@ def check_user_model(name: str, model, spec, task) -> None:
     where = f"Model {name!r} ({entry.where})"
     if not isinstance(model, torch.nn.Module):
         raise RecipeError(f"{where} returned a {type(model).__name__}; a model builder returns a torch.nn.Module.")
-    if task.name not in ("classification", "regression"):
+    expected = task.output_shape()
+    if expected is None:
         return
     shape = tuple(spec.input_shape)
     x = torch.ones((2, *shape), dtype=torch.long) if spec.kind in ("text", "sequence") else torch.zeros((2, *shape))
@@ -38,10 +40,8 @@ def check_user_model(name: str, model, spec, task) -> None:
                               f"({'token ids' if x.dtype == torch.long else 'float32'}): {type(err).__name__}: {err}") from None
         finally:
             model.train(was_training)
-    want = (2, task.output_size())
+    want, need = (2, *expected[0]), expected[1]
     got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
-        need = ("one score (logit) per class: out_features, 1 for two classes" if task.name == "classification"
-                else "one value per target: out_features")
         raise RecipeError(f"{where} returned {got} for a batch of 2 inputs of shape {list(shape)}; the {task.name} "
                           f"task needs {list(want)}, {need}.")

@@ -88,6 +88,11 @@ class Task:
     def output_size(self) -> int:
         raise NotImplementedError
 
+    # what a model's output holds per sample, for a user's model to be checked against before training
+    # (a shape and what it means), or None where the task's models have an interface of their own
+    def output_shape(self) -> tuple[tuple[int, ...], str] | None:
+        return None
+
     def target_dtype(self) -> torch.dtype:
         raise NotImplementedError
 

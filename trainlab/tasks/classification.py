@@ -58,6 +58,9 @@ class Classification(Task):
     def output_size(self) -> int:
         return 1 if self.binary else self.spec.num_classes
 
+    def output_shape(self):
+        return (self.output_size(),), "one score (logit) per class: out_features, 1 for two classes"
+
     def target_dtype(self):
         return torch.long
 

@@ -39,6 +39,9 @@ class Reconstruction(Task):
     def output_size(self) -> int:
         return self.spec.num_features
 
+    def output_shape(self):
+        return tuple(self.spec.input_shape), "a reconstruction of each input, in its shape"
+
     def target_dtype(self):
         return torch.long if self.spec.target == "class" else torch.float32
 

@@ -31,6 +31,9 @@ class Regression(Task):
     def output_size(self) -> int:
         return self.spec.num_targets
 
+    def output_shape(self):
+        return (self.output_size(),), "one value per target: out_features"
+
     def target_dtype(self):
         return torch.float32
 

@@ -155,6 +155,9 @@ class Segmentation(Task):
     def output_size(self) -> int:
         return 1
 
+    def output_shape(self):
+        return (1, *self.spec.input_shape[1:]), "one logit per pixel: 1 channel at the input's height and width"
+
     def target_dtype(self):
         return torch.float32
 
