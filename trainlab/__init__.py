@@ -12,7 +12,8 @@ recipe's `plugins` (README, "Your own model and data").
 __version__ = "0.1.0"
 
 __all__ = ["run", "resume", "load_run", "lr_find", "learning_curve", "load_recipe", "build_model", "list_registry",
-           "register_model", "register_dataset", "register_loss", "register_optimizer", "RawData", "DataSpec",
+           "register_model", "register_dataset", "register_loss", "register_optimizer", "register_metric", "RawData",
+           "DataSpec",
            "__version__"]
 
 
@@ -49,6 +50,10 @@ def __getattr__(name):  # torch and friends load only when something is used
         from .engine.optim import OPTIMIZERS
 
         return OPTIMIZERS.register
+    if name == "register_metric":  # fn(true, pred, scores, *, keys...) → a number; eval.metrics names it
+        from .evaluate.metrics import register
+
+        return register
     if name == "RawData":
         from .data.datasets import RawData
 

@@ -51,14 +51,14 @@ def learning_curve(recipe: str | Path, fractions=FRACTIONS, overrides: list[str]
 
 
 def _point(fraction: float, r) -> dict:
-    from .report import LOWER_IS_BETTER, headline_keys
+    from .report import headline_keys, lower_is_better
 
     m = r.metrics
     key = next(k for k in headline_keys(m) if k in m["test"])
     rep = m.get("repeats") or {}
     best = next(h for h in m["history"] if h["epoch"] == m["fit"]["best_epoch"]) if m["fit"]["best_epoch"] else m["history"][-1]
     point = {"fraction": fraction, "train_samples": m["data"]["sizes"]["train"], "run": r.path.name, "metric": key,
-             "higher_is_better": key not in LOWER_IS_BETTER, "value": m["test"][key],
+             "higher_is_better": not lower_is_better(key, m), "value": m["test"][key],
              "std": rep["test"][key]["std"] if key in rep.get("test", {}) else None,
              "mean": rep["test"][key]["mean"] if key in rep.get("test", {}) else m["test"][key],
              "interval": (m["test"].get("bootstrap") or {}).get(key),

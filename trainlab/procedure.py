@@ -102,6 +102,10 @@ def resolve(recipe: Recipe) -> Recipe:
         params = entry.validate(cfg.params, section)
         # None means "the builder's own default" and TOML has no null: leave it out
         d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
+    if recipe.eval.metrics:
+        from .evaluate.metrics import resolved
+
+        d["eval"]["metrics"] = resolved(recipe.eval.metrics)
     return parse_recipe(d)
 
 
@@ -244,7 +248,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     key it does not take or a bad value (the task is known only with the data), an augmentation or
     test-time augmentation without images, a monitored value the task does not compute."""
     from .data.transforms import BatchAugment
-    from .evaluate import tta
+    from .evaluate import metrics, tta
     from .tasks.base import TASKS, monitored, resolve_task_name
 
     task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
@@ -257,6 +261,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
         build_task(task, spec, recipe.task.params, y_train=raw.y)
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
+    metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
     monitored(task, recipe.train.early_stopping.monitor)
 
 
@@ -398,14 +403,15 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
         model = whole.to(fabric.device)
     test, predictions = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device,
                                       recipe.train.eval_batch_size, recipe.eval.calibrate, check_training=first,
-                                      check_test=bool(recipe.eval.folds))
+                                      check_test=bool(recipe.eval.folds), own=recipe.eval.metrics)
     baselines = None
     if predictions is not None and main:  # kept for comparisons with other runs on the same test samples
         np.savez_compressed(folder / "test_predictions.npz", **predictions)
         if recipe.eval.baselines:
             baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions["pred"],
                                       balanced=getattr(task, "class_weights", None) is not None,
-                                      loss=task.custom if task.name == "regression" else None)
+                                      loss=task.custom if task.name == "regression" else None,
+                                      own=recipe.eval.metrics)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model

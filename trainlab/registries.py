@@ -4,13 +4,14 @@
 def all_registries() -> dict:
     from .data.datasets import DATASETS
     from .engine.optim import OPTIMIZERS, SCHEDULES
+    from .evaluate.metrics import METRICS
     from .models import MODELS
     from .rl.registry import AGENTS, ENVIRONMENTS
     from .tasks import TASKS
     from .tasks.base import LOSSES
 
-    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "losses": LOSSES, "optimizers": OPTIMIZERS,
-            "schedules": SCHEDULES, "environments": ENVIRONMENTS, "agents": AGENTS}
+    return {"models": MODELS, "datasets": DATASETS, "tasks": TASKS, "losses": LOSSES, "metrics": METRICS,
+            "optimizers": OPTIMIZERS, "schedules": SCHEDULES, "environments": ENVIRONMENTS, "agents": AGENTS}
 
 
 def list_registry(kind: str):

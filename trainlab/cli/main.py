@@ -182,8 +182,8 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learnin
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | losses | optimizers | schedules | environments "
-                                                 "| agents"),
+def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | losses | metrics | optimizers | schedules "
+                                                 "| environments | agents"),
           plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Also your own entries: a plugin file "
                                                      "(my_models.py) or module, as a recipe's plugins names it. Repeatable.")):
     """List what a registry holds, with each entry's recipe keys."""
@@ -196,11 +196,16 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | loss
 
     load(plugin_paths(plugin or [], Path.cwd()))
 
+    entries = list_registry(kind)
+    if not entries:
+        _console().print(f"No {kind} registered yet: yours come from a plugin file (trainlab.register_"
+                         f"{kind.removesuffix('s')} in my_{kind}.py), listed with --plugin my_{kind}.py.")
+        return
     table = Table(title=kind)
     table.add_column("name")
     table.add_column("what it is")
     table.add_column("recipe keys (defaults)")
-    for e in list_registry(kind):
+    for e in entries:
         keys = ", ".join(f"{n}={'required' if f.is_required() else json.dumps(f.default)}"
                          for n, f in e.params.model_fields.items())
         mine = "" if e.builtin else f" (yours: {Path(e.where).name})"

@@ -135,6 +135,8 @@ class EvalConfig(_Strict):
     calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
     tta: Literal["none", "flip"] = Field("none", description="test-time augmentation of image classifiers: 'flip' "
                                         "averages the outputs for each image and its mirror (test, predict, serve, export)")
+    metrics: list[str | dict] = Field([], description="metrics of your own (trainlab.register_metric in a plugin): "
+                                      "names, or tables of a name and its keys; scored on the test like trainlab's")
 
 
 class ReportConfig(_Strict):
@@ -203,6 +205,8 @@ class Recipe(_Strict):
         d = self.model_dump(mode="json", exclude_none=True)
         if not d["plugins"]:
             del d["plugins"]  # a recipe without plugins reads (and hashes) as it always did
+        if not d["eval"]["metrics"]:
+            del d["eval"]["metrics"]  # (as one without metrics of its own)
         return d
 
 

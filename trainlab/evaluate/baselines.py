@@ -37,12 +37,14 @@ def compared_on(baselines: dict, target: str) -> str:
     return baselines.get("compared_on") or COLUMNS[target][0]
 
 
-def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None) -> dict:
+def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None, own=()) -> dict:
     """The baselines' test metrics, each with a paired test against the `network`'s predictions on
     the same test samples (classes, or values in the target's units); `balanced`: the classifier
     weights classes as the run did (task.class_weights = "balanced"), so the comparison is like for like.
     `loss`: a regression loss of the user's, fn(outputs, targets) on standardised values; the baselines
-    get its value, and are compared with the network on it, sample by sample."""
+    get its value, and are compared with the network on it, sample by sample. `own`: the recipe's
+    eval.metrics, scored on each baseline's predictions too."""
+    from . import metrics as user_metrics
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -84,10 +86,20 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
             on_loss = {"loss": float(mine.mean()), "paired": paired_losses(theirs, mine)}
         if spec.target != "class":  # standardised targets back in their units
             pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
-        out[name] = {**_score(spec, pred, true), "fit_seconds": fit_seconds,
+        mine = user_metrics.compute(user_metrics.bound(own), true, pred,
+                                    _probabilities(m, x_test, spec.num_classes) if spec.target == "class" else None,
+                                    f"the {name} baseline's predictions") if own else {}
+        out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": fit_seconds,
                      "paired": paired_test(true, network, pred, spec.target == "class"), **on_loss}
     return {"models": out, "note": note, **({"single_feature": single} if single else {}),
             **({"compared_on": "loss"} if loss is not None else {})}
+
+
+def _probabilities(model, x, k: int) -> np.ndarray:
+    """A fitted classifier's class probabilities (N, K), zero for a class it never saw in training."""
+    p = np.zeros((x.shape[0], k))
+    p[:, model.classes_] = model.predict_proba(x)
+    return p
 
 
 def per_sample(loss, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -130,6 +142,13 @@ class _OneColumn:
 
     def predict(self, x):
         return self.model.predict(x[:, [self.column]])
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(x[:, [self.column]])
+
+    @property
+    def classes_(self):
+        return self.model.classes_
 
 
 def _best_feature(x, y, x_val, y_val, classes: bool, balanced: bool) -> tuple[int, float]:

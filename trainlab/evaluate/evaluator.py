@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import infer
+from . import metrics as user_metrics
 from .calibration import fit_temperature, reliability
 from .errors import classification_errors, doubtful_labels, regression_residuals
 from .robustness import bootstrap
@@ -17,12 +18,13 @@ TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor f
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True,
-                  check_test: bool = False):
+                  check_test: bool = False, own=()):
     """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
     target's units (None for a task that measures itself), for comparisons on the same samples.
     `check_training`: also list the training labels doubted, or targets fitted worst (the report
     shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
-    test labels doubted most, with their rows in the data (a cross-validation merges its folds')."""
+    test labels doubted most, with their rows in the data (a cross-validation merges its folds'). `own`:
+    the recipe's eval.metrics, metrics of the user's scored with the task's (evaluate/metrics.py)."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -42,6 +44,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
     metrics["inference_seconds"] = seconds
     y_np, pred, true = s.y_test, None, s.y_test
+    fns = user_metrics.bound(own)
+    if own:
+        metrics["user_metrics"] = user_metrics.about(own)
     if data.spec.target == "class":
         probs = task.probabilities(out).cpu().numpy()
         metrics["calibration"] = reliability(probs, y_np)
@@ -51,7 +56,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         pred = task.predict(out).cpu().numpy()
-        metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes)
+        metrics.update(user_metrics.compute(fns, y_np, pred, probs))
+        metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes,
+                                         extra=user_metrics.resampled(fns, y_np, pred, probs))
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
         if check_test:  # merged over the folds, every sample's label judged by a network that never saw it
@@ -70,7 +77,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
         true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
         metrics["residuals"] = regression_residuals(pred, true)
-        metrics["bootstrap"] = bootstrap(true, pred)
+        metrics.update(user_metrics.compute(fns, true, pred, None))
+        metrics["bootstrap"] = bootstrap(true, pred, extra=user_metrics.resampled(fns, true, pred, None))
         _attach_samples(data, metrics["residuals"]["largest"])
         if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
             pick, train_out = _on_training(model, s.x_train, device, batch_size)

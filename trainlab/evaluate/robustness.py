@@ -33,15 +33,19 @@ def aggregate(results: list[dict]) -> dict:
     return {k: summarize([r[k] for r in results], k in UNIT_RANGE) for k in keys if all(k in r for r in results)}
 
 
-def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resamples: int = 1000, seed: int = 0) -> dict:
+def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resamples: int = 1000, seed: int = 0,
+              extra: dict | None = None) -> dict:
     """95% percentile intervals of the headline test metrics over `resamples` bootstrap resamples of
     the test set: how much the score depends on which test samples were drawn. Classes (`num_classes`
     > 0): accuracy, balanced accuracy, macro F1, MCC and Cohen's κ from each resample's confusion matrix; otherwise
-    R², RMSE and MAE of `pred` against `true` (in the target's units)."""
+    R², RMSE and MAE of `pred` against `true` (in the target's units). `extra`: name → fn(sample
+    indices) → a score, computed on the same resamples (metrics of the user's)."""
     rng = np.random.default_rng(seed)
-    n, rows = len(true), []
+    n, rows, more = len(true), [], []
     for start in range(0, resamples, 100):  # 100 resamples at a time: bounded memory for large test sets
         idx = rng.integers(0, n, (min(100, resamples - start), n))
+        if extra:
+            more.append([[fn(i) for fn in extra.values()] for i in idx])
         if num_classes:
             k = num_classes
             codes = (true.astype(np.int64) * k + pred.astype(np.int64))[idx] + np.arange(len(idx))[:, None] * k * k
@@ -61,6 +65,10 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
     values = np.concatenate(rows)
     names = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa") if num_classes else ("r2", "rmse", "mae")
     out = {name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(names)}
+    if extra:
+        values = np.concatenate(more)
+        out.update({name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(extra)
+                    if np.isfinite(values[:, j]).any()})
     return {"resamples": resamples, "samples": n, **out}
 
 

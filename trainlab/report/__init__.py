@@ -31,5 +31,13 @@ def pvalue(p: float) -> str:
 
 
 def headline_keys(metrics: dict) -> list[str]:
-    """The headline metric names of a run's metrics.json, by its task."""
-    return HEADLINE[metrics["task"]["name"]]
+    """The headline metric names of a run's metrics.json, by its task; the recipe's metrics of its own
+    (eval.metrics) before the loss."""
+    keys, own = HEADLINE[metrics["task"]["name"]], list((metrics.get("test") or {}).get("user_metrics") or {})
+    return keys[:-1] + own + keys[-1:] if keys[-1] == "loss" else keys + own
+
+
+def lower_is_better(key: str, metrics: dict) -> bool:
+    """Whether a smaller value of this metric of the run is the better one."""
+    own = ((metrics.get("test") or {}).get("user_metrics") or {}).get(key)
+    return not own["higher_is_better"] if own else key in LOWER_IS_BETTER

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
-from . import LOWER_IS_BETTER, fmt, headline_keys, plots, pvalue
+from . import fmt, headline_keys, lower_is_better, plots, pvalue
 from .html import TEMPLATES
 
 
@@ -25,7 +25,7 @@ def significance(a: dict, b: dict, key: str, pairs: dict | None = None) -> dict:
     from scipy import stats
 
     va, vb = _values(a, key), _values(b, key)
-    higher = key not in LOWER_IS_BETTER
+    higher = not lower_is_better(key, a)
     diff = float(np.mean(va) - np.mean(vb))
     better = 0 if diff == 0 else (0 if (diff > 0) == higher else 1)
     out = {"metric": key, "mean_difference": diff, "better": better, "n": [len(va), len(vb)]}

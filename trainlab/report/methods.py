@@ -6,7 +6,7 @@ import json
 
 from ..evaluate.baselines import compared_on
 from ..tasks.base import monitored
-from . import LOWER_IS_BETTER, fmt, headline_keys, pvalue
+from . import fmt, headline_keys, lower_is_better, pvalue
 
 MODELS = {"mlp": "a multilayer perceptron", "perceptron": "a single-layer perceptron",
           "convnet": "a convolutional network", "resnet": "a residual network (ResNet)", "vit": "a Vision Transformer",
@@ -137,7 +137,9 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
                + f") with trainlab {env.get('trainlab', '?')} and PyTorch {env.get('torch', '?')}; the run's recipe.toml "
                "repeats it (trainlab run recipe.toml).")
 
-    keys = [k for k in headline_keys(metrics) if k in metrics["test"] and k != "loss"][:3]
+    own = list(metrics["test"].get("user_metrics") or {})  # the recipe's metrics of its own, after the first three
+    keys = [k for k in headline_keys(metrics) if k in metrics["test"] and k != "loss" and k not in own][:3] \
+        + [k for k in own if k in metrics["test"]]
     if repeats:
         how = f"{repeats['folds']} folds" if repeats.get("folds") else f"{len(repeats['seeds'])} split seeds"
         parts = [f"{k.replace('_', ' ')} {fmt(repeats['test'][k]['mean'])} ± {fmt(repeats['test'][k]['std'])} "
@@ -155,7 +157,7 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         rep_base = (repeats or {}).get("baselines", {})
         vals = [f"{name} {fmt(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
                 for name, b in base.items()]
-        better = "lower" if keys[0] in LOWER_IS_BETTER else "higher"
+        better = "lower" if lower_is_better(keys[0], metrics) else "higher"
         res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "
                 f"better): " + ", ".join(vals) + ".")
     verdict = baseline_verdict(metrics)
@@ -187,7 +189,7 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
         return None
     classes = metrics["spec"]["target"] == "class"
     key = compared_on(metrics["baselines"], metrics["spec"]["target"])
-    lower = key in LOWER_IS_BETTER
+    lower = lower_is_better(key, metrics)
     name, b = (min if lower else max)(models.items(), key=lambda kv: kv[1][key])
     rep = metrics.get("repeats") or {}
     if name in rep.get("baselines", {}):
