@@ -35,40 +35,18 @@ def _print_summary(run) -> None:
     m, console = run.metrics, _console()
     if m.get("kind") == "rl":
         return _print_rl_summary(run)
-    test, fit = m["test"], m["fit"]
+    fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
-    from ..report import headline_keys
+    from ..report import results_table
     from ..report.methods import baseline_verdict
 
-    keys = headline_keys(m)
-    rep = (m.get("repeats") or {}).get("test", {})
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
                         f"{fit['best_epoch']} of {fit['epochs_run']})")
-    table.add_column("metric")
-    table.add_column("this run", justify="right")
-    boot = {} if rep else test.get("bootstrap") or {}  # with repeats, the spread over them says more
-    if boot:
-        table.add_column("95% interval (test bootstrap)", justify="right")
-    if rep:
-        over = "folds" if m["repeats"].get("folds") else "seeds"
-        table.add_column(f"mean ± std over {len(m['repeats']['seeds'])} {over}", justify="right")
-        table.add_column("95% interval", justify="right")
-    base = (m.get("baselines") or {}).get("models", {})
-    for name in base:
-        table.add_column(name, justify="right")
-    for k in keys:
-        if k not in test:
-            continue
-        row = [k, f"{test[k]:.4f}"]
-        if boot:
-            row.append(f"[{boot[k][0]:.4f}, {boot[k][1]:.4f}]" if k in boot else "")
-        if rep:
-            s = rep.get(k)
-            row += [f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}]"] if s else ["", ""]
-        rep_base = (m.get("repeats") or {}).get("baselines", {})
-        row += [(f"{rep_base[n][k]['mean']:.4f} ± {rep_base[n][k]['std']:.4f}" if n in rep_base else f"{b[k]:.4f}")
-                if k in b else "" for n, b in base.items()]
+    columns, rows = results_table(m)
+    for i, c in enumerate(columns):
+        table.add_column(c, justify="right" if i else "left")
+    for row in rows:
         table.add_row(*row)
     console.print(table)
     verdict = baseline_verdict(m)
@@ -179,6 +157,27 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learnin
             return
         _console().print("This run has no methods text (a GAN or a reinforcement-learning run); its summary:")
     _print_summary(r)
+
+
+@app.command()
+def paper(run_dir: Path = typer.Argument(..., help="A finished run directory."),
+          format: str = typer.Option("pdf", "--format", "-f", help="Figures as pdf, svg (vector) or png (300 dpi).")):
+    """Write the run's figures (each of its report's), its results table (CSV, LaTeX) and its methods and
+    results paragraphs as files to put in a paper, in RUN/paper/."""
+    from ..core.errors import CheckpointError, TrainlabError
+    from ..procedure import load_run
+    from ..report.paper import FORMATS, write_paper
+
+    if format not in FORMATS:
+        raise TrainlabError(f"--format {format!r}: figures are written as {', '.join(FORMATS)}.")
+    r = load_run(run_dir)
+    if not r.metrics:
+        raise CheckpointError(f"Run {str(run_dir)!r} has no results yet (status: {r.status}).")
+    files = write_paper(r.path, r.recipe, r.metrics, json.loads((r.path / "run.json").read_text()).get("env", {}), format)
+    figures = [f for f in files if f.parent.name == "figures"]
+    _console().print(f"{len(figures)} figure{'s' * (len(figures) != 1)} ({', '.join(f.stem for f in figures)}) and "
+                     f"{', '.join(f.name for f in files if f.parent.name != 'figures') or 'no table'} in "
+                     f"{r.path / 'paper'}", highlight=False)
 
 
 @app.command("list")

@@ -1,8 +1,10 @@
-"""Figures for the report, returned as PNG data URIs so the page needs no other file."""
+"""Figures for the report, returned as PNG data URIs so the page needs no other file (or, for a paper's
+files, as PDF or SVG: saved_as)."""
 from __future__ import annotations
 
 import base64
 import io
+from contextlib import contextmanager
 
 import matplotlib
 
@@ -11,11 +13,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+_saved = {"format": "png", "dpi": 110}  # what _uri writes: the report's PNGs, or a paper's files (saved_as)
+
+
+@contextmanager
+def saved_as(fmt: str, dpi: int = 300):
+    """Figures made inside are written as `fmt` (pdf, svg: vector; png at `dpi`), still as data URIs."""
+    old = dict(_saved)
+    _saved.update(format=fmt, dpi=dpi)
+    try:
+        yield
+    finally:
+        _saved.update(old)
+
+
 def _uri(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format=_saved["format"], dpi=_saved["dpi"], bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return f"data:{MIME[_saved['format']]};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def learning_curves(history: list[dict], best_epoch: int, stopped_early: bool) -> str:
