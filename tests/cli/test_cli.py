@@ -18,6 +18,19 @@ def cli(*args, cwd=None, timeout=300):
     return subprocess.run([*TRAINLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+def cli_here(*args):
+    """A command that reads but does not train, in this process: the same app without an interpreter's
+    start-up (2 s each on 2 cores); errors still go through main()'s handler in `cli`."""
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from trainlab.cli.main import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=repr(r.exception) if r.exception else "")
+
+
 def write_recipe(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -90,21 +103,21 @@ def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):
 
 
 def test_list_schema_check_and_show(tmp_path):
-    for kind in ("models", "datasets", "tasks", "optimizers", "schedules", "environments", "agents"):
-        r = cli("list", kind)
+    for kind in ("models", "datasets", "tasks", "losses", "metrics", "optimizers", "schedules", "environments", "agents"):
+        r = cli_here("list", kind)
         assert r.returncode == 0 and r.stdout.strip()
-    assert "fashion_mnist" in cli("list", "datasets").stdout
-    schema = json.loads(cli("recipe", "schema").stdout)
+    assert "fashion_mnist" in cli_here("list", "datasets").stdout
+    schema = json.loads(cli_here("recipe", "schema").stdout)
     assert "train" in schema["properties"]
-    out = cli("recipe", "check", REPO / "recipes" / "tp1-mlp.toml").stdout
+    out = cli_here("recipe", "check", REPO / "recipes" / "tp1-mlp.toml").stdout
     assert 'activation = "relu"' in out and "epochs = 12" in out
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=2, batch=64))
     r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2")
     assert r.returncode == 0, r.stderr
     run_dir = next(tmp_path.glob("small-*"))
-    shown = cli("show", run_dir)
+    shown = cli_here("show", run_dir)
     assert shown.returncode == 0 and "accuracy" in shown.stdout and "±" in shown.stdout
-    text = cli("show", run_dir, "--methods").stdout
+    text = cli_here("show", run_dir, "--methods").stdout
     assert text.startswith("Data: scikit-learn digits") and "Results (mean ± std over 2 split seeds" in text
 
 
