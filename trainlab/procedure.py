@@ -248,7 +248,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     key it does not take or a bad value (the task is known only with the data), an augmentation or
     test-time augmentation without images, a monitored value the task does not compute."""
     from .data.transforms import BatchAugment
-    from .evaluate import metrics, tta
+    from .evaluate import metrics, subgroups, tta
     from .tasks.base import TASKS, monitored, resolve_task_name
 
     task, ndim = resolve_task_name(recipe.task.name, raw), raw.x.ndim - 1
@@ -262,6 +262,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
     metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
+    subgroups.check(raw)
     monitored(task, recipe.train.early_stopping.monitor)
 
 
@@ -655,6 +656,13 @@ def _summarise(results: list[dict], folds: int = 0) -> dict:
     main = results[0]
     metrics = {k: main[k] for k in ("test", "fit", "data", "spec", "normalizer", "task", "history", "seed")}
     metrics["baselines"] = main.get("baselines")
+    if main["test"].get("subgroup_stats"):  # merged over the folds: every sample tested once
+        from .evaluate import subgroups
+
+        classes = list(main["spec"]["class_names"]) if main["spec"]["target"] == "class" else None
+        stats = subgroups.merge([r["test"]["subgroup_stats"] for r in results]) if folds else main["test"]["subgroup_stats"]
+        metrics["subgroups"] = {"by": subgroups.summarise(stats, classes), "folds": folds,
+                                "first_of": 0 if folds else len(results)}
     if len(results) > 1:
         metrics["repeats"] = {"seeds": [r["seed"] for r in results], "test": aggregate([r["test"] for r in results]),
                               "best_epochs": [r["fit"]["best_epoch"] for r in results], "folds": folds}

@@ -57,6 +57,12 @@ def _print_summary(run) -> None:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
                       f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
                       "Check that it is known before the outcome.", highlight=False)
+    if m.get("subgroups"):
+        from ..evaluate.subgroups import sentence
+
+        for name, by in m["subgroups"]["by"].items():
+            console.print(("[yellow]" if by["test"]["p_value"] < 0.05 else "") + sentence(name, by, m["subgroups"]["folds"]),
+                          highlight=False)
     doubted = (m.get("out_of_fold") or {}).get("doubtful_labels", [])[:3]
     if doubted:
         console.print("Labels doubted most by the network trained without them (out of fold): "

@@ -35,6 +35,8 @@ class RawData:
     categories: dict | None = None     # tables: categorical column → its values, one feature each
     missing: bool = False              # tables: NaN marks a missing number, filled with the training median
     groups: np.ndarray | None = None   # (N,) group ids (e.g. patients): a group never spans two splits
+    subgroups: dict | None = None      # name → (N,) str array (sex, site): test metrics are also given per value
+    subgroups_test: dict | None = None  # ... of the official test set's samples, when there is one
 
     def validate(self) -> "RawData":
         """Samples there, labels in range, no NaN or infinite values; errors name the sample."""
@@ -280,17 +282,19 @@ for _name, _target, _summary in (
 
 @DATASETS.register("table")
 def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
-          missing: Literal["error", "median"] = "error", group: str = "") -> RawData:
+          missing: Literal["error", "median"] = "error", group: str = "", subgroups: list[str] = []) -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
     texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
     A missing number is an error, or with missing = "median" the training split's median. `group`
-    names a column (a patient, a subject, a site) whose rows are split together, never across splits."""
-    t = sources.read_table(path, label, features or None, categorical, missing == "median", group)
+    names a column (a patient, a subject, a site) whose rows are split together, never across splits.
+    `subgroups` names columns (sex, site, age; features or not) by whose values the test metrics are
+    also given, with a test of whether they differ."""
+    t = sources.read_table(path, label, features or None, categorical, missing == "median", group, subgroups)
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
     groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
-                 groups=groups)
+                 groups=groups, subgroups={c: np.array(v, dtype=str) for c, v in t.extra.items()} or None)
     labels = t.labels
     numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):

@@ -19,6 +19,7 @@ class Prepared:
     normalizer: Normalizer
     summary: dict           # sizes, class balance, duplicates: for the report
     tokenizer: object = None  # text: the WordTokenizer fitted on the training split
+    subgroups: dict | None = None  # data.subgroups: name → each test sample's value (evaluate/subgroups.py)
 
 
 KINDS = {"image": ("class", "real", "mask"), "table": ("class", "real"), "points": ("class", "real"),
@@ -122,7 +123,9 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             name: np.bincount(y, minlength=spec.num_classes).tolist()
             for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
         }
-    return Prepared(spec, ns, norm, summary, tok)
+    from ..evaluate.subgroups import values_of_test
+
+    return Prepared(spec, ns, norm, summary, tok, values_of_test(raw, s))
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

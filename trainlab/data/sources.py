@@ -98,15 +98,16 @@ class Table(NamedTuple):
     columns: tuple[str, ...]       # the input columns, before one-hot encoding
     categories: dict               # categorical column → its values
     groups: list | None            # the group column's cells (e.g. a patient id), when one is named
+    extra: dict = {}               # other columns asked for by name (subgroups): their cells as text
 
 
 def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None,
-               missing: bool = False, group: str = "") -> Table:
+               missing: bool = False, group: str = "", extra: list[str] = ()) -> Table:
     """Read a CSV/TSV/Parquet table. A column of texts (or one listed in `categorical`) is one-hot
     encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
     non-numeric cell is an error naming its row and column; so is a missing one (empty, NA, nan, ...)
     unless `missing`, which leaves it NaN to be filled in after the split. The `group` column (say,
-    a patient) is read as group ids, never as a feature."""
+    a patient) is read as group ids, never as a feature; the `extra` columns (features or not) as text."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -116,7 +117,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     else:
         header, rows = read_csv_rows(path)
         first_row = 2  # 1-based line numbers, after the header
-    for what, c in (("label", label), ("group", group)):
+    for what, c in (("label", label), ("group", group), *(("subgroup", c) for c in extra)):
         if c and c not in header:
             raise DataError(f"{str(path)!r} has no {what} column {c!r}; its columns are {', '.join(header)}.")
     names = features or [c for c in header if c not in (label, group)]
@@ -153,7 +154,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
                      "is a category, or set data.missing = \"median\" to fill missing cells.", missing)
     groups = [cell_text(row[header.index(group)]) for row in rows] if group else None
     return Table(x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names),
-                 categories, groups)
+                 categories, groups, {c: [cell_text(row[header.index(c)]) for row in rows] for c in extra})
 
 
 def cell_text(cell) -> str:

@@ -10,6 +10,7 @@ import torch
 
 from ..tasks.base import infer
 from . import metrics as user_metrics
+from . import subgroups
 from .calibration import fit_temperature, reliability
 from .errors import classification_errors, doubtful_labels, regression_residuals
 from .robustness import bootstrap
@@ -56,6 +57,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         pred = task.predict(out).cpu().numpy()
+        if data.subgroups:
+            metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, y_np, pred, data.spec.num_classes)
         metrics.update(user_metrics.compute(fns, y_np, pred, probs))
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes,
                                          extra=user_metrics.resampled(fns, y_np, pred, probs))
@@ -77,6 +80,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
         true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
         metrics["residuals"] = regression_residuals(pred, true)
+        if data.subgroups:
+            metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
         metrics.update(user_metrics.compute(fns, true, pred, None))
         metrics["bootstrap"] = bootstrap(true, pred, extra=user_metrics.resampled(fns, true, pred, None))
         _attach_samples(data, metrics["residuals"]["largest"])

@@ -64,7 +64,27 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "subgroups": _subgroup_tables(metrics),
     }
+
+
+def _subgroup_tables(metrics: dict) -> list[dict]:
+    """data.subgroups as tables (a row per value) and the sentence saying whether they differ."""
+    from ..evaluate.subgroups import sentence
+
+    sg = metrics.get("subgroups")
+    if not sg:
+        return []
+    out = []
+    for name, by in sg["by"].items():
+        keys = [k for k in by["rows"][0] if k not in ("value", "n", "recall")]
+        classes = list(metrics["spec"]["class_names"]) if "recall" in by["rows"][0] else []
+        columns = [name, "n", *(k.replace("_", " ") for k in keys), *(f"recall {c}" for c in classes)]
+        rows = [[r["value"], r["n"], *(fmt(r[k]) for k in keys), *(fmt(r["recall"][c]) if c in r["recall"] else ""
+                                                                   for c in classes)] for r in by["rows"]]
+        out.append({"columns": columns, "rows": rows, "sentence": sentence(name, by, sg["folds"]),
+                    "differs": by["test"]["p_value"] < 0.05})
+    return out
 
 
 def _gallery(path: Path, task: str, test: dict, spec: dict) -> list[tuple[str, str, str]]:

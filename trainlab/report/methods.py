@@ -163,6 +163,11 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     verdict = baseline_verdict(metrics)
     if verdict:
         res += " " + verdict[0]
+    if metrics.get("subgroups"):
+        from ..evaluate.subgroups import sentence
+
+        res += "".join(" " + sentence(name, by, metrics["subgroups"]["folds"])
+                       for name, by in metrics["subgroups"]["by"].items())
     out.append(res)
     return out
 

@@ -1,0 +1,91 @@
+"""data.subgroups: the test metrics per value of a column, merged over folds, with a test of whether they
+differ; a site whose measurements are scrambled is found."""
+import csv
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import trainlab
+from trainlab.core.errors import DataError
+from trainlab.evaluate import subgroups
+
+
+def test_the_tests_agree_with_scipy_and_folds_merge_to_the_whole():
+    rng = np.random.default_rng(0)
+    v = rng.choice(["a", "b", "c"], 300)
+    true = rng.integers(0, 3, 300)
+    pred = np.where(rng.random(300) < np.where(v == "c", 0.5, 0.8), true, (true + 1) % 3)
+    whole = subgroups.statistics({"site": v}, true, pred, 3)
+    halves = subgroups.merge([subgroups.statistics({"site": v[s]}, true[s], pred[s], 3)
+                              for s in (slice(0, 140), slice(140, None))])
+    assert halves == whole
+    s = subgroups.summarise(whole, ["x", "y", "z"])["site"]
+    table = [[int(((pred == true) & (v == g)).sum()), int(((pred != true) & (v == g)).sum())] for g in "abc"]
+    assert s["test"]["p_value"] == pytest.approx(stats.chi2_contingency(table).pvalue)
+    assert [r["accuracy"] for r in s["rows"]] == pytest.approx([np.mean(pred[v == g] == true[v == g]) for g in "abc"])
+    assert s["rows"][2]["recall"]["y"] == pytest.approx(np.mean(pred[(v == "c") & (true == 1)] == 1))
+
+    t = rng.normal(size=200)
+    p = t + rng.normal(size=200) * np.where(v[:200] == "a", 2.0, 1.0)
+    r = subgroups.summarise(subgroups.statistics({"site": v[:200]}, t, p, 0), None)["site"]
+    errors = [np.abs(p - t)[v[:200] == g] for g in "abc"]
+    assert r["test"]["p_value"] == pytest.approx(stats.f_oneway(*errors).pvalue)
+    assert [x["mae"] for x in r["rows"]] == pytest.approx([e.mean() for e in errors])
+
+
+def _tumours(path, scramble_site: str | None = None, many_sites: bool = False):
+    """scikit-learn's breast cancer with a site per row and an age; at `scramble_site` every measurement
+    is taken from another of its patients (a broken scanner), the labels kept."""
+    from sklearn.datasets import load_breast_cancer
+
+    b = load_breast_cancer()
+    rng = np.random.default_rng(0)
+    site = np.array([f"clinic {i}" if many_sites else ["north", "south", "east"][i % 3] for i in range(len(b.target))])
+    x = b.data.copy()
+    if scramble_site:
+        rows = np.flatnonzero(site == scramble_site)
+        x[rows] = x[rng.permutation(rows)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*b.feature_names, "site", "age", "diagnosis"])
+        for xi, s, y in zip(x, site, b.target):
+            w.writerow([*(f"{v:.6g}" for v in xi), s, int(rng.integers(30, 80)), b.target_names[y]])
+    return path
+
+
+def test_a_site_with_scrambled_measurements_is_found_over_the_folds(tmp_path):
+    r = trainlab.run(_tumours(tmp_path / "t.csv", scramble_site="east"),
+                     ["data.subgroups=['site', 'age']", "eval.folds=5", "train.epochs=40", "report.interpret=false",
+                      "eval.baselines=false"], label="diagnosis", runs_dir=tmp_path / "runs", progress=False)
+    sg = r.metrics["subgroups"]
+    assert sg["folds"] == 5
+    site = {row["value"]: row for row in sg["by"]["site"]["rows"]}
+    assert sum(row["n"] for row in site.values()) == 569  # every sample, tested once
+    assert site["east"]["accuracy"] < 0.85 < 0.9 < site["north"]["accuracy"] and site["south"]["accuracy"] > 0.9
+    assert sg["by"]["site"]["test"]["p_value"] < 1e-3
+    ages = [row["value"] for row in sg["by"]["age"]["rows"]]
+    assert len(ages) == 4 and ages[0].startswith("30-")  # quartiles, in order
+    said = subgroups.sentence("site", sg["by"]["site"], 5)
+    assert "over all 5 folds' test samples" in said and "differs between the values more than chance" in said
+    html = (r.path / "report.html").read_text()
+    assert "Subgroups: does it work as well for everyone?" in html and "recall malignant" in html
+
+
+def test_a_regression_by_subgroup_and_a_column_of_too_many_texts(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*d.feature_names, "sex_code", "progression"])
+        w.writerows([*x, "F" if x[1] > 0 else "M", y] for x, y in zip(d.data, d.target))
+    r = trainlab.run(tmp_path / "d.csv", ["data.subgroups=['sex_code']", "train.epochs=20", "report.html=false"],
+                     label="progression", runs_dir=tmp_path / "runs", progress=False)
+    by = r.metrics["subgroups"]["by"]["sex_code"]
+    assert [row["value"] for row in by["rows"]] == ["F", "M"] and by["test"]["metric"] == "mae"
+    assert sum(row["n"] for row in by["rows"]) == r.metrics["data"]["sizes"]["test"] and 0 <= by["test"]["p_value"] <= 1
+    with pytest.raises(DataError, match="column 'site' holds 569 different texts; a subgroup is one of at most 20"):
+        trainlab.run(_tumours(tmp_path / "m.csv", many_sites=True), ["data.subgroups=['site']"], label="diagnosis",
+                     runs_dir=tmp_path / "bad", progress=False)
+    assert not list((tmp_path / "bad").glob("*/recipe.toml"))
