@@ -89,3 +89,20 @@ def test_a_regression_by_subgroup_and_a_column_of_too_many_texts(tmp_path):
         trainlab.run(_tumours(tmp_path / "m.csv", many_sites=True), ["data.subgroups=['site']"], label="diagnosis",
                      runs_dir=tmp_path / "bad", progress=False)
     assert not list((tmp_path / "bad").glob("*/recipe.toml"))
+
+
+def test_arrays_with_an_official_test_set_take_subgroups_with_their_test_values(tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x, y = d.data.astype(np.float32), d.target
+    scanner = np.where(np.arange(len(y)) % 2, "old", "new")
+    np.savez(tmp_path / "a.npz", x=x[:1400], y=y[:1400], x_test=x[1400:], y_test=y[1400:], scanner=scanner[:1400],
+             scanner_test=scanner[1400:])
+    r = trainlab.run(tmp_path / "a.npz", ["data.subgroups=['scanner']", "train.epochs=5", "report.html=false",
+                                          "eval.baselines=false"], runs_dir=tmp_path / "runs", progress=False)
+    rows = r.metrics["subgroups"]["by"]["scanner"]["rows"]
+    assert [(row["value"], row["n"]) for row in rows] == [("new", 199), ("old", 198)]
+    np.savez(tmp_path / "b.npz", x=x[:1400], y=y[:1400], x_test=x[1400:], y_test=y[1400:], scanner=scanner[:1400])
+    with pytest.raises(DataError, match="subgroup 'scanner' needs 'scanner_test' too"):
+        trainlab.run(tmp_path / "b.npz", ["data.subgroups=['scanner']"], runs_dir=tmp_path / "bad", progress=False)

@@ -43,6 +43,13 @@ class RawData:
         if self.target == "class" and len(self.class_names) < 2:
             raise DataError(f"{self.source}: {len(self.class_names)} class ({', '.join(map(str, self.class_names))}); "
                             "a classifier needs at least two.")
+        for name, v in (self.subgroups or {}).items():
+            test = (self.subgroups_test or {}).get(name)
+            if len(v) != len(self.x) or self.x_test is not None and (test is None or len(test) != len(self.x_test)):
+                raise DataError(f"{self.source}: subgroup {name!r} needs one value per sample: {len(v)} for "
+                                f"{len(self.x)} samples" + (f", {'none' if test is None else len(test)} for the "
+                                                            f"{len(self.x_test)} test samples" if self.x_test is not None
+                                                            else "") + ".")
         features = int(np.prod(self.x.shape[1:]))
         if self.kind in ("table", "points") and self.feature_names and len(self.feature_names) != features:
             raise DataError(f"{self.source}: {len(self.feature_names)} feature names for {features} features.")
@@ -310,13 +317,15 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
 @DATASETS.register("arrays")
 def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_test: str = "y_test", groups: str = "",
            kind: Literal["auto", "image", "table"] = "auto", target: Literal["auto", "class", "real"] = "auto",
-           class_names: list[str] = [], feature_names: list[str] = []) -> RawData:
+           class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = []) -> RawData:
     """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
     or (N, C, H, W) (images; (N, H, W, C) is transposed) and labels y: integers or strings are classes,
     floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
-    y_test, when the file holds them, are its official test set; `groups` names an array of group ids."""
+    y_test, when the file holds them, are its official test set; `groups` names an array of group ids,
+    `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
+    also <name>_test)."""
     names = [k for k in (x_test, y_test, groups) if k]
-    a = sources.read_arrays(path, [x, y, *([groups] if groups else [])], names)
+    a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups], [*names, *(f"{k}_test" for k in subgroups)])
     where = f"arrays {path}"
     test = (a.get(x_test), a.get(y_test)) if x_test in a and y_test in a else (None, None)
     if (x_test in a) != (y_test in a):
@@ -325,9 +334,15 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     inputs, note = _array_inputs([a[x], test[0]], kind, where)
     labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
     kind = "table" if inputs[0].ndim == 2 else "image"
+    for k in subgroups:
+        if inputs[1] is not None and f"{k}_test" not in a:
+            raise DataError(f"{where}: subgroup {k!r} needs {k + '_test'!r} too, its value for each official test sample.")
     return RawData(inputs[0], labels[0], kind, target, where + note, classes, tuple(feature_names),
                    x_test=inputs[1], y_test=labels[1],
-                   groups=np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None)
+                   groups=np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None,
+                   subgroups={k: a[k].astype(str) for k in subgroups} or None,
+                   subgroups_test={k: a[f"{k}_test"].astype(str) for k in subgroups} if inputs[1] is not None and subgroups
+                   else None)
 
 
 def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
