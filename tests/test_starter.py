@@ -69,13 +69,14 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     order = np.argsort(b.target, kind="stable")  # sorted by label: a row number would predict it
     with open(tmp_path / "p.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Unnamed: 0", "sample id", "PatientID", "site", "fluid", "radius", "diagnosis"])
+        w.writerow(["Unnamed: 0", "sample id", "PatientID", "site", "fluid", "radius", "Sex", "diagnosis"])
         for r, i in enumerate(order):
             w.writerow([r, f"S{i:04d}", f"P{r // 3:03d}", f"site {i % 150}", f"{b.data[i, 1]:.3f}", f"{b.data[i, 0]:.4f}",
-                        b.target_names[b.target[i]]])
+                        "FM"[(r // 3) % 2], b.target_names[b.target[i]]])
     d, notes = starter_recipe(tmp_path / "p.csv", "diagnosis")
     said = " ".join(notes)
-    assert d["data"]["features"] == ["fluid", "radius"] and d["data"]["group"] == "PatientID"
+    assert d["data"]["features"] == ["fluid", "radius", "Sex"] and d["data"]["group"] == "PatientID"
+    assert d["data"]["subgroups"] == ["Sex"] and "test metrics also by 'Sex' (data.subgroups)" in " ".join(notes)
     assert "columns 'Unnamed: 0', 'sample id' left out: an identifier, a different value on every row" in said
     assert "column 'PatientID' names 190 groups of rows" in said and "new PatientIDs, not recognised ones" in said
     assert "column 'site' left out: 150 different texts, too many to one-hot" in said
@@ -83,7 +84,8 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
                      progress=False)
     groups = r.metrics["data"]["groups"]
     assert groups["count"] == 190 and groups["in_two_splits"] == 0
-    assert list(r.metrics["spec"]["feature_names"]) == ["fluid", "radius"]
+    assert list(r.metrics["spec"]["feature_names"]) == ["fluid", "radius", "Sex=F", "Sex=M"]
+    assert [row["value"] for row in r.metrics["subgroups"]["by"]["Sex"]["rows"]] == ["F", "M"]
     with open(tmp_path / "ids.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
     with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):

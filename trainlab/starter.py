@@ -11,6 +11,9 @@ from .core.errors import DataError
 
 LABELS = ("label", "labels", "target", "class", "y", "outcome")  # a label column taken by its name alone
 TABLES = (".csv", ".tsv", ".tab", ".parquet", ".pq")
+# columns whose values a study reports its results by (data.subgroups), taken by their names
+SUBGROUPS = ("sex", "gender", "site", "center", "centre", "hospital", "clinic", "scanner", "device", "batch", "ethnicity",
+             "race", "age_group", "age group")
 TEXT_LENGTH = 20  # a column whose cells average this many characters or more, mostly distinct, holds texts
 
 TABLE = {"model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.1}, "optim": {"name": "adam", "lr": 0.001,
@@ -138,6 +141,12 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     for why in dict.fromkeys(w for w in left_out.values() if w):
         named = [c for c, w in left_out.items() if w == why]
         notes.append(f"column{'s' if len(named) > 1 else ''} {', '.join(map(repr, named))} left out: {why}")
+    by = [c for c in features if c.strip().lower() in SUBGROUPS and c not in left_out
+          and 1 < len({v.strip() for v in column[c]}) <= 20]
+    if by:
+        data["subgroups"] = by
+        notes.append(f"test metrics also by {', '.join(map(repr, by))} (data.subgroups), with a test of whether they "
+                     "differ")
     if any(cell.strip().lower() in sources.MISSING for c in data.get("features", features) for cell in column[c]):
         data["missing"] = "median"
         notes.append("missing cells filled with the training split's median of their column (data.missing)")
