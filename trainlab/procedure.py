@@ -430,7 +430,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "cuda_graph": result.graph, "capture_seconds": result.capture_seconds, "backward": result.backward,
                 "parameters": n_params, "parameters_per_process": result.parameters_held, "precision": precision,
                 "device": device, "loop": recipe.train.loop,
-                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size,
+                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size * recipe.train.accumulate,
                 "strategy": strategy_name(fabric)},
         "history": result.history, **({"baselines": baselines} if baselines else {}),
     }

@@ -52,6 +52,13 @@ def test_two_processes_follow_one_process_with_twice_the_batch(tmp_path, strateg
     held = b["fit"]["parameters_per_process"] / b["fit"]["parameters"]
     assert held == 1 if strategy == "ddp" else held == 81 / 129
     assert f"data-parallel with {strategy.upper()} over 2 processes, global batch 64" in (run_dir / "report.html").read_text()
+    if strategy == "ddp":  # and 2 processes × 2 accumulated batches of 16: the same 64 samples per step
+        acc = cli("run", write_recipe(tmp_path / "c.toml", MOONS.format(epochs=3, batch=16)), "--runs-dir", tmp_path / "acc",
+                  "-q", "--devices", "2", "--set", "train.accumulate=2")
+        assert acc.returncode == 0, acc.stderr
+        c = _finished(tmp_path / "acc")[1]
+        assert c["fit"]["global_batch_size"] == 64 and c["fit"]["steps"] == a["fit"]["steps"]
+        assert [r["val_loss"] for r in c["history"]] == pytest.approx([r["val_loss"] for r in a["history"]], rel=1e-6)
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])

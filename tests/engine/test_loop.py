@@ -29,6 +29,24 @@ def test_fast_and_textbook_loops_do_the_same_arithmetic(tmp_path, dropout):
 
 
 @pytest.mark.parametrize("loop", ["fast", "textbook"])
+def test_four_accumulated_batches_of_16_step_as_one_batch_of_64(tmp_path, loop):
+    """The same samples in each step (the epoch's order does not depend on the batch size), the gradients
+    of their four means summed with weight 1/4: the trajectory of batch 64, under a cosine schedule that
+    counts optimiser steps. The epoch's last step sums the batches left, a short one among them, each
+    weighted by its samples (iris's 120 training samples: 64, then 16 + 16 + 16 + 8)."""
+    common = {"model": {"hidden": [16]}, "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+              "schedule": {"name": "cosine", "warmup": 5}}
+    one = _run(tmp_path, **common, train={"epochs": 3, "batch_size": 64, "loop": loop})
+    four = _run(tmp_path, **common, train={"epochs": 3, "batch_size": 16, "accumulate": 4, "loop": loop})
+    assert four.metrics["fit"]["steps"] == one.metrics["fit"]["steps"] == 3 * 2
+    assert four.metrics["fit"]["backward"] == ("autograd: gradient accumulation (train.accumulate)" if loop == "fast"
+                                               else "autograd: the textbook loop")
+    for a, b in zip(one.history, four.history):
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5) and b["lr"] == pytest.approx(a["lr"])
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("loop", ["fast", "textbook"])
 def test_bf16_training_follows_fp32(tmp_path, loop):
     # autocast keeps each weight's bf16 copy until its context exits: a context around the whole epoch
     # trained every step against the epoch's first weights, and the loss did not fall
@@ -99,6 +117,26 @@ def test_onecycle_follows_torch_and_survives_a_warm_up_shorter_than_a_step(total
         assert "torch" not in rates
     else:
         assert rates["ours"] == pytest.approx(rates["torch"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_a_linear_warm_up_then_the_decay(name):
+    """Over 4 warm-up steps the rate climbs base/4, base/2, ... base; then it decays to min_lr at the end
+    (linear: by equal steps, the fine-tuning schedule of BERT-style encoders; cosine: by half a cosine)."""
+    import math
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sch, interval = SCHEDULES.get(name).build(opt, {"epochs": 2, "steps_per_epoch": 12}, warmup=4, min_lr=0.01)
+    rates = [opt.param_groups[0]["lr"]]
+    for _ in range(23):
+        opt.step()
+        sch.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert interval == "step" and rates[:4] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    decay = [(step - 4) / 20 for step in range(4, 24)]
+    want = [0.1 - 0.09 * d for d in decay] if name == "linear" else [0.01 + 0.09 * (1 + math.cos(math.pi * d)) / 2
+                                                                       for d in decay]
+    assert rates[4:] == pytest.approx(want)
 
 
 def test_a_run_checkpointed_with_torchs_onecycle_resumes_on_the_closed_form():

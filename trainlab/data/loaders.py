@@ -23,6 +23,10 @@ class TensorLoader:
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
 
+    @property
+    def samples(self) -> int:
+        return len(self.x)
+
     def order(self):
         import torch
 
@@ -77,6 +81,14 @@ class ShardedLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.samples // self.batch_size)
+
+    @property
+    def samples(self) -> int:
+        """This process's samples in an epoch: its shard of all but the tail."""
+        return len(self.x) // self.world
 
     def __iter__(self):
         import torch

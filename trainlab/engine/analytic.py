@@ -60,6 +60,8 @@ def unsupported(module, task, fabric, t, optimizers) -> str | None:
         return f"the {task.name} task's loss gradient is not written out"
     if t.l1 or t.l2:
         return "weight penalties"
+    if t.accumulate > 1:
+        return "gradient accumulation (train.accumulate)"
     if len(optimizers) != 1:
         return "several optimisers"
     if chain(module) is None:

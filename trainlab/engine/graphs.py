@@ -36,6 +36,8 @@ def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
         return shared
     if t.loop == "textbook":
         return "the textbook loop"
+    if t.accumulate > 1:
+        return "gradient accumulation (train.accumulate)"
     if x.device != fabric.device:
         return "the training set is streamed from host memory"
     if task.manual or not getattr(task, "graph_safe", False):

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import Recipe
-from ..core.errors import TrainlabError
+from ..core.errors import RecipeError, TrainlabError
 from ..tasks.base import monitored
 from . import checkpoint, sharding
 from .callbacks import EarlyStopping, Progress
@@ -92,7 +92,11 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     if world == 1 and not stream:
         x_tr, y_tr = x_tr.to(dev), y_tr.to(dev)
     x_va, y_va = torch.as_tensor(s.x_val).to(dev), torch.as_tensor(s.y_val).to(dev, ydt)
-    steps_per_epoch = -(-(len(x_tr) // world) // t.batch_size)
+    batches_per_epoch = -(-(len(x_tr) // world) // t.batch_size)
+    steps_per_epoch = -(-batches_per_epoch // t.accumulate)  # optimiser steps, what the schedules count
+    if t.accumulate > 1 and task.manual:
+        raise RecipeError(f"train.accumulate = {t.accumulate}: the {task.name} task steps its optimisers itself; "
+                          "accumulate gradients over batches only for tasks with one loss.")
 
     opt_entry = OPTIMIZERS.get(recipe.optim.name)
     opt_params = opt_entry.validate(recipe.optim.params, "optim")
@@ -134,7 +138,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     analytic, autograd_because = _analytic_step(net or model.module, task, optimizers, t, fabric) if static is None \
         else (None, "the step is a CUDA graph")
     result.backward = "written out" if analytic is not None else f"autograd: {autograd_because}"
-    bar = Progress(t.epochs, steps_per_epoch, recipe.name, enabled=progress and main, main=main)
+    bar = Progress(t.epochs, batches_per_epoch, recipe.name, enabled=progress and main, main=main)
     bar.start(start)
     try:
         for epoch in range(start, t.epochs):
@@ -288,33 +292,46 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     precision = precision_name(fabric)
     model.train()
     losses, sizes = [], []
+    acc, n_batches, group = t.accumulate, len(batches), 1
+    n_samples = getattr(batches, "samples", None) or len(getattr(batches, "dataset", ()))  # (a torch DataLoader)
     for i, (xb, yb) in enumerate(batches):
         if textbook:
             xb, yb = xb.to(dev), yb.to(dev)
         if augment is not None:
             xb = augment(xb)
+        stepped = True
         if task.manual:
             with autocast_without_cache(precision, dev.type):
                 parts = task.manual_step(net, xb, yb, optimizers, backward)
         elif analytic is not None:
             parts = {"loss": analytic(xb, yb)}
         else:
-            with fabric.autocast():
-                loss = task.training_step(net, xb, yb)
-                if t.l1 or t.l2:
-                    loss = loss + _penalty(weights, t.l1, t.l2)
-            optimizer.zero_grad(set_to_none=True)
-            backward(loss)
-            if t.grad_clip:
-                fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
-            optimizer.step()
+            stepped = i % acc == acc - 1 or i == n_batches - 1  # the last batch of its group: the step
+            if i % acc == 0:
+                optimizer.zero_grad(set_to_none=True)
+                # the samples this step sums over: fewer batches, and a short one, at the end of an epoch
+                group = sum(min(t.batch_size, n_samples - j * t.batch_size) for j in range(i, min(i + acc, n_batches)))
+            # the gradients of the group's batches summed, each batch's mean loss weighted by its share of
+            # the group's samples (the gradient of one batch as large as the group); until the group's
+            # last batch, data-parallel processes keep theirs to themselves (forward and backward)
+            with fabric.no_backward_sync(model, enabled=not stepped and fabric.world_size > 1):
+                with fabric.autocast():
+                    loss = task.training_step(net, xb, yb)
+                    if t.l1 or t.l2:
+                        loss = loss + _penalty(weights, t.l1, t.l2)
+                backward(loss * (len(yb) / group) if acc > 1 else loss)
+            if stepped:
+                if t.grad_clip:
+                    fabric.clip_gradients(model, optimizer, max_norm=t.grad_clip)
+                optimizer.step()
             parts = {"loss": loss}
-        for sch in step_schedulers:
-            sch.step()
+        if stepped:
+            for sch in step_schedulers:
+                sch.step()
+            result.steps += 1
         # the textbook loop reads the loss every step; the fast loop keeps it on the device
         losses.append({k: v.item() if textbook else v.detach() for k, v in parts.items()})
         sizes.append(len(yb))
-        result.steps += 1
         bar.step(i + 1)
         if t.max_steps and result.steps >= t.max_steps:
             break

@@ -57,9 +57,15 @@ def step(optimizer, context: dict, *, step_size: int = 10, gamma: float = 0.1):
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
 
 
+def _warm(step: int, warmup: int) -> float:
+    """The linear warm-up's factor: 1/warmup, 2/warmup, ... up to 1 over the first `warmup` steps."""
+    return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+
+
 @SCHEDULES.register("cosine")
-def cosine(optimizer, context: dict, *, min_lr: float = 0.0):
-    """Cosine decay from the initial rate to min_lr over all training steps."""
+def cosine(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
+    """Cosine decay from the initial rate to min_lr over all training steps, after `warmup` steps of
+    linear warm-up (transformers: a few hundred)."""
     import math
 
     total = context["epochs"] * context["steps_per_epoch"]
@@ -68,7 +74,22 @@ def cosine(optimizer, context: dict, *, min_lr: float = 0.0):
         # closed form (the recursive CosineAnnealingLR reads the current rate back: a host sync per
         # step when the rate is a device tensor, as in a CUDA-graph step)
         floor = min_lr / base if base else 0.0
-        return floor + (1 - floor) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+        done = min(max(step - warmup, 0), total - warmup) / max(total - warmup, 1)
+        return _warm(step, warmup) * (floor + (1 - floor) * (1 + math.cos(math.pi * done)) / 2)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
+
+
+@SCHEDULES.register("linear")
+def linear(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
+    """Linear warm-up over `warmup` steps, then linear decay to min_lr at the last step (the schedule
+    BERT-style encoders are fine-tuned with)."""
+    total = context["epochs"] * context["steps_per_epoch"]
+
+    def factor(step: int, base: float = float(optimizer.param_groups[0]["lr"])) -> float:
+        floor = min_lr / base if base else 0.0
+        done = min(max(step - warmup, 0), total - warmup) / max(total - warmup, 1)
+        return _warm(step, warmup) * (1 - (1 - floor) * done)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
 

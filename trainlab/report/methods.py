@@ -101,7 +101,9 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         if recipe.model.name in MODELS else _own(recipe)
     opt = OPTIMIZERS.get(recipe.optim.name, recipe.optim.name)
     m = [f"Model: {model}, {fit['parameters']:,} parameters, trained with {opt}{_settings('optimizers', recipe.optim.name, recipe.optim.params)} on "
-         f"mini-batches of {fit.get('global_batch_size') or t.batch_size}"]
+         f"mini-batches of {fit.get('global_batch_size') or t.batch_size}"
+         + (f" (the gradients of {t.accumulate} batches of {t.batch_size * fit.get('processes', 1)} accumulated per step)"
+            if t.accumulate > 1 else "")]
     loss = _loss(recipe, spec, task)
     if loss:
         m.append(f"to minimise {loss}")
