@@ -87,7 +87,7 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
 
 def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     from .data import sources
-    from .data.datasets import all_numbers
+    from .data.datasets import all_numbers, is_iso_date
 
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return {"name": "text_table", "label": label or "label"}, TEXTS, ["texts (column 'text') and their labels"]
@@ -120,7 +120,10 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
             continue
         cells = [v.strip() for v in column[c]]
         distinct, numbers = len(set(cells)), all_numbers(v for v in cells if v.lower() not in sources.MISSING)
-        if distinct == len(cells) and len(cells) >= 20 and (_id_name(c) or _row_numbers(cells) or not numbers):
+        if not numbers and all(map(is_iso_date, cells)):
+            left_out[c] = (f"dates ({min(cells)} to {max(cells)}), not a measurement; --set data.time={c} splits in "
+                           "time order instead, testing on the latest rows")
+        elif distinct == len(cells) and len(cells) >= 20 and (_id_name(c) or _row_numbers(cells) or not numbers):
             left_out[c] = "an identifier, a different value on every row (as a feature: noise, or a leak when " \
                           "the rows are in label order)"
         elif _id_name(c) and distinct < len(cells) and "group" not in data:

@@ -37,6 +37,8 @@ class RawData:
     groups: np.ndarray | None = None   # (N,) group ids (e.g. patients): a group never spans two splits
     subgroups: dict | None = None      # name → (N,) str array (sex, site): test metrics are also given per value
     subgroups_test: dict | None = None  # ... of the official test set's samples, when there is one
+    time: np.ndarray | None = None     # (N,) when each sample was taken (float): split in time order, the test last
+    time_labels: np.ndarray | None = None  # ... as the data wrote it (2024-03-01), for the report
 
     def validate(self) -> "RawData":
         """Samples there, labels in range, no NaN or infinite values; errors name the sample."""
@@ -289,19 +291,27 @@ for _name, _target, _summary in (
 
 @DATASETS.register("table")
 def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
-          missing: Literal["error", "median"] = "error", group: str = "", subgroups: list[str] = []) -> RawData:
+          missing: Literal["error", "median"] = "error", group: str = "", subgroups: list[str] = [],
+          time: str = "") -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
     texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
     A missing number is an error, or with missing = "median" the training split's median. `group`
     names a column (a patient, a subject, a site) whose rows are split together, never across splits.
     `subgroups` names columns (sex, site, age; features or not) by whose values the test metrics are
-    also given, with a test of whether they differ."""
-    t = sources.read_table(path, label, features or None, categorical, missing == "median", group, subgroups)
+    also given, with a test of whether they differ. `time` names a column of dates (ISO 8601: 2024-03-01,
+    2024-03-01T08:30) or numbers (a year, a day count): the split follows it, the test set last, so
+    the network is tested on what came after what it learned from."""
+    if time and (time == group or time in features):
+        raise DataError(f"data.time = {time!r} orders the rows; it cannot also be the group or a feature.")
+    extra = [*subgroups, *([time] if time and time not in subgroups else [])]
+    t = sources.read_table(path, label, features or None, categorical, missing == "median", group, extra,
+                           exclude=[time] if time else [])
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
     groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
-                 groups=groups, subgroups={c: np.array(v, dtype=str) for c, v in t.extra.items()} or None)
+                 groups=groups, subgroups={c: np.array(t.extra[c], dtype=str) for c in subgroups} or None,
+                 **(dict(zip(("time", "time_labels"), moments(t.extra[time], f"{path!r} column {time!r}"))) if time else {}))
     labels = t.labels
     numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
@@ -404,6 +414,32 @@ def _array_labels(ys: list, target: str, names: list[str], where: str) -> tuple[
     values = np.unique(both)  # strings, booleans, whole numbers: the classes in sorted order
     shown = tuple(str(v).removesuffix(".0") for v in values.tolist())
     return [np.searchsorted(values, v).astype(np.int64) if v is not None else None for v in ys], "class", shown
+
+
+def moments(cells: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of a time column → (sortable float64 times, the cells as text): numbers as they are, or ISO
+    8601 dates and times (2024-03-01, 2024-03-01T08:30:00) in seconds. Anything else is an error, since
+    a date like 03/01/2024 has no order trainlab can be sure of."""
+    text = np.array([c.strip() for c in cells], dtype=str)
+    missing = np.flatnonzero(np.isin(np.char.lower(text), sources.MISSING))
+    if len(missing):
+        raise DataError(f"{where}: row {int(missing[0]) + 2} has no time; every row needs one.")
+    if all_numbers(text):
+        return text.astype(np.float64), text
+    try:
+        return np.array(text, dtype="datetime64[s]").astype(np.int64).astype(np.float64), text
+    except ValueError:
+        bad = next(c for c in text if not is_iso_date(c))
+        raise DataError(f"{where}: {str(bad)!r} is neither a number nor an ISO 8601 date (2024-03-01, "
+                        "2024-03-01T08:30); write the times in one of those forms.") from None
+
+
+def is_iso_date(cell: str) -> bool:
+    try:
+        np.datetime64(cell, "s")
+        return True
+    except ValueError:
+        return False
 
 
 def all_numbers(values) -> bool:

@@ -103,6 +103,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups, "test_digest": digest,
         "normalize": normalize if tok is None else "none (token ids)",
     }
+    if s.periods is not None:  # split in time order: when each part was taken
+        summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
         tr, va, te = (set(a.tolist()) for a in s.groups)
         summary["groups"] = {"count": len(tr | va | te), "train": len(tr), "val": len(va), "test": len(te),

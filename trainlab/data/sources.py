@@ -102,12 +102,13 @@ class Table(NamedTuple):
 
 
 def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None,
-               missing: bool = False, group: str = "", extra: list[str] = ()) -> Table:
+               missing: bool = False, group: str = "", extra: list[str] = (), exclude: list[str] = ()) -> Table:
     """Read a CSV/TSV/Parquet table. A column of texts (or one listed in `categorical`) is one-hot
     encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
     non-numeric cell is an error naming its row and column; so is a missing one (empty, NA, nan, ...)
     unless `missing`, which leaves it NaN to be filled in after the split. The `group` column (say,
-    a patient) is read as group ids, never as a feature; the `extra` columns (features or not) as text."""
+    a patient) is read as group ids, never as a feature; the `extra` columns (features or not) as text;
+    the `exclude` columns are no features unless named in `features`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -120,7 +121,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     for what, c in (("label", label), ("group", group), *(("subgroup", c) for c in extra)):
         if c and c not in header:
             raise DataError(f"{str(path)!r} has no {what} column {c!r}; its columns are {', '.join(header)}.")
-    names = features or [c for c in header if c not in (label, group)]
+    names = features or [c for c in header if c not in (label, group, *exclude)]
     for n in [*names, *(categorical or ())]:
         if n not in header:
             raise DataError(f"{str(path)!r} has no feature column {n!r}; its columns are {', '.join(header)}.")

@@ -21,6 +21,7 @@ class Split:
     official_test: bool
     groups: tuple | None = None   # (train, val, test) group ids, when the data has groups
     test_index: np.ndarray | None = None  # each test sample's index in the data as read (its official test set)
+    periods: dict | None = None   # split in time order: {"train"|"val"|"test": [first, last] time as written}
 
 
 def _strata(y, stratify: bool):
@@ -102,6 +103,9 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         raise DataError(f"{raw.source} has an official test set, which K-fold cross-validation would leave unused. "
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
+    if raw.time is not None:
+        return _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, g, official, train_fraction, seed,
+                              stratify)
     if official:
         x_test, y_test = raw.x_test, raw.y_test
         if limit and limit < len(x_test):
@@ -120,6 +124,37 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         train = train[_subset(y[train], train_fraction, seed + 2, stratify, g[train] if g is not None else None)]
     groups = (g[train], g[val], g_test) if g is not None else None
     return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index)
+
+
+def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, official, train_fraction, seed,
+                   stratify) -> Split:
+    """The earliest samples for training, the next `val_fraction` of them for validation, the latest
+    `test_fraction` for the test; samples of one time stay on one side of each cut."""
+    what = "data.time orders the split"
+    if cv:
+        raise DataError(f"{what}: K-fold cross-validation would train on the future and test on the past. Use "
+                        "--repeats (other initialisations and batch orders on the same time split), or no data.time.")
+    if official or groups is not None:
+        raise DataError(f"{what}; {'the dataset has an official test set' if official else 'data.group splits by group'}"
+                        " too. Choose one.")
+    t = raw.time[keep]
+    ordered = np.sort(t)
+    n = len(t)
+    n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
+    test_from, val_from = ordered[n - n_test], ordered[max(n - n_test - n_val, 0)]
+    test, val = t >= test_from, (t >= val_from) & (t < test_from)
+    train = ~(test | val)
+    if not train.any() or not val.any():
+        raise DataError(f"{what}, but its {len(np.unique(t))} distinct times leave no "
+                        f"{'training' if not train.any() else 'validation'} samples before the test's; use more "
+                        "distinct times or other fractions.")
+    tr, va, te = np.flatnonzero(train), np.flatnonzero(val), np.flatnonzero(test)
+    if train_fraction < 1:
+        tr = tr[_subset(y[tr], train_fraction, seed + 2, stratify)]
+    labels = raw.time_labels[keep] if raw.time_labels is not None else t.astype(str)
+    span = lambda i: [str(labels[i[np.argmin(t[i])]]), str(labels[i[np.argmax(t[i])]])]  # noqa: E731
+    return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], False, None, keep[te],
+                 {"train": span(tr), "val": span(va), "test": span(te)})
 
 
 def _hashes(x: np.ndarray) -> list[bytes]:

@@ -75,6 +75,12 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     elif data["official_test"]:
         s.append(f"the dataset's official test set ({sizes['test']:,}) and a validation split of {sizes['val']:,} "
                  f"from its training set ({sizes['train']:,} for training)")
+    elif data.get("periods"):
+        p = data["periods"]
+        s.append(f"a split in time order (data.time = \"{d.params.get('time')}\"): {sizes['train']:,} training samples "
+                 f"from {p['train'][0]} to {p['train'][1]}, {sizes['val']:,} validation samples from {p['val'][0]} to "
+                 f"{p['val'][1]} and {sizes['test']:,} test samples from {p['test'][0]} to {p['test'][1]}, so that "
+                 "the network is tested on what came after everything it learned from")
     else:
         strat = "stratified " if d.stratify and spec["target"] == "class" else ""
         s.append(f"a {strat}split into {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} "

@@ -1,0 +1,63 @@
+"""data.time: a table split in time order, the test set last. Under drift a random split is optimistic:
+it trains on every period, including the one it is tested on."""
+import csv
+
+import numpy as np
+import pytest
+
+import trainlab
+from trainlab.core.errors import DataError
+
+
+def _drifting(path, n=1200, date_format="{:%Y-%m-%d}"):
+    """Measurements whose relation to the label drifts: the threshold on x1 moves up month by month,
+    three rows per day (shared dates)."""
+    from datetime import date, timedelta
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4))
+    day = np.arange(n) // 3
+    y = (x[:, 0] > -1.5 + 3.0 * day / day.max()).astype(int)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["visit", "x1", "x2", "x3", "x4", "outcome"])
+        for i in rng.permutation(n):  # the file is not in time order
+            w.writerow([date_format.format(date(2020, 1, 1) + timedelta(days=int(day[i]))), *np.round(x[i], 4), y[i]])
+    return path
+
+
+def test_the_test_set_comes_after_the_training_and_a_random_split_is_optimistic_under_drift(tmp_path):
+    data = _drifting(tmp_path / "visits.csv")
+    common = ["train.epochs=30", "report.interpret=false"]
+    timed = trainlab.run(data, [*common, "data.time='visit'"], label="outcome", runs_dir=tmp_path / "t", progress=False)
+    p, sizes = timed.metrics["data"]["periods"], timed.metrics["data"]["sizes"]
+    assert p["train"][1] < p["val"][0] <= p["val"][1] < p["test"][0] and p["test"][1] == "2021-02-03"
+    assert (sizes["train"], sizes["val"], sizes["test"]) == (960, 120, 120)  # 80/10/10, whole days on each side
+    assert "visit" not in timed.metrics["spec"]["feature_names"]
+    randomly = trainlab.run(data, common, label="outcome", runs_dir=tmp_path / "r", progress=False)
+    assert "visit" not in randomly.metrics["spec"]["feature_names"]  # the starter leaves a date out as well
+    from trainlab.starter import starter_recipe
+
+    assert "column 'visit' left out: dates (2020-01-01 to 2021-02-03), not a measurement; --set data.time=visit " \
+           "splits in time order" in " ".join(starter_recipe(data, "outcome")[1])
+    assert timed.metrics["test"]["accuracy"] < randomly.metrics["test"]["accuracy"] - 0.05
+    from trainlab.report.methods import methods_text
+
+    text = " ".join(methods_text(timed.recipe, timed.metrics, {}))
+    assert f"a split in time order (data.time = \"visit\"): 960 training samples from 2020-01-01 to {p['train'][1]}" in text
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["data.time='visit'"], "'\\d\\d/\\d\\d/2020' is neither a number nor an ISO 8601 date"),
+])
+def test_dates_without_a_sure_order_are_refused(tmp_path, extra, message):
+    data = _drifting(tmp_path / "v.csv", n=60, date_format="{:%m/%d/%Y}")
+    with pytest.raises(DataError, match=message):
+        trainlab.run(data, extra, label="outcome", runs_dir=tmp_path / "runs", progress=False)
+
+
+def test_time_order_refuses_folds(tmp_path):
+    data = _drifting(tmp_path / "v.csv", n=60)
+    with pytest.raises(DataError, match="K-fold cross-validation would train on the future"):
+        trainlab.run(data, ["data.time='visit'", "eval.folds=5"], label="outcome", runs_dir=tmp_path / "runs",
+                     progress=False)
