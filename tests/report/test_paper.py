@@ -11,21 +11,11 @@ from trainlab.report.paper import write_paper
 @pytest.fixture(scope="module")
 def repeated(tmp_path_factory):
     """Digits, an MLP, 2 split seeds, with baselines: every column the table can have."""
+    from tests.cli.test_cli import SMALL
+
     d = tmp_path_factory.mktemp("paper")
-    (d / "r.toml").write_text('''name = "digits-mlp"
-[data]
-name = "digits"
-[model]
-name = "mlp"
-hidden = [32]
-[optim]
-name = "adam"
-lr = 0.01
-[train]
-epochs = 4
-[report]
-interpret = false
-''')
+    (d / "r.toml").write_text(SMALL.format(epochs=4, batch=64).replace("baselines = false", "baselines = true")
+                              + "[report]\ninterpret = false\n")
     return trainlab.run(d / "r.toml", repeats=2, runs_dir=d / "runs", progress=False)
 
 

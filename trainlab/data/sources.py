@@ -163,7 +163,8 @@ def cell_text(cell) -> str:
     return "" if cell is None or (isinstance(cell, float) and cell != cell) else str(cell).strip()
 
 
-def _number(cell) -> float | None:
+def finite_number(cell) -> float | None:
+    """The cell as a finite float, or None (not a number, NaN or infinite)."""
     try:
         v = float(cell)
     except (TypeError, ValueError):
@@ -173,7 +174,7 @@ def _number(cell) -> float | None:
 
 def _mostly_text(column: list[str]) -> bool:
     filled = [c for c in column if c.lower() not in MISSING]
-    return sum(_number(c) is None for c in filled) * 2 > len(filled)
+    return sum(finite_number(c) is None for c in filled) * 2 > len(filled)
 
 
 def one_hot_names(columns, categories: dict) -> tuple[str, ...]:
@@ -200,7 +201,7 @@ def encode_cells(cells, columns, categories: dict, where, hint: str = "", missin
                                     f"({', '.join(map(repr, categories[c]))}).")
                 x[r, offset[j] + k] = 1.0
                 continue
-            v = _number(cell)
+            v = finite_number(cell)
             if v is None and missing and (cell_text(cell).lower() in MISSING or cell != cell):
                 v = np.nan
             if v is None:

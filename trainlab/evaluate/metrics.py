@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import RecipeError, RegistryError
 from ..core.registry import Registry
+from ..data.sources import finite_number
 
 log = logging.getLogger("trainlab")
 
@@ -108,17 +109,9 @@ def check(values, task: str, target: str, num_classes: int) -> None:
                               f"(true and pred of shape {list(true.shape)}, scores "
                               f"{'of shape ' + str(list(scores.shape)) if scores is not None else 'None'}): "
                               f"{type(err).__name__}: {err}") from None
-        if _number(value) is None:
+        if finite_number(value) is None:
             raise RecipeError(f"{where} returned {value!r} ({type(value).__name__}); a metric returns one finite "
                               "number.")
-
-
-def _number(value) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def compute(fns: dict, true, pred, scores, what: str = "the test predictions") -> dict:
@@ -127,7 +120,7 @@ def compute(fns: dict, true, pred, scores, what: str = "the test predictions") -
     out = {}
     for name, fn in fns.items():
         try:
-            value = _number(fn(true, pred, scores))
+            value = finite_number(fn(true, pred, scores))
         except Exception as err:
             log.warning("metric %r failed on %s and is left out: %s: %s", name, what, type(err).__name__, err)
             continue
@@ -143,7 +136,7 @@ def resampled(fns: dict, true, pred, scores) -> dict:
     resample without a class), for the bootstrap."""
     def one(fn, idx):
         try:
-            value = _number(fn(true[idx], pred[idx], None if scores is None else scores[idx]))
+            value = finite_number(fn(true[idx], pred[idx], None if scores is None else scores[idx]))
         except Exception:
             return math.nan
         return math.nan if value is None else value
