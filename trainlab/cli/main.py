@@ -57,6 +57,10 @@ def _print_summary(run) -> None:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
                       f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
                       "Check that it is known before the outcome.", highlight=False)
+    if m["test"].get("conformal"):
+        from ..evaluate import conformal
+
+        console.print(conformal.sentence(m["test"]["conformal"]), highlight=False)
     if m.get("subgroups"):
         from ..evaluate.subgroups import sentence
 

@@ -137,6 +137,8 @@ class EvalConfig(_Strict):
     calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
     tta: Literal["none", "flip"] = Field("none", description="test-time augmentation of image classifiers: 'flip' "
                                         "averages the outputs for each image and its mirror (test, predict, serve, export)")
+    conformal: float = Field(0.0, ge=0, lt=1, description="coverage of split-conformal prediction intervals (values) or "
+                                                         "sets (classes) fitted on the validation split, e.g. 0.9 (0: off)")
     metrics: list[str | dict] = Field([], description="metrics of your own (trainlab.register_metric in a plugin): "
                                       "names, or tables of a name and its keys; scored on the test like trainlab's")
 

@@ -12,6 +12,7 @@ from ..tasks.base import infer
 from . import metrics as user_metrics
 from . import subgroups
 from .calibration import fit_temperature, reliability
+from .conformal import fit_classes, fit_values
 from .errors import classification_errors, doubtful_labels, regression_residuals
 from .robustness import bootstrap
 
@@ -19,13 +20,14 @@ TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor f
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True,
-                  check_test: bool = False, own=()):
+                  check_test: bool = False, own=(), conformal: float = 0.0):
     """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
     target's units (None for a task that measures itself), for comparisons on the same samples.
     `check_training`: also list the training labels doubted, or targets fitted worst (the report
     shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
     test labels doubted most, with their rows in the data (a cross-validation merges its folds'). `own`:
-    the recipe's eval.metrics, metrics of the user's scored with the task's (evaluate/metrics.py)."""
+    the recipe's eval.metrics, metrics of the user's scored with the task's (evaluate/metrics.py).
+    `conformal`: the coverage of prediction intervals or sets fitted on the validation split (conformal.py)."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -37,7 +39,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     chosen = getattr(task, "threshold_by", None)
     # the validation outputs, once, for what is fitted on them: the binary threshold, the temperature
     val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size) \
-        if chosen or (calibrate and data.spec.target == "class") else None
+        if chosen or conformal or (calibrate and data.spec.target == "class") else None
     if chosen:  # chosen on the validation split before the test is read
         task.threshold = task.choose_threshold(val_out, torch.as_tensor(s.y_val))
     metrics = task.test_metrics(out, y)
@@ -57,6 +59,11 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         pred = task.predict(out).cpu().numpy()
+        if conformal:
+            metrics["conformal"] = c = fit_classes(task.probabilities(val_out).cpu().numpy(), s.y_val, probs, y_np,
+                                                   conformal)
+            if not c.get("too_few"):
+                metrics["conformal_coverage"], metrics["conformal_set_size"] = c["test_coverage"], c["mean_set_size"]
         if data.subgroups:
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, y_np, pred, data.spec.num_classes)
         metrics.update(user_metrics.compute(fns, y_np, pred, probs))
@@ -77,9 +84,13 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
-        pred = task.predict(out).cpu().numpy().reshape(len(y_np), -1)[:, 0]
-        true = task.to_units(torch.as_tensor(y_np)).numpy().reshape(len(y_np), -1)[:, 0]
+        pred, true = _in_units(task, out, y_np)
         metrics["residuals"] = regression_residuals(pred, true)
+        if conformal:
+            pred_val, true_val = _in_units(task, val_out, s.y_val)
+            metrics["conformal"] = c = fit_values(true_val, pred_val, true, pred, conformal)
+            if not c.get("too_few"):
+                metrics["conformal_coverage"], metrics["conformal_width"] = c["test_coverage"], c["mean_width"]
         if data.subgroups:
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
         metrics.update(user_metrics.compute(fns, true, pred, None))
@@ -87,11 +98,16 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         _attach_samples(data, metrics["residuals"]["largest"])
         if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
             pick, train_out = _on_training(model, s.x_train, device, batch_size)
-            fit = regression_residuals(task.predict(train_out).cpu().numpy().reshape(len(pick), -1)[:, 0],
-                                       task.to_units(torch.as_tensor(s.y_train[pick])).numpy().reshape(len(pick), -1)[:, 0])
+            fit = regression_residuals(*_in_units(task, train_out, s.y_train[pick]))
             _attach_training(data, fit["largest"], pick)
             metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
     return metrics, (None if pred is None else {"true": true, "pred": pred})
+
+
+def _in_units(task, out, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A regression's (predictions, targets) of its first target, in the target's units."""
+    return (task.predict(out).cpu().numpy().reshape(len(y), -1)[:, 0],
+            task.to_units(torch.as_tensor(y)).numpy().reshape(len(y), -1)[:, 0])
 
 
 def _on_training(model, x_train: np.ndarray, device, batch_size: int):

@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..core.config import to_toml
+from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
 from .methods import baseline_verdict, methods_text
@@ -65,6 +66,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),
+        "conformal_sentence": conformal.sentence(test["conformal"]) if test.get("conformal") else "",
     }
 
 

@@ -171,6 +171,10 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     verdict = baseline_verdict(metrics)
     if verdict:
         res += " " + verdict[0]
+    if metrics["test"].get("conformal"):
+        from ..evaluate import conformal
+
+        res += " " + conformal.sentence(metrics["test"]["conformal"])
     if metrics.get("subgroups"):
         from ..evaluate.subgroups import sentence
 

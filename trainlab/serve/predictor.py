@@ -12,6 +12,7 @@ from ..core.errors import CheckpointError, DataError
 from ..core.spec import DataSpec
 from ..data.sources import finite_float32
 from ..data.transforms import Normalizer
+from ..evaluate import conformal
 from ..evaluate.tta import with_tta
 from ..plugins import identity, load_stored
 
@@ -217,7 +218,8 @@ class Predictor:
 
     def predict(self, x, batch_size: int = 1024, what: str = "input") -> dict:
         """Inputs (see to_array) → predictions. Classification: {"predicted": names,
-        "probabilities": (N, K) list}; regression: {"values": list}."""
+        "probabilities": (N, K) list}; regression: {"values": list}. A run with eval.conformal adds
+        "prediction_sets" (classes) or "intervals" ([low, high] per value) and their "coverage"."""
         import torch
 
         if self.task.name == "segmentation":
@@ -225,13 +227,21 @@ class Predictor:
                                   "(or Predictor.segment_files), which writes probability maps and instance labels.")
         a = self.to_array(x, what)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
+        fitted = self.metrics.get("test", {}).get("conformal") or {}  # eval.conformal, fitted on validation
+        fitted = {} if fitted.get("too_few") else fitted
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()
             idx = self.task.predict(out).numpy()  # a binary run's decision threshold, as it was tested
             result = {"classes": list(self.spec.class_names), "predicted": [self.spec.class_names[i] for i in idx],
                       "probabilities": probs.round(6).tolist()}
+            if fitted:  # the classes that hold the truth with the run's coverage
+                result["prediction_sets"] = conformal.sets(fitted, probs, self.spec.class_names)
         else:
             result = {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
+            if fitted:
+                result["intervals"] = conformal.intervals(fitted, np.asarray(result["values"]).reshape(len(a), -1)[:, 0])
+        if fitted:
+            result["coverage"] = fitted["coverage"]
         if self.spec.kind == "table":  # a row outside the training range: the prediction extrapolates
             off = self.normalizer.outside(a)
             if any(off):
@@ -251,6 +261,7 @@ class Predictor:
             {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
              "max_len": self.tokenizer.max_len},
             "test_time_augmentation": self.tta,
+            **({"conformal": self.metrics["test"]["conformal"]} if self.metrics.get("test", {}).get("conformal") else {}),
             "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }

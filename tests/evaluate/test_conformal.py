@@ -1,0 +1,44 @@
+"""eval.conformal: intervals or sets fitted on the validation split reach their coverage on new samples,
+and predict gives them with every prediction."""
+import numpy as np
+import pytest
+
+import trainlab
+from trainlab.evaluate.conformal import fit_classes, fit_values
+
+
+def test_intervals_and_sets_reach_their_coverage_on_exchangeable_samples():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=6000)
+    pred = true + rng.standard_t(3, size=6000)  # heavy-tailed errors: no normal interval would do
+    c = fit_values(true[:1000], pred[:1000], true[1000:], pred[1000:], 0.9)
+    assert c["test_coverage"] == pytest.approx(0.9, abs=0.015) and c["mean_width"] == 2 * c["half_width"]
+    assert c["half_width"] == np.sort(np.abs(true[:1000] - pred[:1000]))[900]  # the ⌈1001 · 0.9⌉ = 901st smallest
+    logits = rng.normal(size=(6000, 5)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(5, p=p) for p in probs])  # labels drawn from the model's own probabilities
+    s = fit_classes(probs[:1000], y[:1000], probs[1000:], y[1000:], 0.8)
+    assert s["test_coverage"] == pytest.approx(0.8, abs=0.02) and 1 < s["mean_set_size"] < 5
+    assert fit_values(true[:5], pred[:5], true, pred, 0.9) == {"coverage": 0.9, "validation_samples": 5, "too_few": True}
+
+
+def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_path):
+    r = trainlab.run(trainlab.load_recipe("recipes/regression-diabetes.toml"), ["eval.conformal=0.8",
+                                                                                  "report.html=false"],
+                     runs_dir=tmp_path, progress=False)
+    c = r.metrics["test"]["conformal"]
+    assert c["validation_samples"] == r.metrics["data"]["sizes"]["val"] and c["coverage"] == 0.8
+    assert 0.6 < r.metrics["test"]["conformal_coverage"] == c["test_coverage"] <= 1
+    from trainlab.serve.predictor import Predictor
+
+    p = Predictor(r.path)
+    out = p.predict(np.zeros((1, 10)))  # the average patient (diabetes' features are centred)
+    (lo, hi), v = out["intervals"][0], out["values"][0]
+    assert out["coverage"] == 0.8 and lo < v < hi and hi - lo == pytest.approx(2 * c["half_width"])
+
+    k = trainlab.run(trainlab.load_recipe("recipes/binary-breast-cancer.toml"), ["eval.conformal=0.95",
+                                                                                   "report.html=false"],
+                     runs_dir=tmp_path, progress=False)
+    sets = Predictor(k.path).predict(np.zeros((3, 30)))
+    assert len(sets["prediction_sets"]) == 3 and all(set(s) <= {"malignant", "benign"} for s in sets["prediction_sets"])
+    assert k.metrics["test"]["conformal"]["mean_set_size"] >= 1 - k.metrics["test"]["conformal"]["empty"]
