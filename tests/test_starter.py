@@ -110,8 +110,8 @@ def test_texts_arrays_and_image_folders_get_their_reader_and_a_model(tmp_path):
         (tmp_path / "pets" / c).mkdir(parents=True)
         Image.fromarray(np.zeros((size, size), np.uint8)).save(tmp_path / "pets" / c / "1.png")
     d, notes = starter_recipe(tmp_path / "pets")
-    assert (d["data"]["name"], d["data"]["channels"], d["data"]["size"]) == ("image_folder", 1, 64)
-    assert "resized to 64×64" in " ".join(notes)
+    assert (d["data"]["name"], d["data"]["channels"], d["data"]["size"]) == ("image_folder", 1, 24)
+    assert "images of 2 sizes (smallest sides 20 to 24), resized to 24×24" in " ".join(notes)
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.docx").write_text("x")
     for bad, message in (("empty", "without class sub-folders"), ("notes.docx", "write a dataset plugin"),

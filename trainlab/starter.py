@@ -68,9 +68,11 @@ def _data(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
                                              + (" (train/ and test/: the test split is test/)" if root != path else "")]
     if modes and modes <= {"L", "1", "I;16", "I"}:
         data["channels"] = 1
-    if len(sizes) > 1:
-        data["size"] = 64
-        notes.append(f"images of {len(sizes)} sizes, resized to 64×64 (data.size)")
+    if len(sizes) > 1:  # one size for all: their median smallest side, at most 64 (a CPU's pace)
+        sides = sorted(min(wh) for wh in sizes)
+        data["size"] = size = max(16, min(64, sides[len(sides) // 2] // 4 * 4))
+        notes.append(f"images of {len(sizes)} sizes (smallest sides {sides[0]} to {sides[-1]}), resized to "
+                     f"{size}×{size} (data.size): the median smallest side, at most 64")
     return data, IMAGES, notes
 
 

@@ -70,6 +70,13 @@ def test_a_site_with_scrambled_measurements_is_found_over_the_folds(tmp_path):
     assert "over all 5 folds' test samples" in said and "differs between the values more than chance" in said
     html = (r.path / "report.html").read_text()
     assert "Subgroups: does it work as well for everyone?" in html and "recall malignant" in html
+    from trainlab.report.paper import write_paper
+
+    write_paper(r.path, r.recipe, r.metrics, {}, "svg")  # the table for a paper
+    rows = list(csv.DictReader(open(r.path / "paper" / "subgroups.csv")))
+    east = next(row for row in rows if row["value"] == "east")
+    assert (east["subgroup"], int(east["n"])) == ("site", 189) and float(east["accuracy"]) == site["east"]["accuracy"]
+    assert float(east["p_value"]) == sg["by"]["site"]["test"]["p_value"] and "recall malignant" in east
 
 
 def test_a_regression_by_subgroup_and_a_column_of_too_many_texts(tmp_path):

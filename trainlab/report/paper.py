@@ -38,6 +38,8 @@ def write_paper(path: Path, recipe, metrics: dict, env: dict, fmt: str = "pdf") 
         written.append(f)
     if not rl:
         written += [_csv(out / "results.csv", metrics), _latex(out / "results.tex", recipe, metrics)]
+        if metrics.get("subgroups"):
+            written.append(_subgroups(out / "subgroups.csv", metrics))
         f = out / "methods.txt"
         f.write_text("\n\n".join(methods_text(recipe, metrics, env)) + "\n", encoding="utf-8")
         written.append(f)
@@ -60,6 +62,21 @@ def _csv(f: Path, metrics: dict) -> Path:
             lo, hi = r["interval"] or ("", "")
             w.writerow([r["metric"], r["value"], lo, hi, _cell(r["mean"]), _cell(r["std"]),
                         *(_cell(x) for n in names for x in r["baselines"].get(n, (None, None)))])
+    return f
+
+
+def _subgroups(f: Path, metrics: dict) -> Path:
+    """data.subgroups: a row per value of each column, its metrics, and the column's test of a difference."""
+    by = metrics["subgroups"]["by"]
+    classes = list(metrics["spec"]["class_names"]) if metrics["spec"]["target"] == "class" else []
+    keys = [k for k in next(iter(by.values()))["rows"][0] if k not in ("value", "n", "recall")]
+    with open(f, "w", newline="", encoding="utf-8") as out:
+        w = csv.writer(out)
+        w.writerow(["subgroup", "value", "n", *keys, *(f"recall {c}" for c in classes), "test", "p_value"])
+        for name, s in by.items():
+            for r in s["rows"]:
+                w.writerow([name, r["value"], r["n"], *(r[k] for k in keys),
+                            *(_cell(r["recall"].get(c)) for c in classes), s["test"]["test"], s["test"]["p_value"]])
     return f
 
 
