@@ -135,12 +135,19 @@ def _wait_for_epoch(run_parent: Path, epoch: int, proc, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig):
-    recipe = write_recipe(tmp_path / "small.toml", SMALL.format(epochs=12, batch=2))
-    ref = cli("run", recipe, "--runs-dir", tmp_path / "ref", "-q")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The small recipe with 12 epochs of batch 2 (slow enough to interrupt), and its uninterrupted run's metrics."""
+    d = tmp_path_factory.mktemp("uninterrupted")
+    recipe = write_recipe(d / "small.toml", SMALL.format(epochs=12, batch=2))
+    ref = cli("run", recipe, "--runs-dir", d / "ref", "-q")
     assert ref.returncode == 0, ref.stderr
-    want = json.loads(next((tmp_path / "ref").glob("small-*/metrics.json")).read_text())
+    return recipe, json.loads(next((d / "ref").glob("small-*/metrics.json")).read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig, uninterrupted):
+    recipe, want = uninterrupted
 
     proc = subprocess.Popen([*TRAINLAB, "run", str(recipe), "--runs-dir", str(tmp_path / "cut"), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
