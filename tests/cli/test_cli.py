@@ -171,21 +171,21 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig, uninterrupted
 def test_explain_gradcheck_runs_and_compare(tmp_path):
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=3, batch=64) + "[report]\ninterpret = false\n")
     for hidden in ("[32]", "[4]"):
-        r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "3", "--set", f"model.hidden={hidden}")
+        r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2", "--set", f"model.hidden={hidden}")
         assert r.returncode == 0, r.stderr
     a, b = sorted(tmp_path.glob("small-*"))
     assert 'id="interpretation"' not in (a / "report.html").read_text()
-    r = cli("explain", a, "--samples", "4")
+    r = cli_here("explain", a, "--samples", "4")  # (the commands that train nothing, in this process)
     assert r.returncode == 0, r.stderr
     html = (a / "report.html").read_text()
     assert 'id="interpretation"' in html and 'id="learned"' in html and (a / "interpret.json").is_file()
-    r = cli("compare", a, b, "--out", tmp_path / "cmp.html")
+    r = cli_here("compare", a, b, "--out", tmp_path / "cmp.html")
     assert r.returncode == 0 and "paired t-test" in r.stdout and "is better by" in r.stdout
     assert (tmp_path / "cmp.html").is_file()
-    listed = cli("runs", "--runs-dir", tmp_path, "--filter", "status=finished")
+    listed = cli_here("runs", "--runs-dir", tmp_path, "--filter", "status=finished")
     assert listed.returncode == 0 and a.name[:12] in listed.stdout and "2 runs" in listed.stdout
     assert_user_error(cli("runs", "--runs-dir", tmp_path, "--filter", "colour=red"), "Unknown column 'colour'")
-    g = cli("gradcheck", recipe, "--graph", tmp_path / "graph.dot")
+    g = cli_here("gradcheck", recipe, "--graph", tmp_path / "graph.dot")
     assert g.returncode == 0 and "gradients agree" in g.stdout
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
 
