@@ -243,6 +243,38 @@ def load_run(path: str | Path) -> Run:
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
 
 
+def reproduce(path: str | Path, progress: bool = True) -> dict:
+    """Run a finished run's stored recipe again, into RUN/reproduction/, and say how closely the two
+    agree: the test predictions sample by sample, each headline metric, each epoch's validation loss,
+    and the environments (trainlab, PyTorch, device). Written to RUN/reproduction.json."""
+    from .report import headline_keys
+
+    first = load_run(path)
+    if not first.metrics:
+        raise CheckpointError(f"Run {str(path)!r} has not finished (status: {first.status}); reproduce a finished run.")
+    again = run(first.path / "recipe.toml", runs_dir=first.path / "reproduction", progress=progress)
+    a, b = first.metrics, again.metrics
+    keys = [k for k in headline_keys(a) if k in a.get("test", {}) and k in b.get("test", {})]
+    history = [(x.get("val_loss"), y.get("val_loss")) for x, y in zip(a.get("history", []), b.get("history", []))]
+    off = [i + 1 for i, (x, y) in enumerate(history) if x != y]
+    out = {"run": str(again.path.relative_to(first.path)), "metrics": {k: [a["test"][k], b["test"][k]] for k in keys},
+           "largest_metric_difference": max((abs(b["test"][k] - a["test"][k]) for k in keys), default=0.0),
+           "epochs": [len(a.get("history", [])), len(b.get("history", []))], "first_differing_epoch": off[0] if off else None,
+           "largest_val_loss_difference": max((abs(x - y) for x, y in history if x is not None and y is not None),
+                                              default=0.0),
+           "environments": [_read_json(r.path / "run.json").get("env", {}) for r in (first, again)]}
+    files = [r.path / "test_predictions.npz" for r in (first, again)]
+    out["same_test_samples"] = a["data"].get("test_digest") == b["data"].get("test_digest")
+    if all(f.is_file() for f in files) and out["same_test_samples"]:
+        with np.load(files[0]) as pa, np.load(files[1]) as pb:
+            out.update(test_samples=len(pa["pred"]), differing_predictions=int((pa["pred"] != pb["pred"]).sum())
+                       if pa["pred"].shape == pb["pred"].shape else len(pa["pred"]))
+    out["identical"] = out["largest_metric_difference"] == 0 and not off and not out.get("differing_predictions") \
+        and out["same_test_samples"]
+    _write_json(first.path / "reproduction.json", out)
+    return out
+
+
 def _check_before_run(recipe: Recipe, raw) -> None:
     """What the recipe asks of this data that cannot be, found before a run directory exists: a task
     key it does not take or a bad value (the task is known only with the data), an augmentation or

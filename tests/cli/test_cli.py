@@ -229,3 +229,21 @@ def test_download_errors_are_clear(tmp_path):
     assert_user_error(cli("download", "cifar10", "--to", tmp_path / "c", "--mirror", "http://127.0.0.1:9"),
                       "Cannot download http://127.0.0.1:9/cifar-10-python.tar.gz", "may have no network")
     assert_user_error(cli("download", "svhn", "--to", tmp_path / "c"), "trainlab downloads mnist, cifar10, imdb")
+
+
+def test_reproduce_reruns_a_run_and_says_how_closely_it_agrees(tmp_path):
+    recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=3, batch=64) + "[report]\nhtml = false\n")
+    assert cli("run", recipe, "--runs-dir", tmp_path, "-q").returncode == 0
+    run_dir = next(tmp_path.glob("small-*"))
+    out = cli_here("reproduce", run_dir, "-q")
+    assert out.returncode == 0 and "Reproduced exactly: the same prediction for all 180 test samples; every headline " \
+        "metric equal; the validation loss of all 3 epochs equal" in " ".join(out.stdout.split())
+    assert json.loads((run_dir / "reproduction.json").read_text())["identical"] is True
+    # another environment, played by another seed: the differences are counted, not hidden
+    stored = run_dir / "recipe.toml"
+    stored.write_text(stored.read_text().replace("seed = 0", "seed = 1"))
+    said = " ".join(cli_here("reproduce", run_dir, "-q").stdout.split())
+    r = json.loads((run_dir / "reproduction.json").read_text())
+    assert not r["identical"] and r["first_differing_epoch"] == 1 and r["largest_metric_difference"] > 0
+    assert "Reproduced approximately: tested on other samples than the first run" in said
+    assert "validation losses differ from epoch 1" in said and "differing_predictions" not in r

@@ -636,6 +636,30 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
     _console().print(f"comparison: {out}")
 
 
+@app.command()
+def reproduce(run_dir: Path = typer.Argument(..., help="A finished run directory."),
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")):
+    """Run a finished run's recipe again (into RUN/reproduction/) and say whether it reproduces: the test
+    predictions sample by sample, every headline metric, every epoch's validation loss."""
+    from ..procedure import reproduce as again
+
+    r = again(run_dir, progress=not quiet)
+    said = [] if r["same_test_samples"] else ["tested on other samples than the first run (has the data changed?)"]
+    if "differing_predictions" in r:
+        said.append(f"the same prediction for all {r['test_samples']:,} test samples" if not r["differing_predictions"]
+                    else f"{r['differing_predictions']:,} of {r['test_samples']:,} test predictions differ")
+    said.append("every headline metric equal" if not r["largest_metric_difference"] else
+                f"headline metrics differ by up to {r['largest_metric_difference']:.3g}")
+    said.append(f"the validation loss of all {r['epochs'][0]} epochs equal" if r["first_differing_epoch"] is None
+                and r["epochs"][0] == r["epochs"][1] else
+                f"validation losses differ from epoch {r['first_differing_epoch'] or min(r['epochs']) + 1} (by up to "
+                f"{r['largest_val_loss_difference']:.3g}; {r['epochs'][0]} and {r['epochs'][1]} epochs run)")
+    envs = [f"{e.get('torch', '?')} on {e.get('device', '?')}" for e in r["environments"]]
+    where = "" if envs[0] == envs[1] else f" (PyTorch {envs[0]} then {envs[1]})"
+    _console().print(("[green]Reproduced exactly: " if r["identical"] else "[yellow]Reproduced approximately: ")
+                     + "; ".join(said) + f"{where}. The second run: {run_dir / r['run']}", highlight=False)
+
+
 @recipe_app.command("schema")
 def recipe_schema():
     """Print the JSON Schema of a recipe."""
