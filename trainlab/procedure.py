@@ -259,7 +259,8 @@ def reproduce(path: str | Path, progress: bool = True) -> dict:
     off = [i + 1 for i, (x, y) in enumerate(history) if x != y]
     out = {"run": str(again.path.relative_to(first.path)), "metrics": {k: [a["test"][k], b["test"][k]] for k in keys},
            "largest_metric_difference": max((abs(b["test"][k] - a["test"][k]) for k in keys), default=0.0),
-           "epochs": [len(a.get("history", [])), len(b.get("history", []))], "first_differing_epoch": off[0] if off else None,
+           "epochs": [len(a.get("history", [])), len(b.get("history", []))],
+           "first_differing_epoch": off[0] if off else None,
            "largest_val_loss_difference": max((abs(x - y) for x, y in history if x is not None and y is not None),
                                               default=0.0),
            "environments": [_read_json(r.path / "run.json").get("env", {}) for r in (first, again)]}
@@ -463,7 +464,8 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "cuda_graph": result.graph, "capture_seconds": result.capture_seconds, "backward": result.backward,
                 "parameters": n_params, "parameters_per_process": result.parameters_held, "precision": precision,
                 "device": device, "loop": recipe.train.loop,
-                "processes": fabric.world_size, "global_batch_size": recipe.train.batch_size * fabric.world_size * recipe.train.accumulate,
+                "processes": fabric.world_size,
+                "global_batch_size": recipe.train.batch_size * fabric.world_size * recipe.train.accumulate,
                 "strategy": strategy_name(fabric)},
         "history": result.history, **({"baselines": baselines} if baselines else {}),
     }

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef, mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import (balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef, mean_absolute_error,
+                             mean_squared_error, r2_score)
 
 from trainlab.evaluate.robustness import aggregate, bootstrap
 

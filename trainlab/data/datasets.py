@@ -311,7 +311,8 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
                  groups=groups, subgroups={c: np.array(t.extra[c], dtype=str) for c in subgroups} or None,
-                 **(dict(zip(("time", "time_labels"), moments(t.extra[time], f"{path!r} column {time!r}"))) if time else {}))
+                 **(dict(zip(("time", "time_labels"), moments(t.extra[time], f"{path!r} column {time!r}")))
+                    if time else {}))
     labels = t.labels
     numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
@@ -335,7 +336,8 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
     also <name>_test)."""
     names = [k for k in (x_test, y_test, groups) if k]
-    a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups], [*names, *(f"{k}_test" for k in subgroups)])
+    a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups],
+                            [*names, *(f"{k}_test" for k in subgroups)])
     where = f"arrays {path}"
     test = (a.get(x_test), a.get(y_test)) if x_test in a and y_test in a else (None, None)
     if (x_test in a) != (y_test in a):

@@ -44,9 +44,10 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
     `loss`: a regression loss of the user's, fn(outputs, targets) on standardised values; the baselines
     get its value, and are compared with the network on it, sample by sample. `own`: the recipe's
     eval.metrics, scored on each baseline's predictions too."""
-    from . import metrics as user_metrics
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
+
+    from . import metrics as user_metrics
 
     s, spec = data.split, data.spec
     x, y = _flat(s.x_train, spec.vocab_size), s.y_train
