@@ -237,3 +237,61 @@ def test_a_frozen_encoder_trains_its_head_on_features_computed_once(tmp_path, mo
     for a, b in zip(every_step.history, cached.history):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+
+
+def test_the_weight_average_follows_its_recurrence_and_a_run_keeps_it():
+    from trainlab.engine.averaging import WeightAverage
+
+    live = torch.nn.Linear(3, 2)
+    avg = WeightAverage(live, 0.9)
+    want = [p.detach().clone() for p in live.parameters()]
+    for step in range(1, 30):
+        with torch.no_grad():
+            for p in live.parameters():
+                p.add_(torch.randn_like(p))
+        avg.update(step)
+        d = min(0.9, (1 + step) / (10 + step))
+        want = [w + (1 - d) * (p.detach() - w) for w, p in zip(want, live.parameters())]
+    for a, w in zip(avg.module.parameters(), want):
+        assert torch.allclose(a, w, atol=1e-6) and not a.requires_grad
+
+
+def test_a_run_with_a_weight_average_validates_it_and_resumes_with_it(tmp_path):
+    """The kept (best) weights are the average's; killed after 3 epochs and resumed, the run ends as an
+    uninterrupted one (the average is in the last checkpoint)."""
+    import json
+
+    from trainlab.engine import checkpoint
+
+    common = dict(data={"name": "digits"}, optim={"name": "sgd", "lr": 0.05, "momentum": 0.9},
+                  train={"epochs": 6, "batch_size": 32, "ema": 0.95, "early_stopping": {"patience": 0}})
+    plain = _run(tmp_path / "plain", **{**common, "train": {**common["train"], "ema": 0.0}})
+    averaged = _run(tmp_path / "ema", **common)
+    assert averaged.metrics["fit"]["backward"] == "written out"  # the written-out MLP step, averaged after each step
+    assert [h["val_loss"] for h in averaged.history] != pytest.approx([h["val_loss"] for h in plain.history], rel=1e-3)
+    last, _ = checkpoint.load(averaged.path / "checkpoints", "last")
+    live = {k[6:]: v for k, v in last.items() if k.startswith("model.")}
+    average = {k[4:]: v for k, v in last.items() if k.startswith("ema.")}
+    assert average.keys() == live.keys() and not all(torch.equal(average[k], live[k]) for k in live)
+    if averaged.metrics["fit"]["best_epoch"] == 6:  # the kept weights: the average's, not the live ones
+        best, _ = checkpoint.load(averaged.path / "checkpoints", "best")
+        assert all(torch.equal(best[k], average[k]) for k in live)
+    # interrupted (Ctrl-C) once epoch 3 is checkpointed, then resumed
+    from trainlab.procedure import Interrupted
+    from trainlab.engine.callbacks import Progress
+
+    shown = Progress.epoch
+
+    def ctrl_c_after_epoch_3(self, row):
+        shown(self, row)
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Progress, "epoch", ctrl_c_after_epoch_3)
+        with pytest.raises(Interrupted):
+            _run(tmp_path / "cut", **common)
+    cut = next((tmp_path / "cut").glob("t-*"))
+    again = trainlab.resume(cut, progress=False)
+    assert [h["val_loss"] for h in again.history] == pytest.approx([h["val_loss"] for h in averaged.history], rel=1e-6)
+    assert again.metrics["test"]["accuracy"] == averaged.metrics["test"]["accuracy"]

@@ -38,6 +38,8 @@ def unsupported(t, task, fabric, optimizers, precision: str, x) -> str | None:
         return "the textbook loop"
     if t.accumulate > 1:
         return "gradient accumulation (train.accumulate)"
+    if t.ema:
+        return "an average of the weights (train.ema)"
     if x.device != fabric.device:
         return "the training set is streamed from host memory"
     if task.manual or not getattr(task, "graph_safe", False):

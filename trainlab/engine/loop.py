@@ -121,13 +121,22 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
     t0 = time.perf_counter()
     net, x_tr, x_va, decode = _frozen_features(model, t, augment, fabric, x_tr, x_va, decode)
     feature_seconds = time.perf_counter() - t0 if net is not None else 0.0
+    ema = None
+    if t.ema:
+        why = "its parameters are sharded (FSDP)" if sharded else "a frozen encoder trains its head on features" \
+            if net is not None else f"the {task.name} task steps its optimisers itself" if task.manual else None
+        if why:
+            raise RecipeError(f"train.ema = {t.ema}: not here, {why}.")
+        from .averaging import WeightAverage
+
+        ema = WeightAverage(model.module, t.ema)
     monitor = t.early_stopping.monitor
     stopper = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta,
                             higher_is_better=monitored(task.name, monitor) == "max")
     result, start = FitResult(parameters_held=held), 0
     ckpt_dir = folder / "checkpoints"
     if resume and checkpoint.exists(ckpt_dir, "last"):
-        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result)
+        start = _restore(ckpt_dir, model, optimizers, schedulers, stopper, result, ema)
         # the log holds exactly the checkpointed epochs, whatever the kill left behind
         if main:
             (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
@@ -152,9 +161,10 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             else:
                 train_losses = _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net,
                                             _batches(recipe, x_tr, y_tr, seed, epoch, fabric, stream, decode), weights,
-                                            result, bar, augment, analytic)
+                                            result, bar, augment, analytic, ema)
             train_seconds = time.perf_counter() - t0 - (result.capture_seconds - capture0)
-            row = {"epoch": epoch + 1, **train_losses, **_validate(net or model, task, x_va, y_va, t.eval_batch_size),
+            judged = ema.module if ema is not None else net or model  # what is kept: the average, if any
+            row = {"epoch": epoch + 1, **train_losses, **_validate(judged, task, x_va, y_va, t.eval_batch_size),
                    "lr": float(optimizer.param_groups[0]["lr"]), "time": train_seconds}
             if world > 1:  # every process stops, keeps and logs as the first does: under FSDP each keeps its own
                 row = fabric.broadcast(row, src=0)  # BatchNorm statistics, so their validation losses differ
@@ -176,10 +186,11 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
             result.best_epoch = stopper.best_epoch
             if main or sharded:
                 tensors, meta = _last_state(model, optimizers, schedulers, stopper, result, epoch + 1, describe or {},
-                                            static, sharded)
+                                            static, sharded, ema)
             if main:  # one process writes; the others wait for it at the barrier
                 if improved:
-                    best = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+                    kept = "ema." if ema is not None else "model."
+                    best = {k[len(kept):]: v for k, v in tensors.items() if k.startswith(kept)}
                     checkpoint.save(ckpt_dir, "best", best, {**(describe or {}), **row})
                 if pictures:
                     checkpoint.save_arrays(folder / "pictures" / f"epoch-{epoch + 1:03d}.npz", pictures)
@@ -271,7 +282,7 @@ def _augmentation(recipe: Recipe, task, spec):
 
 
 def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batches, weights, result, bar,
-                 augment=None, analytic=None) -> dict:
+                 augment=None, analytic=None, ema=None) -> dict:
     """One pass over the training batches; returns the mean training losses (one host sync). `net`:
     what the steps call when it is not the model (the trainable part of a partly frozen one);
     `analytic`: the step with its backward written out, when the model is a plain MLP."""
@@ -329,6 +340,8 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
             for sch in step_schedulers:
                 sch.step()
             result.steps += 1
+            if ema is not None:
+                ema.update(result.steps)
         # the textbook loop reads the loss every step; the fast loop keeps it on the device
         losses.append({k: v.item() if textbook else v.detach() for k, v in parts.items()})
         sizes.append(len(yb))
@@ -346,11 +359,13 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
     return {k: float(v) for k, v in means.items()}
 
 
-def _last_state(model, optimizers, schedulers, stopper, result, epoch, describe, static=None, sharded=False):
+def _last_state(model, optimizers, schedulers, stopper, result, epoch, describe, static=None, sharded=False, ema=None):
     """The "last" checkpoint: (tensors, meta); the model's tensors are named "model.*". Sharded
     tensors are gathered whole (every process calls this)."""
     whole = sharding.gathered if sharded else dict
     tensors, opt_rest = {f"model.{k}": v for k, v in whole(model.state_dict()).items()}, []
+    if ema is not None:  # the average of the weights, "ema.*"
+        tensors.update({f"ema.{k}": v for k, v in ema.module.state_dict().items()})
     for i, o in enumerate(optimizers):
         state = o.state_dict() if static is None else static.eager_state(o.state_dict())
         if sharded:
@@ -387,9 +402,12 @@ def _load_schedule(sch, state: dict) -> None:
     sch.load_state_dict(state)
 
 
-def _restore(folder, model, optimizers, schedulers, stopper, result) -> int:
+def _restore(folder, model, optimizers, schedulers, stopper, result, ema=None) -> int:
     tensors, meta = checkpoint.load(folder, "last")  # whole tensors, into shards or not
     sharding.load_model(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:  # (a checkpoint without an average: it starts from the weights restored)
+        averaged = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        ema.module.load_state_dict(averaged or {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     for i, (o, rest) in enumerate(zip(optimizers, meta["optimizers"])):
         sharding.load_optimizer(o, checkpoint.optimizer_from_flat(tensors, rest, f"optim{i}"))
     for sch, state in zip(schedulers, meta["schedulers"]):

@@ -121,6 +121,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         extras.append(f"gradients clipped to norm {t.grad_clip}")
     if extras:
         m.append("with " + " and ".join(extras))
+    if t.ema:
+        m.append(f"and validated, kept and tested as an exponential moving average of its weights (decay {t.ema})")
     m = [" ".join(m)]
     es = t.early_stopping
     stop = f", stopping after {es.patience} epochs without improvement" if es.patience else ""
