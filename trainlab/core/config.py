@@ -101,8 +101,8 @@ class TrainConfig(_Strict):
     grad_clip: float = Field(0.0, ge=0, description="clip the gradient norm to this value (0: off)")
     ema: float = Field(0.0, ge=0, lt=1, description="validate, keep, test and predict with an exponential moving "
                                                    "average of the weights of this decay, e.g. 0.999 (0: off)")
-    accumulate: int = Field(1, ge=1, description="one optimiser step per this many batches, their gradients summed: "
-                                                 "an effective batch of accumulate × batch_size (× devices)")
+    accumulate: int = Field(1, ge=1, description="one optimiser step per this many batches, their gradients combined as "
+                                                 "one batch of accumulate × batch_size (× devices) would give them")
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights, added to the loss")
     l2: float = Field(0.0, ge=0, description="L2 penalty on weights, added to the loss")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
