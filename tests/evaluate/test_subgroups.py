@@ -113,3 +113,24 @@ def test_arrays_with_an_official_test_set_take_subgroups_with_their_test_values(
     np.savez(tmp_path / "b.npz", x=x[:1400], y=y[:1400], x_test=x[1400:], y_test=y[1400:], scanner=scanner[:1400])
     with pytest.raises(DataError, match="subgroup 'scanner' needs 'scanner_test' too"):
         trainlab.run(tmp_path / "b.npz", ["data.subgroups=['scanner']"], runs_dir=tmp_path / "bad", progress=False)
+
+
+def test_image_folders_take_subgroups_from_file_names(tmp_path):
+    """train/ and test/ folders; the scanner is in each file's name (scan3_old.png)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 30), ("test", 10)):
+        for c, shade in (("dark", 60), ("light", 190)):
+            (tmp_path / "imgs" / part / c).mkdir(parents=True)
+            for i in range(n):
+                img = np.clip(rng.normal(shade, 40, (8, 8)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(tmp_path / "imgs" / part / c / f"scan{i}_{'old' if i % 2 else 'new'}.png")
+    r = trainlab.run(tmp_path / "imgs", ["data.channels=1", "model.name='mlp'", "train.epochs=3", "report.html=false",
+                                         "data.subgroups={scanner='_(old|new)\\.png$'}", "report.interpret=false"],
+                     runs_dir=tmp_path / "runs", progress=False)
+    rows = r.metrics["subgroups"]["by"]["scanner"]["rows"]
+    assert [(row["value"], row["n"]) for row in rows] == [("new", 10), ("old", 10)]  # the 20 official test images
+    with pytest.raises(DataError, match="data.subgroups.scanner = 'x_' does not match the file name"):
+        trainlab.run(tmp_path / "imgs", ["data.channels=1", "data.subgroups={scanner='x_'}"], runs_dir=tmp_path / "bad",
+                     progress=False)

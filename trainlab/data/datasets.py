@@ -132,16 +132,19 @@ def cifar10(*, path: str) -> RawData:
 
 @DATASETS.register("image_folder")
 def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_bad: bool = False,
-                 group: str = "") -> RawData:
+                 group: str = "", subgroups: dict[str, str] = {}) -> RawData:
     """A folder with one sub-folder of images per class (or train/ and test/ folders laid out so).
     `group`: a regular expression on the file name whose first group (or match) names the image's
-    group, e.g. "^(patient\\d+)_" for patient12_scan3.png: a group's images are never split apart."""
+    group, e.g. "^(patient\\d+)_" for patient12_scan3.png: a group's images are never split apart.
+    `subgroups`: name → such an expression, e.g. { scanner = "_(\\w+)\\.png$" }: the test metrics are
+    also given per value."""
     from pathlib import Path
 
     root = Path(path)
+    files_test = None
     if (root / "train").is_dir() and (root / "test").is_dir():
         x, y, classes, bad, files = sources.read_image_folder(root / "train", size, channels, skip_bad)
-        xt, yt, test_classes, bad_t, _ = sources.read_image_folder(root / "test", size, channels, skip_bad)
+        xt, yt, test_classes, bad_t, files_test = sources.read_image_folder(root / "test", size, channels, skip_bad)
         if test_classes != classes:
             raise DataError(f"{path!r}: train/ has classes {classes} but test/ has {test_classes}.")
         extra = dict(x_test=xt, y_test=yt)
@@ -150,27 +153,32 @@ def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_
         x, y, classes, bad, files = sources.read_image_folder(root, size, channels, skip_bad)
         extra = {}
     if group:
-        extra["groups"] = _groups_by_name(files, group)
+        extra["groups"] = np.unique(_names_in(files, group, "data.group"), return_inverse=True)[1].astype(np.int64)
+    if subgroups:
+        extra["subgroups"] = {k: np.array(_names_in(files, rx, f"data.subgroups.{k}"), str) for k, rx in subgroups.items()}
+        if files_test is not None:
+            extra["subgroups_test"] = {k: np.array(_names_in(files_test, rx, f"data.subgroups.{k}"), str)
+                                       for k, rx in subgroups.items()}
     note = f", {bad} unreadable files skipped" if bad else ""
     return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
 
 
-def _groups_by_name(files, pattern: str) -> np.ndarray:
-    """Group ids from file names: the first group of `pattern` (or its whole match) in each name."""
+def _names_in(files, pattern: str, key: str) -> list[str]:
+    """What `pattern` finds in each file name: its first group, or its whole match."""
     import re
 
     try:
         rx = re.compile(pattern)
     except re.error as err:
-        raise DataError(f"data.group = {pattern!r} is not a regular expression: {err}.") from None
+        raise DataError(f"{key} = {pattern!r} is not a regular expression: {err}.") from None
     names = []
     for f in files:
         m = rx.search(f.name)
         if m is None:
-            raise DataError(f"data.group = {pattern!r} does not match the file name {f.name!r} ({str(f)!r}); "
-                            "every image needs a group.")
+            raise DataError(f"{key} = {pattern!r} does not match the file name {f.name!r} ({str(f)!r}); "
+                            "every image needs a value.")
         names.append(m.group(1) if rx.groups else m.group(0))
-    return np.unique(names, return_inverse=True)[1].astype(np.int64)
+    return names
 
 
 # --- sequences ---
