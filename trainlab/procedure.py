@@ -253,19 +253,27 @@ def reproduce(path: str | Path, progress: bool = True) -> dict:
     if not first.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished (status: {first.status}); reproduce a finished run.")
     again = run(first.path / "recipe.toml", runs_dir=first.path / "reproduction", progress=progress)
+    def scores(m: dict) -> dict:  # the headline test metrics; a reinforcement-learning run's mean returns
+        if m.get("kind") == "rl":
+            return {f"{k}_mean_return": v["mean"] for k, v in m["eval"].items() if isinstance(v, dict) and "mean" in v}
+        return {k: m["test"][k] for k in headline_keys(m) if k in m["test"]}
+
     a, b = first.metrics, again.metrics
-    keys = [k for k in headline_keys(a) if k in a.get("test", {}) and k in b.get("test", {})]
-    history = [(x.get("val_loss"), y.get("val_loss")) for x, y in zip(a.get("history", []), b.get("history", []))]
+    sa, sb = scores(a), scores(b)
+    keys = [k for k in sa if k in sb]
+    key = "val_loss" if a.get("kind") != "rl" else "greedy_return"  # each epoch's, or each evaluation's
+    history = [(x.get(key), y.get(key)) for x, y in zip(a.get("history", []), b.get("history", []))]
     off = [i + 1 for i, (x, y) in enumerate(history) if x != y]
-    out = {"run": str(again.path.relative_to(first.path)), "metrics": {k: [a["test"][k], b["test"][k]] for k in keys},
-           "largest_metric_difference": max((abs(b["test"][k] - a["test"][k]) for k in keys), default=0.0),
+    out = {"run": str(again.path.relative_to(first.path)), "metrics": {k: [sa[k], sb[k]] for k in keys},
+           "history_of": "validation loss" if key == "val_loss" else "evaluation return",
+           "largest_metric_difference": max((abs(sb[k] - sa[k]) for k in keys), default=0.0),
            "epochs": [len(a.get("history", [])), len(b.get("history", []))],
            "first_differing_epoch": off[0] if off else None,
-           "largest_val_loss_difference": max((abs(x - y) for x, y in history if x is not None and y is not None),
-                                              default=0.0),
+           "largest_history_difference": max((abs(x - y) for x, y in history if x is not None and y is not None),
+                                             default=0.0),
            "environments": [_read_json(r.path / "run.json").get("env", {}) for r in (first, again)]}
     files = [r.path / "test_predictions.npz" for r in (first, again)]
-    out["same_test_samples"] = a["data"].get("test_digest") == b["data"].get("test_digest")
+    out["same_test_samples"] = a.get("data", {}).get("test_digest") == b.get("data", {}).get("test_digest")
     if all(f.is_file() for f in files) and out["same_test_samples"]:
         with np.load(files[0]) as pa, np.load(files[1]) as pb:
             out.update(test_samples=len(pa["pred"]), differing_predictions=int((pa["pred"] != pb["pred"]).sum())

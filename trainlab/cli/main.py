@@ -650,10 +650,11 @@ def reproduce(run_dir: Path = typer.Argument(..., help="A finished run directory
                     else f"{r['differing_predictions']:,} of {r['test_samples']:,} test predictions differ")
     said.append("every headline metric equal" if not r["largest_metric_difference"] else
                 f"headline metrics differ by up to {r['largest_metric_difference']:.3g}")
-    said.append(f"the validation loss of all {r['epochs'][0]} epochs equal" if r["first_differing_epoch"] is None
+    what, rows = r["history_of"], "epochs" if r["history_of"] == "validation loss" else "evaluations"
+    said.append(f"the {what} of all {r['epochs'][0]} {rows} equal" if r["first_differing_epoch"] is None
                 and r["epochs"][0] == r["epochs"][1] else
-                f"validation losses differ from epoch {r['first_differing_epoch'] or min(r['epochs']) + 1} (by up to "
-                f"{r['largest_val_loss_difference']:.3g}; {r['epochs'][0]} and {r['epochs'][1]} epochs run)")
+                f"{what.replace('loss', 'losses').replace('return', 'returns')} differ from {rows[:-1]} {r['first_differing_epoch'] or min(r['epochs']) + 1} (by up to "
+                f"{r['largest_history_difference']:.3g}; {r['epochs'][0]} and {r['epochs'][1]} {rows} run)")
     envs = [f"{e.get('torch', '?')} on {e.get('device', '?')}" for e in r["environments"]]
     where = "" if envs[0] == envs[1] else f" (PyTorch {envs[0]} then {envs[1]})"
     _console().print(("[green]Reproduced exactly: " if r["identical"] else "[yellow]Reproduced approximately: ")
