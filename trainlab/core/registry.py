@@ -35,6 +35,14 @@ def _params_model(name: str, fn: Callable) -> type[pydantic.BaseModel]:
     return pydantic.create_model(f"{name}_params", __config__=config, **fields)
 
 
+def named(value) -> tuple:
+    """A recipe value naming a registered entry: "name", or a table { name = "name", key = ... } →
+    (the name, its keys). A table without a name gives (None, its keys)."""
+    if isinstance(value, str):
+        return value, {}
+    return value.get("name"), {k: v for k, v in value.items() if k != "name"}
+
+
 def builtin(fn: Callable) -> bool:
     """Whether `fn` is trainlab's own, not a user's (a plugin file, a notebook, a package of theirs)."""
     module = getattr(fn, "__module__", "") or ""

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import RecipeError, RegistryError
-from ..core.registry import Registry
+from ..core.registry import Registry, named
 from ..data.sources import finite_number
 
 log = logging.getLogger("trainlab")
@@ -48,7 +48,7 @@ def resolved(values: list) -> list:
     a table of a name and its keys. Fails before any data is read."""
     out, seen = [], set()
     for value in values:
-        name = value if isinstance(value, str) else value.get("name")
+        name, keys = named(value)
         if not isinstance(name, str) or name not in METRICS:
             mine = f"registered: {', '.join(METRICS.names())}" if METRICS.names() else \
                 "none is registered (trainlab.register_metric in a plugin file the recipe names)"
@@ -56,25 +56,19 @@ def resolved(values: list) -> list:
         if name in seen:
             raise RecipeError(f"eval.metrics names {name!r} twice; a metric is one column of the results.")
         seen.add(name)
-        keys = METRICS.get(name).validate({} if isinstance(value, str) else
-                                          {k: v for k, v in value.items() if k != "name"}, "eval.metrics")
+        keys = METRICS.get(name).validate(keys, "eval.metrics")
         keys = {k: list(v) if isinstance(v, tuple) else v for k, v in keys.items() if v is not None}
         out.append({"name": name, **keys} if keys else name)
     return out
 
 
 def names(values) -> list[str]:
-    return [v if isinstance(v, str) else v["name"] for v in values]
+    return [named(v)[0] for v in values]
 
 
 def bound(values) -> dict[str, Callable]:
     """name → fn(true, pred, scores) with its keys bound, for each of the recipe's eval.metrics."""
-    out = {}
-    for v in values:
-        name = v if isinstance(v, str) else v["name"]
-        keys = {} if isinstance(v, str) else {k: x for k, x in v.items() if k != "name"}
-        out[name] = functools.partial(METRICS.get(name).fn, **keys)
-    return out
+    return {name: functools.partial(METRICS.get(name).fn, **keys) for name, keys in map(named, values)}
 
 
 def about(values) -> dict:

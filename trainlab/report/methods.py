@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..core.registry import named
 from ..evaluate.baselines import compared_on
 from ..tasks.base import monitored
 from . import fmt, headline_keys, lower_is_better, pvalue
@@ -240,7 +241,7 @@ def _loss(recipe, spec: dict, task: str) -> str:
     p = recipe.task.params
     own = p.get("loss")
     if task in ("classification", "regression") and own is not None and own not in (*LOSSES, "auto"):
-        name, keys = (own, {}) if isinstance(own, str) else (own["name"], {k: v for k, v in own.items() if k != "name"})
+        name, keys = named(own)
         told = f" ({', '.join(f'{k} = {_value(v)}' for k, v in keys.items())})" if keys else ""
         return f"the loss {name}{told}, defined in the recipe's plugin code" + \
             (" on standardised targets" if task == "regression" else "")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..core.errors import RecipeError
-from ..core.registry import Registry
+from ..core.registry import Registry, named
 from ..core.spec import DataSpec
 
 TASKS = Registry("task")
@@ -23,15 +23,14 @@ def loss_key(builtins: tuple[str, ...]):
     from pydantic import AfterValidator
 
     def check(value):
-        name = value if isinstance(value, str) else value.get("name")
-        if name in builtins and (isinstance(value, str) or set(value) == {"name"}):
+        name, keys = named(value)
+        if name in builtins and not keys:
             return name
         if not isinstance(name, str) or name not in LOSSES:
             mine = f"; registered: {', '.join(LOSSES.names())}" if LOSSES.names() else \
                 " (or your own: trainlab.register_loss in a plugin file)"
             raise ValueError(f"{name!r} is not a loss of this task: {', '.join(builtins)}{mine}")
-        keys = LOSSES.get(name).validate({} if isinstance(value, str) else
-                                         {k: v for k, v in value.items() if k != "name"}, "task.loss")
+        keys = LOSSES.get(name).validate(keys, "task.loss")
         return value if isinstance(value, str) else {"name": name, **keys}
 
     return Annotated[Union[str, dict], AfterValidator(check)]
@@ -43,11 +42,11 @@ def user_loss(value, builtins: tuple[str, ...], outputs: torch.Tensor, targets: 
     scalar with a gradient; None for one of the task's own losses (`builtins`)."""
     import functools
 
-    name = value if isinstance(value, str) else value["name"]
+    name, keys = named(value)
     if name in builtins:
         return None
     entry = LOSSES.get(name)  # its keys were checked with the recipe's (loss_key)
-    fn = functools.partial(entry.fn, **({} if isinstance(value, str) else {k: v for k, v in value.items() if k != "name"}))
+    fn = functools.partial(entry.fn, **keys)
     outputs = outputs.clone().requires_grad_(True)
     where = f"Loss {name!r} ({entry.where})"
     try:
