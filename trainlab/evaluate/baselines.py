@@ -73,7 +73,7 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
         single = {"feature": name, "validation_score": score,
                   "metric": "balanced_accuracy" if spec.target == "class" else "r2"}
         models[SINGLE] = _OneColumn(_tree(spec.target == "class", balanced), j)
-    out = {}
+    out, fns = {}, user_metrics.bound(own)
     for name, m in models.items():
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -87,7 +87,7 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
             on_loss = {"loss": float(mine.mean()), "paired": paired_losses(theirs, mine)}
         if spec.target != "class":  # standardised targets back in their units
             pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
-        mine = user_metrics.compute(user_metrics.bound(own), true, pred,
+        mine = user_metrics.compute(fns, true, pred,
                                     _probabilities(m, x_test, spec.num_classes) if spec.target == "class" else None,
                                     f"the {name} baseline's predictions") if own else {}
         out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": fit_seconds,

@@ -27,18 +27,10 @@ def check(raw) -> None:
 
 def _numbers(values) -> np.ndarray | None:
     """The values as numbers, missing cells as NaN; None when any filled cell is not a number."""
-    from ..data.sources import MISSING
+    from ..data.sources import MISSING, finite_number
 
-    out = []
-    for v in values:
-        if v.strip().lower() in MISSING:
-            out.append(np.nan)
-            continue
-        try:
-            out.append(float(v))
-        except ValueError:
-            return None
-    return np.array(out)
+    out = [np.nan if v.strip().lower() in MISSING else finite_number(v) for v in values]
+    return None if any(v is None for v in out) else np.array(out, float)
 
 
 def values_of_test(raw, split) -> dict | None:
@@ -157,6 +149,15 @@ def _values(by: dict) -> dict:
         f = (between / (g - 1)) / (within / (total - g))
         test.update(f=float(f), p_value=float(st.f.sf(f, g - 1, total - g)))
     return {"rows": rows, "test": test}
+
+
+def table(s: dict, class_names) -> tuple[list[str], list[list]]:
+    """One column's subgroups as (metric columns, a row of numbers per value): value, n, its metrics and,
+    for classes, each class's recall (None where the value has no sample of that class)."""
+    keys = [k for k in s["rows"][0] if k not in ("value", "n", "recall")]
+    classes = list(class_names) if "recall" in s["rows"][0] else []
+    return ["n", *keys, *(f"recall {c}" for c in classes)], \
+        [[r["value"], r["n"], *(r[k] for k in keys), *(r["recall"].get(c) for c in classes)] for r in s["rows"]]
 
 
 def sentence(name: str, s: dict, folds: int = 0) -> str:

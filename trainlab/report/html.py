@@ -72,20 +72,15 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
 
 def _subgroup_tables(metrics: dict) -> list[dict]:
     """data.subgroups as tables (a row per value) and the sentence saying whether they differ."""
-    from ..evaluate.subgroups import sentence
+    from ..evaluate.subgroups import sentence, table
 
     sg = metrics.get("subgroups")
-    if not sg:
-        return []
     out = []
-    for name, by in sg["by"].items():
-        keys = [k for k in by["rows"][0] if k not in ("value", "n", "recall")]
-        classes = list(metrics["spec"]["class_names"]) if "recall" in by["rows"][0] else []
-        columns = [name, "n", *(k.replace("_", " ") for k in keys), *(f"recall {c}" for c in classes)]
-        rows = [[r["value"], r["n"], *(fmt(r[k]) for k in keys), *(fmt(r["recall"][c]) if c in r["recall"] else ""
-                                                                   for c in classes)] for r in by["rows"]]
-        out.append({"columns": columns, "rows": rows, "sentence": sentence(name, by, sg["folds"]),
-                    "differs": by["test"]["p_value"] < 0.05})
+    for name, by in (sg or {}).get("by", {}).items():
+        columns, rows = table(by, metrics["spec"]["class_names"])
+        out.append({"columns": [name, *(c.replace("_", " ") for c in columns)],
+                    "rows": [[row[0], row[1], *("" if v is None else fmt(v) for v in row[2:])] for row in rows],
+                    "sentence": sentence(name, by, sg["folds"]), "differs": by["test"]["p_value"] < 0.05})
     return out
 
 

@@ -67,16 +67,15 @@ def _csv(f: Path, metrics: dict) -> Path:
 
 def _subgroups(f: Path, metrics: dict) -> Path:
     """data.subgroups: a row per value of each column, its metrics, and the column's test of a difference."""
-    by = metrics["subgroups"]["by"]
-    classes = list(metrics["spec"]["class_names"]) if metrics["spec"]["target"] == "class" else []
-    keys = [k for k in next(iter(by.values()))["rows"][0] if k not in ("value", "n", "recall")]
+    from ..evaluate.subgroups import table
+
     with open(f, "w", newline="", encoding="utf-8") as out:
         w = csv.writer(out)
-        w.writerow(["subgroup", "value", "n", *keys, *(f"recall {c}" for c in classes), "test", "p_value"])
-        for name, s in by.items():
-            for r in s["rows"]:
-                w.writerow([name, r["value"], r["n"], *(r[k] for k in keys),
-                            *(_cell(r["recall"].get(c)) for c in classes), s["test"]["test"], s["test"]["p_value"]])
+        for i, (name, s) in enumerate(metrics["subgroups"]["by"].items()):
+            columns, rows = table(s, metrics["spec"]["class_names"])
+            if i == 0:  # (every column of a run has the same metrics)
+                w.writerow(["subgroup", "value", *columns, "test", "p_value"])
+            w.writerows([name, *map(_cell, row), s["test"]["test"], s["test"]["p_value"]] for row in rows)
     return f
 
 

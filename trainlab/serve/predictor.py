@@ -47,6 +47,8 @@ class Predictor:
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
         f = self.run_dir / "metrics.json"
         self.metrics = json.loads(f.read_text()) if f.is_file() else {}
+        fitted = self.metrics.get("test", {}).get("conformal") or {}  # eval.conformal, fitted on validation
+        self.conformal = {} if fitted.get("too_few") else fitted
         chosen = self.metrics.get("test", {}).get("threshold")
         if chosen is not None:  # a binary classifier's or a segmentation's, as the run tested (often chosen on validation)
             self.task.threshold = chosen
@@ -227,8 +229,7 @@ class Predictor:
                                   "(or Predictor.segment_files), which writes probability maps and instance labels.")
         a = self.to_array(x, what)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
-        fitted = self.metrics.get("test", {}).get("conformal") or {}  # eval.conformal, fitted on validation
-        fitted = {} if fitted.get("too_few") else fitted
+        fitted = self.conformal
         if self.spec.target == "class":
             probs = self.task.probabilities(out).numpy()
             idx = self.task.predict(out).numpy()  # a binary run's decision threshold, as it was tested
@@ -261,7 +262,7 @@ class Predictor:
             {"tokenizer": getattr(self.tokenizer, "name", "word-level, lower case"), "vocabulary": self.tokenizer.vocab_size,
              "max_len": self.tokenizer.max_len},
             "test_time_augmentation": self.tta,
-            **({"conformal": self.metrics["test"]["conformal"]} if self.metrics.get("test", {}).get("conformal") else {}),
+            **({"conformal": self.conformal} if self.conformal else {}),
             "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }
