@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,7 +326,7 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
             # the gradients of the group's batches summed, each batch's mean loss weighted by its share of
             # the group's samples (the gradient of one batch as large as the group); until the group's
             # last batch, data-parallel processes keep theirs to themselves (forward and backward)
-            with fabric.no_backward_sync(model, enabled=not stepped and fabric.world_size > 1):
+            with fabric.no_backward_sync(model, enabled=not stepped and fabric.world_size > 1) if acc > 1 else nullcontext():
                 with fabric.autocast():
                     loss = task.training_step(net, xb, yb)
                     if t.l1 or t.l2:
