@@ -59,7 +59,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         pred = task.predict(out).cpu().numpy()
-        if conformal:
+        if conformal:  # (its coverage and size also as scalars: --repeats gives their mean ± std)
             metrics["conformal"] = c = fit_classes(task.probabilities(val_out).cpu().numpy(), s.y_val, probs, y_np,
                                                    conformal)
             if not c.get("too_few"):
