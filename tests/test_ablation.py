@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.cli.test_cli import SMALL, cli, write_recipe
+from tests.cli.test_cli import SMALL, cli_here, write_recipe
 from trainlab.ablation import ablate
 from trainlab.core.errors import RecipeError
 
@@ -12,7 +12,7 @@ def test_each_change_is_tested_against_the_recipe_on_the_same_samples(tmp_path):
     recipe = write_recipe(tmp_path / "r.toml", SMALL.format(epochs=3, batch=32))
     args = ["ablate", recipe, "--change", "model.hidden=[2]", "--change", "optim.name=sgd;optim.lr=0.001",
             "--runs-dir", tmp_path, "-q"]
-    out = cli(*args)
+    out = cli_here(*args)
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "small-ablation"
     runs = sorted(p.parent for p in folder.glob("*/metrics.json"))
@@ -25,9 +25,9 @@ def test_each_change_is_tested_against_the_recipe_on_the_same_samples(tmp_path):
     assert "hidden=[2]" in out.stdout and "significant" in out.stdout  # 2 hidden units cannot tell 10 digits apart
     html = (folder / "ablation.html").read_text()
     assert "the recipe as it is" in html and "optim.name=sgd; optim.lr=0.001" in html
-    again = cli(*args)  # everything finished: read, not trained again
+    again = cli_here(*args)  # everything finished: read, not trained again
     assert again.returncode == 0 and len(list(folder.glob("*/metrics.json"))) == 3
-    shown = cli("show", folder)  # the table again, from the folder
+    shown = cli_here("show", folder)  # the table again, from the folder
     assert shown.returncode == 0 and shown.stdout.count("McNemar's exact test on the same 180 test samples") == 2
 
 

@@ -3,7 +3,7 @@ a command that continues where it stopped."""
 import json
 import math
 
-from tests.cli.test_cli import SMALL, assert_user_error, cli, write_recipe
+from tests.cli.test_cli import SMALL, assert_user_error, cli_here, write_recipe
 from trainlab.curve import verdict
 
 
@@ -11,7 +11,7 @@ def test_learning_curve_trains_growing_parts_and_continues(tmp_path):
     recipe = write_recipe(tmp_path / "r.toml", SMALL.format(epochs=4, batch=32).replace("baselines = false",
                                                                                       "baselines = true"))
     args = ["learning-curve", recipe, "--fractions", "0.2,0.5,1", "--runs-dir", tmp_path / "runs", "-q"]
-    out = cli(*args)
+    out = cli_here(*args)
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "runs" / "small-curve"
     curve = json.loads((folder / "curve.json").read_text())
@@ -35,18 +35,18 @@ def test_learning_curve_trains_growing_parts_and_continues(tmp_path):
     runs = sorted(d.name for d in folder.iterdir() if d.is_dir())
     state = folder / pts[1]["run"] / "run.json"
     state.write_text(json.dumps({**json.loads(state.read_text()), "status": "interrupted"}))
-    again = cli(*args)
+    again = cli_here(*args)
     assert again.returncode == 0, again.stderr
     assert sorted(d.name for d in folder.iterdir() if d.is_dir()) == runs
     assert json.loads(state.read_text())["status"] == "finished"
     assert json.loads((folder / "curve.json").read_text())["points"] == pts
     curve = json.loads((folder / "curve.json").read_text())
 
-    shown = cli("show", folder)  # the curve again, from its folder
+    shown = cli_here("show", folder)  # the curve again, from its folder
     assert shown.returncode == 0 and curve["verdict"][0][:40] in shown.stdout.replace("\n", " ")
 
-    assert_user_error(cli("learning-curve", recipe, "--fractions", "0,1"), "must lie in (0, 1]")
-    assert_user_error(cli("learning-curve", recipe, "--fractions", "half"), "--fractions takes numbers")
+    assert_user_error(cli_here("learning-curve", recipe, "--fractions", "0,1"), "must lie in (0, 1]")
+    assert_user_error(cli_here("learning-curve", recipe, "--fractions", "half"), "--fractions takes numbers")
 
 
 def _pt(n, mean, base, interval=None, std=None):

@@ -123,15 +123,15 @@ def test_texts_arrays_and_image_folders_get_their_reader_and_a_model(tmp_path):
 
 
 def test_the_cli_runs_data_and_writes_a_starter_recipe(tmp_path):
-    from tests.cli.test_cli import cli
+    from tests.cli.test_cli import cli_here
 
     data = _tumours(tmp_path / "tumours.csv")
-    out = cli("recipe", "new", data, "--label", "diagnosis", "--out", tmp_path / "mine.toml")
+    out = cli_here("recipe", "new", data, "--label", "diagnosis", "--out", tmp_path / "mine.toml")
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "mine.toml").read_text()
     assert text.startswith("# 'diagnosis' holds 2 classes: classification\n# 569 rows") and 'label = "diagnosis"' in text
-    out = cli("run", tmp_path / "mine.toml", "--set", "train.epochs=3", "-q", "--runs-dir", tmp_path / "runs")
+    out = cli_here("run", tmp_path / "mine.toml", "--set", "train.epochs=3", "-q", "--runs-dir", tmp_path / "runs")
     assert out.returncode == 0, out.stderr
-    out = cli("run", data, "--label", "nope", "-q", "--runs-dir", tmp_path / "runs")
+    out = cli_here("run", data, "--label", "nope", "-q", "--runs-dir", tmp_path / "runs")
     assert out.returncode == 2 and "has no column 'nope'" in out.stderr
     assert json.loads(next((tmp_path / "runs").glob("tumours-*/run.json")).read_text())["status"] == "finished"

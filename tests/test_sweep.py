@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.cli.test_cli import TRAINLAB, cli, write_recipe
+from tests.cli.test_cli import TRAINLAB, cli_here, write_recipe
 from tests.engine.test_distributed import MOONS
 
 pytest.importorskip("optuna")
@@ -48,7 +48,7 @@ def test_two_workers_share_eight_trials(tmp_path):
 def test_a_bad_search_space_is_a_clear_error(tmp_path):
     recipe = write_recipe(tmp_path / "r.toml", MOONS.format(epochs=1, batch=64))
     space = write_recipe(tmp_path / "space.toml", '[params]\n"optim.lrr" = { low = 0.001, high = 0.1 }\n')
-    r = cli("sweep", recipe, "--space", space, "--trials", "2", "--runs-dir", tmp_path)
+    r = cli_here("sweep", recipe, "--space", space, "--trials", "2", "--runs-dir", tmp_path)
     assert r.returncode == 2 and "optim.lrr" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -56,6 +56,6 @@ def test_a_data_parallel_recipe_is_refused(tmp_path):
     """Its processes would each start a sweep worker: trials spread over workers instead."""
     recipe = write_recipe(tmp_path / "r.toml", MOONS.format(epochs=1, batch=64))
     space = write_recipe(tmp_path / "space.toml", SPACE)
-    r = cli("sweep", recipe, "--space", space, "--trials", "2", "--runs-dir", tmp_path, "--set", "train.strategy=fsdp")
+    r = cli_here("sweep", recipe, "--space", space, "--trials", "2", "--runs-dir", tmp_path, "--set", "train.strategy=fsdp")
     assert r.returncode == 2 and "one process" in r.stderr and "Traceback" not in r.stderr
     assert not list(tmp_path.glob("*-sweep"))  # refused before any trial

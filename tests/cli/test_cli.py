@@ -19,16 +19,34 @@ def cli(*args, cwd=None, timeout=300):
 
 
 def cli_here(*args):
-    """A command that reads but does not train, in this process: the same app without an interpreter's
-    start-up (2 s each on 2 cores); errors still go through main()'s handler in `cli`."""
+    """A command in this process, through the same main() a user's shell reaches (its logging set-up,
+    its handler that turns errors into one paragraph and an exit code), without an interpreter's
+    start-up: 5 s for a training command on 2 cores (torch, Lightning and their imports). `cli` keeps
+    the subprocess for what needs one: several processes, signals, a clean interpreter."""
+    import contextlib
+    import io
+    import logging
     from types import SimpleNamespace
+    from unittest import mock
 
-    from typer.testing import CliRunner
+    from trainlab.cli.main import main
 
-    from trainlab.cli.main import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=repr(r.exception) if r.exception else "")
+    out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = []  # main() sets up logging once per process, as the console script does
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                mock.patch.object(sys, "argv", ["trainlab", *map(str, args)]):
+            try:
+                main()
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        for h in root.handlers:
+            h.close()
+        root.handlers[:], root.level = saved
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def write_recipe(path: Path, text: str) -> Path:
@@ -70,28 +88,28 @@ def test_help_imports_no_torch():
 
 
 def test_bad_inputs_get_clear_errors(tmp_path):
-    assert_user_error(cli("run", tmp_path / "missing.toml"), "does not exist")
+    assert_user_error(cli("run", tmp_path / "missing.toml"), "does not exist")  # and once from a shell's process
     recipe = REPO / "recipes" / "tp1-mlp.toml"
-    assert_user_error(cli("run", recipe, "--set", "train.epoch=3"), "train.epoch", "Did you mean 'epochs'")
-    assert_user_error(cli("run", recipe, "--set", "model.name=mlpp"), "Unknown model 'mlpp'", "'mlp'")
-    assert_user_error(cli("run", recipe, "--set", "train.batch_size=big"), "train.batch_size", "'big'")
-    assert_user_error(cli("run", recipe, "--set", f"data.path={tmp_path}/nowhere", "--runs-dir", tmp_path),
+    assert_user_error(cli_here("run", recipe, "--set", "train.epoch=3"), "train.epoch", "Did you mean 'epochs'")
+    assert_user_error(cli_here("run", recipe, "--set", "model.name=mlpp"), "Unknown model 'mlpp'", "'mlp'")
+    assert_user_error(cli_here("run", recipe, "--set", "train.batch_size=big"), "train.batch_size", "'big'")
+    assert_user_error(cli_here("run", recipe, "--set", f"data.path={tmp_path}/nowhere", "--runs-dir", tmp_path),
                       "Fashion-MNIST not found")
     assert not list(tmp_path.glob("tp1-mlp-*"))  # a run that cannot start leaves no directory
-    assert_user_error(cli("list", "modles"), "Did you mean 'models'")
-    assert_user_error(cli("resume", tmp_path), "not a trainlab run directory")
+    assert_user_error(cli_here("list", "modles"), "Did you mean 'models'")
+    assert_user_error(cli_here("resume", tmp_path), "not a trainlab run directory")
 
 
 def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):
     csv = tmp_path / "t.csv"
     csv.write_text("a,b,y\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40)) + "1,nan,0\n")
     r = write_recipe(tmp_path / "t.toml", f'[data]\nname = "table"\npath = "{csv}"\nlabel = "y"\n[model]\nname = "mlp"\n')
-    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "row 42, column 'b'")
+    assert_user_error(cli_here("run", r, "--runs-dir", tmp_path), "row 42, column 'b'")
 
     folder = write_mnist_folder(tmp_path / "m", n_train=40, n_test=10)
     (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08garbage")
     r = write_recipe(tmp_path / "m.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\n[model]\nname = "mlp"\n')
-    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "corrupt")
+    assert_user_error(cli_here("run", r, "--runs-dir", tmp_path), "corrupt")
 
     folder = write_mnist_folder(tmp_path / "m2", n_train=40, n_test=10)
     y = np.arange(40) % 10
@@ -99,7 +117,7 @@ def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):
     write_idx(folder / "train-labels-idx1-ubyte", y, gz=True)
     r = write_recipe(tmp_path / "m2.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\nclass_names = '
                      f'{json.dumps([str(i) for i in range(10)])}\n[model]\nname = "mlp"\n')
-    assert_user_error(cli("run", r, "--runs-dir", tmp_path), "label 11 at sample 7 is out of range")
+    assert_user_error(cli_here("run", r, "--runs-dir", tmp_path), "label 11 at sample 7 is out of range")
 
 
 def test_list_schema_check_and_show(tmp_path):
@@ -112,7 +130,7 @@ def test_list_schema_check_and_show(tmp_path):
     out = cli_here("recipe", "check", REPO / "recipes" / "tp1-mlp.toml").stdout
     assert 'activation = "relu"' in out and "epochs = 12" in out
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=2, batch=64))
-    r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2")
+    r = cli_here("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2")
     assert r.returncode == 0, r.stderr
     run_dir = next(tmp_path.glob("small-*"))
     shown = cli_here("show", run_dir)
@@ -140,7 +158,7 @@ def uninterrupted(tmp_path_factory):
     """The small recipe with 12 epochs of batch 2 (slow enough to interrupt), and its uninterrupted run's metrics."""
     d = tmp_path_factory.mktemp("uninterrupted")
     recipe = write_recipe(d / "small.toml", SMALL.format(epochs=12, batch=2))
-    ref = cli("run", recipe, "--runs-dir", d / "ref", "-q")
+    ref = cli_here("run", recipe, "--runs-dir", d / "ref", "-q")
     assert ref.returncode == 0, ref.stderr
     return recipe, json.loads(next((d / "ref").glob("small-*/metrics.json")).read_text())
 
@@ -159,7 +177,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig, uninterrupted
         assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     done = json.loads((run_dir / "checkpoints" / "last.json").read_text())["meta"]["epoch"]
     assert 3 <= done < 12
-    r = cli("resume", run_dir, "-q")
+    r = cli_here("resume", run_dir, "-q")
     assert r.returncode == 0, r.stderr
     got = json.loads((run_dir / "metrics.json").read_text())
     assert got["test"]["accuracy"] == want["test"]["accuracy"]
@@ -171,11 +189,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, sig, uninterrupted
 def test_explain_gradcheck_runs_and_compare(tmp_path):
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=3, batch=64) + "[report]\ninterpret = false\n")
     for hidden in ("[32]", "[4]"):
-        r = cli("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2", "--set", f"model.hidden={hidden}")
+        r = cli_here("run", recipe, "--runs-dir", tmp_path, "-q", "--repeats", "2", "--set", f"model.hidden={hidden}")
         assert r.returncode == 0, r.stderr
     a, b = sorted(tmp_path.glob("small-*"))
     assert 'id="interpretation"' not in (a / "report.html").read_text()
-    r = cli_here("explain", a, "--samples", "4")  # (the commands that train nothing, in this process)
+    r = cli_here("explain", a, "--samples", "4")
     assert r.returncode == 0, r.stderr
     html = (a / "report.html").read_text()
     assert 'id="interpretation"' in html and 'id="learned"' in html and (a / "interpret.json").is_file()
@@ -184,7 +202,7 @@ def test_explain_gradcheck_runs_and_compare(tmp_path):
     assert (tmp_path / "cmp.html").is_file()
     listed = cli_here("runs", "--runs-dir", tmp_path, "--filter", "status=finished")
     assert listed.returncode == 0 and a.name[:12] in listed.stdout and "2 runs" in listed.stdout
-    assert_user_error(cli("runs", "--runs-dir", tmp_path, "--filter", "colour=red"), "Unknown column 'colour'")
+    assert_user_error(cli_here("runs", "--runs-dir", tmp_path, "--filter", "colour=red"), "Unknown column 'colour'")
     g = cli_here("gradcheck", recipe, "--graph", tmp_path / "graph.dot")
     assert g.returncode == 0 and "gradients agree" in g.stdout
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
@@ -194,13 +212,13 @@ def test_shapes_checks_the_conv_formula(tmp_path):
     folder = write_mnist_folder(tmp_path / "m", n_train=200, n_test=10)
     recipe = write_recipe(tmp_path / "c.toml", f'[data]\nname = "mnist_folder"\npath = "{folder}"\nsize = 32\nchannels = 3\n'
                                               '[model]\nname = "tp2_model2"\n')
-    r = cli("shapes", recipe)
+    r = cli_here("shapes", recipe)
     assert r.returncode == 0, r.stderr
     assert "62,006 parameters" in r.stdout and "(32 + 2·0 − 5) / 1 + 1 = 28 ✓" in r.stdout and "✗" not in r.stdout
 
 
 def test_bench_times_both_loops_on_every_device(tmp_path):
-    proc = cli("bench", REPO / "recipes" / "moons-mlp.toml", "--steps", "20", "--json")
+    proc = cli_here("bench", REPO / "recipes" / "moons-mlp.toml", "--steps", "20", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout.strip().splitlines()[-1])["rows"]
     assert [(r["device"], r["loop"]) for r in rows][:2] == [("cpu", "textbook"), ("cpu", "fast")]
@@ -217,23 +235,23 @@ def test_bench_times_both_loops_on_every_device(tmp_path):
 
 def test_lr_find_prints_suggestions_and_writes_its_plot(tmp_path):
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=2, batch=32))
-    r = cli("lr-find", recipe, "--steps", "60", "--plot", tmp_path / "lr.png")
+    r = cli_here("lr-find", recipe, "--steps", "60", "--plot", tmp_path / "lr.png")
     assert r.returncode == 0, r.stderr
     assert "steepest descent of the loss at lr" in r.stdout and "--set optim.lr=" in r.stdout
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = cli("lr-find", recipe, "--start", "1", "--end", "0.1")
+    bad = cli_here("lr-find", recipe, "--start", "1", "--end", "0.1")
     assert bad.returncode != 0 and "0 < start < end" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_download_errors_are_clear(tmp_path):
-    assert_user_error(cli("download", "cifar10", "--to", tmp_path / "c", "--mirror", "http://127.0.0.1:9"),
+    assert_user_error(cli_here("download", "cifar10", "--to", tmp_path / "c", "--mirror", "http://127.0.0.1:9"),
                       "Cannot download http://127.0.0.1:9/cifar-10-python.tar.gz", "may have no network")
-    assert_user_error(cli("download", "svhn", "--to", tmp_path / "c"), "trainlab downloads mnist, cifar10, imdb")
+    assert_user_error(cli_here("download", "svhn", "--to", tmp_path / "c"), "trainlab downloads mnist, cifar10, imdb")
 
 
 def test_reproduce_reruns_a_run_and_says_how_closely_it_agrees(tmp_path):
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=3, batch=64) + "[report]\nhtml = false\n")
-    assert cli("run", recipe, "--runs-dir", tmp_path, "-q").returncode == 0
+    assert cli("run", recipe, "--runs-dir", tmp_path, "-q").returncode == 0  # in another process than the reproduction
     run_dir = next(tmp_path.glob("small-*"))
     out = cli_here("reproduce", run_dir, "-q")
     assert out.returncode == 0 and "Reproduced exactly: the same prediction for all 180 test samples; every headline " \

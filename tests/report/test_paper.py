@@ -41,11 +41,11 @@ def test_figures_tables_and_methods_are_written_from_the_run(repeated):
 
 
 def test_the_cli_writes_pdf_figures_and_refuses_an_unknown_format(repeated):
-    from tests.cli.test_cli import cli
+    from tests.cli.test_cli import cli_here
 
-    r = cli("paper", repeated.path)
+    r = cli_here("paper", repeated.path)
     assert r.returncode == 0, r.stderr
     assert "figures (learning, confusion" in r.stdout
     assert (repeated.path / "paper" / "figures" / "learning.pdf").read_bytes().startswith(b"%PDF")
-    bad = cli("paper", repeated.path, "--format", "eps")
+    bad = cli_here("paper", repeated.path, "--format", "eps")
     assert bad.returncode == 2 and "figures are written as pdf, svg, png" in bad.stderr

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import trainlab
+from tests.cli.test_cli import cli_here
 from trainlab.core.config import parse_recipe
 from trainlab.rl.dqn import ReplayBuffer, epsilon, td_loss
 from trainlab.rl.registry import AGENTS
@@ -59,7 +60,7 @@ def test_killed_dqn_run_resumes_to_the_same_result(tmp_path):
 
     recipe.write_text(to_toml(SMALL))
     cmd = [sys.executable, "-m", "trainlab.cli.main", "run", str(recipe), "-q"]
-    assert subprocess.run(cmd + ["--runs-dir", str(tmp_path / "ref")], capture_output=True).returncode == 0
+    assert cli_here("run", recipe, "-q", "--runs-dir", tmp_path / "ref").returncode == 0  # (here: no start-up)
     want = json.loads(next((tmp_path / "ref").glob("*/metrics.json")).read_text())
     proc = subprocess.Popen(cmd + ["--runs-dir", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -72,7 +73,7 @@ def test_killed_dqn_run_resumes_to_the_same_result(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run_dir = index[0].parents[1]
-    assert subprocess.run([sys.executable, "-m", "trainlab.cli.main", "resume", str(run_dir), "-q"]).returncode == 0
+    assert cli_here("resume", run_dir, "-q").returncode == 0
     got = json.loads((run_dir / "metrics.json").read_text())
     assert got["eval"] == want["eval"]
     assert [h["greedy_return"] for h in got["history"]] == [h["greedy_return"] for h in want["history"]]

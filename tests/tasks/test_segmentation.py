@@ -123,9 +123,9 @@ def test_unet_learns_nuclei_and_beats_chance(tmp_path):
     # trainlab predict RUN image.tif: a probability map and instance labels, at the run's threshold
     image, _ = _nuclei_pair(np.random.default_rng(2), 90, 70)
     tifffile.imwrite(tmp_path / "new.tif", image)
-    from tests.cli.test_cli import cli
+    from tests.cli.test_cli import cli_here
 
-    proc = cli("predict", run.path, tmp_path / "new.tif", "--out", tmp_path / "pred")
+    proc = cli_here("predict", run.path, tmp_path / "new.tif", "--out", tmp_path / "pred")
     assert proc.returncode == 0, proc.stderr
     prob, labels = tifffile.imread(tmp_path / "pred" / "new_probability.tif"), tifffile.imread(tmp_path / "pred" / "new_labels.tif")
     assert prob.shape == labels.shape == (90, 70) and prob.dtype == np.float32 and 0 <= prob.min() <= prob.max() <= 1

@@ -121,9 +121,9 @@ def test_gan_steps_both_players_and_resumes(tmp_path, monkeypatch):
 
     tensors, meta = checkpoint.load(r.path / "checkpoints", "last")
     assert len(meta["optimizers"]) == 2 and any(k.startswith("optim1.") for k in tensors)
-    from tests.cli.test_cli import cli
+    from tests.cli.test_cli import cli_here
 
-    proc = cli("predict", r.path, "x.png")
+    proc = cli_here("predict", r.path, "x.png")
     assert proc.returncode == 2 and "task is 'gan'" in proc.stderr and "Traceback" not in proc.stderr
 
     # interrupted in epoch 2, resumed from epoch 1's checkpoint: both optimisers and the noise continue exactly
