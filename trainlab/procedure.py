@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.config import Recipe, load_recipe, parse_recipe, to_toml
-from .core.errors import CheckpointError, TrainlabError
+from .core.errors import CheckpointError, RecipeError, TrainlabError
 from .core.spec import DataSpec
 from .plugins import identity, keep, load, ours
 
@@ -305,6 +305,12 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
     subgroups.check(raw)
     monitored(task, recipe.train.early_stopping.monitor)
+    fitted = (recipe.eval.conformal and raw.target in ("class", "real")) or (recipe.eval.calibrate and raw.target == "class")
+    if recipe.data.calibration_fraction and not fitted:
+        raise RecipeError(f"data.calibration_fraction = {recipe.data.calibration_fraction} holds samples out of training "
+                          "for eval.conformal (classes, values) or eval.calibrate (classes) to be fitted on, and the "
+                          "recipe asks for neither for this data. Set one (e.g. eval.conformal = 0.9), or "
+                          "data.calibration_fraction = 0.")
 
 
 def _launch(recipe: Recipe, raw):

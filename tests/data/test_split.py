@@ -139,3 +139,38 @@ def test_a_training_fraction_keeps_validation_and_test_and_nests_the_training_su
     kept = set(s.groups[0].tolist())
     assert kept < set(full.groups[0].tolist()) and len(s.y_train) == 8 * len(kept)  # 8 rows per patient, all of them
     assert 0.25 * len(full.y_train) <= len(s.y_train) < 0.25 * len(full.y_train) + 8
+
+
+def test_a_calibration_split_is_cut_from_training_and_leaves_validation_and_test_alone(tmp_path):
+    import pytest
+
+    from trainlab.core.errors import DataError
+    from trainlab.data.split import split
+
+    raw = load_raw("digits", {})
+    n = len(raw.x)
+    plain = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="none", seed=0)
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="none", seed=0,
+                calibration_fraction=0.1)
+    sizes = p.summary["sizes"]
+    assert abs(sizes["calibration"] - 0.1 * n) <= 2 and sum(sizes.values()) == n  # 70 / 10 / 10 / 10
+    assert (sizes["val"], sizes["test"]) == (plain.summary["sizes"]["val"], plain.summary["sizes"]["test"])
+    assert np.array_equal(p.split.y_val, plain.split.y_val) and np.array_equal(p.split.y_test, plain.split.y_test)
+    share = np.bincount(p.split.y_cal, minlength=10) / sizes["calibration"]
+    assert np.abs(share - np.bincount(raw.y) / n).max() < 0.02  # stratified
+    rows = lambda x: {r.tobytes() for r in x}  # noqa: E731  (digits has no duplicate images)
+    assert not rows(p.split.x_cal) & rows(p.split.x_train) and rows(p.split.x_cal) | rows(p.split.x_train) == \
+        rows(plain.split.x_train)
+    assert p.summary["class_counts"]["calibration"] == np.bincount(p.split.y_cal, minlength=10).tolist()
+
+    grouped = load_raw("table", {"path": str(_patients(tmp_path / "p.csv")), "label": "y", "group": "patient"})
+    for cv in (None, (4, 1, 3)):  # whole patients in it, with folds too
+        s = split(grouped, val_fraction=0.1, test_fraction=0.2, stratify=True, seed=1, cv=cv, calibration_fraction=0.2)
+        ids = [set(g.tolist()) for g in s.groups]
+        assert len(ids) == 4 and sum(map(len, ids)) == len(set().union(*ids)) == 60 and len(s.y_cal) > 40
+    g = prepare(grouped, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=0,
+                calibration_fraction=0.2)
+    assert g.summary["groups"]["calibration"] > 0 and g.summary["groups"]["in_two_splits"] == 0
+
+    with pytest.raises(DataError, match="calibration"):  # nothing left to train on
+        split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, calibration_fraction=0.85)

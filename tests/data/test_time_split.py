@@ -56,8 +56,11 @@ def test_dates_without_a_sure_order_are_refused(tmp_path, extra, message):
         trainlab.run(data, extra, label="outcome", runs_dir=tmp_path / "runs", progress=False)
 
 
-def test_time_order_refuses_folds(tmp_path):
+@pytest.mark.parametrize("extra,message", [
+    (["eval.folds=5"], "K-fold cross-validation would train on the future"),
+    (["data.calibration_fraction=0.1", "eval.conformal=0.9"], "later in time are not exchangeable"),
+])
+def test_time_order_refuses_folds_and_a_calibration_split(tmp_path, extra, message):
     data = _drifting(tmp_path / "v.csv", n=60)
-    with pytest.raises(DataError, match="K-fold cross-validation would train on the future"):
-        trainlab.run(data, ["data.time='visit'", "eval.folds=5"], label="outcome", runs_dir=tmp_path / "runs",
-                     progress=False)
+    with pytest.raises(DataError, match=message):
+        trainlab.run(data, ["data.time='visit'", *extra], label="outcome", runs_dir=tmp_path / "runs", progress=False)

@@ -1,5 +1,5 @@
-"""eval.conformal: intervals or sets fitted on the validation split reach their coverage on new samples,
-and predict gives them with every prediction."""
+"""eval.conformal: intervals or sets fitted on held-out samples (the calibration split, or the validation
+split) reach their coverage on new samples, and predict gives them with every prediction."""
 import numpy as np
 import pytest
 
@@ -19,7 +19,8 @@ def test_intervals_and_sets_reach_their_coverage_on_exchangeable_samples():
     y = np.array([rng.choice(5, p=p) for p in probs])  # labels drawn from the model's own probabilities
     s = fit_classes(probs[:1000], y[:1000], probs[1000:], y[1000:], 0.8)
     assert s["test_coverage"] == pytest.approx(0.8, abs=0.02) and 1 < s["mean_set_size"] < 5
-    assert fit_values(true[:5], pred[:5], true, pred, 0.9) == {"coverage": 0.9, "validation_samples": 5, "too_few": True}
+    assert fit_values(true[:5], pred[:5], true, pred, 0.9) == {"coverage": 0.9, "fitted_on": "validation", "samples": 5,
+                                                               "too_few": True}
 
 
 def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_path):
@@ -27,7 +28,7 @@ def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_pat
                                                                                   "report.html=false"],
                      runs_dir=tmp_path, progress=False)
     c = r.metrics["test"]["conformal"]
-    assert c["validation_samples"] == r.metrics["data"]["sizes"]["val"] and c["coverage"] == 0.8
+    assert c["samples"] == r.metrics["data"]["sizes"]["val"] and c["coverage"] == 0.8 and c["fitted_on"] == "validation"
     assert 0.6 < r.metrics["test"]["conformal_coverage"] == c["test_coverage"] <= 1
     from trainlab.serve.predictor import Predictor
 
@@ -42,3 +43,20 @@ def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_pat
     sets = Predictor(k.path).predict(np.zeros((3, 30)))
     assert len(sets["prediction_sets"]) == 3 and all(set(s) <= {"malignant", "benign"} for s in sets["prediction_sets"])
     assert k.metrics["test"]["conformal"]["mean_set_size"] >= 1 - k.metrics["test"]["conformal"]["empty"]
+
+
+def test_a_calibration_split_fits_the_intervals_and_is_named_in_the_methods(tmp_path):
+    from trainlab.core.errors import RecipeError
+    from trainlab.report.methods import methods_text
+
+    recipe = trainlab.load_recipe("recipes/regression-diabetes.toml")
+    r = trainlab.run(recipe, ["eval.conformal=0.8", "data.calibration_fraction=0.2", "report.html=false"],
+                     runs_dir=tmp_path, progress=False)
+    c, sizes = r.metrics["test"]["conformal"], r.metrics["data"]["sizes"]
+    assert c["fitted_on"] == "calibration" and c["samples"] == sizes["calibration"] == pytest.approx(0.2 * 442, abs=2)
+    assert 0.6 < c["test_coverage"] <= 1
+    text = " ".join(methods_text(r.recipe, r.metrics, {}))
+    assert f"a further {sizes['calibration']} samples were held out from the training split as a calibration split" in text
+    assert f"fitted on the {sizes['calibration']} calibration samples, held out from training and from choosing" in text
+    with pytest.raises(RecipeError, match="asks for neither"):  # samples held out for nothing
+        trainlab.run(recipe, ["data.calibration_fraction=0.2"], runs_dir=tmp_path, progress=False)

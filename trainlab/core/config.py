@@ -46,6 +46,9 @@ class AugmentConfig(_Strict):
 class DataConfig(_Named):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1, description="ignored when the dataset has an official test set")
+    calibration_fraction: float = Field(0.0, ge=0, lt=1, description="hold out this share of the data (as "
+                                        "val_fraction) from training and from choosing the epoch, to fit eval.conformal "
+                                        "and eval.calibrate on: their coverage as promised (0: they use the validation split)")
     stratify: bool = True
     normalize: Literal["standard", "minmax", "none"] = "standard"
     limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")
@@ -136,11 +139,13 @@ class EvalConfig(_Strict):
     repeats: int = Field(1, ge=1, description="rerun over this many split seeds; report mean ± std")
     folds: int = Field(0, ge=0, description="K-fold cross-validation (0: off): K runs, each testing one of K stratified "
                                             "folds, so every sample is tested once; sets repeats to K")
-    calibrate: bool = Field(False, description="fit a temperature on the validation split; report calibration before and after")
+    calibrate: bool = Field(False, description="fit a temperature on the validation split (the calibration split with "
+                                               "data.calibration_fraction); report calibration before and after")
     tta: Literal["none", "flip"] = Field("none", description="test-time augmentation of image classifiers: 'flip' "
                                         "averages the outputs for each image and its mirror (test, predict, serve, export)")
     conformal: float = Field(0.0, ge=0, lt=1, description="coverage of split-conformal prediction intervals (values) or "
-                                                         "sets (classes) fitted on the validation split, e.g. 0.9 (0: off)")
+                                                         "sets (classes), e.g. 0.9 (0: off), fitted on the validation split, "
+                                                         "or exactly on the calibration split of data.calibration_fraction")
     metrics: list[str | dict] = Field([], description="metrics of your own (trainlab.register_metric in a plugin): "
                                       "names, or tables of a name and its keys; scored on the test like trainlab's")
 

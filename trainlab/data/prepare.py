@@ -1,6 +1,7 @@
 """Raw data → split → normalised arrays and the DataSpec the model is built from."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -64,16 +65,19 @@ def _check_user_data(raw, where: str) -> None:
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
             seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word",
-            cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Prepared:
+            cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
+            calibration_fraction: float = 0.0) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
-              cv=cv, train_fraction=train_fraction)
+              cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction)
+    cal = s.x_cal is not None
     dups, digest = duplicates(s)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer
 
         tok = WordTokenizer.fit(s.x_train, max_vocab, max_len) if tokenizer == "word" else PretrainedTokenizer(tokenizer, max_len)
-        s = replace(s, x_train=tok.encode(s.x_train), x_val=tok.encode(s.x_val), x_test=tok.encode(s.x_test))
+        s = replace(s, x_train=tok.encode(s.x_train), x_val=tok.encode(s.x_val), x_test=tok.encode(s.x_test),
+                    x_cal=tok.encode(s.x_cal) if cal else None)
         norm = Normalizer("none", "tokens")
     elif raw.kind == "sequence":
         norm = Normalizer("none", "tokens")
@@ -82,11 +86,13 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             _check_fillable(s.x_train, raw.feature_names)
         norm = Normalizer.fit(s.x_train, normalize, raw.kind, s.y_train if raw.target == "real" else None,
                               fill=raw.missing)
-    ys = (s.y_train, s.y_val, s.y_test)
+    ys = (s.y_train, s.y_val, s.y_test, s.y_cal)
     if raw.target == "real":
-        ys = tuple(norm.apply_target(y) for y in ys)
+        ys = tuple(None if y is None else norm.apply_target(y) for y in ys)
     ns = replace(s, x_train=norm.apply(s.x_train), y_train=ys[0], x_val=norm.apply(s.x_val), y_val=ys[1],
-                 x_test=norm.apply(s.x_test), y_test=ys[2])
+                 x_test=norm.apply(s.x_test), y_test=ys[2], x_cal=norm.apply(s.x_cal) if cal else None, y_cal=ys[3])
+    parts = {"train": (s.x_train, s.y_train), "val": (s.x_val, s.y_val), "test": (s.x_test, s.y_test),
+             **({"calibration": (s.x_cal, s.y_cal)} if cal else {})}
     spec = DataSpec(
         kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
         vocab_size=tok.vocab_size if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
@@ -97,7 +103,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     )
     summary = {
         "source": raw.source,
-        "sizes": {"train": len(s.x_train), "val": len(s.x_val), "test": len(s.x_test)},
+        "sizes": {part: len(x) for part, (x, _) in parts.items()},
         "official_test": s.official_test,
         "input_shape": list(spec.input_shape),
         "duplicates": dups, "test_digest": digest,
@@ -106,13 +112,14 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
-        tr, va, te = (set(a.tolist()) for a in s.groups)
-        summary["groups"] = {"count": len(tr | va | te), "train": len(tr), "val": len(va), "test": len(te),
-                             "in_two_splits": len((tr & va) | (tr & te) | (va & te))}
+        ids = dict(zip(parts, (set(a.tolist()) for a in s.groups)))
+        seen = [i for a, b in itertools.combinations(ids.values(), 2) for i in a & b]
+        summary["groups"] = {"count": len(set().union(*ids.values())), **{p: len(i) for p, i in ids.items()},
+                             "in_two_splits": len(set(seen))}
     if raw.categories:
         summary["categories"] = {c: list(v) for c, v in raw.categories.items()}
     if raw.missing:  # how many cells each split had filled, and with what
-        gaps = {part: np.isnan(x).sum(0) for part, x in (("train", s.x_train), ("val", s.x_val), ("test", s.x_test))}
+        gaps = {part: np.isnan(x).sum(0) for part, (x, _) in parts.items()}
         summary["missing"] = {name: {"median": norm.fill[j], **{part: int(g[j]) for part, g in gaps.items()}}
                               for j, name in enumerate(raw.feature_names) if any(g[j] for g in gaps.values())}
     if raw.truth is not None:
@@ -121,10 +128,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         summary["text"] = {"tokenizer": tokenizer, "vocabulary": tok.vocab_size, "max_len": tok.max_len,
                            "truncated_share": float((s.x_train[:, -1] != 0).mean())}
     if raw.target == "class":
-        summary["class_counts"] = {
-            name: np.bincount(y, minlength=spec.num_classes).tolist()
-            for name, y in (("train", s.y_train), ("val", s.y_val), ("test", s.y_test))
-        }
+        summary["class_counts"] = {part: np.bincount(y, minlength=spec.num_classes).tolist()
+                                   for part, (_, y) in parts.items()}
     from ..evaluate.subgroups import values_of_test
 
     return Prepared(spec, ns, norm, summary, tok, values_of_test(raw, s))
@@ -145,7 +150,7 @@ def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, b
     return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
                    normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
                    tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None,
-                   train_fraction=cfg.train_fraction)
+                   train_fraction=cfg.train_fraction, calibration_fraction=cfg.calibration_fraction)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:

@@ -19,9 +19,11 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
     official_test: bool
-    groups: tuple | None = None   # (train, val, test) group ids, when the data has groups
+    groups: tuple | None = None   # (train, val, test[, calibration]) group ids, when the data has groups
     test_index: np.ndarray | None = None  # each test sample's index in the data as read (its official test set)
     periods: dict | None = None   # split in time order: {"train"|"val"|"test": [first, last] time as written}
+    x_cal: np.ndarray | None = None  # data.calibration_fraction: held out from training and model selection
+    y_cal: np.ndarray | None = None
 
 
 def _strata(y, stratify: bool):
@@ -87,11 +89,15 @@ def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = 
 
 
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
-          limit: int = 0, cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0) -> Split:
+          limit: int = 0, cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
+          calibration_fraction: float = 0.0) -> Split:
     """Train / validation / test. `cv` = (k, index, seed): K-fold cross-validation, the test set being
     fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data).
     When the data has groups, each group lands whole in one split. `train_fraction` < 1: only that
-    part of the training split is kept (see _subset); validation and test are the same as without."""
+    part of the training split is kept (see _subset); validation and test are the same as without.
+    `calibration_fraction`: that share of the data (as `val_fraction`) is cut from the training split
+    into a calibration split, which neither trains nor chooses the epoch: conformal prediction and
+    temperature scaling fitted on it hold as exchangeability promises."""
     x, y, g = raw.x, raw.y, raw.groups
     keep = np.arange(len(x))
     if limit and limit < len(x):
@@ -104,6 +110,9 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
     if raw.time is not None:
+        if calibration_fraction:
+            raise DataError("data.time orders the split, and data.calibration_fraction asks for a calibration split "
+                            "like new data; samples later in time are not exchangeable with earlier ones. Choose one.")
         return _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, g, official, train_fraction, seed,
                               stratify)
     if official:
@@ -120,10 +129,16 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     held = 1 / cv[0] if cv else test_fraction
     val_share = val_fraction if official else val_fraction / (1 - held)
     train, val = _cut(y, val_share, seed + 1, stratify, "validation", g)
+    cal = None
+    if calibration_fraction:  # of the whole pool too; cut from what validation left
+        keep, held_out = _cut(y[train], val_share * calibration_fraction / val_fraction / (1 - val_share), seed + 3,
+                              stratify, "calibration", g[train] if g is not None else None)
+        train, cal = train[keep], train[held_out]
     if train_fraction < 1:
         train = train[_subset(y[train], train_fraction, seed + 2, stratify, g[train] if g is not None else None)]
-    groups = (g[train], g[val], g_test) if g is not None else None
-    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index)
+    groups = None if g is None else (g[train], g[val], g_test) + (() if cal is None else (g[cal],))
+    return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index,
+                 x_cal=None if cal is None else x[cal], y_cal=None if cal is None else y[cal])
 
 
 def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, official, train_fraction, seed,

@@ -1,12 +1,12 @@
 """How far can one prediction be trusted? Split-conformal prediction (Vovk et al.; Angelopoulos and
 Bates, 2021) turns the validation split's errors into a guarantee: with `eval.conformal = 0.9`, each
 prediction comes with an interval (values) or a set of classes that holds the truth for 90% of new
-samples like these, whatever the model. The run fits it on the validation split, checks it on the test
-set (the coverage reached, the width or set size paid), and predict and serve give it with every
-prediction.
+samples like these, whatever the model. The run fits it on held-out samples, checks it on the test set
+(the coverage reached, the width or set size paid), and predict and serve give it with every prediction.
 
-The validation split also chose the kept epoch, so the guarantee is approximate; the test coverage
-says how well it held."""
+The guarantee needs samples the model was not chosen on: data.calibration_fraction holds out a
+calibration split for it. Without one the validation split serves, which also chose the kept epoch,
+so the guarantee is approximate; the test coverage says how well it held."""
 from __future__ import annotations
 
 import math
@@ -21,30 +21,33 @@ def _quantile(scores: np.ndarray, coverage: float) -> float:
     return float(np.sort(scores)[k - 1]) if k <= n else math.inf
 
 
-def fit_values(true_val: np.ndarray, pred_val: np.ndarray, true: np.ndarray, pred: np.ndarray, coverage: float) -> dict:
-    """Intervals pred ± q, q the conformal quantile of the validation split's absolute errors."""
-    q = _quantile(np.abs(true_val - pred_val), coverage)
+def fit_values(true_fit: np.ndarray, pred_fit: np.ndarray, true: np.ndarray, pred: np.ndarray, coverage: float,
+               fitted_on: str = "validation") -> dict:
+    """Intervals pred ± q, q the conformal quantile of the absolute errors on the split `fitted_on`."""
+    q = _quantile(np.abs(true_fit - pred_fit), coverage)
     if not math.isfinite(q):
-        return _too_few(coverage, len(true_val))
-    return {"coverage": coverage, "validation_samples": len(true_val), "half_width": q,
+        return _record(coverage, len(true_fit), fitted_on, too_few=True)
+    return {**_record(coverage, len(true_fit), fitted_on), "half_width": q,
             "test_coverage": float(np.mean(np.abs(true - pred) <= q)), "mean_width": 2 * q}
 
 
-def fit_classes(probs_val: np.ndarray, y_val: np.ndarray, probs: np.ndarray, y: np.ndarray, coverage: float) -> dict:
-    """Sets {k : p_k ≥ 1 − q}, q the conformal quantile of 1 − p(true class) on the validation split
+def fit_classes(probs_fit: np.ndarray, y_fit: np.ndarray, probs: np.ndarray, y: np.ndarray, coverage: float,
+                fitted_on: str = "validation") -> dict:
+    """Sets {k : p_k ≥ 1 − q}, q the conformal quantile of 1 − p(true class) on the split `fitted_on`
     (the least ambiguous set-valued classifier: the smallest sets on average)."""
-    q = _quantile(1 - probs_val[np.arange(len(y_val)), y_val], coverage)
+    q = _quantile(1 - probs_fit[np.arange(len(y_fit)), y_fit], coverage)
     if not math.isfinite(q):
-        return _too_few(coverage, len(y_val))
+        return _record(coverage, len(y_fit), fitted_on, too_few=True)
     sets = probs >= 1 - q
     size = sets.sum(1)
-    return {"coverage": coverage, "validation_samples": len(y_val), "min_probability": 1 - q,
+    return {**_record(coverage, len(y_fit), fitted_on), "min_probability": 1 - q,
             "test_coverage": float(sets[np.arange(len(y)), y].mean()), "mean_set_size": float(size.mean()),
             "singletons": float((size == 1).mean()), "empty": float((size == 0).mean())}
 
 
-def _too_few(coverage: float, n: int) -> dict:
-    return {"coverage": coverage, "validation_samples": n, "too_few": True}
+def _record(coverage: float, n: int, fitted_on: str, too_few: bool = False) -> dict:
+    """What every fit records: the coverage asked, and the split and number of samples it was fitted on."""
+    return {"coverage": coverage, "fitted_on": fitted_on, "samples": n, **({"too_few": True} if too_few else {})}
 
 
 def intervals(fitted: dict, values: list[float]) -> list[list[float]]:
@@ -61,11 +64,14 @@ def sentence(c: dict) -> str:
     """The conformal result in words, for the CLI, the report and the methods text."""
     from ..report import fmt
 
-    fitted = f"fitted on the {c['validation_samples']:,} validation samples"
+    where, n = c.get("fitted_on", "validation"), c.get("samples", c.get("validation_samples"))  # (runs before 12-2026)
     if c.get("too_few"):
-        return (f"Conformal {c['coverage']:.0%} prediction intervals or sets: {c['validation_samples']} validation "
-                f"samples are too few for that coverage (it needs {math.ceil(1 / (1 - c['coverage'])) - 1}); lower "
-                "eval.conformal or validate on more samples.")
+        return (f"Conformal {c['coverage']:.0%} prediction intervals or sets: {n} {where} samples are too few for that "
+                f"coverage (it needs {math.ceil(1 / (1 - c['coverage'])) - 1}); lower eval.conformal or hold out more "
+                "samples.")
+    fitted = f"fitted on the {n:,} {where} samples" + (
+        ", held out from training and from choosing the epoch" if where == "calibration" else
+        ", which also chose the epoch: approximate; data.calibration_fraction holds out samples for the guarantee")
     if "half_width" in c:
         return (f"Conformal {c['coverage']:.0%} prediction intervals ({fitted}): each prediction ± "
                 f"{fmt(c['half_width'])}, covering {c['test_coverage']:.1%} of the test samples.")

@@ -27,7 +27,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
     test labels doubted most, with their rows in the data (a cross-validation merges its folds'). `own`:
     the recipe's eval.metrics, metrics of the user's scored with the task's (evaluate/metrics.py).
-    `conformal`: the coverage of prediction intervals or sets fitted on the validation split (conformal.py)."""
+    `conformal`: the coverage of prediction intervals or sets (conformal.py). It and the temperature are fitted
+    on the calibration split when the data has one (data.calibration_fraction), else on the validation split."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -37,9 +38,13 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     out = infer(model, x, batch_size)
     seconds = time.perf_counter() - t0
     chosen = getattr(task, "threshold_by", None)
-    # the validation outputs, once, for what is fitted on them: the binary threshold, the temperature
-    val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size) \
-        if chosen or conformal or (calibrate and data.spec.target == "class") else None
+    # the outputs on the split each fit reads, once: the binary threshold is chosen with the epoch, on the
+    # validation split; the temperature and the conformal fit on the calibration split when there is one
+    fitted = conformal or (calibrate and data.spec.target == "class")
+    apart = s.x_cal is not None and fitted
+    val_out = infer(model, torch.as_tensor(s.x_val).to(device), batch_size) if chosen or (fitted and not apart) else None
+    cal_out, y_cal = (infer(model, torch.as_tensor(s.x_cal).to(device), batch_size), s.y_cal) if apart \
+        else (val_out, s.y_val)
     if chosen:  # chosen on the validation split before the test is read
         task.threshold = task.choose_threshold(val_out, torch.as_tensor(s.y_val))
     metrics = task.test_metrics(out, y)
@@ -54,14 +59,14 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         probs = task.probabilities(out).cpu().numpy()
         metrics["calibration"] = reliability(probs, y_np)
         if calibrate:
-            t = fit_temperature(task.class_logits(val_out).cpu(), torch.as_tensor(s.y_val))
+            t = fit_temperature(task.class_logits(cal_out).cpu(), torch.as_tensor(y_cal))
             scaled = torch.softmax(task.class_logits(out).cpu() / t, 1).numpy()
             metrics["calibration"]["temperature"] = t
             metrics["calibration"]["scaled"] = reliability(scaled, y_np)
         pred = task.predict(out).cpu().numpy()
         if conformal:  # (its coverage and size also as scalars: --repeats gives their mean ± std)
-            metrics["conformal"] = c = fit_classes(task.probabilities(val_out).cpu().numpy(), s.y_val, probs, y_np,
-                                                   conformal)
+            metrics["conformal"] = c = fit_classes(task.probabilities(cal_out).cpu().numpy(), y_cal, probs, y_np,
+                                                   conformal, "calibration" if apart else "validation")
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_set_size"] = c["test_coverage"], c["mean_set_size"]
         if data.subgroups:
@@ -87,8 +92,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         pred, true = _in_units(task, out, y_np)
         metrics["residuals"] = regression_residuals(pred, true)
         if conformal:
-            pred_val, true_val = _in_units(task, val_out, s.y_val)
-            metrics["conformal"] = c = fit_values(true_val, pred_val, true, pred, conformal)
+            pred_cal, true_cal = _in_units(task, cal_out, y_cal)
+            metrics["conformal"] = c = fit_values(true_cal, pred_cal, true, pred, conformal,
+                                                  "calibration" if apart else "validation")
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_width"] = c["test_coverage"], c["mean_width"]
         if data.subgroups:

@@ -89,9 +89,13 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if d.train_fraction < 1:
         s.append(f"of the training split, a random {d.train_fraction:.0%} (stratified, data.train_fraction) was used "
                  "for training")
+    if sizes.get("calibration"):
+        s.append(f"a further {sizes['calibration']:,} samples were held out from the training split as a calibration "
+                 "split (data.calibration_fraction), used neither for training nor for choosing the epoch")
     if data.get("groups"):
+        parts = "training, validation, calibration" if sizes.get("calibration") else "training, validation"
         s.append(f"split by group (data.group = \"{d.params.get('group')}\", {data['groups']['count']} groups) so that "
-                 "no group appears in two of training, validation and test")
+                 f"no group appears in two of {parts} and test")
     if data.get("normalize", "none") not in ("none", "none (token ids)"):
         s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
     if data.get("missing"):
