@@ -69,3 +69,26 @@ def test_the_best_single_feature_is_a_baseline_and_a_near_perfect_one_is_called_
     html = (runs["leaky"].path / "report.html").read_text()
     assert "either the answer or a leak: check that discharge_code is known before the outcome" in html
     assert "or a leak" not in (runs["clean"].path / "report.html").read_text()
+
+
+def test_the_classical_baseline_is_regularised_as_validation_says_not_left_a_straw_man():
+    """Few samples, many noisy features: scikit-learn's default C = 1 overfits; the path, strongest first,
+    stops where the validation accuracy stops rising and tests better than the default."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from trainlab.evaluate.baselines import PATH, _along_path, tuning_note
+
+    x, y = make_classification(n_samples=1200, n_features=300, n_informative=30, n_redundant=0, flip_y=0.05,
+                               random_state=0)
+    (tr, va, te) = (slice(0, 200), slice(200, 400), slice(400, None))
+    m, tuned = _along_path(LogisticRegression(max_iter=100, warm_start=True), *PATH["class"], x[tr], y[tr], x[va],
+                           y[va], True, False)
+    scores = [s for _, s in tuned["tried"]]
+    assert tuned["parameter"] == "C" and [v for v, _ in tuned["tried"]] == list(PATH["class"][1][:len(scores)])
+    assert tuned["value"] == tuned["tried"][int(np.argmax(scores))][0] and m.C == tuned["value"]
+    assert len(scores) == len(PATH["class"][1]) or scores[-1] <= max(scores[:-1])  # it stopped when the score fell
+    default = LogisticRegression(max_iter=300).fit(x[tr], y[tr])
+    assert (m.predict(x[te]) == y[te]).mean() > (default.predict(x[te]) == y[te]).mean() + 0.03
+    assert tuning_note("logistic regression", tuned).startswith(f"Logistic regression with C = {tuned['value']:g}, the "
+                                                                "best on the validation split of C = 0.01")

@@ -88,7 +88,9 @@ def test_the_methods_text_says_what_was_done_with_the_runs_numbers(tmp_path):
     assert f"r2 {r.metrics['test']['r2']:.4f} (95% bootstrap interval {lo:.4f}-{hi:.4f})" in text
     assert "95% bootstrap intervals over the 45 test samples" in html
     ridge = r.metrics["baselines"]["models"]["ridge regression"]
-    assert f"ridge regression {ridge['r2']:.4f}" in text
+    alpha = ridge["tuned"]["value"]  # its regularisation chosen on the validation split, strongest first
+    assert ridge["tuned"]["tried"][0][0] == 100 and alpha in (100, 10, 1, 0.1)
+    assert f"ridge regression (alpha = {alpha:g}, chosen on the validation split) {ridge['r2']:.4f}" in text
     # the paired test on the same 45 test samples: which model is closer on each, and Wilcoxon's p
     t = ridge["paired"]
     assert 0 < t["network_only"] + t["baseline_only"] <= 45 and 0 <= t["p_value"] <= 1
