@@ -56,11 +56,40 @@ def test_dates_without_a_sure_order_are_refused(tmp_path, extra, message):
         trainlab.run(data, extra, label="outcome", runs_dir=tmp_path / "runs", progress=False)
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["eval.folds=5"], "K-fold cross-validation would train on the future"),
-    (["data.calibration_fraction=0.1", "eval.conformal=0.9"], "later in time are not exchangeable"),
-])
-def test_time_order_refuses_folds_and_a_calibration_split(tmp_path, extra, message):
+def test_rolling_origin_folds_test_each_later_period_on_what_came_before(tmp_path):
+    from trainlab.data.prepare import load_raw
+    from trainlab.data.split import split
+
+    data = _drifting(tmp_path / "v.csv")  # 400 days, 3 rows a day
+    raw = load_raw("table", {"path": str(data), "label": "outcome", "time": "visit"})
+    folds = [split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=i, cv=(4, i, 0)) for i in range(4)]
+    tested = [f.periods["test"] for f in folds]
+    assert [len(f.y_test) for f in folds] == [240] * 4  # 5 periods of 80 days: periods 2-5 tested, once each
+    assert all(a[1] < b[0] for a, b in zip(tested, tested[1:])) and tested[-1][1] == "2021-02-03"
+    for i, f in enumerate(folds):
+        p = f.periods
+        assert p["train"][1] < p["val"][0] <= p["val"][1] < p["test"][0] and p["rolling"] == {"fold": i + 1, "folds": 4,
+                                                                                             "samples": 1200}
+        assert len(f.y_train) + len(f.y_val) == 240 * (i + 1)  # everything before its test period
+        assert len(f.y_val) == pytest.approx(240 * (i + 1) / 9, abs=3)  # the share of an 80/10/10 split's
+    with pytest.raises(DataError, match="leave no .* in fold"):  # more folds than days
+        split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, cv=(500, 1, 0))
+
+    r = trainlab.run(data, ["data.time='visit'", "eval.folds=4", "train.epochs=5", "report.interpret=false"],
+                     label="outcome", runs_dir=tmp_path / "runs", progress=False)
+    assert r.metrics["repeats"]["folds"] == 4 and r.metrics["repeats"]["test"]["accuracy"]["n"] == 4
+    from trainlab.report.methods import methods_text
+
+    text = " ".join(methods_text(r.recipe, r.metrics, {}))
+    assert "v.csv, 1,200 samples; rolling-origin evaluation in time order (data.time = \"visit\"): the " \
+           "samples cut into 5 consecutive periods, and each of 4 folds tested on one period" in text
+    assert "Accuracy of each fold in time order: " + ", ".join(f"{v:.4f}" for v in
+                                                             r.metrics["repeats"]["test"]["accuracy"]["values"]) in text
+    assert "rolling origin: fold 1 of 4" in (r.path / "report.html").read_text()
+
+
+def test_time_order_refuses_a_calibration_split(tmp_path):
     data = _drifting(tmp_path / "v.csv", n=60)
-    with pytest.raises(DataError, match=message):
-        trainlab.run(data, ["data.time='visit'", *extra], label="outcome", runs_dir=tmp_path / "runs", progress=False)
+    with pytest.raises(DataError, match="later in time are not exchangeable"):
+        trainlab.run(data, ["data.time='visit'", "data.calibration_fraction=0.1", "eval.conformal=0.9"], label="outcome",
+                     runs_dir=tmp_path / "runs", progress=False)

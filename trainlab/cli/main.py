@@ -103,7 +103,8 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file (recipes/tp1-m
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         repeats: Optional[int] = typer.Option(None, help="Repeat over N split seeds; report mean ± std and a 95% interval."),
         folds: Optional[int] = typer.Option(None, help="K-fold cross-validation: K runs, each tested on another fold "
-                                            "(every sample tested once); mean ± std over the folds."),
+                                            "(every sample tested once); mean ± std over the folds. With data.time, "
+                                            "rolling origin: K later periods, each tested on what came before."),
         runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created."),
         devices: Optional[int] = typer.Option(None, help="Data-parallel processes on this machine (GPUs, or CPU processes)."),
         num_nodes: Optional[int] = typer.Option(None, help="Machines, each started with the same command (torchrun, SLURM)."),

@@ -144,32 +144,44 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
 def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, official, train_fraction, seed,
                    stratify) -> Split:
     """The earliest samples for training, the next `val_fraction` of them for validation, the latest
-    `test_fraction` for the test; samples of one time stay on one side of each cut."""
+    `test_fraction` for the test; samples of one time stay on one side of each cut. With `cv` = (k, index, _):
+    rolling-origin evaluation, the samples cut into k + 1 consecutive periods and fold `index` testing period
+    index + 1 with everything before it to learn from (its latest part, the share val_fraction takes of what
+    the test leaves in a single split, validating): each test comes after all its model learned from."""
     what = "data.time orders the split"
-    if cv:
-        raise DataError(f"{what}: K-fold cross-validation would train on the future and test on the past. Use "
-                        "--repeats (other initialisations and batch orders on the same time split), or no data.time.")
     if official or groups is not None:
         raise DataError(f"{what}; {'the dataset has an official test set' if official else 'data.group splits by group'}"
                         " too. Choose one.")
     t = raw.time[keep]
     ordered = np.sort(t)
     n = len(t)
-    n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
-    test_from, val_from = ordered[n - n_test], ordered[max(n - n_test - n_val, 0)]
-    test, val = t >= test_from, (t >= val_from) & (t < test_from)
-    train = ~(test | val)
-    if not train.any() or not val.any():
-        raise DataError(f"{what}, but its {len(np.unique(t))} distinct times leave no "
-                        f"{'training' if not train.any() else 'validation'} samples before the test's; use more "
-                        "distinct times or other fractions.")
+    if cv:
+        k, index, _ = cv
+        starts = [ordered[round(j * n / (k + 1))] for j in range(1, k + 1)]  # the first time of periods 2 .. k + 1
+        test = (t >= starts[index]) & (t < starts[index + 1] if index + 1 < k else True)
+        before = np.sort(t[t < starts[index]])
+        n_val = max(1, round(val_fraction / (1 - test_fraction) * len(before)))
+        val_from, test_from = before[max(len(before) - n_val, 0)] if len(before) else starts[index], starts[index]
+    else:
+        n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
+        test_from, val_from = ordered[n - n_test], ordered[max(n - n_test - n_val, 0)]
+        test = t >= test_from
+    val = (t >= val_from) & (t < test_from)
+    train = (t < val_from)
+    if not train.any() or not val.any() or not test.any():
+        empty = "training" if not train.any() else "validation" if not val.any() else "test"
+        raise DataError(f"{what}, but its {len(np.unique(t))} distinct times leave no {empty} samples"
+                        f"{f' in fold {cv[1] + 1} of {cv[0]}' if cv else ' before the test'}; use more distinct times, "
+                        f"{'fewer folds' if cv else 'other fractions'}.")
     tr, va, te = np.flatnonzero(train), np.flatnonzero(val), np.flatnonzero(test)
     if train_fraction < 1:
         tr = tr[_subset(y[tr], train_fraction, seed + 2, stratify)]
     labels = raw.time_labels[keep] if raw.time_labels is not None else t.astype(str)
     span = lambda i: [str(labels[i[np.argmin(t[i])]]), str(labels[i[np.argmax(t[i])]])]  # noqa: E731
-    return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], False, None, keep[te],
-                 {"train": span(tr), "val": span(va), "test": span(te)})
+    periods = {"train": span(tr), "val": span(va), "test": span(te)}
+    if cv:  # which of the rolling folds, of how many samples in all
+        periods["rolling"] = {"fold": cv[1] + 1, "folds": cv[0], "samples": n}
+    return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], False, None, keep[te], periods)
 
 
 def _hashes(x: np.ndarray) -> list[bytes]:

@@ -67,8 +67,14 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     repeats = metrics.get("repeats")
     out = []
 
-    s = [f"Data: {data['source']}, {sum(sizes.values()):,} samples"]
-    if repeats and repeats.get("folds"):
+    rolling = (data.get("periods") or {}).get("rolling")
+    s = [f"Data: {data['source']}, {rolling['samples'] if rolling else sum(sizes.values()):,} samples"]
+    if rolling:
+        s.append(f"rolling-origin evaluation in time order (data.time = \"{d.params.get('time')}\"): the samples cut "
+                 f"into {rolling['folds'] + 1} consecutive periods, and each of {rolling['folds']} folds tested on one "
+                 "period by a model trained on everything before it, the latest part of that validating, so that "
+                 "every test came after all its model learned from (the first period is never tested)")
+    elif repeats and repeats.get("folds"):
         s.append(f"{repeats['folds']}-fold cross-validation"
                  f"{' stratified by class' if d.stratify and spec['target'] == 'class' else ''} "
                  f"(folds drawn with seed {recipe.seed}), each fold tested once by a model trained on the others, "
@@ -175,6 +181,9 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         better = "lower" if lower_is_better(keys[0], metrics) else "higher"
         res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "
                 f"better): " + ", ".join(vals) + ".")
+    if rolling and keys and keys[0] in (repeats or {}).get("test", {}):  # the score as the test period moves on
+        res += (f" {keys[0].replace('_', ' ').capitalize()} of each fold in time order: "
+                + ", ".join(fmt(v) for v in repeats["test"][keys[0]]["values"]) + ".")
     verdict = baseline_verdict(metrics)
     if verdict:
         res += " " + verdict[0]
