@@ -305,7 +305,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
     subgroups.check(raw)
     monitored(task, recipe.train.early_stopping.monitor)
-    fitted = (recipe.eval.conformal and raw.target in ("class", "real")) or (recipe.eval.calibrate and raw.target == "class")
+    fitted = recipe.eval.conformal and raw.target in ("class", "real") or recipe.eval.calibrate and raw.target == "class"
     if recipe.data.calibration_fraction and not fitted:
         raise RecipeError(f"data.calibration_fraction = {recipe.data.calibration_fraction} holds samples out of training "
                           "for eval.conformal (classes, values) or eval.calibrate (classes) to be fitted on, and the "

@@ -61,6 +61,7 @@ def test_k_fold_cross_validation_tests_each_sample_once_and_says_so(tmp_path):
     assert "3-fold cross-validation stratified by class (folds drawn with seed 0)" in text
     assert f"accuracy {acc['mean']:.4f} ± {acc['std']:.4f}" in text and acc["ci95"][1] <= 1.0
     assert "Training of the first fold took" in text
+    assert "logistic regression (C chosen on each validation split)" in text  # each fold tuned its own
 
 
 def _methods(html: str) -> str:

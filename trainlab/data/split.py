@@ -131,9 +131,9 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     train, val = _cut(y, val_share, seed + 1, stratify, "validation", g)
     cal = None
     if calibration_fraction:  # of the whole pool too; cut from what validation left
-        keep, held_out = _cut(y[train], val_share * calibration_fraction / val_fraction / (1 - val_share), seed + 3,
+        rest, held_out = _cut(y[train], val_share * calibration_fraction / val_fraction / (1 - val_share), seed + 3,
                               stratify, "calibration", g[train] if g is not None else None)
-        train, cal = train[keep], train[held_out]
+        train, cal = train[rest], train[held_out]
     if train_fraction < 1:
         train = train[_subset(y[train], train_fraction, seed + 2, stratify, g[train] if g is not None else None)]
     groups = None if g is None else (g[train], g[val], g_test) + (() if cal is None else (g[cal],))
@@ -167,7 +167,7 @@ def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, off
         test_from, val_from = ordered[n - n_test], ordered[max(n - n_test - n_val, 0)]
         test = t >= test_from
     val = (t >= val_from) & (t < test_from)
-    train = (t < val_from)
+    train = t < val_from
     if not train.any() or not val.any() or not test.any():
         empty = "training" if not train.any() else "validation" if not val.any() else "test"
         raise DataError(f"{what}, but its {len(np.unique(t))} distinct times leave no {empty} samples"

@@ -131,9 +131,10 @@ def tuning_note(name: str, tuned: dict) -> str:
     """How the classical baseline's regularisation was chosen, in words."""
     tried = ", ".join(f"{v:g}" for v, _ in tuned["tried"])
     scores = ", ".join(f"{sc:.4f}" for _, sc in tuned["tried"])
-    return (f"{name[0].upper()}{name[1:]} with {tuned['parameter']} = {tuned['value']:g}, the best on the validation split of "
-            f"{tuned['parameter']} = {tried} ({tuned['metric'].replace('_', ' ')} {scores}; the strongest "
-            "regularisation first, stopping when the score stops rising)")
+    p = tuned["parameter"]
+    return (f"{name[0].upper()}{name[1:]} with {p} = {tuned['value']:g}, the best on the validation split of {p} = "
+            f"{tried} ({tuned['metric'].replace('_', ' ')} {scores}; the strongest regularisation first, stopping "
+            "when the score stops rising)")
 
 
 def _probabilities(model, x, k: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """How far can one prediction be trusted? Split-conformal prediction (Vovk et al.; Angelopoulos and
-Bates, 2021) turns the validation split's errors into a guarantee: with `eval.conformal = 0.9`, each
+Bates, 2021) turns the errors on held-out samples into a guarantee: with `eval.conformal = 0.9`, each
 prediction comes with an interval (values) or a set of classes that holds the truth for 90% of new
 samples like these, whatever the model. The run fits it on held-out samples, checks it on the test set
 (the coverage reached, the width or set size paid), and predict and serve give it with every prediction.

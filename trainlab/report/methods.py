@@ -176,8 +176,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     base = (metrics.get("baselines") or {}).get("models", {})
     if base and keys and all(keys[0] in b for b in base.values()):
         rep_base = (repeats or {}).get("baselines", {})
-        vals = [f"{name}{_tuned(b)} {fmt(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}"
-                for name, b in base.items()]
+        vals = [f"{name}{_tuned(b, name in rep_base)} "
+                f"{fmt(rep_base[name][keys[0]]['mean'] if name in rep_base else b[keys[0]])}" for name, b in base.items()]
         better = "lower" if lower_is_better(keys[0], metrics) else "higher"
         res += (f" Baselines on the same split{'s' if repeats else ''} ({keys[0].replace('_', ' ')}, {better} is "
                 f"better): " + ", ".join(vals) + ".")
@@ -213,10 +213,13 @@ def _own(recipe) -> str:
     return f"{recipe.model.name}{_settings('models', recipe.model.name, recipe.model.params, True)}, a network{where}"
 
 
-def _tuned(baseline: dict) -> str:
+def _tuned(baseline: dict, repeated: bool) -> str:
     """How a classical baseline's regularisation was chosen, in a parenthesis (none for the others)."""
     t = baseline.get("tuned")
-    return f" ({t['parameter']} = {t['value']:g}, chosen on the validation split)" if t else ""
+    if not t:
+        return ""
+    return f" ({t['parameter']} chosen on each validation split)" if repeated else \
+        f" ({t['parameter']} = {t['value']:g}, chosen on the validation split)"
 
 
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
