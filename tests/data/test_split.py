@@ -174,3 +174,32 @@ def test_a_calibration_split_is_cut_from_training_and_leaves_validation_and_test
 
     with pytest.raises(DataError, match="calibration"):  # nothing left to train on
         split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, calibration_fraction=0.85)
+
+
+def test_a_near_identical_picture_on_both_sides_is_found_and_a_similar_one_is_not(tmp_path):
+    from tests.conftest import FASHION
+    from trainlab.data.split import NEAR, near_duplicates
+    from trainlab.report.methods import near_sentence
+
+    rng = np.random.default_rng(0)
+    smooth = lambda n: np.repeat(np.repeat(rng.integers(0, 256, (n, 1, 7, 7)), 4, 2), 4, 3)  # noqa: E731  (28 × 28)
+    train = smooth(300).astype(np.uint8)
+    touched = np.clip(train[17].astype(int) + rng.integers(-3, 4, train[17].shape), 0, 255)  # re-encoded: ± 3 levels
+    similar = np.clip(train[40].astype(int) + rng.integers(-60, 61, train[40].shape), 0, 255)  # the same kind of image
+    test = np.stack([smooth(1)[0], touched, train[5], similar]).astype(np.uint8)  # new, near copy, exact copy, similar
+    found = near_duplicates(test, train)
+    assert [(j, i) for j, i, _ in found] == [(1, 17)] and found[0][2] >= NEAR  # the exact copy is counted apart
+    np.savez(tmp_path / "a.npz", x=train, y=np.arange(300) % 2, x_test=test, y_test=np.arange(4) % 2)
+    p = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
+                stratify=True, normalize="minmax", seed=0)
+    near = p.summary["near_duplicates"]
+    assert near["test_in_train"] == 1 and near["pairs"][0]["sample"] == 1  # (train[17] trains with seed 0)
+    assert near["pairs"][0]["test_image"] == touched.tolist() and near["pairs"][0]["train_image"] == train[17].tolist()
+    assert near_sentence({"test_in_train": 1, "threshold": NEAR}).startswith("1 test image has a near-identical training")
+    assert p.summary["duplicates"]["test_in_train"] + p.summary["duplicates"]["test_in_val"] == 1
+
+    if FASHION.is_dir():  # the real thing: Fashion-MNIST's official test set holds 16 pictures of its training set
+        raw = load_raw("fashion_mnist", {})
+        real = near_duplicates(raw.x_test, raw.x)
+        assert len(real) == 16 and (4998, 13360) in [(j, i) for j, i, _ in real]
+        assert all(raw.y_test[j] == raw.y[i] for j, i, _ in real)  # each twin has its twin's label

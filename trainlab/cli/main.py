@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import baseline_verdict
+    from ..report.methods import baseline_verdict, near_sentence
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -57,6 +57,9 @@ def _print_summary(run) -> None:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
                       f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
                       "Check that it is known before the outcome.", highlight=False)
+    near = m["data"].get("near_duplicates") or {}
+    if near.get("test_in_train"):
+        console.print(f"[yellow]{near_sentence(near)}", highlight=False)
     if m["test"].get("conformal"):
         from ..evaluate import conformal
 

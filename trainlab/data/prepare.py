@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import Split, duplicates, split
+from .split import NEAR, SHOWN_PIXELS, Split, duplicates, near_duplicates, split
 from .transforms import Normalizer
 
 
@@ -109,6 +109,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups, "test_digest": digest,
         "normalize": normalize if tok is None else "none (token ids)",
     }
+    if raw.kind == "image":  # the same picture on both sides, not byte for byte
+        summary["near_duplicates"] = _near(s)
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
@@ -133,6 +135,17 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     from ..evaluate.subgroups import values_of_test
 
     return Prepared(spec, ns, norm, summary, tok, values_of_test(raw, s))
+
+
+def _near(s: Split) -> dict:
+    """The test images with a near-identical training image (split.near_duplicates), counted, and the
+    first few pairs: the test sample's index in the data as read, and both images when they are small."""
+    found = near_duplicates(s.x_test, s.x_train)
+    small = int(np.prod(s.x_test.shape[-2:])) <= SHOWN_PIXELS
+    pairs = [{"sample": int(s.test_index[j]) if s.test_index is not None else j, "correlation": round(c, 5),
+              **({"test_image": s.x_test[j].tolist(), "train_image": s.x_train[i].tolist()} if small else {})}
+             for j, i, c in found[:8]]
+    return {"threshold": NEAR, "test_in_train": len(found), "pairs": pairs}
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

@@ -1,4 +1,4 @@
-"""Train / validation / test splits, stratified by label, and the exact-duplicate check."""
+"""Train / validation / test splits, stratified by label, and the checks for duplicates between them."""
 from __future__ import annotations
 
 import hashlib
@@ -202,3 +202,54 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
     digest.update(np.ascontiguousarray(s.y_test).tobytes())
     return {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
             "within_train": len(s.x_train) - len(tr)}, digest.hexdigest()
+
+
+NEAR = 0.995  # the correlation of two images' pixels above which they are one picture (Fashion-MNIST: test 4998 and its twin)
+SHOWN_PIXELS = 64 * 64  # near-duplicate pairs of images up to this size are kept to be shown in the report
+
+
+def _average_hash(x: np.ndarray, size: int = 8) -> list[bytes]:
+    """Each image's average hash: its size × size block means (channels averaged), each above or below
+    their mean, as bits. Near-identical images share it; an exact search compares only within a hash."""
+    n, h, w = len(x), x.shape[-2], x.shape[-1]
+    bh, bw = max(h // size, 1), max(w // size, 1)
+    out = []
+    for i in range(0, n, 4096):  # a chunk at a time: the float copy of all images can be large
+        a = x[i:i + 4096].reshape(-1, int(np.prod(x.shape[1:-2], dtype=int)), h, w).astype(np.float32).mean(1)
+        a = a[:, :bh * (h // bh), :bw * (w // bw)]
+        a = a.reshape(len(a), h // bh, bh, w // bw, bw).mean((2, 4)).reshape(len(a), -1)
+        out += [r.tobytes() for r in np.packbits(a > a.mean(1, keepdims=True), axis=1)]
+    return out
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    a = x.reshape(len(x), -1).astype(np.float32)
+    a -= a.mean(1, keepdims=True)
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.where(norm > 0, norm, 1)
+
+
+def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float]]:
+    """(test index, train index, correlation) for each test image whose most similar training image,
+    among those of the same average hash, correlates with it at `threshold` or more, pixel for pixel, but
+    is not byte for byte the same (exact duplicates are counted apart): the same picture re-encoded,
+    re-scaled or touched up, which a random split would put on both sides."""
+    buckets: dict[bytes, list[int]] = {}
+    for i, k in enumerate(_average_hash(train)):
+        buckets.setdefault(k, []).append(i)
+    asked: dict[bytes, list[int]] = {}
+    for j, k in enumerate(_average_hash(test)):
+        if k in buckets:
+            asked.setdefault(k, []).append(j)
+    found = []
+    for k, js in asked.items():
+        r = _standardised(train[buckets[k]])
+        for start in range(0, len(js), 512):
+            part = js[start:start + 512]
+            c = _standardised(test[part]) @ r.T
+            best = c.argmax(1)
+            for j, b, v in zip(part, best, c[np.arange(len(part)), best]):
+                i = buckets[k][b]
+                if v >= threshold and not np.array_equal(test[j], train[i]):
+                    found.append((j, i, float(v)))
+    return sorted(found)

@@ -13,7 +13,7 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import baseline_verdict, methods_text
+from .methods import baseline_verdict, methods_text, near_sentence
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -25,6 +25,12 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     target = spec["target"] if task in ("classification", "regression", "seq2seq") else "unsupervised"
     figures = {"learning": plots.learning_curves(metrics["history"], fit["best_epoch"], fit["stopped_early"])}
     gallery = _gallery(path, task, test, spec) if target == "unsupervised" else []
+    near = metrics["data"].get("near_duplicates") or {}
+    shown = [p for p in near.get("pairs", []) if "test_image" in p]
+    if shown:
+        figures["near"] = plots.image_rows({"test": [p["test_image"] for p in shown],
+                                            "training": [p["train_image"] for p in shown]},
+                                           "Test images and their near-identical training images")
     if target == "class":
         names = list(spec["class_names"])
         figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)
@@ -67,6 +73,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),
         "conformal_sentence": conformal.sentence(test["conformal"]) if test.get("conformal") else "",
+        "near_sentence": near_sentence(near) if near.get("test_in_train") else "",
     }
 
 

@@ -112,7 +112,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     aug = {k: v for k, v in d.augment.model_dump().items() if v}
     if aug:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
-    out.append("; ".join(s) + ".")
+    near = data.get("near_duplicates") or {}
+    out.append("; ".join(s) + "." + (" " + near_sentence(near) if near.get("test_in_train") else ""))
 
     model = MODELS.get(recipe.model.name) + _settings('models', recipe.model.name, recipe.model.params, True) \
         if recipe.model.name in MODELS else _own(recipe)
@@ -211,6 +212,14 @@ def _own(recipe) -> str:
     where = (f" defined in {where}" + ((", a copy of which is" if len(kept) == 1 else ", copies of which are")
                                        + " kept with the run" if kept else "")) if where else ""
     return f"{recipe.model.name}{_settings('models', recipe.model.name, recipe.model.params, True)}, a network{where}"
+
+
+def near_sentence(near: dict) -> str:
+    """The test images that have a near-identical training image, in words (CLI, report, methods)."""
+    n = near["test_in_train"]
+    return (f"{n:,} test image{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training image "
+            f"(pixel correlation ≥ {near['threshold']}, not byte for byte the same: the same picture re-encoded or "
+            "touched up): they test memory more than generalisation.")
 
 
 def _tuned(baseline: dict, repeated: bool) -> str:
