@@ -452,7 +452,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     test, predictions = evaluate_test(with_tta(model, recipe.eval.tta), task, data, fabric.device,
                                       recipe.train.eval_batch_size, recipe.eval.calibrate, check_training=first,
                                       check_test=bool(recipe.eval.folds), own=recipe.eval.metrics,
-                                      conformal=recipe.eval.conformal)
+                                      conformal=recipe.eval.conformal, by_class=recipe.eval.conformal_by_class)
     baselines = None
     if predictions is not None and main:  # kept for comparisons with other runs on the same test samples
         np.savez_compressed(folder / "test_predictions.npz", **predictions)

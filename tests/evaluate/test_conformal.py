@@ -30,6 +30,7 @@ def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_pat
     c = r.metrics["test"]["conformal"]
     assert c["samples"] == r.metrics["data"]["sizes"]["val"] and c["coverage"] == 0.8 and c["fitted_on"] == "validation"
     assert 0.6 < r.metrics["test"]["conformal_coverage"] == c["test_coverage"] <= 1
+    from trainlab.report.methods import methods_text
     from trainlab.serve.predictor import Predictor
 
     p = Predictor(r.path)
@@ -38,11 +39,15 @@ def test_a_run_reports_its_coverage_and_predict_gives_intervals_and_sets(tmp_pat
     assert out["coverage"] == 0.8 and lo < v < hi and hi - lo == pytest.approx(2 * c["half_width"])
 
     k = trainlab.run(trainlab.load_recipe("recipes/binary-breast-cancer.toml"), ["eval.conformal=0.95",
+                                                                                   "eval.conformal_by_class=true",
                                                                                    "report.html=false"],
                      runs_dir=tmp_path, progress=False)
     sets = Predictor(k.path).predict(np.zeros((3, 30)))
     assert len(sets["prediction_sets"]) == 3 and all(set(s) <= {"malignant", "benign"} for s in sets["prediction_sets"])
-    assert k.metrics["test"]["conformal"]["mean_set_size"] >= 1 - k.metrics["test"]["conformal"]["empty"]
+    c = k.metrics["test"]["conformal"]
+    assert c["mean_set_size"] >= 1 - c["empty"] and c["by_class"] and len(c["min_probability"]) == 2
+    assert len(c["class_coverage"]) == 2 and "class by class, Mondrian" in " ".join(
+        methods_text(k.recipe, k.metrics, {}))
 
 
 def test_a_calibration_split_fits_the_intervals_and_is_named_in_the_methods(tmp_path):
@@ -60,3 +65,28 @@ def test_a_calibration_split_fits_the_intervals_and_is_named_in_the_methods(tmp_
     assert f"fitted on the {sizes['calibration']} calibration samples, held out from training and from choosing" in text
     with pytest.raises(RecipeError, match="asks for neither"):  # samples held out for nothing
         trainlab.run(recipe, ["data.calibration_fraction=0.2"], runs_dir=tmp_path, progress=False)
+
+
+def test_a_hard_class_is_covered_less_unless_each_class_gets_its_own_threshold(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 8000
+    y = rng.integers(0, 4, n)
+    sharp = np.where(y[:, None] == 3, 0.3, 4.0)  # class 3 is hard: the model is unsure whenever the truth is 3
+    logits = rng.normal(size=(n, 4)) + sharp * np.eye(4)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    fit, test = slice(0, 3000), slice(3000, None)
+    plain = fit_classes(probs[fit], y[fit], probs[test], y[test], 0.9)
+    mondrian = fit_classes(probs[fit], y[fit], probs[test], y[test], 0.9, by_class=True)
+    assert plain["test_coverage"] == pytest.approx(0.9, abs=0.02) and plain["class_coverage"][3] < 0.75
+    assert all(c == pytest.approx(0.9, abs=0.03) for c in mondrian["class_coverage"])  # every class as asked
+    assert len(mondrian["min_probability"]) == 4 and min(mondrian["min_probability"]) == mondrian["min_probability"][3]
+    from trainlab.evaluate.conformal import sentence, sets
+
+    said = sentence(plain, ["a", "b", "c", "d"])
+    assert f"the class covered least, d, {plain['class_coverage'][3]:.1%} (eval.conformal_by_class" in said
+    assert "class by class, Mondrian: from" in sentence(mondrian, ["a", "b", "c", "d"])
+    got = sets(mondrian, probs[test][:50], ["a", "b", "c", "d"])  # what predict and serve return
+    keep = probs[test][:50] >= np.array(mondrian["min_probability"])
+    assert got == [[n for n, k in zip("abcd", row) if k] for row in keep]
+    few = fit_classes(probs[:20], y[:20], probs[test], y[test], 0.9, by_class=True)  # ~5 samples a class: too few
+    assert set(few["always_in_set"]) == {0, 1, 2, 3} and few["test_coverage"] == 1.0

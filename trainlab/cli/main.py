@@ -63,7 +63,7 @@ def _print_summary(run) -> None:
     if m["test"].get("conformal"):
         from ..evaluate import conformal
 
-        console.print(conformal.sentence(m["test"]["conformal"]), highlight=False)
+        console.print(conformal.sentence(m["test"]["conformal"], m["spec"].get("class_names") or ()), highlight=False)
     if m.get("subgroups"):
         from ..evaluate.subgroups import sentence
 

@@ -146,6 +146,8 @@ class EvalConfig(_Strict):
     conformal: float = Field(0.0, ge=0, lt=1, description="coverage of split-conformal prediction intervals (values) or "
                                                          "sets (classes), e.g. 0.9 (0: off), fitted on the validation split, "
                                                          "or exactly on the calibration split of data.calibration_fraction")
+    conformal_by_class: bool = Field(False, description="classes: fit one conformal threshold per class (Mondrian), "
+                                     "so that every class, the hard ones too, is covered as eval.conformal asks")
     metrics: list[str | dict] = Field([], description="metrics of your own (trainlab.register_metric in a plugin): "
                                       "names, or tables of a name and its keys; scored on the test like trainlab's")
 

@@ -32,17 +32,31 @@ def fit_values(true_fit: np.ndarray, pred_fit: np.ndarray, true: np.ndarray, pre
 
 
 def fit_classes(probs_fit: np.ndarray, y_fit: np.ndarray, probs: np.ndarray, y: np.ndarray, coverage: float,
-                fitted_on: str = "validation") -> dict:
+                fitted_on: str = "validation", by_class: bool = False) -> dict:
     """Sets {k : p_k ≥ 1 − q}, q the conformal quantile of 1 − p(true class) on the split `fitted_on`
-    (the least ambiguous set-valued classifier: the smallest sets on average)."""
-    q = _quantile(1 - probs_fit[np.arange(len(y_fit)), y_fit], coverage)
-    if not math.isfinite(q):
-        return _record(coverage, len(y_fit), fitted_on, too_few=True)
-    sets = probs >= 1 - q
-    size = sets.sum(1)
-    return {**_record(coverage, len(y_fit), fitted_on), "min_probability": 1 - q,
-            "test_coverage": float(sets[np.arange(len(y)), y].mean()), "mean_set_size": float(size.mean()),
-            "singletons": float((size == 1).mean()), "empty": float((size == 0).mean())}
+    (the least ambiguous set-valued classifier: the smallest sets on average). That covers new samples on
+    average, a hard class less than the others; `by_class` (Mondrian conformal prediction) fits one q per
+    class on that class's samples, so each class is covered as asked (a class with too few samples for it
+    is always in the set). Each class's test coverage is recorded either way."""
+    k = probs.shape[1]
+    truth = 1 - probs_fit[np.arange(len(y_fit)), y_fit]
+    if by_class:
+        q = np.array([_quantile(truth[y_fit == c], coverage) for c in range(k)])
+        few = [c for c in range(k) if not math.isfinite(q[c])]
+        threshold = np.where(np.isfinite(q), 1 - q, 0.0)
+    else:
+        q = _quantile(truth, coverage)
+        if not math.isfinite(q):
+            return _record(coverage, len(y_fit), fitted_on, too_few=True)
+        few, threshold = [], np.full(k, 1 - q)
+    sets = probs >= threshold
+    size, held = sets.sum(1), sets[np.arange(len(y)), y]
+    per_class = [float(held[y == c].mean()) if (y == c).any() else None for c in range(k)]
+    return {**_record(coverage, len(y_fit), fitted_on),
+            "min_probability": threshold.tolist() if by_class else float(threshold[0]),
+            "test_coverage": float(held.mean()), "mean_set_size": float(size.mean()),
+            "singletons": float((size == 1).mean()), "empty": float((size == 0).mean()), "class_coverage": per_class,
+            **({"by_class": True, "always_in_set": few} if by_class else {})}
 
 
 def _record(coverage: float, n: int, fitted_on: str, too_few: bool = False) -> dict:
@@ -56,12 +70,12 @@ def intervals(fitted: dict, values: list[float]) -> list[list[float]]:
 
 
 def sets(fitted: dict, probs: np.ndarray, names) -> list[list[str]]:
-    keep = probs >= fitted["min_probability"]
+    keep = probs >= np.asarray(fitted["min_probability"])  # one threshold, or one per class
     return [[names[k] for k in np.flatnonzero(row)] for row in keep]
 
 
-def sentence(c: dict) -> str:
-    """The conformal result in words, for the CLI, the report and the methods text."""
+def sentence(c: dict, names=()) -> str:
+    """The conformal result in words, for the CLI, the report and the methods text (`names`: the classes)."""
     from ..report import fmt
 
     where, n = c.get("fitted_on", "validation"), c.get("samples", c.get("validation_samples"))  # (runs before 12-2026)
@@ -75,7 +89,20 @@ def sentence(c: dict) -> str:
     if "half_width" in c:
         return (f"Conformal {c['coverage']:.0%} prediction intervals ({fitted}): each prediction ± "
                 f"{fmt(c['half_width'])}, covering {c['test_coverage']:.1%} of the test samples.")
-    return (f"Conformal {c['coverage']:.0%} prediction sets ({fitted}): every class of probability ≥ "
-            f"{fmt(c['min_probability'])}; they held the true class for {c['test_coverage']:.1%} of the test samples, "
-            f"with {fmt(c['mean_set_size'])} classes on average ({c['singletons']:.0%} a single class, "
-            f"{c['empty']:.0%} empty).")
+    name = lambda k: names[k] if k < len(names) else str(k)  # noqa: E731
+    if c.get("by_class"):
+        t = c["min_probability"]
+        lo, hi = int(np.argmin(t)), int(np.argmax(t))
+        rule = (f"each class when its probability reaches that class's own threshold (class by class, Mondrian: "
+                f"from {fmt(t[lo])} for {name(lo)} to {fmt(t[hi])} for {name(hi)})")
+    else:
+        rule = f"every class of probability ≥ {fmt(c['min_probability'])}"
+    out = (f"Conformal {c['coverage']:.0%} prediction sets ({fitted}): {rule}; they held the true class for "
+           f"{c['test_coverage']:.1%} of the test samples, with {fmt(c['mean_set_size'])} classes on average "
+           f"({c['singletons']:.0%} a single class, {c['empty']:.0%} empty)")
+    tested = [(v, k) for k, v in enumerate(c.get("class_coverage") or []) if v is not None]
+    if tested:
+        v, k = min(tested)
+        out += f"; the class covered least, {name(k)}, {v:.1%}" + (
+            "" if c.get("by_class") else " (eval.conformal_by_class covers each class as asked)")
+    return out + "."

@@ -20,15 +20,16 @@ TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor f
 
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True,
-                  check_test: bool = False, own=(), conformal: float = 0.0):
+                  check_test: bool = False, own=(), conformal: float = 0.0, by_class: bool = False):
     """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
     target's units (None for a task that measures itself), for comparisons on the same samples.
     `check_training`: also list the training labels doubted, or targets fitted worst (the report
     shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
     test labels doubted most, with their rows in the data (a cross-validation merges its folds'). `own`:
     the recipe's eval.metrics, metrics of the user's scored with the task's (evaluate/metrics.py).
-    `conformal`: the coverage of prediction intervals or sets (conformal.py). It and the temperature are fitted
-    on the calibration split when the data has one (data.calibration_fraction), else on the validation split."""
+    `conformal`: the coverage of prediction intervals or sets (conformal.py; `by_class`: a threshold per class).
+    It and the temperature are fitted on the calibration split when the data has one (data.calibration_fraction),
+    else on the validation split."""
     s = data.split
     x = torch.as_tensor(s.x_test).to(device)
     y = torch.as_tensor(s.y_test).to(device, task.target_dtype())
@@ -66,7 +67,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         pred = task.predict(out).cpu().numpy()
         if conformal:  # (its coverage and size also as scalars: --repeats gives their mean ± std)
             metrics["conformal"] = c = fit_classes(task.probabilities(cal_out).cpu().numpy(), y_cal, probs, y_np,
-                                                   conformal, "calibration" if apart else "validation")
+                                                   conformal, "calibration" if apart else "validation", by_class)
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_set_size"] = c["test_coverage"], c["mean_set_size"]
         if data.subgroups:

@@ -72,7 +72,8 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),
-        "conformal_sentence": conformal.sentence(test["conformal"]) if test.get("conformal") else "",
+        "conformal_sentence": conformal.sentence(test["conformal"], spec.get("class_names") or ())
+        if test.get("conformal") else "",
         "near_sentence": near_sentence(near) if near.get("test_in_train") else "",
     }
 

@@ -191,7 +191,7 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if metrics["test"].get("conformal"):
         from ..evaluate import conformal
 
-        res += " " + conformal.sentence(metrics["test"]["conformal"])
+        res += " " + conformal.sentence(metrics["test"]["conformal"], spec.get("class_names") or ())
     if metrics.get("subgroups"):
         from ..evaluate.subgroups import sentence
 
