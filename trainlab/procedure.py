@@ -305,6 +305,9 @@ def _check_before_run(recipe: Recipe, raw) -> None:
     metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
     subgroups.check(raw)
     monitored(task, recipe.train.early_stopping.monitor)
+    if recipe.eval.conformal_by_class and not (recipe.eval.conformal and raw.target == "class"):
+        raise RecipeError("eval.conformal_by_class fits conformal prediction sets class by class: it needs classes and "
+                          "eval.conformal (e.g. 0.9).")
     fitted = recipe.eval.conformal and raw.target in ("class", "real") or recipe.eval.calibrate and raw.target == "class"
     if recipe.data.calibration_fraction and not fitted:
         raise RecipeError(f"data.calibration_fraction = {recipe.data.calibration_fraction} holds samples out of training "

@@ -65,6 +65,8 @@ def test_a_calibration_split_fits_the_intervals_and_is_named_in_the_methods(tmp_
     assert f"fitted on the {sizes['calibration']} calibration samples, held out from training and from choosing" in text
     with pytest.raises(RecipeError, match="asks for neither"):  # samples held out for nothing
         trainlab.run(recipe, ["data.calibration_fraction=0.2"], runs_dir=tmp_path, progress=False)
+    with pytest.raises(RecipeError, match="conformal_by_class .* needs classes"):  # values have no classes
+        trainlab.run(recipe, ["eval.conformal=0.9", "eval.conformal_by_class=true"], runs_dir=tmp_path, progress=False)
 
 
 def test_a_hard_class_is_covered_less_unless_each_class_gets_its_own_threshold(tmp_path):
