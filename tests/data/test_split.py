@@ -203,3 +203,26 @@ def test_a_near_identical_picture_on_both_sides_is_found_and_a_similar_one_is_no
         real = near_duplicates(raw.x_test, raw.x)
         assert len(real) == 16 and (4998, 13360) in [(j, i) for j, i, _ in real]
         assert all(raw.y_test[j] == raw.y[i] for j, i, _ in real)  # each twin has its twin's label
+
+
+def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_path):
+    from trainlab.data.split import near_texts
+    from trainlab.report.methods import near_sentence
+
+    train = np.array(["A fine film.", "Dull, dull, dull!", "I laughed all the way home"])
+    test = np.array(["a fine   FILM", "Dull, dull, dull!", "I laughed all the way", "dull dull dull"])
+    assert near_texts(test, train) == [(0, 0, 1.0), (3, 1, 1.0)]  # the exact copy is counted apart
+    rows = [("text", "label"), *((t, "pos" if i % 2 else "neg") for i, t in enumerate(
+        [f"review number {i} says it is {'good' if i % 2 else 'bad'}" for i in range(60)]))]
+    rows.append(("Review number 3 says it is GOOD!", "pos"))  # the same words as row 3, in the test set or not
+    import csv
+
+    with open(tmp_path / "r.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    raw = load_raw("text_table", {"path": str(tmp_path / "r.csv")})
+    counts = [prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="none", seed=seed)
+              .summary["near_duplicates"] for seed in range(6)]
+    assert {c["kind"] for c in counts} == {"text"} and max(c["test_in_train"] for c in counts) == 1
+    hit = next(c for c in counts if c["test_in_train"])
+    assert {hit["pairs"][0]["test_text"], hit["pairs"][0]["train_text"]} == {rows[4][0], rows[-1][0]}
+    assert near_sentence(hit).startswith("1 test text has a near-identical training text (the same words")

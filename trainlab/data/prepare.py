@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import NEAR, SHOWN_PIXELS, Split, duplicates, near_duplicates, split
+from .split import NEAR, SHOWN_PIXELS, Split, duplicates, near_duplicates, near_texts, split
 from .transforms import Normalizer
 
 
@@ -71,6 +71,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
               cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction)
     cal = s.x_cal is not None
     dups, digest = duplicates(s)
+    near = _near(s, raw.kind) if raw.kind in ("image", "text") else None  # (texts before they become token ids)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer
@@ -109,8 +110,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         "duplicates": dups, "test_digest": digest,
         "normalize": normalize if tok is None else "none (token ids)",
     }
-    if raw.kind == "image":  # the same picture on both sides, not byte for byte
-        summary["near_duplicates"] = _near(s)
+    if near is not None:  # the same picture or text on both sides, not byte for byte
+        summary["near_duplicates"] = near
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
@@ -137,15 +138,22 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     return Prepared(spec, ns, norm, summary, tok, values_of_test(raw, s))
 
 
-def _near(s: Split) -> dict:
-    """The test images with a near-identical training image (split.near_duplicates), counted, and the
-    first few pairs: the test sample's index in the data as read, and both images when they are small."""
-    found = near_duplicates(s.x_test, s.x_train)
-    small = int(np.prod(s.x_test.shape[-2:])) <= SHOWN_PIXELS
+def _near(s: Split, kind: str) -> dict:
+    """The test images (texts) with a near-identical training one (split.near_duplicates, near_texts),
+    counted, and the first few pairs: the test sample's index in the data as read, and both images when
+    they are small, or both texts."""
+    if kind == "text":
+        found = near_texts(s.x_test, s.x_train)
+        shown = lambda j, i: {"test_text": str(s.x_test[j])[:300], "train_text": str(s.x_train[i])[:300]}  # noqa: E731
+    else:
+        found = near_duplicates(s.x_test, s.x_train)
+        small = int(np.prod(s.x_test.shape[-2:])) <= SHOWN_PIXELS
+        shown = lambda j, i: ({"test_image": s.x_test[j].tolist(), "train_image": s.x_train[i].tolist()}  # noqa: E731
+                              if small else {})
     pairs = [{"sample": int(s.test_index[j]) if s.test_index is not None else j, "correlation": round(c, 5),
-              **({"test_image": s.x_test[j].tolist(), "train_image": s.x_train[i].tolist()} if small else {})}
-             for j, i, c in found[:8]]
-    return {"threshold": NEAR, "test_in_train": len(found), "pairs": pairs}
+              **shown(j, i)} for j, i, c in found[:8]]
+    return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),
+            "pairs": pairs}
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

@@ -229,6 +229,22 @@ def _standardised(x: np.ndarray) -> np.ndarray:
     return a / np.where(norm > 0, norm, 1)
 
 
+def _words(text: str) -> str:
+    import re
+
+    return " ".join(re.findall(r"\w+", str(text).casefold()))
+
+
+def near_texts(test: np.ndarray, train: np.ndarray) -> list[tuple[int, int, float]]:
+    """(test index, train index, 1.0) for each test text whose words, case and punctuation aside, are a
+    training text's, though the two differ byte for byte (a review posted twice, re-encoded, re-spaced)."""
+    seen = {}
+    for i, t in enumerate(train):
+        seen.setdefault(_words(t), i)
+    return [(j, seen[w], 1.0) for j, t in enumerate(test)
+            if (w := _words(t)) in seen and w and str(train[seen[w]]) != str(t)]
+
+
 def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float]]:
     """(test index, train index, correlation) for each test image whose most similar training image,
     among those of the same average hash, correlates with it at `threshold` or more, pixel for pixel, but

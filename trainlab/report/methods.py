@@ -216,10 +216,12 @@ def _own(recipe) -> str:
 
 def near_sentence(near: dict) -> str:
     """The test images that have a near-identical training image, in words (CLI, report, methods)."""
-    n = near["test_in_train"]
-    return (f"{n:,} test image{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training image "
-            f"(pixel correlation ≥ {near['threshold']}, not byte for byte the same: the same picture re-encoded or "
-            "touched up): they test memory more than generalisation.")
+    n, what = near["test_in_train"], "text" if near.get("kind") == "text" else "image"
+    how = ("the same words, case and punctuation aside, but not byte for byte" if what == "text" else
+           f"pixel correlation ≥ {near['threshold']}, not byte for byte the same: the same picture re-encoded or "
+           "touched up")
+    return (f"{n:,} test {what}{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training {what} "
+            f"({how}): they test memory more than generalisation.")
 
 
 def _tuned(baseline: dict, repeated: bool) -> str:
