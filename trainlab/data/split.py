@@ -204,7 +204,7 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
             "within_train": len(s.x_train) - len(tr)}, digest.hexdigest()
 
 
-NEAR = 0.995  # the correlation of two images' pixels above which they are one picture (Fashion-MNIST: test 4998 and its twin)
+NEAR = 0.995  # the correlation of two images' pixels from which they are one picture (Fashion-MNIST: 16 such pairs)
 SHOWN_PIXELS = 64 * 64  # near-duplicate pairs of images up to this size are kept to be shown in the report
 
 
