@@ -92,3 +92,19 @@ def test_the_classical_baseline_is_regularised_as_validation_says_not_left_a_str
     assert (m.predict(x[te]) == y[te]).mean() > (default.predict(x[te]) == y[te]).mean() + 0.03
     assert tuning_note("logistic regression", tuned).startswith(f"Logistic regression with C = {tuned['value']:g}, the "
                                                                 "best on the validation split of C = 0.01")
+
+
+def test_a_lead_over_a_baseline_fitted_on_fewer_samples_says_so():
+    from trainlab.report.methods import baseline_verdict
+
+    paired = {"test": "McNemar's exact test", "network_only": 40, "baseline_only": 5, "p_value": 1e-7}
+    metrics = {"spec": {"target": "class"}, "test": {"accuracy": 0.9},
+               "baselines": {"models": {"majority class": {"accuracy": 0.1, "paired": paired},
+                                        "logistic regression": {"accuracy": 0.8, "paired": paired}},
+                             "note": "fitted on a random 500 of 900 training samples (eval.baseline_max_samples)"}}
+    said, better = baseline_verdict(metrics)
+    assert better and said.endswith("the network is better (significant at the 5% level); the baseline was fitted on "
+                                    "a random 500 of 900 training samples (eval.baseline_max_samples), so part of "
+                                    "the lead may be the network's larger training set.")
+    metrics["baselines"]["note"] = ""
+    assert baseline_verdict(metrics)[0].endswith("(significant at the 5% level).")

@@ -59,7 +59,7 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
     if x.shape[0] > max_samples:
         pick = np.random.default_rng(seed).choice(x.shape[0], max_samples, replace=False)
         x, y = x[pick], y[pick]
-        note = f"fitted on a random {max_samples} of {len(s.x_train)} training samples (eval.baseline_max_samples)"
+        note = f"fitted on a random {max_samples:,} of {len(s.x_train):,} training samples (eval.baseline_max_samples)"
     x_test, x_val = _flat(s.x_test, spec.vocab_size), _flat(s.x_val, spec.vocab_size)
     norm = data.normalizer
     if loss is not None:  # the network's own loss on each test sample, from its predictions in the target's units

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.registry import named
-from ..evaluate.baselines import compared_on
+from ..evaluate.baselines import TRIVIAL, compared_on
 from ..tasks.base import monitored
 from . import fmt, headline_keys, lower_is_better, pvalue
 
@@ -266,8 +266,10 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     else:
         better = net < base if lower else net > base
         verdict = f"the {'network' if better else 'baseline'} is better (significant at the 5% level)"
+    fewer = metrics["baselines"].get("note") if better and name not in TRIVIAL.values() else ""
+    fewer = f"; the baseline was {fewer}, so part of the lead may be the network's larger training set" if fewer else ""
     return (f"Against {name}, the best baseline: {key.replace('_', ' ')} {fmt(net)} vs {fmt(base)} ({how}){test}: "
-            f"{verdict}.", better)
+            f"{verdict}{fewer}.", better)
 
 
 def _loss(recipe, spec: dict, task: str) -> str:
