@@ -25,6 +25,13 @@ def test_each_change_is_tested_against_the_recipe_on_the_same_samples(tmp_path):
     assert "hidden=[2]" in out.stdout and "significant" in out.stdout  # 2 hidden units cannot tell 10 digits apart
     html = (folder / "ablation.html").read_text()
     assert "the recipe as it is" in html and "optim.name=sgd; optim.lr=0.001" in html
+    from trainlab.evaluate.robustness import holm
+
+    changes = json.loads((folder / "ablation.json").read_text())["changes"]  # two tests at once: Holm's correction
+    assert [c["p_holm"] for c in changes] == holm([c["p_value"] for c in changes])
+    assert all(c["significant"] == (c["p_holm"] < 0.05) for c in changes) and "(Holm: " in out.stdout
+    assert "Holm-adjusted over the 2 comparisons with run 0" in html
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06]) and holm([0.5]) == [0.5]
     again = cli_here(*args)  # everything finished: read, not trained again
     assert again.returncode == 0 and len(list(folder.glob("*/metrics.json"))) == 3
     shown = cli_here("show", folder)  # the table again, from the folder

@@ -64,10 +64,15 @@ def test_a_site_with_scrambled_measurements_is_found_over_the_folds(tmp_path):
     assert sum(row["n"] for row in site.values()) == 569  # every sample, tested once
     assert site["east"]["accuracy"] < 0.85 < 0.9 < site["north"]["accuracy"] and site["south"]["accuracy"] > 0.9
     assert sg["by"]["site"]["test"]["p_value"] < 1e-3
+    ps = [sg["by"][c]["test"]["p_value"] for c in ("site", "age")]  # two columns tested: Holm's correction
+    low = min(2 * min(ps), 1)  # the smaller p doubled, the larger kept (and never below the first)
+    assert [sg["by"][c]["test"]["p_holm"] for c in ("site", "age")] == pytest.approx(
+        [low if p == min(ps) else max(low, p) for p in ps])
     ages = [row["value"] for row in sg["by"]["age"]["rows"]]
     assert len(ages) == 4 and ages[0].startswith("30-")  # quartiles, in order
     said = subgroups.sentence("site", sg["by"]["site"], 5)
     assert "over all 5 folds' test samples" in said and "differs between the values more than chance" in said
+    assert "(Holm-adjusted over the columns: p = " in said
     html = (r.path / "report.html").read_text()
     assert "Subgroups: does it work as well for everyone?" in html and "recall malignant" in html
     from trainlab.report.paper import write_paper

@@ -65,10 +65,10 @@ def _print_summary(run) -> None:
 
         console.print(conformal.sentence(m["test"]["conformal"], m["spec"].get("class_names") or ()), highlight=False)
     if m.get("subgroups"):
-        from ..evaluate.subgroups import sentence
+        from ..evaluate.subgroups import decisive_p, sentence
 
         for name, by in m["subgroups"]["by"].items():
-            console.print(("[yellow]" if by["test"]["p_value"] < 0.05 else "") + sentence(name, by, m["subgroups"]["folds"]),
+            console.print(("[yellow]" if decisive_p(by) < 0.05 else "") + sentence(name, by, m["subgroups"]["folds"]),
                           highlight=False)
     doubted = (m.get("out_of_fold") or {}).get("doubtful_labels", [])[:3]
     if doubted:
@@ -519,7 +519,8 @@ def _print_ablation(out: dict) -> None:
     for c in out["changes"]:
         diff = -c["mean_difference"]  # the change minus the recipe as it is
         table.add_row(c["change"], value(c), f"{diff:+.4f}", c["test"] or c.get("note", ""),
-                      "" if c["p_value"] is None else pvalue(c["p_value"]),
+                      "" if c["p_value"] is None else pvalue(c["p_value"]) + (
+                          f" (Holm: {pvalue(c['p_holm']).removeprefix('p = ')})" if "p_holm" in c else ""),
                       "significant" if c["significant"] else "")
     _console().print(table)
     _console().print(f"ablation: {out['report']}")

@@ -83,3 +83,15 @@ def agreement(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mcc = (c * s - chance) / np.sqrt((s ** 2 - (predicted ** 2).sum(-1)) * (s ** 2 - (actual ** 2).sum(-1)))
         kappa = (c * s - chance) / (s ** 2 - chance)
     return np.nan_to_num(mcc), np.nan_to_num(kappa)
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm's adjusted p-values, in the order given: the i-th smallest of m multiplied by m − i + 1,
+    made non-decreasing in that order, at most 1. Rejecting where they are below α keeps the chance of
+    any false finding below α."""
+    order = np.argsort(ps, kind="stable")
+    out, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        out[i] = running
+    return out

@@ -97,8 +97,20 @@ def merge(parts: list[dict]) -> dict:
 
 
 def summarise(stats: dict, class_names: list[str] | None) -> dict:
-    """name → {"rows": [{value, n, metrics}], "test": the test of whether the metric differs}."""
-    return {name: (_classes(by, class_names) if class_names else _values(by)) for name, by in stats.items()}
+    """name → {"rows": [{value, n, metrics}], "test": the test of whether the metric differs}; with two or
+    more columns their p-values are also Holm-adjusted ("p_holm"), which then decides (decisive_p)."""
+    from .robustness import holm
+
+    out = {name: (_classes(by, class_names) if class_names else _values(by)) for name, by in stats.items()}
+    if len(out) >= 2:
+        for by, p in zip(out.values(), holm([by["test"]["p_value"] for by in out.values()])):
+            by["test"]["p_holm"] = p
+    return out
+
+
+def decisive_p(s: dict) -> float:
+    """The p-value a column's verdict rests on: Holm-adjusted when several columns were tested."""
+    return s["test"].get("p_holm", s["test"]["p_value"])
 
 
 def _classes(by: dict, class_names: list[str]) -> dict:
@@ -171,6 +183,7 @@ def sentence(name: str, s: dict, folds: int = 0) -> str:
     where = f"over all {folds} folds' test samples" if folds else "test set"
     p = s["test"]["p_value"]
     verdict = (f"{metric.replace('_', ' ')} differs between the values more than chance would make it"
-               if p < 0.05 else "no evidence that it differs between the values")
-    return (f"By {name} ({metric.replace('_', ' ')}, {where}): {parts}{more}; {s['test']['test']}, {pvalue(p)}: "
+               if decisive_p(s) < 0.05 else "no evidence that it differs between the values")
+    holm = f" (Holm-adjusted over the columns: {pvalue(s['test']['p_holm'])})" if "p_holm" in s["test"] else ""
+    return (f"By {name} ({metric.replace('_', ' ')}, {where}): {parts}{more}; {s['test']['test']}, {pvalue(p)}{holm}: "
             f"{verdict}.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import TrainlabError
+from ..evaluate.robustness import holm
 from . import fmt, headline_keys, lower_is_better, plots, pvalue
 from .html import TEMPLATES
 
@@ -61,8 +62,16 @@ def same_samples(a, b) -> dict | None:
 
 
 def against_first(runs: list, key: str) -> list[dict]:
-    """Each later run against the first on `key`: which is better, and whether significantly."""
-    return [significance(runs[0].metrics, r.metrics, key, same_samples(runs[0], r)) for r in runs[1:]]
+    """Each later run against the first on `key`: which is better, and whether significantly. Several
+    comparisons at once find a 'significant' difference by chance more often than one: their p-values are
+    also adjusted by Holm's step-down method (p_holm), which decides `significant` when there are two or more."""
+    tests = [significance(runs[0].metrics, r.metrics, key, same_samples(runs[0], r)) for r in runs[1:]]
+    tested = [t for t in tests if t["p_value"] is not None]
+    if len(tested) >= 2:
+        for t, p in zip(tested, holm([t["p_value"] for t in tested])):
+            t.update(p_holm=p, significant=p < 0.05)
+    return tests
+
 
 
 def check_comparable(runs: list) -> None:

@@ -80,7 +80,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
 
 def _subgroup_tables(metrics: dict) -> list[dict]:
     """data.subgroups as tables (a row per value) and the sentence saying whether they differ."""
-    from ..evaluate.subgroups import sentence, table
+    from ..evaluate.subgroups import decisive_p, sentence, table
 
     sg = metrics.get("subgroups")
     out = []
@@ -88,7 +88,7 @@ def _subgroup_tables(metrics: dict) -> list[dict]:
         columns, rows = table(by, metrics["spec"]["class_names"])
         out.append({"columns": [name, *(c.replace("_", " ") for c in columns)],
                     "rows": [[row[0], row[1], *("" if v is None else fmt(v) for v in row[2:])] for row in rows],
-                    "sentence": sentence(name, by, sg["folds"]), "differs": by["test"]["p_value"] < 0.05})
+                    "sentence": sentence(name, by, sg["folds"]), "differs": decisive_p(by) < 0.05})
     return out
 
 

@@ -74,8 +74,9 @@ def _subgroups(f: Path, metrics: dict) -> Path:
         for i, (name, s) in enumerate(metrics["subgroups"]["by"].items()):
             columns, rows = table(s, metrics["spec"]["class_names"])
             if i == 0:  # (every column of a run has the same metrics)
-                w.writerow(["subgroup", "value", *columns, "test", "p_value"])
-            w.writerows([name, *map(_cell, row), s["test"]["test"], s["test"]["p_value"]] for row in rows)
+                w.writerow(["subgroup", "value", *columns, "test", "p_value", "p_holm"])
+            w.writerows([name, *map(_cell, row), s["test"]["test"], s["test"]["p_value"], s["test"].get("p_holm", "")]
+                        for row in rows)
     return f
 
 
