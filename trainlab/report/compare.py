@@ -73,7 +73,6 @@ def against_first(runs: list, key: str) -> list[dict]:
     return tests
 
 
-
 def check_comparable(runs: list) -> None:
     """Two or more finished runs of one supervised or generative task, or a clear error."""
     if len(runs) < 2:
