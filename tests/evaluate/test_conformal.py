@@ -92,3 +92,29 @@ def test_a_hard_class_is_covered_less_unless_each_class_gets_its_own_threshold(t
     assert got == [[n for n, k in zip("abcd", row) if k] for row in keep]
     few = fit_classes(probs[:20], y[:20], probs[test], y[test], 0.9, by_class=True)  # ~5 samples a class: too few
     assert set(few["always_in_set"]) == {0, 1, 2, 3} and few["test_coverage"] == 1.0
+
+
+def test_each_regression_target_gets_its_own_interval(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 3)).astype(np.float32)
+    y = np.stack([x[:, 0] + 0.1 * rng.normal(size=3000), x[:, 1] + 2.0 * rng.normal(size=3000)], 1)  # one noisy
+    np.savez(tmp_path / "two.npz", x=x, y=y.astype(np.float32))
+    recipe = {"name": "two", "data": {"name": "arrays", "path": str(tmp_path / "two.npz"), "calibration_fraction": 0.2},
+              "model": {"name": "mlp", "hidden": [16]}, "optim": {"name": "adam", "lr": 0.01},
+              "train": {"epochs": 15, "batch_size": 64}, "eval": {"conformal": 0.9, "baselines": False},
+              "report": {"html": False, "interpret": False}}
+    from trainlab.core.config import parse_recipe
+
+    r = trainlab.run(parse_recipe(recipe), runs_dir=tmp_path, progress=False)
+    c = r.metrics["test"]["conformal"]
+    (narrow, wide), covered = c["half_width"], c["target_coverage"]
+    assert 0.1 < narrow < 0.5 < 2.5 < wide < 4.5  # each target's own noise: ± 1.645 σ at 90%
+    assert all(v == pytest.approx(0.9, abs=0.05) for v in covered) and c["test_coverage"] == pytest.approx(np.mean(covered))
+    from trainlab.serve.predictor import Predictor
+
+    out = Predictor(r.path).predict(np.zeros((2, 3), np.float32))
+    assert np.shape(out["intervals"]) == (2, 2, 2) and out["intervals"][0][1][1] - out["intervals"][0][1][0] == \
+        pytest.approx(2 * wide)
+    from trainlab.evaluate.conformal import sentence
+
+    assert "each target its own: target 1 ± " in sentence(c)

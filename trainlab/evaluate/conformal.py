@@ -23,12 +23,18 @@ def _quantile(scores: np.ndarray, coverage: float) -> float:
 
 def fit_values(true_fit: np.ndarray, pred_fit: np.ndarray, true: np.ndarray, pred: np.ndarray, coverage: float,
                fitted_on: str = "validation") -> dict:
-    """Intervals pred ± q, q the conformal quantile of the absolute errors on the split `fitted_on`."""
-    q = _quantile(np.abs(true_fit - pred_fit), coverage)
-    if not math.isfinite(q):
+    """Intervals pred ± q, q the conformal quantile of the absolute errors on the split `fitted_on`. With
+    several targets ((N, T) arrays) each target gets its own q, covering that target as asked; the test
+    coverage and width are then their means, and "target_coverage" each one's."""
+    several = np.ndim(true_fit) == 2 and np.shape(true_fit)[1] > 1
+    errors = np.abs(np.reshape(true_fit, (len(true_fit), -1)) - np.reshape(pred_fit, (len(pred_fit), -1)))
+    q = np.array([_quantile(e, coverage) for e in errors.T])
+    if not np.isfinite(q).all():
         return _record(coverage, len(true_fit), fitted_on, too_few=True)
-    return {**_record(coverage, len(true_fit), fitted_on), "half_width": q,
-            "test_coverage": float(np.mean(np.abs(true - pred) <= q)), "mean_width": 2 * q}
+    held = np.abs(np.reshape(true, (len(true), -1)) - np.reshape(pred, (len(pred), -1))) <= q
+    out = {**_record(coverage, len(true_fit), fitted_on), "half_width": q.tolist() if several else float(q[0]),
+           "test_coverage": float(held.mean(0).mean()), "mean_width": float(2 * q.mean())}
+    return {**out, "target_coverage": held.mean(0).tolist()} if several else out
 
 
 def fit_classes(probs_fit: np.ndarray, y_fit: np.ndarray, probs: np.ndarray, y: np.ndarray, coverage: float,
@@ -64,9 +70,12 @@ def _record(coverage: float, n: int, fitted_on: str, too_few: bool = False) -> d
     return {"coverage": coverage, "fitted_on": fitted_on, "samples": n, **({"too_few": True} if too_few else {})}
 
 
-def intervals(fitted: dict, values: list[float]) -> list[list[float]]:
+def intervals(fitted: dict, values) -> list:
+    """[low, high] for each value; with several targets ((N, T) values), a [low, high] for each target."""
     q = fitted["half_width"]
-    return [[float(v) - q, float(v) + q] for v in values]
+    if isinstance(q, list):
+        return [[[float(v) - h, float(v) + h] for v, h in zip(row, q)] for row in np.reshape(values, (-1, len(q)))]
+    return [[float(v) - q, float(v) + q] for v in np.reshape(values, (len(values), -1))[:, 0]]  # (the first target)
 
 
 def sets(fitted: dict, probs: np.ndarray, names) -> list[list[str]]:
@@ -86,6 +95,11 @@ def sentence(c: dict, names=()) -> str:
     fitted = f"fitted on the {n:,} {where} samples" + (
         ", held out from training and from choosing the epoch" if where == "calibration" else
         ", which also chose the epoch: approximate; data.calibration_fraction holds out samples for the guarantee")
+    if isinstance(c.get("half_width"), list):
+        each = ", ".join(f"target {k + 1} ± {fmt(h)} ({v:.1%})"
+                         for k, (h, v) in enumerate(zip(c["half_width"], c["target_coverage"])))
+        return (f"Conformal {c['coverage']:.0%} prediction intervals ({fitted}), each target its own: {each} of "
+                "the test samples covered.")
     if "half_width" in c:
         return (f"Conformal {c['coverage']:.0%} prediction intervals ({fitted}): each prediction ± "
                 f"{fmt(c['half_width'])}, covering {c['test_coverage']:.1%} of the test samples.")

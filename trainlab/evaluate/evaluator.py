@@ -92,9 +92,10 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     elif data.spec.target == "real":
         pred, true = _in_units(task, out, y_np)
         metrics["residuals"] = regression_residuals(pred, true)
-        if conformal:
-            pred_cal, true_cal = _in_units(task, cal_out, y_cal)
-            metrics["conformal"] = c = fit_values(true_cal, pred_cal, true, pred, conformal,
+        if conformal:  # every target, each its own interval
+            (pred_cal, true_cal), (pred_all, true_all) = _in_units(task, cal_out, y_cal, False), \
+                _in_units(task, out, y_np, False)
+            metrics["conformal"] = c = fit_values(true_cal, pred_cal, true_all, pred_all, conformal,
                                                   "calibration" if apart else "validation")
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_width"] = c["test_coverage"], c["mean_width"]
@@ -111,10 +112,11 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
     return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
-def _in_units(task, out, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A regression's (predictions, targets) of its first target, in the target's units."""
-    return (task.predict(out).cpu().numpy().reshape(len(y), -1)[:, 0],
-            task.to_units(torch.as_tensor(y)).numpy().reshape(len(y), -1)[:, 0])
+def _in_units(task, out, y: np.ndarray, first: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A regression's (predictions, targets) in the target's units: of its first target, or (N, T) of all."""
+    pred, true = task.predict(out).cpu().numpy().reshape(len(y), -1), \
+        task.to_units(torch.as_tensor(y)).numpy().reshape(len(y), -1)
+    return (pred[:, 0], true[:, 0]) if first else (pred, true)
 
 
 def _on_training(model, x_train: np.ndarray, device, batch_size: int):

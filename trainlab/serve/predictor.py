@@ -221,7 +221,8 @@ class Predictor:
     def predict(self, x, batch_size: int = 1024, what: str = "input") -> dict:
         """Inputs (see to_array) → predictions. Classification: {"predicted": names,
         "probabilities": (N, K) list}; regression: {"values": list}. A run with eval.conformal adds
-        "prediction_sets" (classes) or "intervals" ([low, high] per value) and their "coverage"."""
+        "prediction_sets" (classes) or "intervals" ([low, high] per value, per target when there are
+        several) and their "coverage"."""
         import torch
 
         if self.task.name == "segmentation":
@@ -240,7 +241,7 @@ class Predictor:
         else:
             result = {"values": self.task.predict(out).reshape(len(a), -1).squeeze(-1).tolist()}
             if fitted:
-                result["intervals"] = conformal.intervals(fitted, np.asarray(result["values"]).reshape(len(a), -1)[:, 0])
+                result["intervals"] = conformal.intervals(fitted, np.asarray(result["values"]).reshape(len(a), -1))
         if fitted:
             result["coverage"] = fitted["coverage"]
         if self.spec.kind == "table":  # a row outside the training range: the prediction extrapolates
