@@ -198,6 +198,9 @@ def test_a_near_identical_picture_on_both_sides_is_found_and_a_similar_one_is_no
     assert near_sentence({"test_in_train": 1, "threshold": NEAR}).startswith("1 test image has a near-identical training")
     assert p.summary["duplicates"]["test_in_train"] + p.summary["duplicates"]["test_in_val"] == 1
 
+    photos = rng.integers(0, 256, (12, 3, 300, 500)).astype(np.uint8)  # large colour images: compared at 60 × 62
+    copy = np.clip(photos[2].astype(int) + rng.integers(-2, 3, photos[2].shape), 0, 255).astype(np.uint8)
+    assert [(j, i) for j, i, _ in near_duplicates(np.stack([copy, photos[5]]), photos)] == [(0, 2)]
     if FASHION.is_dir():  # the real thing: Fashion-MNIST's official test set holds 16 pictures of its training set
         raw = load_raw("fashion_mnist", {})
         real = near_duplicates(raw.x_test, raw.x)

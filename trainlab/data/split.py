@@ -208,25 +208,44 @@ NEAR = 0.995  # the correlation of two images' pixels from which they are one pi
 SHOWN_PIXELS = 64 * 64  # near-duplicate pairs of images up to this size are kept to be shown in the report
 
 
+def _chunks(x: np.ndarray, floats: int = 1 << 25):
+    """x in runs of images whose float copies take at most `floats` values (128 MB) together."""
+    step = max(1, floats // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    for i in range(0, len(x), step):
+        yield x[i:i + step].astype(np.float32)
+
+
+def _block_means(a: np.ndarray, bh: int, bw: int) -> np.ndarray:
+    """(..., H, W) → the means of its bh × bw blocks of pixels (a remainder at the edge dropped)."""
+    h, w = a.shape[-2:]
+    a = a[..., :h // bh * bh, :w // bw * bw]
+    return a.reshape(*a.shape[:-2], h // bh, bh, w // bw, bw).mean((-3, -1))
+
+
 def _average_hash(x: np.ndarray, size: int = 8) -> list[bytes]:
-    """Each image's average hash: its size × size block means (channels averaged), each above or below
-    their mean, as bits. Near-identical images share it; an exact search compares only within a hash."""
-    n, h, w = len(x), x.shape[-2], x.shape[-1]
-    bh, bw = max(h // size, 1), max(w // size, 1)
+    """Each image's average hash: the means of blocks of ⌊H / size⌋ × ⌊W / size⌋ pixels (at least size ×
+    size of them; 9 × 9 for 28 × 28), channels averaged, each above or below their mean, as bits.
+    Near-identical images share it; an exact search compares only within a hash."""
+    h, w = x.shape[-2:]
     out = []
-    for i in range(0, n, 4096):  # a chunk at a time: the float copy of all images can be large
-        a = x[i:i + 4096].reshape(-1, int(np.prod(x.shape[1:-2], dtype=int)), h, w).astype(np.float32).mean(1)
-        a = a[:, :bh * (h // bh), :bw * (w // bw)]
-        a = a.reshape(len(a), h // bh, bh, w // bw, bw).mean((2, 4)).reshape(len(a), -1)
+    for a in _chunks(x):
+        a = _block_means(a.reshape(len(a), -1, h, w).mean(1), max(h // size, 1), max(w // size, 1)).reshape(len(a), -1)
         out += [r.tobytes() for r in np.packbits(a > a.mean(1, keepdims=True), axis=1)]
     return out
 
 
-def _standardised(x: np.ndarray) -> np.ndarray:
-    a = x.reshape(len(x), -1).astype(np.float32)
-    a -= a.mean(1, keepdims=True)
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.where(norm > 0, norm, 1)
+def _standardised(x: np.ndarray, size: int = 64) -> np.ndarray:
+    """Images as unit vectors of their centred pixels, larger ones first reduced to at most size × size
+    block means (so that a correlation costs the same for a photograph as for a thumbnail)."""
+    parts = []
+    for a in _chunks(x):
+        a = a.reshape(len(a), -1, *x.shape[-2:])
+        h, w = a.shape[-2:]
+        a = (_block_means(a, -(-h // size), -(-w // size)) if max(h, w) > size else a).reshape(len(a), -1)
+        a -= a.mean(1, keepdims=True)
+        norm = np.linalg.norm(a, axis=1, keepdims=True)
+        parts.append(a / np.where(norm > 0, norm, 1))
+    return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
 
 def _words(text: str) -> str:
@@ -247,9 +266,9 @@ def near_texts(test: np.ndarray, train: np.ndarray) -> list[tuple[int, int, floa
 
 def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float]]:
     """(test index, train index, correlation) for each test image whose most similar training image,
-    among those of the same average hash, correlates with it at `threshold` or more, pixel for pixel, but
-    is not byte for byte the same (exact duplicates are counted apart): the same picture re-encoded,
-    re-scaled or touched up, which a random split would put on both sides."""
+    among those of the same average hash, correlates with it at `threshold` or more, pixel for pixel (at
+    most 64 × 64 block means of them), but is not byte for byte the same (exact duplicates are counted
+    apart): the same picture re-encoded, re-scaled or touched up, which a random split would put on both sides."""
     buckets: dict[bytes, list[int]] = {}
     for i, k in enumerate(_average_hash(train)):
         buckets.setdefault(k, []).append(i)
