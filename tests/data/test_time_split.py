@@ -93,3 +93,14 @@ def test_time_order_refuses_a_calibration_split(tmp_path):
     with pytest.raises(DataError, match="later in time are not exchangeable"):
         trainlab.run(data, ["data.time='visit'", "data.calibration_fraction=0.1", "eval.conformal=0.9"], label="outcome",
                      runs_dir=tmp_path / "runs", progress=False)
+
+
+def test_only_dates_of_a_sure_form_are_times():
+    from trainlab.data.datasets import is_iso_date, moments
+
+    assert all(map(is_iso_date, ["2024-03-01", "2024-03-01T08:30", "2024-03-01 08:30:15.5"]))
+    # NumPy alone reads these too: "now" and "today" as the clock's time, "" and "NaT" as no time
+    assert not any(map(is_iso_date, ["", "NaT", "now", "today", "2024-02-30", "03/01/2024"]))
+    with pytest.raises(DataError, match="'now' is neither a number nor an ISO 8601 date"):
+        moments(["2024-03-01", "now"], "visits.csv column 'visit'")
+    assert moments(["2021", "2020"], "x")[0].tolist() == [2021.0, 2020.0]  # years are numbers

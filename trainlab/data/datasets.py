@@ -3,6 +3,7 @@ or normalisation, plus what the data means (kind, target, class names)."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -155,18 +156,17 @@ def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_
     if group:
         extra["groups"] = np.unique(_names_in(files, group, "data.group"), return_inverse=True)[1].astype(np.int64)
     if subgroups:
-        extra["subgroups"] = {k: np.array(_names_in(files, rx, f"data.subgroups.{k}"), str) for k, rx in subgroups.items()}
+        found = lambda fs: {k: np.array(_names_in(fs, rx, f"data.subgroups.{k}"), str)  # noqa: E731
+                            for k, rx in subgroups.items()}
+        extra["subgroups"] = found(files)
         if files_test is not None:
-            extra["subgroups_test"] = {k: np.array(_names_in(files_test, rx, f"data.subgroups.{k}"), str)
-                                       for k, rx in subgroups.items()}
+            extra["subgroups_test"] = found(files_test)
     note = f", {bad} unreadable files skipped" if bad else ""
     return RawData(x, y, "image", "class", f"image folder {path}{note}", tuple(classes), **extra)
 
 
 def _names_in(files, pattern: str, key: str) -> list[str]:
     """What `pattern` finds in each file name: its first group, or its whole match."""
-    import re
-
     try:
         rx = re.compile(pattern)
     except re.error as err:
@@ -436,19 +436,25 @@ def moments(cells: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{where}: row {int(missing[0]) + 2} has no time; every row needs one.")
     if all_numbers(text):
         return text.astype(np.float64), text
-    try:
-        return np.array(text, dtype="datetime64[s]").astype(np.int64).astype(np.float64), text
-    except ValueError:
-        bad = next(c for c in text if not is_iso_date(c))
+    bad = next((c for c in text if not is_iso_date(c)), None)
+    if bad is not None:
         raise DataError(f"{where}: {str(bad)!r} is neither a number nor an ISO 8601 date (2024-03-01, "
-                        "2024-03-01T08:30); write the times in one of those forms.") from None
+                        "2024-03-01T08:30); write the times in one of those forms.")
+    return np.array(text, dtype="datetime64[s]").astype(np.int64).astype(np.float64), text
+
+
+# a date, or a date and a time: 2024-03-01, 2024-03-01T08:30, 2024-03-01 08:30:15.5 (NumPy alone also takes
+# "", "NaT", "today" and "now", which are no times of a sample)
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 
 
 def is_iso_date(cell: str) -> bool:
+    if not ISO_DATE.fullmatch(cell.strip()):
+        return False
     try:
-        np.datetime64(cell, "s")
+        np.datetime64(cell.strip(), "s")
         return True
-    except ValueError:
+    except ValueError:  # 2024-02-30
         return False
 
 
