@@ -253,6 +253,7 @@ def reproduce(path: str | Path, progress: bool = True) -> dict:
     if not first.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished (status: {first.status}); reproduce a finished run.")
     again = run(first.path / "recipe.toml", runs_dir=first.path / "reproduction", progress=progress)
+
     def scores(m: dict) -> dict:  # the headline test metrics; a reinforcement-learning run's mean returns
         if m.get("kind") == "rl":
             return {f"{k}_mean_return": v["mean"] for k, v in m["eval"].items() if isinstance(v, dict) and "mean" in v}

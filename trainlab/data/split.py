@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,8 +250,6 @@ def _standardised(x: np.ndarray, size: int = 64) -> np.ndarray:
 
 
 def _words(text: str) -> str:
-    import re
-
     return " ".join(re.findall(r"\w+", str(text).casefold()))
 
 

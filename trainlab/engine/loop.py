@@ -321,8 +321,8 @@ def _train_epoch(fabric, model, optimizers, step_schedulers, task, t, net, batch
             stepped = i % acc == acc - 1 or i == n_batches - 1  # the last batch of its group: the step
             if i % acc == 0:
                 optimizer.zero_grad(set_to_none=True)
-                # the samples this step sums over: fewer batches, and a short one, at the end of an epoch
-                group = sum(min(t.batch_size, n_samples - j * t.batch_size) for j in range(i, min(i + acc, n_batches)))
+                if acc > 1:  # the samples this step sums over: fewer batches, and a short one, at the epoch's end
+                    group = sum(min(t.batch_size, n_samples - j * t.batch_size) for j in range(i, min(i + acc, n_batches)))
             # the gradients of the group's batches summed, each batch's mean loss weighted by its share of
             # the group's samples (the gradient of one batch as large as the group); until the group's
             # last batch, data-parallel processes keep theirs to themselves (forward and backward)

@@ -62,6 +62,11 @@ def _warm(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
 
 
+def _decayed(step: int, warmup: int, total: int) -> float:
+    """How far the decay after the warm-up has gone at `step`: 0 at its start, 1 at the last step."""
+    return min(max(step - warmup, 0), total - warmup) / max(total - warmup, 1)
+
+
 @SCHEDULES.register("cosine")
 def cosine(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
     """Cosine decay from the initial rate to min_lr over all training steps, after `warmup` steps of
@@ -74,8 +79,7 @@ def cosine(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
         # closed form (the recursive CosineAnnealingLR reads the current rate back: a host sync per
         # step when the rate is a device tensor, as in a CUDA-graph step)
         floor = min_lr / base if base else 0.0
-        done = min(max(step - warmup, 0), total - warmup) / max(total - warmup, 1)
-        return _warm(step, warmup) * (floor + (1 - floor) * (1 + math.cos(math.pi * done)) / 2)
+        return _warm(step, warmup) * (floor + (1 - floor) * (1 + math.cos(math.pi * _decayed(step, warmup, total))) / 2)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
 
@@ -88,8 +92,7 @@ def linear(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
 
     def factor(step: int, base: float = float(optimizer.param_groups[0]["lr"])) -> float:
         floor = min_lr / base if base else 0.0
-        done = min(max(step - warmup, 0), total - warmup) / max(total - warmup, 1)
-        return _warm(step, warmup) * (1 - (1 - floor) * done)
+        return _warm(step, warmup) * (1 - (1 - floor) * _decayed(step, warmup, total))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
 

@@ -47,7 +47,7 @@ class Predictor:
         self.task = build_task(meta["task"]["name"], self.spec, task_params, normalizer=self.normalizer)
         f = self.run_dir / "metrics.json"
         self.metrics = json.loads(f.read_text()) if f.is_file() else {}
-        fitted = self.metrics.get("test", {}).get("conformal") or {}  # eval.conformal, fitted on validation
+        fitted = self.metrics.get("test", {}).get("conformal") or {}  # eval.conformal, as the run fitted it
         self.conformal = {} if fitted.get("too_few") else fitted
         chosen = self.metrics.get("test", {}).get("threshold")
         if chosen is not None:  # a binary classifier's or a segmentation's, as the run tested (often chosen on validation)
