@@ -19,6 +19,7 @@ from .core.spec import DataSpec
 from .plugins import identity, keep, load, ours
 
 log = logging.getLogger("trainlab")
+CACHE = ".cache"  # in the runs folder: what one run computed and the next on the same data reuses
 _WARNED: set = set()  # user entries outside the recipe's plugins, warned about once per process
 
 
@@ -410,7 +411,8 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
         done = _read_json(folder / "result.json")  # a finished repeat is not prepared or trained again
         if not done:
             data = first_data if i == 0 and first_data is not None else _prepare(raw, recipe, seed)
-            done = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric)
+            done = _train_one(folder, recipe, data, device, seed, progress, first=i == 0, fabric=fabric,
+                              cache=path.parent / CACHE)
             if main:
                 _write_json(folder / "result.json", done)
         results.append(done)
@@ -422,13 +424,15 @@ def _explainable(spec) -> bool:
     return spec.target == "class" and spec.kind in ("image", "table", "points")
 
 
-def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None):
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None,
+               cache: Path | None = None):
     """Train, test and compare with the baselines one split seed; returns its result. `fabric`: the data-parallel
-    processes' shared Fabric (None: one process, a Fabric made here)."""
+    processes' shared Fabric (None: one process, a Fabric made here); `cache`: where fitted baselines are kept
+    for the next run on the same data."""
     from .engine import checkpoint, sharding
     from .engine.loop import fit
     from .engine.runtime import precision_name, strategy_name
-    from .evaluate.baselines import run_baselines
+    from .evaluate.baselines import score_baselines
     from .evaluate.evaluator import evaluate_test
     from .evaluate.tta import with_tta
 
@@ -461,10 +465,11 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     if predictions is not None and main:  # kept for comparisons with other runs on the same test samples
         np.savez_compressed(folder / "test_predictions.npz", **predictions)
         if recipe.eval.baselines:
-            baselines = run_baselines(data, recipe.eval.baseline_max_samples, seed, predictions["pred"],
-                                      balanced=getattr(task, "class_weights", None) is not None,
-                                      loss=task.custom if task.name == "regression" else None,
-                                      own=recipe.eval.metrics)
+            fitted = _fitted_baselines(cache, data, recipe.eval.baseline_max_samples, seed,
+                                       balanced=getattr(task, "class_weights", None) is not None)
+            baselines = score_baselines(fitted, data, predictions["pred"],
+                                        loss=task.custom if task.name == "regression" else None,
+                                        own=recipe.eval.metrics)
     n_params = sum(p.numel() for p in model.parameters())
     if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
         from .evaluate.interpret import interpret as interpret_model
@@ -487,6 +492,28 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                 "strategy": strategy_name(fabric)},
         "history": result.history, **({"baselines": baselines} if baselines else {}),
     }
+
+
+def _fitted_baselines(cache: Path | None, data, max_samples: int, seed: int, balanced: bool) -> dict:
+    """The baselines fitted on this data: read from `cache` when a run on the same samples fitted them (an
+    ablation's variants, a recipe run again with another network: 7 s of the 20 of tp1), fitted and kept
+    there otherwise."""
+    from .engine.checkpoint import load_arrays, save_arrays
+    from .evaluate import baselines
+
+    if cache is None:
+        return baselines.fit_baselines(data, max_samples, seed, balanced)
+    path = cache / f"baselines-{baselines.fingerprint(data, max_samples, seed, balanced)}.npz"
+    if path.is_file():
+        try:
+            fitted = baselines.from_arrays(load_arrays(path))
+            log.info("baselines: the fit of an earlier run on the same samples, kept in %s", path)
+            return fitted
+        except (OSError, ValueError, KeyError, EOFError):  # a damaged entry is fitted again and replaced
+            log.warning("baselines: %s is unreadable; fitting again", path)
+    fitted = baselines.fit_baselines(data, max_samples, seed, balanced)
+    save_arrays(path, baselines.to_arrays(fitted))
+    return fitted
 
 
 def _judge(folder: Path, source: str, overrides: list[str], device: str):

@@ -108,3 +108,59 @@ def test_a_lead_over_a_baseline_fitted_on_fewer_samples_says_so():
                                     "the lead may be the network's larger training set.")
     metrics["baselines"]["note"] = ""
     assert baseline_verdict(metrics)[0].endswith("(significant at the 5% level).")
+
+
+def test_a_run_on_the_same_samples_reuses_the_baselines_fit_and_new_samples_or_a_damaged_entry_fit_again(tmp_path,
+                                                                                                          caplog):
+    """An ablation's variants and a recipe run again with another network test on the same samples: the
+    baselines' fit (7 s of tp1's 20) is kept in the runs folder's .cache and read back, scored against the
+    new network's predictions."""
+    import logging
+
+    import trainlab
+    from trainlab.core.config import parse_recipe
+    from tests.conftest import recipe_dict
+
+    def baselines(seed=0, **model):
+        r = recipe_dict(seed=seed, data={"name": "breast_cancer"}, eval={"baselines": True},
+                        model={"name": "mlp", "hidden": [8], **model})
+        return trainlab.run(parse_recipe(r), runs_dir=tmp_path, progress=False).metrics["baselines"]
+
+    first = baselines()
+    entries = sorted((tmp_path / ".cache").glob("baselines-*.npz"))
+    assert len(entries) == 1 and "reused" not in first
+    with caplog.at_level(logging.INFO, logger="trainlab"):
+        again = baselines(hidden=[32, 16])  # another network, the same samples
+    assert again.pop("reused") is True and "the fit of an earlier run on the same samples" in caplog.text
+    for name, m in first["models"].items():  # the same fit, each compared with its own run's network
+        assert {k: v for k, v in again["models"][name].items() if k != "paired"} == \
+               {k: v for k, v in m.items() if k != "paired"}
+    assert again["tuning"] == first["tuning"] and again["single_feature"] == first["single_feature"]
+    assert "reused" not in baselines(seed=1)  # another split: other samples, another fit
+    assert len(list((tmp_path / ".cache").glob("baselines-*.npz"))) == 2
+    entries[0].write_bytes(b"not an npz")
+    with caplog.at_level(logging.WARNING, logger="trainlab"):
+        damaged = baselines()
+    assert "reused" not in damaged and "unreadable; fitting again" in caplog.text
+    assert damaged["models"]["logistic regression"]["accuracy"] == first["models"]["logistic regression"]["accuracy"]
+    assert baselines().get("reused") is True  # the entry was replaced
+
+
+def test_the_fingerprint_changes_with_any_sample_the_fit_sees_and_with_class_weights():
+    import copy
+
+    from trainlab.core.config import parse_recipe
+    from trainlab.evaluate.baselines import fingerprint
+    from trainlab.procedure import _load_raw, _prepare
+    from tests.conftest import recipe_dict
+
+    r = parse_recipe(recipe_dict(data={"name": "breast_cancer"}))
+    data = _prepare(_load_raw(r), r, 0)
+    key = fingerprint(data, 10_000, 0)
+    assert fingerprint(data, 10_000, 0) == key and fingerprint(data, 10_000, 0, balanced=True) != key
+    for part in ("x_train", "y_val", "x_test"):
+        other = copy.deepcopy(data)
+        a = getattr(other.split, part)
+        a.reshape(-1)[-1] += 1
+        assert fingerprint(other, 10_000, 0) != key, part
+    assert fingerprint(data, 100, 0) != key and fingerprint(data, 100, 1) != fingerprint(data, 100, 0)

@@ -18,6 +18,7 @@ TRIVIAL = {"class": "majority class", "real": "mean"}  # the trivial baseline's 
 SINGLE = "best single feature"  # one name over repeats, whichever feature each split picks
 MAX_SINGLE_FEATURES = 200  # tables up to this many features get the single-feature baseline (a tree each)
 LEAK_SCORE = 0.99  # a single feature this good on validation is worth checking for leakage
+FIT_FORMAT = 1  # the stored fit's layout (to_arrays); a new layout fits again
 # the classical baselines' regularisation path, strongest first: an untuned one is a straw man (on tp1,
 # logistic regression with scikit-learn's C = 1 scored 0.8225, with C = 0.1 chosen on validation 0.8347)
 PATH = {"class": ("C", (0.01, 0.1, 1.0, 10.0)), "real": ("alpha", (100.0, 10.0, 1.0, 0.1))}
@@ -41,29 +42,50 @@ def compared_on(baselines: dict, target: str) -> str:
     return baselines.get("compared_on") or COLUMNS[target][0]
 
 
-def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None, own=()) -> dict:
-    """The baselines' test metrics, each with a paired test against the `network`'s predictions on
-    the same test samples (classes, or values in the target's units); `balanced`: the classifier
-    weights classes as the run did (task.class_weights = "balanced"), so the comparison is like for like.
-    `loss`: a regression loss of the user's, fn(outputs, targets) on standardised values; the baselines
-    get its value, and are compared with the network on it, sample by sample. `own`: the recipe's
-    eval.metrics, scored on each baseline's predictions too."""
+def _rows(data, max_samples: int, seed: int) -> tuple[np.ndarray | None, str]:
+    """The training rows the baselines are fitted on (None: all of them), and the note saying so."""
+    n = len(data.split.x_train)
+    if n <= max_samples:
+        return None, ""
+    pick = np.random.default_rng(seed).choice(n, max_samples, replace=False)
+    return pick, f"fitted on a random {max_samples:,} of {n:,} training samples (eval.baseline_max_samples)"
+
+
+def fingerprint(data, max_samples: int, seed: int, balanced: bool = False) -> str:
+    """What the baselines' fit depends on, hashed: the samples they are fitted, tuned and tested on, the
+    data's description and scikit-learn's version. Two runs of the same data (an ablation's variants, a
+    recipe run again with another model) share it, and so can share the fit."""
+    import hashlib
+    import json
+
+    import sklearn
+
+    s, spec = data.split, data.spec
+    pick, note = _rows(data, max_samples, seed)
+    h = hashlib.sha256(json.dumps([FIT_FORMAT, sklearn.__version__, spec.target, spec.kind, spec.vocab_size,
+                                   spec.num_classes, list(spec.feature_names or ()), balanced, note, PATH]).encode())
+    for a in (s.x_train if pick is None else s.x_train[pick], s.y_train if pick is None else s.y_train[pick],
+              s.x_val, s.y_val, s.x_test):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def fit_baselines(data, max_samples: int, seed: int, balanced: bool = False) -> dict:
+    """The baselines fitted on the training split (the classical one tuned on validation) and their
+    test predictions (standardised values for regressions), class probabilities and fit times: all that
+    `score_baselines` needs, whatever the network predicted. `balanced`: the classifiers weight classes
+    as the run did (task.class_weights = "balanced"), so the comparison is like for like."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from . import metrics as user_metrics
-
     s, spec = data.split, data.spec
+    pick, note = _rows(data, max_samples, seed)
     x, y = _flat(s.x_train, spec.vocab_size), s.y_train
-    note = ""
-    if x.shape[0] > max_samples:
-        pick = np.random.default_rng(seed).choice(x.shape[0], max_samples, replace=False)
+    if pick is not None:
         x, y = x[pick], y[pick]
-        note = f"fitted on a random {max_samples:,} of {len(s.x_train):,} training samples (eval.baseline_max_samples)"
     x_test, x_val = _flat(s.x_test, spec.vocab_size), _flat(s.x_val, spec.vocab_size)
-    norm = data.normalizer
-    if loss is not None:  # the network's own loss on each test sample, from its predictions in the target's units
-        theirs = per_sample(loss, (np.asarray(network) - norm.target_shift) / norm.target_scale, s.y_test)
     if spec.target == "class":
         classical = "logistic regression" + " (balanced)" * balanced
         models = {TRIVIAL["class"]: DummyClassifier(strategy="most_frequent"),
@@ -79,32 +101,79 @@ def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = F
         single = {"feature": name, "validation_score": score,
                   "metric": "balanced_accuracy" if spec.target == "class" else "r2"}
         models[SINGLE] = _OneColumn(_tree(spec.target == "class", balanced), j)
-    out, fns = {}, user_metrics.bound(own)
+    fitted = {}
     for name, m in models.items():
-        t0 = time.perf_counter()
+        t0, tuned = time.perf_counter(), None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings: the baseline is what it is
             if name == classical:
                 m, tuned = _along_path(m, *PATH[spec.target], x, y, x_val, s.y_val, spec.target == "class", balanced)
             else:
                 m.fit(x, y)
-        fit_seconds = time.perf_counter() - t0
-        pred, true = m.predict(x_test), s.y_test
+        fitted[name] = {"fit_seconds": time.perf_counter() - t0, "tuned": tuned, "pred": m.predict(x_test),
+                        "proba": _probabilities(m, x_test, spec.num_classes) if spec.target == "class" else None}
+    return {"models": fitted, "classical": classical, "note": note, "single_feature": single}
+
+
+def score_baselines(fitted: dict, data, network, loss=None, own=()) -> dict:
+    """The fitted baselines' test metrics, each with a paired test against the `network`'s predictions on
+    the same test samples (classes, or values in the target's units). `loss`: a regression loss of the
+    user's, fn(outputs, targets) on standardised values; the baselines get its value, and are compared with
+    the network on it, sample by sample. `own`: the recipe's eval.metrics, scored on each baseline too."""
+    from . import metrics as user_metrics
+
+    s, spec, norm = data.split, data.spec, data.normalizer
+    if loss is not None:  # the network's own loss on each test sample, from its predictions in the target's units
+        theirs = per_sample(loss, (np.asarray(network) - norm.target_shift) / norm.target_scale, s.y_test)
+    out, fns = {}, user_metrics.bound(own)
+    for name, f in fitted["models"].items():
+        pred, true = f["pred"], s.y_test
         on_loss = {}
         if loss is not None:  # the user's loss, per sample, on standardised values as in training
             mine = per_sample(loss, pred, true)
             on_loss = {"loss": float(mine.mean()), "paired": paired_losses(theirs, mine)}
         if spec.target != "class":  # standardised targets back in their units
             pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
-        mine = user_metrics.compute(fns, true, pred,
-                                    _probabilities(m, x_test, spec.num_classes) if spec.target == "class" else None,
-                                    f"the {name} baseline's predictions") if own else {}
-        out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": fit_seconds,
+        mine = user_metrics.compute(fns, true, pred, f["proba"], f"the {name} baseline's predictions") if own else {}
+        out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": f["fit_seconds"],
                      "paired": paired_test(true, network, pred, spec.target == "class"), **on_loss,
-                     **({"tuned": tuned} if name == classical else {})}
-    return {"models": out, "note": note, "tuning": tuning_note(classical, tuned),
-            **({"single_feature": single} if single else {}),
-            **({"compared_on": "loss"} if loss is not None else {})}
+                     **({"tuned": f["tuned"]} if f["tuned"] else {})}
+    single = fitted["single_feature"]
+    return {"models": out, "note": fitted["note"], "tuning": tuning_note(fitted["classical"],
+                                                                         fitted["models"][fitted["classical"]]["tuned"]),
+            **({"single_feature": single} if single else {}), **({"compared_on": "loss"} if loss is not None else {}),
+            **({"reused": True} if fitted.get("reused") else {})}
+
+
+def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None, own=()) -> dict:
+    """Fit the baselines and score them against the `network`'s test predictions (`fit_baselines`,
+    `score_baselines`)."""
+    return score_baselines(fit_baselines(data, max_samples, seed, balanced), data, network, loss, own)
+
+
+def to_arrays(fitted: dict) -> dict:
+    """A fit as named arrays (one .npz file; nothing pickled): the predictions, and the rest as JSON."""
+    import json
+
+    names = list(fitted["models"])
+    arrays = {"meta": np.array(json.dumps({**{k: v for k, v in fitted.items() if k != "models"}, "names": names,
+                                           "models": {n: {k: fitted["models"][n][k] for k in ("fit_seconds", "tuned")}
+                                                      for n in names}}))}
+    for i, n in enumerate(names):
+        for k in ("pred", "proba"):
+            if fitted["models"][n][k] is not None:
+                arrays[f"{k}{i}"] = fitted["models"][n][k]
+    return arrays
+
+
+def from_arrays(arrays: dict) -> dict:
+    """`to_arrays`' inverse, marked as reused. KeyError or ValueError when the arrays are not one."""
+    import json
+
+    meta = json.loads(str(arrays["meta"]))
+    models = {n: {**meta["models"][n], "pred": arrays[f"pred{i}"], "proba": arrays.get(f"proba{i}")}
+              for i, n in enumerate(meta.pop("names"))}
+    return {**meta, "models": models, "reused": True}
 
 
 def _along_path(model, parameter: str, values, x, y, x_val, y_val, classes: bool, balanced: bool):
