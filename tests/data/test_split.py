@@ -188,7 +188,7 @@ def test_a_near_identical_picture_on_both_sides_is_found_and_a_similar_one_is_no
     similar = np.clip(train[40].astype(int) + rng.integers(-60, 61, train[40].shape), 0, 255)  # the same kind of image
     test = np.stack([smooth(1)[0], touched, train[5], similar]).astype(np.uint8)  # new, near copy, exact copy, similar
     found = near_duplicates(test, train)
-    assert [(j, i) for j, i, _ in found] == [(1, 17)] and found[0][2] >= NEAR  # the exact copy is counted apart
+    assert [(j, i, t) for j, i, _, t in found] == [(1, 17, "")] and found[0][2] >= NEAR  # the exact copy apart
     np.savez(tmp_path / "a.npz", x=train, y=np.arange(300) % 2, x_test=test, y_test=np.arange(4) % 2)
     p = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
                 stratify=True, normalize="minmax", seed=0)
@@ -200,12 +200,40 @@ def test_a_near_identical_picture_on_both_sides_is_found_and_a_similar_one_is_no
 
     photos = rng.integers(0, 256, (12, 3, 300, 500)).astype(np.uint8)  # large colour images: compared at 60 × 62
     copy = np.clip(photos[2].astype(int) + rng.integers(-2, 3, photos[2].shape), 0, 255).astype(np.uint8)
-    assert [(j, i) for j, i, _ in near_duplicates(np.stack([copy, photos[5]]), photos)] == [(0, 2)]
+    assert [(j, i) for j, i, *_ in near_duplicates(np.stack([copy, photos[5]]), photos)] == [(0, 2)]
     if FASHION.is_dir():  # the real thing: Fashion-MNIST's official test set holds 16 pictures of its training set
         raw = load_raw("fashion_mnist", {})
         real = near_duplicates(raw.x_test, raw.x)
-        assert len(real) == 16 and (4998, 13360) in [(j, i) for j, i, _ in real]
-        assert all(raw.y_test[j] == raw.y[i] for j, i, _ in real)  # each twin has its twin's label
+        assert len(real) == 16 and (4998, 13360, "") in [(j, i, t) for j, i, _, t in real]  # none mirrored
+        assert all(raw.y_test[j] == raw.y[i] and not t for j, i, _, t in real)  # each twin has its twin's label
+
+
+def test_a_picture_mirrored_or_rotated_before_the_split_is_a_near_duplicate_named_by_what_turned_it(tmp_path):
+    """Augmenting before splitting puts flipped and rotated copies of training images in the test set."""
+    from trainlab.data.split import near_duplicates
+    from trainlab.report.methods import near_sentence
+
+    rng = np.random.default_rng(1)
+    train = np.repeat(np.repeat(rng.integers(0, 256, (200, 1, 7, 7)), 4, 2), 4, 3).astype(np.uint8)  # 28 × 28
+    symmetric = np.concatenate([train[9][..., :14], train[9][..., :14][..., ::-1]], -1)  # its own mirror image
+    train[9] = symmetric
+    test = np.stack([train[3][..., ::-1], np.rot90(train[4], 1, (-2, -1)), np.rot90(train[5], -1, (-2, -1)),
+                     train[6][..., ::-1, ::-1], train[7].swapaxes(-2, -1), np.clip(symmetric.astype(int) + 2, 0, 255),
+                     train[8][..., ::-1, :]]).astype(np.uint8)
+    found = {j: (i, t) for j, i, _, t in near_duplicates(test, train)}
+    assert found == {0: (3, "mirrored left-right"), 1: (4, "rotated 90°"), 2: (5, "rotated 270°"),
+                     3: (6, "rotated 180°"), 4: (7, "transposed"), 5: (9, ""), 6: (8, "mirrored top-bottom")}
+    wide = np.repeat(train, 2, -1)  # 28 × 56: mirrored or turned half round (a quarter turn changes the shape)
+    assert [(j, t) for j, _, _, t in near_duplicates(np.stack([wide[3][..., ::-1], wide[4][..., ::-1, ::-1]]), wide)] \
+        == [(0, "mirrored left-right"), (1, "rotated 180°")]
+
+    np.savez(tmp_path / "a.npz", x=train, y=np.arange(200) % 2, x_test=test[:2], y_test=np.arange(2) % 2)
+    near = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
+                   stratify=True, normalize="none", seed=0).summary["near_duplicates"]
+    assert near["test_in_train"] == 2 and near["transformed"] == {"mirrored left-right": 1, "rotated 90°": 1}  # (both train)
+    assert [p["transform"] for p in near["pairs"]] == ["mirrored left-right", "rotated 90°"]
+    assert near_sentence(near).endswith("2 of them are a training image mirrored or rotated (mirrored left-right: 1, "
+                                        "rotated 90°: 1), as copies augmented before the split would be.")
 
 
 def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_path):
@@ -214,7 +242,7 @@ def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_
 
     train = np.array(["A fine film.", "Dull, dull, dull!", "I laughed all the way home"])
     test = np.array(["a fine   FILM", "Dull, dull, dull!", "I laughed all the way", "dull dull dull"])
-    assert near_texts(test, train) == [(0, 0, 1.0), (3, 1, 1.0)]  # the exact copy is counted apart
+    assert near_texts(test, train) == [(0, 0, 1.0, ""), (3, 1, 1.0, "")]  # the exact copy is counted apart
     rows = [("text", "label"), *((t, "pos" if i % 2 else "neg") for i, t in enumerate(
         [f"review number {i} says it is {'good' if i % 2 else 'bad'}" for i in range(60)]))]
     rows.append(("Review number 3 says it is GOOD!", "pos"))  # the same words as row 3, in the test set or not

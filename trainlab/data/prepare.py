@@ -151,9 +151,13 @@ def _near(s: Split, kind: str) -> dict:
         shown = lambda j, i: ({"test_image": s.x_test[j].tolist(), "train_image": s.x_train[i].tolist()}  # noqa: E731
                               if small else {})
     pairs = [{"sample": int(s.test_index[j]) if s.test_index is not None else j, "correlation": round(c, 5),
-              **shown(j, i)} for j, i, c in found[:8]]
+              **({"transform": t} if t else {}), **shown(j, i)} for j, i, c, t in found[:8]]
+    transformed: dict[str, int] = {}
+    for *_, t in found:
+        if t:
+            transformed[t] = transformed.get(t, 0) + 1
     return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),
-            "pairs": pairs}
+            "pairs": pairs, **({"transformed": transformed} if transformed else {})}
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

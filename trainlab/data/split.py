@@ -220,7 +220,8 @@ def _block_means(a: np.ndarray, bh: int, bw: int) -> np.ndarray:
     """(..., H, W) → the means of its bh × bw blocks of pixels (a remainder at the edge dropped)."""
     h, w = a.shape[-2:]
     a = a[..., :h // bh * bh, :w // bw * bw]
-    return a.reshape(*a.shape[:-2], h // bh, bh, w // bw, bw).mean((-3, -1))
+    a = a.reshape(*a.shape[:-1], w // bw, bw).sum(-1)  # (..., H, W / bw): one axis at a time, 3x faster
+    return a.reshape(*a.shape[:-2], h // bh, bh, w // bw).sum(-2) / (bh * bw)
 
 
 def _average_hash(x: np.ndarray, size: int = 8) -> list[bytes]:
@@ -230,7 +231,9 @@ def _average_hash(x: np.ndarray, size: int = 8) -> list[bytes]:
     h, w = x.shape[-2:]
     out = []
     for a in _chunks(x):
-        a = _block_means(a.reshape(len(a), -1, h, w).mean(1), max(h // size, 1), max(w // size, 1)).reshape(len(a), -1)
+        a = a.reshape(len(a), -1, h, w)
+        a = _block_means(a[:, 0] if a.shape[1] == 1 else a.mean(1), max(h // size, 1), max(w // size, 1))
+        a = a.reshape(len(a), -1)
         out += [r.tobytes() for r in np.packbits(a > a.mean(1, keepdims=True), axis=1)]
     return out
 
@@ -253,37 +256,56 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", str(text).casefold()))
 
 
-def near_texts(test: np.ndarray, train: np.ndarray) -> list[tuple[int, int, float]]:
-    """(test index, train index, 1.0) for each test text whose words, case and punctuation aside, are a
+def near_texts(test: np.ndarray, train: np.ndarray) -> list[tuple[int, int, float, str]]:
+    """(test index, train index, 1.0, "") for each test text whose words, case and punctuation aside, are a
     training text's, though the two differ byte for byte (a review posted twice, re-encoded, re-spaced)."""
     seen = {}
     for i, t in enumerate(train):
         seen.setdefault(_words(t), i)
-    return [(j, seen[w], 1.0) for j, t in enumerate(test)
+    return [(j, seen[w], 1.0, "") for j, t in enumerate(test)
             if (w := _words(t)) in seen and w and str(train[seen[w]]) != str(t)]
 
 
-def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float]]:
-    """(test index, train index, correlation) for each test image whose most similar training image,
-    among those of the same average hash, correlates with it at `threshold` or more, pixel for pixel (at
-    most 64 × 64 block means of them), but is not byte for byte the same (exact duplicates are counted
-    apart): the same picture re-encoded, re-scaled or touched up, which a random split would put on both sides."""
+# a test image that is a training image mirrored or rotated (a copy augmented before the split) is a picture
+# of the training set too: each transform's name (rotations counter-clockwise), and what undoes it on the
+# test image
+TRANSFORMS = {"": lambda a: a, "mirrored left-right": lambda a: a[..., ::-1],
+              "mirrored top-bottom": lambda a: a[..., ::-1, :], "rotated 180°": lambda a: a[..., ::-1, ::-1]}
+SQUARE = {"rotated 90°": lambda a: np.rot90(a, -1, (-2, -1)), "rotated 270°": lambda a: np.rot90(a, 1, (-2, -1)),
+          "transposed": lambda a: np.swapaxes(a, -2, -1),
+          "transposed on the other diagonal": lambda a: np.swapaxes(a[..., ::-1, ::-1], -2, -1)}
+
+
+def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float, str]]:
+    """(test index, train index, correlation, transform) for each test image whose most similar training
+    image, among those of the same average hash, correlates with it at `threshold` or more, pixel for
+    pixel (at most 64 × 64 block means of them), as it is or mirrored or rotated back (the name of what
+    turned the training image into the test image; "" for nothing), but is not byte for byte the same
+    (exact duplicates are counted apart): the same picture re-encoded, re-scaled, touched up or augmented
+    before the split, which a random split would put on both sides."""
     buckets: dict[bytes, list[int]] = {}
     for i, k in enumerate(_average_hash(train)):
         buckets.setdefault(k, []).append(i)
-    asked: dict[bytes, list[int]] = {}
-    for j, k in enumerate(_average_hash(test)):
-        if k in buckets:
-            asked.setdefault(k, []).append(j)
-    found = []
+    transforms = TRANSFORMS | SQUARE if test.shape[-1] == test.shape[-2] else TRANSFORMS
+    asked: dict[bytes, list[tuple[int, str]]] = {}  # a training hash: the test images that have it, transformed
+    for name, t in transforms.items():
+        for j, k in enumerate(_average_hash(t(test))):
+            if k in buckets:
+                asked.setdefault(k, []).append((j, name))
+    best: dict[int, tuple[int, float, str, float]] = {}
     for k, js in asked.items():
         r = _standardised(train[buckets[k]])
         for start in range(0, len(js), 512):
             part = js[start:start + 512]
-            c = _standardised(test[part]) @ r.T
-            best = c.argmax(1)
-            for j, b, v in zip(part, best, c[np.arange(len(part)), best]):
+            rows = np.empty((len(part), r.shape[1]), np.float32)
+            for name in {n for _, n in part}:  # each transform's test images at once
+                at = [q for q, (_, n) in enumerate(part) if n == name]
+                rows[at] = _standardised(transforms[name](test[[part[q][0] for q in at]]))
+            c = rows @ r.T
+            top = c.argmax(1)
+            for (j, name), b, v in zip(part, top, c[np.arange(len(part)), top]):
                 i = buckets[k][b]
-                if v >= threshold and not np.array_equal(test[j], train[i]):
-                    found.append((j, i, float(v)))
-    return sorted(found)
+                score = v + 1e-6 * (not name)  # as it is first: a symmetric picture's mirror image is no other copy
+                if v >= threshold and score > best.get(j, (0, 0.0, "", -1.0))[3] and not np.array_equal(test[j], train[i]):
+                    best[j] = (int(i), float(v), name, score)
+    return sorted((j, *f[:3]) for j, f in best.items())

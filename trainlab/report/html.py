@@ -30,7 +30,8 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     if shown:
         figures["near"] = plots.image_rows({"test": [p["test_image"] for p in shown],
                                             "training": [p["train_image"] for p in shown]},
-                                           "Test images and their near-identical training images")
+                                           "Test images and their near-identical training images",
+                                           [p.get("transform", "").replace(" ", "\n", 1) for p in shown])
     if target == "class":
         names = list(spec["class_names"])
         figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)

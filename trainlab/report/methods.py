@@ -218,10 +218,15 @@ def near_sentence(near: dict) -> str:
     """The test images that have a near-identical training image, in words (CLI, report, methods)."""
     n, what = near["test_in_train"], "text" if near.get("kind") == "text" else "image"
     how = ("the same words, case and punctuation aside, but not byte for byte" if what == "text" else
-           f"pixel correlation ≥ {near['threshold']}, not byte for byte the same: the same picture re-encoded or "
-           "touched up")
+           f"pixel correlation ≥ {near['threshold']}, as it is or mirrored or rotated, not byte for byte the same: the "
+           "same picture re-encoded, touched up or augmented")
+    turned = near.get("transformed") or {}
+    k = sum(turned.values())
+    turned = (f" {k:,} of them {'is' if k == 1 else 'are'} a training image mirrored or rotated ("
+              + ", ".join(f"{t}: {c:,}" for t, c in turned.items())
+              + "), as copies augmented before the split would be.") if k else ""
     return (f"{n:,} test {what}{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training {what} "
-            f"({how}): they test memory more than generalisation.")
+            f"({how}): they test memory more than generalisation.{turned}")
 
 
 def _tuned(baseline: dict, repeated: bool) -> str:

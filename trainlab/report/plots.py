@@ -328,8 +328,9 @@ def _as_images(a) -> np.ndarray:
     return a[:, None] if a.ndim == 3 else a
 
 
-def image_rows(rows: dict, title: str) -> str:
-    """One row of images per entry (e.g. clean / noisy / reconstructed), same samples in each column."""
+def image_rows(rows: dict, title: str, captions=()) -> str:
+    """One row of images per entry (e.g. clean / noisy / reconstructed), same samples in each column;
+    `captions`: one below each column."""
     names = list(rows)
     n = len(rows[names[0]])
     fig, axes = plt.subplots(len(names), n, figsize=(1.2 * n, 1.35 * len(names)), squeeze=False)
@@ -337,6 +338,8 @@ def image_rows(rows: dict, title: str) -> str:
         for j, img in enumerate(_as_images(rows[name])):
             _image(axes[i, j], img)
         axes[i, 0].set_ylabel(name, fontsize=8)
+    for ax, caption in zip(axes[-1], captions):
+        ax.set_xlabel(caption, fontsize=7)
     fig.suptitle(title, fontsize=10)
     return _uri(fig)
 
