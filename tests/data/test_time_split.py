@@ -104,3 +104,33 @@ def test_only_dates_of_a_sure_form_are_times():
     with pytest.raises(DataError, match="'now' is neither a number nor an ISO 8601 date"):
         moments(["2024-03-01", "now"], "visits.csv column 'visit'")
     assert moments(["2021", "2020"], "x")[0].tolist() == [2021.0, 2020.0]  # years are numbers
+
+
+def test_a_sliding_window_learns_from_the_latest_periods_only_and_old_data_can_hurt_under_drift(tmp_path):
+    """data.time_window = W: each rolling fold learns from the W periods before its test period. The drifting
+    threshold makes old periods misleading, so a window of one period tests better than all of them."""
+    from trainlab.data.prepare import load_raw
+    from trainlab.data.split import split
+
+    data = _drifting(tmp_path / "v.csv")  # 5 periods of 240 rows
+    raw = load_raw("table", {"path": str(data), "label": "outcome", "time": "visit"})
+    folds = [split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=i, cv=(4, i, 0), time_window=2)
+             for i in range(4)]
+    assert [len(f.y_train) + len(f.y_val) for f in folds] == [240, 480, 480, 480]  # at most the 2 periods before
+    assert folds[3].periods["rolling"]["window"] == 2 and folds[3].periods["train"][0] > folds[1].periods["train"][0]
+    assert folds[3].periods["train"][0] >= folds[1].periods["test"][0]  # fold 4 learns from periods 3 and 4 only
+    for bad, message in ((dict(cv=None), "run with --folds"), (dict(cv=(4, 0, 0), raw=None), "it needs data.time")):
+        r = load_raw("table", {"path": str(data), "label": "outcome", "features": ["x1", "x2"]}) if "raw" in bad else raw
+        with pytest.raises(DataError, match=message):
+            split(r, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0, cv=bad["cv"], time_window=1)
+
+    common = ["data.time='visit'", "eval.folds=4", "train.epochs=30", "report.interpret=false", "eval.baselines=false"]
+    runs = {w: trainlab.run(data, [*common, f"data.time_window={w}"], label="outcome", runs_dir=tmp_path / str(w),
+                            progress=False) for w in (0, 1)}
+    acc = {w: r.metrics["repeats"]["test"]["accuracy"]["values"] for w, r in runs.items()}
+    assert acc[0][0] == pytest.approx(acc[1][0])  # fold 1 has one period before it either way
+    assert np.mean(acc[1][1:]) > np.mean(acc[0][1:]) + 0.05, acc
+    from trainlab.report.methods import methods_text
+
+    assert "by a model trained on the period before it only (a sliding window, data.time_window)" in \
+        " ".join(methods_text(runs[1].recipe, runs[1].metrics, {}))

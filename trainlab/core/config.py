@@ -49,6 +49,9 @@ class DataConfig(_Named):
     calibration_fraction: float = Field(0.0, ge=0, lt=1, description="hold out this share of the data (as "
                                         "val_fraction) from training and from choosing the epoch, to fit eval.conformal "
                                         "and eval.calibrate on: their coverage as promised (0: they use the validation split)")
+    time_window: int = Field(0, ge=0, description="with data.time and --folds (rolling origin): each fold learns "
+                             "from only this many periods before the one it is tested on, a sliding window "
+                             "(0: every period before it, an expanding window)")
     stratify: bool = True
     normalize: Literal["standard", "minmax", "none"] = "standard"
     limit: int = Field(0, ge=0, description="use only this many training samples (0: all); for quick runs")

@@ -66,9 +66,9 @@ def _check_user_data(raw, where: str) -> None:
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
             seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word",
             cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
-            calibration_fraction: float = 0.0) -> Prepared:
+            calibration_fraction: float = 0.0, time_window: int = 0) -> Prepared:
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
-              cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction)
+              cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction, time_window=time_window)
     cal = s.x_cal is not None
     dups, digest = duplicates(s)
     near = _near(s, raw.kind) if raw.kind in ("image", "text") else None  # (texts before they become token ids)
@@ -175,7 +175,8 @@ def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, b
     return prepare(raw, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, stratify=cfg.stratify,
                    normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
                    tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None,
-                   train_fraction=cfg.train_fraction, calibration_fraction=cfg.calibration_fraction)
+                   train_fraction=cfg.train_fraction, calibration_fraction=cfg.calibration_fraction,
+                   time_window=cfg.time_window)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:

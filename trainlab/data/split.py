@@ -91,14 +91,14 @@ def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = 
 
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
           limit: int = 0, cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
-          calibration_fraction: float = 0.0) -> Split:
+          calibration_fraction: float = 0.0, time_window: int = 0) -> Split:
     """Train / validation / test. `cv` = (k, index, seed): K-fold cross-validation, the test set being
     fold `index` (the folds, and the `limit` subset, drawn with `seed` so every fold cuts the same data).
     When the data has groups, each group lands whole in one split. `train_fraction` < 1: only that
     part of the training split is kept (see _subset); validation and test are the same as without.
     `calibration_fraction`: that share of the data (as `val_fraction`) is cut from the training split
     into a calibration split, which neither trains nor chooses the epoch: conformal prediction and
-    temperature scaling fitted on it hold as exchangeability promises."""
+    temperature scaling fitted on it hold as exchangeability promises. `time_window`: see _in_time_order."""
     x, y, g = raw.x, raw.y, raw.groups
     keep = np.arange(len(x))
     if limit and limit < len(x):
@@ -110,12 +110,16 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         raise DataError(f"{raw.source} has an official test set, which K-fold cross-validation would leave unused. "
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
+    if time_window and (raw.time is None or not cv):
+        raise DataError(f"data.time_window = {time_window} counts the periods each rolling-origin fold learns from; "
+                        + ("it needs data.time, the column that orders the rows" if raw.time is None else
+                           "run with --folds K (K + 1 periods)") + ", or leave it out.")
     if raw.time is not None:
         if calibration_fraction:
             raise DataError("data.time orders the split, and data.calibration_fraction asks for a calibration split "
                             "like new data; samples later in time are not exchangeable with earlier ones. Choose one.")
         return _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, g, official, train_fraction, seed,
-                              stratify)
+                              stratify, time_window)
     if official:
         x_test, y_test = raw.x_test, raw.y_test
         if limit and limit < len(x_test):
@@ -143,12 +147,14 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
 
 
 def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, official, train_fraction, seed,
-                   stratify) -> Split:
+                   stratify, window: int = 0) -> Split:
     """The earliest samples for training, the next `val_fraction` of them for validation, the latest
     `test_fraction` for the test; samples of one time stay on one side of each cut. With `cv` = (k, index, _):
     rolling-origin evaluation, the samples cut into k + 1 consecutive periods and fold `index` testing period
     index + 1 with everything before it to learn from (its latest part, the share val_fraction takes of what
-    the test leaves in a single split, validating): each test comes after all its model learned from."""
+    the test leaves in a single split, validating): each test comes after all its model learned from. With
+    `window`, only the `window` periods before the test period are learned from (a sliding window: does
+    old data still help under drift?)."""
     what = "data.time orders the split"
     if official or groups is not None:
         raise DataError(f"{what}; {'the dataset has an official test set' if official else 'data.group splits by group'}"
@@ -160,7 +166,8 @@ def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, off
         k, index, _ = cv
         starts = [ordered[round(j * n / (k + 1))] for j in range(1, k + 1)]  # the first time of periods 2 .. k + 1
         test = (t >= starts[index]) & (t < starts[index + 1] if index + 1 < k else True)
-        before = np.sort(t[t < starts[index]])
+        since = starts[index - window] if window and index >= window else -np.inf  # the window's first time
+        before = np.sort(t[(t >= since) & (t < starts[index])])
         n_val = max(1, round(val_fraction / (1 - test_fraction) * len(before)))
         val_from, test_from = before[max(len(before) - n_val, 0)] if len(before) else starts[index], starts[index]
     else:
@@ -168,7 +175,7 @@ def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, off
         test_from, val_from = ordered[n - n_test], ordered[max(n - n_test - n_val, 0)]
         test = t >= test_from
     val = (t >= val_from) & (t < test_from)
-    train = t < val_from
+    train = (t < val_from) & (t >= since if cv else True)
     if not train.any() or not val.any() or not test.any():
         empty = "training" if not train.any() else "validation" if not val.any() else "test"
         raise DataError(f"{what}, but its {len(np.unique(t))} distinct times leave no {empty} samples"
@@ -181,7 +188,7 @@ def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, off
     span = lambda i: [str(labels[i[np.argmin(t[i])]]), str(labels[i[np.argmax(t[i])]])]  # noqa: E731
     periods = {"train": span(tr), "val": span(va), "test": span(te)}
     if cv:  # which of the rolling folds, of how many samples in all
-        periods["rolling"] = {"fold": cv[1] + 1, "folds": cv[0], "samples": n}
+        periods["rolling"] = {"fold": cv[1] + 1, "folds": cv[0], "samples": n, **({"window": window} if window else {})}
     return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], False, None, keep[te], periods)
 
 

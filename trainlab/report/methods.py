@@ -72,8 +72,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if rolling:
         s.append(f"rolling-origin evaluation in time order (data.time = \"{d.params.get('time')}\"): the samples cut "
                  f"into {rolling['folds'] + 1} consecutive periods, and each of {rolling['folds']} folds tested on one "
-                 "period by a model trained on everything before it, the latest part of that validating, so that "
-                 "every test came after all its model learned from (the first period is never tested)")
+                 f"period by a model trained on {_window(rolling.get('window'))}, the latest part of that validating, "
+                 "so that every test came after all its model learned from (the first period is never tested)")
     elif repeats and repeats.get("folds"):
         s.append(f"{repeats['folds']}-fold cross-validation"
                  f"{' stratified by class' if d.stratify and spec['target'] == 'class' else ''} "
@@ -212,6 +212,13 @@ def _own(recipe) -> str:
     where = (f" defined in {where}" + ((", a copy of which is" if len(kept) == 1 else ", copies of which are")
                                        + " kept with the run" if kept else "")) if where else ""
     return f"{recipe.model.name}{_settings('models', recipe.model.name, recipe.model.params, True)}, a network{where}"
+
+
+def _window(periods: int | None) -> str:
+    """What each rolling-origin fold learned from (data.time_window)."""
+    if not periods:
+        return "everything before it"
+    return f"the {'period' if periods == 1 else f'{periods} periods'} before it only (a sliding window, data.time_window)"
 
 
 def near_sentence(near: dict) -> str:
