@@ -100,7 +100,7 @@ def resolve(recipe: Recipe) -> Recipe:
             log.warning("%s %r comes from %s, which the recipe's plugins do not name: this process can train it, but "
                         "resume, predict and serve in another cannot rebuild it. Put it in a file and name the file "
                         "in the recipe's plugins.", registry.kind, entry.name, entry.where)
-        params = entry.validate(cfg.params, section)
+        params = entry.validate(cfg.params, section, also=type(cfg).model_fields)
         # None means "the builder's own default" and TOML has no null: leave it out
         d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
     if recipe.eval.metrics:

@@ -21,6 +21,14 @@ def test_wrong_type_names_value_and_expectation():
     assert "'train.batch_size'" in str(e.value) and "'big'" in str(e.value) and "integer" in str(e.value)
 
 
+def test_a_bad_value_in_an_optional_section_names_its_key_and_a_typo_there_finds_the_sections_own_keys():
+    with pytest.raises(RecipeError, match=r"Bad value for 'data\.val_fraction': received -1; input should be greater"):
+        parse_recipe(recipe_dict(data={"val_fraction": -1}))  # ([data] may be absent, [env] taking its place)
+    with pytest.raises(RecipeError) as e:  # the dataset takes size and channels; the split keys are [data]'s own
+        resolve(parse_recipe(recipe_dict(data={"name": "iris", "vall_fraction": 0.2})))
+    assert "Did you mean 'val_fraction'?" in str(e.value) and "time_window" in str(e.value)
+
+
 def test_registry_params_are_checked_with_closest_key():
     with pytest.raises(RecipeError) as e:
         resolve(parse_recipe(recipe_dict(model={"name": "mlp", "hiden": [3]})))

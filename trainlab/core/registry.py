@@ -65,12 +65,13 @@ class Entry:
         """Where a user's entry is defined (its file, or its module), for errors and reports."""
         return inspect.getsourcefile(self.fn) or self.fn.__module__
 
-    def validate(self, values: dict, section: str) -> dict:
-        """Check `values` against this entry's parameters; errors name the recipe key."""
+    def validate(self, values: dict, section: str, also=()) -> dict:
+        """Check `values` against this entry's parameters; errors name the recipe key. `also`: the keys the
+        section takes besides (data.val_fraction beside the dataset's own), for an unknown key's hint."""
         try:
             return dict(self.params.model_validate(values))
         except pydantic.ValidationError as err:
-            raise RecipeError(describe_validation_error(err, section, self.params)) from None
+            raise RecipeError(describe_validation_error(err, section, self.params, also)) from None
 
     def build(self, *args, **params):
         return self.fn(*args, **params)
@@ -132,19 +133,27 @@ class Registry:
         return name in self._entries
 
 
+def _section(ann):
+    """The pydantic model a field holds: its annotation, or the model in an optional one (data: DataConfig | None)."""
+    for a in (ann, *typing.get_args(ann)):
+        if isinstance(a, type) and issubclass(a, pydantic.BaseModel):
+            return a
+    return None
+
+
 def _fields_at(model, loc) -> list[str]:
     """The valid keys of the (sub)model that `loc` points into."""
     for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
-        ann = getattr(field, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, pydantic.BaseModel)):
+        inner = _section(getattr(getattr(model, "model_fields", {}).get(part), "annotation", None))
+        if inner is None:
             break
-        model = ann
+        model = inner
     return sorted(getattr(model, "model_fields", {}))
 
 
-def describe_validation_error(err: pydantic.ValidationError, section: str, model) -> str:
-    """Turn pydantic's error list into sentences that name key, value and expectation."""
+def describe_validation_error(err: pydantic.ValidationError, section: str, model, also=()) -> str:
+    """Turn pydantic's error list into sentences that name key, value and expectation; `also`: other keys
+    valid at the section's top level."""
     lines, bad = [], {}
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
@@ -153,7 +162,7 @@ def describe_validation_error(err: pydantic.ValidationError, section: str, model
             loc = loc[:-1]
         key = ".".join(([section] if section else []) + loc)
         if e["type"] == "extra_forbidden":
-            valid = _fields_at(model, loc[:-1])
+            valid = sorted({*_fields_at(model, loc[:-1]), *(() if loc[:-1] else also)})
             owner = ".".join(([section] if section else []) + loc[:-1]) or "top level"
             hint = closest(loc[-1], valid)
             msg = f"Unknown key {key!r} in [{owner}]."
