@@ -35,6 +35,17 @@ def test_registry_params_are_checked_with_closest_key():
     assert "'model.hiden'" in str(e.value) and "'hidden'" in str(e.value)
 
 
+@pytest.mark.parametrize("optim,message", [
+    ({"lr": -1}, "Bad value for 'optim.lr': received -1; input should be greater than 0"),
+    ({"momentum": 1.5}, "Bad value for 'optim.momentum': received 1.5; input should be less than 1"),
+    ({"nesterov": True}, "optim: 'sgd' refuses these settings .*nesterov = True.*: Nesterov momentum requires a momentum"),
+    ({"name": "adam", "betas": [0.9, 1.0]}, "Bad value for 'optim.betas'"),
+])
+def test_settings_torch_would_refuse_are_recipe_errors_before_any_data_is_read(optim, message):
+    with pytest.raises(RecipeError, match=message):
+        resolve(parse_recipe(recipe_dict(optim={"name": "sgd", **optim})))
+
+
 def test_unknown_registry_name_lists_choices():
     with pytest.raises(RecipeError) as e:
         resolve(parse_recipe(recipe_dict(optim={"name": "adamm"})))

@@ -2,43 +2,53 @@
 multi-tensor (foreach) kernels: the same arithmetic as the per-tensor loop, fewer launches."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from pydantic import Field
 
 from ..core.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
 
+# the ranges torch's optimisers and schedules accept, checked with the recipe (before a run directory exists)
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]  # a decay or momentum: momentum = 1 never forgets
+Steps = Annotated[int, Field(ge=0)]
+
 
 @OPTIMIZERS.register("sgd")
-def sgd(params, *, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+def sgd(params, *, lr: Positive = 0.01, momentum: Fraction = 0.0, nesterov: bool = False,
+        weight_decay: NonNegative = 0.0):
     """Mini-batch stochastic gradient descent, with optional (Nesterov) momentum."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=True)
 
 
 @OPTIMIZERS.register("adagrad")
-def adagrad(params, *, lr: float = 0.01, weight_decay: float = 0.0, eps: float = 1e-10):
+def adagrad(params, *, lr: Positive = 0.01, weight_decay: NonNegative = 0.0, eps: NonNegative = 1e-10):
     """Adagrad: per-parameter rates scaled by accumulated squared gradients."""
     return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay, eps=eps, foreach=True)
 
 
 @OPTIMIZERS.register("rmsprop")
-def rmsprop(params, *, lr: float = 0.001, alpha: float = 0.99, momentum: float = 0.0, weight_decay: float = 0.0,
-            eps: float = 1e-8):
+def rmsprop(params, *, lr: Positive = 0.001, alpha: Fraction = 0.99, momentum: Fraction = 0.0,
+            weight_decay: NonNegative = 0.0, eps: NonNegative = 1e-8):
     """RMSProp: rates scaled by a moving average of squared gradients."""
     return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum, weight_decay=weight_decay, eps=eps, foreach=True)
 
 
 @OPTIMIZERS.register("adam")
-def adam(params, *, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
-         eps: float = 1e-8, amsgrad: bool = False):
+def adam(params, *, lr: Positive = 0.001, betas: tuple[Fraction, Fraction] = (0.9, 0.999),
+         weight_decay: NonNegative = 0.0, eps: NonNegative = 1e-8, amsgrad: bool = False):
     """Adam: momentum and RMSProp with bias correction."""
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps, amsgrad=amsgrad, foreach=True)
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(params, *, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.01,
-          eps: float = 1e-8):
+def adamw(params, *, lr: Positive = 0.001, betas: tuple[Fraction, Fraction] = (0.9, 0.999),
+          weight_decay: NonNegative = 0.01, eps: NonNegative = 1e-8):
     """AdamW: Adam with decoupled weight decay."""
     return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps, foreach=True)
 
@@ -52,7 +62,7 @@ def constant(optimizer, context: dict):
 
 
 @SCHEDULES.register("step")
-def step(optimizer, context: dict, *, step_size: int = 10, gamma: float = 0.1):
+def step(optimizer, context: dict, *, step_size: Annotated[int, Field(ge=1)] = 10, gamma: Positive = 0.1):
     """Multiply the rate by gamma every step_size epochs."""
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
 
@@ -68,7 +78,7 @@ def _decayed(step: int, warmup: int, total: int) -> float:
 
 
 @SCHEDULES.register("cosine")
-def cosine(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
+def cosine(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Steps = 0):
     """Cosine decay from the initial rate to min_lr over all training steps, after `warmup` steps of
     linear warm-up (transformers: a few hundred)."""
     import math
@@ -85,7 +95,7 @@ def cosine(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
 
 
 @SCHEDULES.register("linear")
-def linear(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
+def linear(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Steps = 0):
     """Linear warm-up over `warmup` steps, then linear decay to min_lr at the last step (the schedule
     BERT-style encoders are fine-tuned with)."""
     total = context["epochs"] * context["steps_per_epoch"]
@@ -98,7 +108,8 @@ def linear(optimizer, context: dict, *, min_lr: float = 0.0, warmup: int = 0):
 
 
 @SCHEDULES.register("onecycle")
-def onecycle(optimizer, context: dict, *, max_lr: float = 0.0, pct_start: float = 0.25):
+def onecycle(optimizer, context: dict, *, max_lr: NonNegative = 0.0,
+             pct_start: Annotated[float, Field(gt=0, le=1)] = 0.25):
     """One-cycle: warm up to max_lr (default: the optimiser's rate), then anneal (Smith, 2018)."""
     import math
 
@@ -122,7 +133,8 @@ def onecycle(optimizer, context: dict, *, max_lr: float = 0.0, pct_start: float 
 
 
 @SCHEDULES.register("plateau")
-def plateau(optimizer, context: dict, *, factor: float = 0.1, patience: int = 2, min_lr: float = 0.0):
+def plateau(optimizer, context: dict, *, factor: Annotated[float, Field(gt=0, lt=1)] = 0.1, patience: Steps = 2,
+            min_lr: NonNegative = 0.0):
     """Reduce the rate by factor when the validation loss stops improving."""
     return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=factor, patience=patience,
                                                       min_lr=min_lr), "plateau"

@@ -18,7 +18,7 @@ TRIVIAL = {"class": "majority class", "real": "mean"}  # the trivial baseline's 
 SINGLE = "best single feature"  # one name over repeats, whichever feature each split picks
 MAX_SINGLE_FEATURES = 200  # tables up to this many features get the single-feature baseline (a tree each)
 LEAK_SCORE = 0.99  # a single feature this good on validation is worth checking for leakage
-FIT_FORMAT = 1  # the stored fit's layout (to_arrays); a new layout fits again
+FIT_FORMAT = 1  # in the fit's fingerprint: raise it when fit_baselines or to_arrays change, and stored fits go stale
 # the classical baselines' regularisation path, strongest first: an untuned one is a straw man (on tp1,
 # logistic regression with scikit-learn's C = 1 scored 0.8225, with C = 0.1 chosen on validation 0.8347)
 PATH = {"class": ("C", (0.01, 0.1, 1.0, 10.0)), "real": ("alpha", (100.0, 10.0, 1.0, 0.1))}
