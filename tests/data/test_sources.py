@@ -87,6 +87,17 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
+@pytest.mark.parametrize("header,rows", [
+    ("f1,f2,y", ["1,2,cat", "3,4,", "5,6,dog", "7,8,cat"]),  # an empty cell is no class ""
+    ("f1,y", ["1,0.5", "2,nan", "3,1.5"]),  # nor a NaN a value
+])
+def test_a_table_row_without_a_label_is_named_not_made_a_class(tmp_path, header, rows):
+    p = tmp_path / "t.csv"
+    p.write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(DataError, match=r"the label column 'y' is empty in 1 row \(the first: data row 2\)"):
+        load_raw("table", {"path": str(p), "label": "y"})
+
+
 def test_table_text_columns_are_one_hot_categories(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("size,colour,site,y\n" + "".join(

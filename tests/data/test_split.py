@@ -42,6 +42,12 @@ def test_limit_keeps_classes_balanced():
     p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard", seed=0, limit=500)
     assert sum(p.summary["sizes"].values()) == 500
     assert min(p.summary["class_counts"]["train"]) >= 30
+    import pytest
+
+    from trainlab.core.errors import DataError
+
+    with pytest.raises(DataError, match="data.limit = 5 keeps fewer samples than the 10 classes"):
+        prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard", seed=0, limit=5)
 
 
 def test_k_fold_tests_every_sample_exactly_once():

@@ -102,6 +102,11 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     x, y, g = raw.x, raw.y, raw.groups
     keep = np.arange(len(x))
     if limit and limit < len(x):
+        k = len(np.unique(y)) if stratify and raw.target == "class" else 0
+        if limit < k:
+            raise DataError(f"data.limit = {limit} keeps fewer samples than the {k} classes, so a subset stratified by "
+                            f"class cannot hold one of each; raise it (training, validation and test each need every "
+                            f"class: {10 * k} or more) or set data.stratify = false.")
         keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
         keep = np.sort(keep)
         x, y, g = x[keep], y[keep], (g[keep] if g is not None else None)
