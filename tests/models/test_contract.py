@@ -134,3 +134,35 @@ def test_recurrent_nets_unpacked_equal_packed(cell, layers, bidirectional):
     ids = torch.randint(1, 50, (4, 12))
     ids[1, 5:], ids[2, 1:] = 0, 0
     torch.testing.assert_close(model._unpacked(ids), model(ids), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.get(n).builtin])
+def test_every_size_a_model_takes_refuses_zero_with_the_recipe(name):
+    """Units, layers, heads, channels: a zero is a recipe error naming the key, before any data is read."""
+    from trainlab.core.errors import RecipeError
+
+    def one_or_more(constraints) -> bool:  # pydantic's Ge(1), or a Field(ge=1) holding it
+        return any(getattr(c, "ge", None) == 1 or one_or_more(getattr(c, "metadata", ())) for c in constraints)
+
+    entry, checked = MODELS.get(name), []
+    for key, field in entry.params.model_fields.items():
+        listed = any(one_or_more(getattr(a, "__metadata__", ())) for a in getattr(field.annotation, "__args__", ()))
+        if one_or_more(field.metadata) or listed:
+            with pytest.raises(RecipeError, match=f"Bad value for 'model.{key}': received 0"):
+                entry.validate({key: [0] if listed else 0}, "model")
+            checked.append(key)
+    sizes = {"mlp": ["hidden"], "convnet": ["channels", "kernel", "hidden"], "resnet": ["widths", "blocks"],
+             "vit": ["patch", "dim", "depth", "heads"], "rnn": ["embed", "hidden", "layers"]}
+    assert set(sizes.get(name, ())) <= set(checked)  # the check finds the sizes it should
+
+
+def test_what_a_models_layers_refuse_is_a_recipe_error_naming_the_settings():
+    from trainlab.core.errors import RecipeError
+
+    @MODELS.register("refuses_in_torch")
+    def refuses(spec, out_features, *, width: int = 4):
+        return torch.nn.MultiheadAttention(width, 3)  # torch: embed_dim must be divisible by num_heads
+
+    with pytest.raises(RecipeError, match=r"model 'refuses_in_torch' cannot be built with width = 4 for inputs of shape "
+                                          r"\[13\]: AssertionError: embed_dim must be divisible by num_heads"):
+        build_model("refuses_in_torch", SPECS["table"], 3)

@@ -21,6 +21,14 @@ def closest(name: str, choices) -> str | None:
     return match[0] if match else None
 
 
+# parameter types with the ranges a builder accepts, checked with the recipe (before a run directory exists)
+Count = typing.Annotated[int, pydantic.Field(ge=1)]  # units, layers, heads, channels, steps of a schedule
+Size = typing.Annotated[int, pydantic.Field(ge=0)]
+Positive = typing.Annotated[float, pydantic.Field(gt=0)]
+NonNegative = typing.Annotated[float, pydantic.Field(ge=0)]
+Fraction = typing.Annotated[float, pydantic.Field(ge=0, lt=1)]  # a decay, a momentum, a dropout
+
+
 def _params_model(name: str, fn: Callable) -> type[pydantic.BaseModel]:
     """A strict pydantic model of `fn`'s keyword-only parameters."""
     fields: dict[str, Any] = {}

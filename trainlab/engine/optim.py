@@ -7,16 +7,10 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from ..core.registry import Registry
+from ..core.registry import Count, Fraction, NonNegative, Positive, Registry, Size
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
-
-# the ranges torch's optimisers and schedules accept, checked with the recipe (before a run directory exists)
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, lt=1)]  # a decay or momentum: momentum = 1 never forgets
-Steps = Annotated[int, Field(ge=0)]
 
 
 @OPTIMIZERS.register("sgd")
@@ -62,7 +56,7 @@ def constant(optimizer, context: dict):
 
 
 @SCHEDULES.register("step")
-def step(optimizer, context: dict, *, step_size: Annotated[int, Field(ge=1)] = 10, gamma: Positive = 0.1):
+def step(optimizer, context: dict, *, step_size: Count = 10, gamma: Positive = 0.1):
     """Multiply the rate by gamma every step_size epochs."""
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
 
@@ -78,7 +72,7 @@ def _decayed(step: int, warmup: int, total: int) -> float:
 
 
 @SCHEDULES.register("cosine")
-def cosine(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Steps = 0):
+def cosine(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Size = 0):
     """Cosine decay from the initial rate to min_lr over all training steps, after `warmup` steps of
     linear warm-up (transformers: a few hundred)."""
     import math
@@ -95,7 +89,7 @@ def cosine(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Steps
 
 
 @SCHEDULES.register("linear")
-def linear(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Steps = 0):
+def linear(optimizer, context: dict, *, min_lr: NonNegative = 0.0, warmup: Size = 0):
     """Linear warm-up over `warmup` steps, then linear decay to min_lr at the last step (the schedule
     BERT-style encoders are fine-tuned with)."""
     total = context["epochs"] * context["steps_per_epoch"]
@@ -133,7 +127,7 @@ def onecycle(optimizer, context: dict, *, max_lr: NonNegative = 0.0,
 
 
 @SCHEDULES.register("plateau")
-def plateau(optimizer, context: dict, *, factor: Annotated[float, Field(gt=0, lt=1)] = 0.1, patience: Steps = 2,
+def plateau(optimizer, context: dict, *, factor: Annotated[float, Field(gt=0, lt=1)] = 0.1, patience: Size = 2,
             min_lr: NonNegative = 0.0):
     """Reduce the rate by factor when the validation loss stops improving."""
     return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=factor, patience=patience,

@@ -5,8 +5,18 @@ from . import autoencoder, cnn, flow, gan, minilm, mlp, resnet, rnn, seq2seq, tp
 
 
 def build_model(name: str, spec, out_features: int, **params):
+    """The model `name` for data of `spec`; settings its layers refuse for this data (a kernel larger than
+    the image, a depth the input cannot halve that often) are a recipe error, not torch's traceback."""
+    from ..core.errors import RecipeError
+
     entry = MODELS.get(name)
-    return entry.build(spec, out_features, **entry.validate(params, "model"))
+    params = entry.validate(params, "model")
+    try:
+        return entry.build(spec, out_features, **params)
+    except (ValueError, IndexError, AssertionError, ZeroDivisionError, RuntimeError) as err:
+        settings = ", ".join(f"{k} = {v!r}" for k, v in params.items() if v is not None)
+        raise RecipeError(f"model {name!r} cannot be built with {settings or 'its defaults'} for inputs of shape "
+                          f"{list(spec.input_shape)}: {type(err).__name__}: {err}. Change the [model] settings.") from None
 
 
 def check_user_model(name: str, model, spec, task) -> None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count, Size
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -102,14 +103,14 @@ class VAE(nn.Module):
 
 
 @MODELS.register("autoencoder")
-def autoencoder(spec: DataSpec, out_features: int, *, kind: Literal["dense", "conv"] = "dense", latent: int = 0,
-                hidden: list[int] = [256], width: int = 32, output: Literal["sigmoid", "linear"] = "sigmoid"):
+def autoencoder(spec: DataSpec, out_features: int, *, kind: Literal["dense", "conv"] = "dense", latent: Size = 0,
+                hidden: list[Count] = [256], width: Count = 32, output: Literal["sigmoid", "linear"] = "sigmoid"):
     """Autoencoder x → z → x̂ (latent < input size; 0: a quarter of it, at most 32); dense or convolutional."""
     return AutoEncoder(spec, kind, _check(spec, kind, latent, 32), hidden, width, output)
 
 
 @MODELS.register("vae")
-def vae(spec: DataSpec, out_features: int, *, kind: Literal["dense", "conv"] = "dense", latent: int = 0,
-        hidden: list[int] = [512, 256], width: int = 32, output: Literal["sigmoid", "linear"] = "sigmoid"):
+def vae(spec: DataSpec, out_features: int, *, kind: Literal["dense", "conv"] = "dense", latent: Size = 0,
+        hidden: list[Count] = [512, 256], width: Count = 32, output: Literal["sigmoid", "linear"] = "sigmoid"):
     """Variational autoencoder: μ and log σ² from the encoder, z = μ + σ·ε, decoded back (latent 0: d/4, at most 16)."""
     return VAE(spec, kind, _check(spec, kind, latent, 16), hidden, width, output)

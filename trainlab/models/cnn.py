@@ -7,6 +7,7 @@ from typing import Literal
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count, Size
 from ..core.spec import DataSpec
 from .layers.activations import init_weights, make_activation
 from .mlp import MLP
@@ -42,10 +43,10 @@ class ConvNet(nn.Module):
 
 
 @MODELS.register("convnet")
-def build_convnet(spec: DataSpec, out_features: int, *, channels: list[int] = [32, 64], kernel: int = 3,
-                  padding: int = 1, padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
+def build_convnet(spec: DataSpec, out_features: int, *, channels: list[Count] = [32, 64], kernel: Count = 3,
+                  padding: Size = 1, padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
                   pool: Literal["none", "max", "avg"] = "none", batch_norm: bool = False, activation: str = "relu",
-                  hidden: list[int] = [128], dropout: float = 0.0, init: Literal["default", "xavier", "he"] = "default"):
+                  hidden: list[Count] = [128], dropout: float = 0.0, init: Literal["default", "xavier", "he"] = "default"):
     """Convolutional network: conv layers (kernel, padding, padding mode, pooling, batch norm) and a dense head."""
     if len(spec.input_shape) != 3:
         raise RecipeError(f"model 'convnet' needs images (C, H, W); this data has samples of shape {list(spec.input_shape)}.")

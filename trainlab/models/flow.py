@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -29,8 +30,8 @@ class Flow(nn.Module):
 
 
 @MODELS.register("flow")
-def flow(spec: DataSpec, out_features: int, *, kind: Literal["realnvp", "maf", "nsf"] = "nsf", transforms: int = 4,
-         hidden: list[int] = [64, 64], bins: int = 8):
+def flow(spec: DataSpec, out_features: int, *, kind: Literal["realnvp", "maf", "nsf"] = "nsf", transforms: Count = 4,
+         hidden: list[Count] = [64, 64], bins: Count = 8):
     """A normalizing flow (zuko): RealNVP affine couplings, MAF, or neural rational-quadratic splines."""
     try:
         import zuko

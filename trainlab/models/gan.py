@@ -8,6 +8,7 @@ from typing import Literal
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -54,8 +55,8 @@ class GAN(nn.Module):
 
 
 @MODELS.register("gan")
-def gan(spec: DataSpec, out_features: int, *, kind: Literal["dense", "dcgan"] = "dense", noise: int = 64,
-        hidden: list[int] = [256, 512], width: int = 64):
+def gan(spec: DataSpec, out_features: int, *, kind: Literal["dense", "dcgan"] = "dense", noise: Count = 64,
+        hidden: list[Count] = [256, 512], width: Count = 64):
     """GAN: generator from `noise`-dimensional Gaussian noise, discriminator returning one logit."""
     if spec.kind in ("text", "sequence"):
         raise RecipeError(f"model 'gan' generates images or feature vectors, not {spec.kind}.")

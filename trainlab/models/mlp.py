@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count, Positive
 from ..core.spec import DataSpec
 from .layers.activations import Heaviside, init_weights, make_activation
 from .registry import MODELS
@@ -55,9 +56,9 @@ class Perceptron(nn.Module):
 
 
 @MODELS.register("mlp")
-def build_mlp(spec: DataSpec, out_features: int, *, hidden: list[int] = [64, 32], activation: str = "relu",
+def build_mlp(spec: DataSpec, out_features: int, *, hidden: list[Count] = [64, 32], activation: str = "relu",
               alpha: float | None = None, dropout: float = 0.0, batch_norm: bool = False,
-              init: Init = "default", init_std: float = 0.01) -> nn.Module:
+              init: Init = "default", init_std: Positive = 0.01) -> nn.Module:
     """Dense network: widths, any activation, dropout, batch norm, Xavier/He/Gaussian init."""
     if activation == "heaviside" and hidden:
         raise RecipeError("model.activation = 'heaviside' has no gradient, so hidden layers cannot learn. "
@@ -70,7 +71,7 @@ def build_mlp(spec: DataSpec, out_features: int, *, hidden: list[int] = [64, 32]
 
 
 @MODELS.register("perceptron")
-def build_perceptron(spec: DataSpec, out_features: int, *, init: Init = "default", init_std: float = 0.01) -> nn.Module:
+def build_perceptron(spec: DataSpec, out_features: int, *, init: Init = "default", init_std: Positive = 0.01) -> nn.Module:
     """Single-layer perceptron: a linear score and a Heaviside decision."""
     model = Perceptron(spec.num_features, out_features)
     init_weights(model, init, init_std)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -42,7 +43,7 @@ class ResNet(nn.Module):
 
 
 @MODELS.register("resnet")
-def build_resnet(spec: DataSpec, out_features: int, *, widths: list[int] = [32, 64, 128], blocks: list[int] = [2, 2, 2],
+def build_resnet(spec: DataSpec, out_features: int, *, widths: list[Count] = [32, 64, 128], blocks: list[Count] = [2, 2, 2],
                  dropout: float = 0.0) -> nn.Module:
     """ResNet with basic residual blocks: a width and a block count per stage, global average pooling."""
     if len(spec.input_shape) != 3:

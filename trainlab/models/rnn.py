@@ -11,6 +11,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -82,8 +83,8 @@ def _onnx_export() -> bool:
 
 
 @MODELS.register("rnn")
-def build_rnn(spec: DataSpec, out_features: int, *, cell: Literal["rnn", "lstm", "gru"] = "gru", embed: int = 64,
-              hidden: int = 128, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
+def build_rnn(spec: DataSpec, out_features: int, *, cell: Literal["rnn", "lstm", "gru"] = "gru", embed: Count = 64,
+              hidden: Count = 128, layers: Count = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
     """RNN / LSTM / GRU text classifier over packed variable-length sequences."""
     if spec.kind != "text":
         raise RecipeError(f"model 'rnn' reads token sequences; this data is {spec.kind!r}. Use a text dataset.")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 from .transformer import sinusoidal
@@ -52,7 +53,7 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @MODELS.register("seq2seq_transformer")
-def build_seq2seq(spec: DataSpec, out_features: int, *, dim: int = 64, depth: int = 2, heads: int = 4, ff: int = 128,
+def build_seq2seq(spec: DataSpec, out_features: int, *, dim: Count = 64, depth: Count = 2, heads: Count = 4, ff: Count = 128,
                   dropout: float = 0.1) -> nn.Module:
     """Encoder-decoder transformer (causal decoder mask) for sequence-to-sequence tasks, greedy decoding."""
     if spec.target != "sequence":

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -41,8 +42,8 @@ class TransformerClassifier(nn.Module):
 
 
 @MODELS.register("transformer")
-def build_transformer(spec: DataSpec, out_features: int, *, dim: int = 64, depth: int = 2, heads: int = 4,
-                      ff: int = 128, dropout: float = 0.1) -> nn.Module:
+def build_transformer(spec: DataSpec, out_features: int, *, dim: Count = 64, depth: Count = 2, heads: Count = 4,
+                      ff: Count = 128, dropout: float = 0.1) -> nn.Module:
     """Transformer encoder classifier: multi-head self-attention, positional encoding, padding mask."""
     if spec.kind != "text":
         raise RecipeError(f"model 'transformer' reads token sequences; this data is {spec.kind!r}. Use a text dataset.")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -64,7 +65,7 @@ class UNet(nn.Module):
 
 
 @MODELS.register("unet")
-def unet(spec: DataSpec, out_features: int, *, depth: int = 3, width: int = 16, batch_norm: bool = True,
+def unet(spec: DataSpec, out_features: int, *, depth: Count = 3, width: Count = 16, batch_norm: bool = True,
          dropout: float = 0.0, up: Literal["transpose", "bilinear"] = "transpose"):
     """U-Net with skip connections; depth down-samplings, `width` channels at full resolution (doubling per level)."""
     if spec.kind != "image" or len(spec.input_shape) != 3:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..core.errors import RecipeError
+from ..core.registry import Count, Positive
 from ..core.spec import DataSpec
 from .registry import MODELS
 
@@ -32,8 +33,8 @@ class ViT(nn.Module):
 
 
 @MODELS.register("vit")
-def build_vit(spec: DataSpec, out_features: int, *, patch: int = 7, dim: int = 64, depth: int = 4, heads: int = 4,
-              mlp_ratio: float = 2.0, dropout: float = 0.1) -> nn.Module:
+def build_vit(spec: DataSpec, out_features: int, *, patch: Count = 7, dim: Count = 64, depth: Count = 4, heads: Count = 4,
+              mlp_ratio: Positive = 2.0, dropout: float = 0.1) -> nn.Module:
     """Vision Transformer: patch size, depth, heads, MLP ratio; a class token and learned positions."""
     if len(spec.input_shape) != 3:
         raise RecipeError(f"model 'vit' needs images (C, H, W); this data has samples of shape {list(spec.input_shape)}.")
