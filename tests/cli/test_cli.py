@@ -98,6 +98,9 @@ def test_bad_inputs_get_clear_errors(tmp_path):
     assert not list(tmp_path.glob("tp1-mlp-*"))  # a run that cannot start leaves no directory
     assert_user_error(cli_here("list", "modles"), "Did you mean 'models'")
     assert_user_error(cli_here("resume", tmp_path), "not a trainlab run directory")
+    assert_user_error(cli_here("run", recipe, "--set", "optim.lr=-1"), "Bad value for 'optim.lr'")
+    assert_user_error(cli_here("run", recipe, "--set", "model.hidden=[0]"), "Bad value for 'model.hidden'")
+    assert_user_error(cli_here("serve", tmp_path, "--port", "99999"), "'--port'")
 
 
 def test_nan_in_csv_and_corrupt_idx_and_bad_label(tmp_path):

@@ -46,6 +46,12 @@ def test_settings_torch_would_refuse_are_recipe_errors_before_any_data_is_read(o
         resolve(parse_recipe(recipe_dict(optim={"name": "sgd", **optim})))
 
 
+def test_a_discount_above_one_is_refused_before_the_game_is_played():
+    recipe = load_recipe(REPO / "recipes" / "dqn-mouse-dense.toml")
+    with pytest.raises(RecipeError, match="Bad value for 'agent.gamma': received 2; input should be less than or equal"):
+        resolve(parse_recipe(apply_overrides(recipe.to_dict(), ["agent.gamma=2"])))
+
+
 def test_unknown_registry_name_lists_choices():
     with pytest.raises(RecipeError) as e:
         resolve(parse_recipe(recipe_dict(optim={"name": "adamm"})))

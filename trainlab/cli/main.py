@@ -334,7 +334,7 @@ def export(run_dir: Path = typer.Argument(..., help="A run directory."),
 @app.command()
 def serve(run_dir: Path = typer.Argument(..., help="A run directory."),
           host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you mean otherwise."),
-          port: int = typer.Option(8000, help="TCP port."),
+          port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
           max_body_mb: float = typer.Option(8.0, help="Largest request body accepted, in MiB.")):
     """Serve the best model over HTTP: POST /predict, GET /health, GET /metadata, docs at /docs."""
     _setup_logging(False)

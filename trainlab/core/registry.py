@@ -27,6 +27,7 @@ Size = typing.Annotated[int, pydantic.Field(ge=0)]
 Positive = typing.Annotated[float, pydantic.Field(gt=0)]
 NonNegative = typing.Annotated[float, pydantic.Field(ge=0)]
 Fraction = typing.Annotated[float, pydantic.Field(ge=0, lt=1)]  # a decay, a momentum, a dropout
+Share = typing.Annotated[float, pydantic.Field(ge=0, le=1)]  # a probability, a discount
 
 
 def _params_model(name: str, fn: Callable) -> type[pydantic.BaseModel]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..core.registry import Registry
+from ..core.registry import Count, Positive, Registry, Share, Size
 
 ENVIRONMENTS = Registry("environment")
 AGENTS = Registry("agent")
@@ -46,12 +46,12 @@ class DQNConfig:
 
 
 @AGENTS.register("dqn")
-def dqn(*, steps: int = 300_000, n_envs: int = 64, buffer_size: int = 100_000, batch_size: int = 256,
-        gamma: float = 0.9, learning_starts: int = 5_000, updates_per_step: int = 2, target_update: int = 500,
-        tau: float = 0.0, eps_start: float = 1.0, eps_end: float = 0.02, eps_fraction: float = 0.5,
-        double: bool = True, loss: Literal["mse", "huber"] = "huber", eval_every: int = 25_000,
-        eval_games: int = 100, eval_policy: Literal["softmax", "epsilon", "greedy"] = "softmax",
-        eval_temperature: float = 0.02, eval_epsilon: float = 0.05) -> DQNConfig:
+def dqn(*, steps: Count = 300_000, n_envs: Count = 64, buffer_size: Count = 100_000, batch_size: Count = 256,
+        gamma: Share = 0.9, learning_starts: Size = 5_000, updates_per_step: Count = 2, target_update: Count = 500,
+        tau: Share = 0.0, eps_start: Share = 1.0, eps_end: Share = 0.02, eps_fraction: Share = 0.5,
+        double: bool = True, loss: Literal["mse", "huber"] = "huber", eval_every: Count = 25_000,
+        eval_games: Count = 100, eval_policy: Literal["softmax", "epsilon", "greedy"] = "softmax",
+        eval_temperature: Positive = 0.02, eval_epsilon: Share = 0.05) -> DQNConfig:
     """Deep Q-Learning (Mnih et al., 2015): replay buffer, target network (periodic copy, or Polyak when tau > 0),
     ε-greedy with linear decay, optional double DQN. Evaluation policy: softmax over Q / eval_temperature (greedy
     wherever actions differ, random among near-ties), ε-greedy with eval_epsilon (Mnih et al.), or purely greedy."""
