@@ -8,6 +8,9 @@
 #   bash benchmarks/gpu_session.sh tests     pytest -m gpu                                  → $OUT/gpu_tests.txt
 #   bash benchmarks/gpu_session.sh peers     tp1 and Model 3 against the peers, bench      → $OUT/*.json
 #   bash benchmarks/gpu_session.sh fast      fast-fashion over 5 seeds                      → $OUT/fast_fashion.*
+#   bash benchmarks/gpu_session.sh ddp       resnet-fashion with --strategy ddp on 1 GPU vs plain → $OUT/ddp_*.txt
+#   bash benchmarks/gpu_session.sh all       all four with shorter limits, in one call of at most 9.5 minutes
+#                                            (a session's device time is 15 minutes, the machine's start included)
 # Record what comes back in benchmarks/RESULTS.md with the date, the GPU and the torch version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,22 +37,40 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 python3 -c "import torch; print('torch', torch.__version__)" >> "$out/machine.txt"
 trainlab() { python3 -m trainlab.cli.main "$@"; }
 
-case "$step" in
-tests)  # the gpu tests only: other test modules import optional packages the image may lack
-    timeout 560 python3 -m pytest tests/gpu -m gpu -q -rA > "$out/gpu_tests.txt" 2>&1 || true
-    tail -30 "$out/gpu_tests.txt" ;;
-peers)
-    timeout 200 python3 benchmarks/engine_vs_peers.py --device cuda --with-compile > "$out/tp1_peers.json" || true
-    timeout 200 python3 benchmarks/engine_vs_peers.py --recipe recipes/tp2-model3.toml --device cuda --skip-lightning \
-        --epochs 4 > "$out/model3_peers.json" || true
-    timeout 120 trainlab bench recipes/tp2-model3.toml --steps 100 --json > "$out/model3_bench.json" || true
-    cat "$out"/*.json ;;
-fast)
-    timeout 560 trainlab run recipes/fast-fashion.toml --repeats 5 -q --runs-dir "$out/runs" > "$out/fast_fashion.txt" 2>&1 || true
+# each step's time limit in seconds: the long one when run alone, the short one within `all`
+limit() { if [ "$step" = all ]; then echo "$2"; else echo "$1"; fi; }
+
+tests() {  # the gpu tests only: other test modules import optional packages the image may lack
+    timeout "$(limit 560 140)" python3 -m pytest tests/gpu -m gpu -q -rA > "$out/gpu_tests.txt" 2>&1 || true
+    tail -30 "$out/gpu_tests.txt"
+}
+peers() {
+    timeout "$(limit 200 75)" python3 benchmarks/engine_vs_peers.py --device cuda --with-compile > "$out/tp1_peers.json" || true
+    timeout "$(limit 200 60)" python3 benchmarks/engine_vs_peers.py --recipe recipes/tp2-model3.toml --device cuda \
+        --skip-lightning --epochs 4 > "$out/model3_peers.json" || true
+    timeout "$(limit 120 35)" trainlab bench recipes/tp2-model3.toml --steps 100 --json > "$out/model3_bench.json" || true
+    cat "$out"/*.json
+}
+fast() {
+    timeout "$(limit 560 120)" trainlab run recipes/fast-fashion.toml --repeats 5 -q --runs-dir "$out/runs" \
+        > "$out/fast_fashion.txt" 2>&1 || true
     cp "$out"/runs/fast-fashion-*/metrics.json "$out/fast_fashion_metrics.json" 2>/dev/null || true
     rm -rf "$out/runs"
-    tail -40 "$out/fast_fashion.txt" ;;
+    tail -40 "$out/fast_fashion.txt"
+}
+ddp() {  # issue 10: one GPU through DDP reaches the plain run's accuracy
+    for how in plain ddp; do
+        timeout "$(limit 270 55)" trainlab run recipes/resnet-fashion.toml -q --runs-dir "$out/runs-$how" \
+            $([ "$how" = ddp ] && echo --devices 1 --strategy ddp) > "$out/ddp_$how.txt" 2>&1 || true
+        tail -4 "$out/ddp_$how.txt"
+    done
+    rm -rf "$out"/runs-*
+}
+
+case "$step" in
+tests|peers|fast|ddp) "$step" ;;
+all) tests; peers; fast; ddp ;;
 *)
-    echo "unknown step $step: prepare | tests | peers | fast" >&2
+    echo "unknown step $step: prepare | tests | peers | fast | ddp | all" >&2
     exit 2 ;;
 esac
