@@ -81,7 +81,7 @@ def resolve(recipe: Recipe) -> Recipe:
     """Check every named section against its registry and fill in the defaults, so the stored
     recipe says everything the run used. Fails before any data is read."""
     from .data.datasets import DATASETS
-    from .engine.optim import OPTIMIZERS, SCHEDULES
+    from .engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer
     from .models import MODELS
 
     modules = load(recipe.plugins)
@@ -101,8 +101,10 @@ def resolve(recipe: Recipe) -> Recipe:
                         "resume, predict and serve in another cannot rebuild it. Put it in a file and name the file "
                         "in the recipe's plugins.", registry.kind, entry.name, entry.where)
         params = entry.validate(cfg.params, section, also=type(cfg).model_fields)
-        if section == "optim":
-            _try_optimizer(entry, params)
+        if section == "optim" and entry.builtin:  # built over a dummy parameter: torch's refusals before any data
+            import torch                            # (a user's optimiser may want real ones: it is checked in fit)
+
+            build_optimizer(entry, [torch.nn.Parameter(torch.zeros(1))], params)
         # None means "the builder's own default" and TOML has no null: leave it out
         d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
     if recipe.eval.metrics:
@@ -110,18 +112,6 @@ def resolve(recipe: Recipe) -> Recipe:
 
         d["eval"]["metrics"] = resolved(recipe.eval.metrics)
     return parse_recipe(d)
-
-
-def _try_optimizer(entry, params: dict) -> None:
-    """Build the optimiser over one dummy parameter: what torch refuses (Nesterov momentum without momentum,
-    a user's optimiser's own checks) is a recipe error before any data is read."""
-    import torch
-
-    try:
-        entry.build([torch.nn.Parameter(torch.zeros(1))], **params)
-    except (ValueError, TypeError) as err:
-        settings = ", ".join(f"{k} = {v!r}" for k, v in params.items())
-        raise RecipeError(f"optim: {entry.name!r} refuses these settings ({settings}): {err}.") from None
 
 
 def _resolved(recipe: str | Path | Recipe, overrides=(), label: str | None = None) -> Recipe:

@@ -263,3 +263,35 @@ def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_
     hit = next(c for c in counts if c["test_in_train"])
     assert {hit["pairs"][0]["test_text"], hit["pairs"][0]["train_text"]} == {rows[4][0], rows[-1][0]}
     assert near_sentence(hit).startswith("1 test text has a near-identical training text (the same words")
+
+
+def test_inputs_that_recur_with_another_label_are_counted_and_said(tmp_path):
+    """The same measurements under two labels: no model gets both right (a labelling error, or inputs that do
+    not decide the class)."""
+    from trainlab.report.methods import conflict_sentence
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 3)).round(3), np.arange(200) % 2
+    x[150:156], y[150:156] = x[0:6], 1 - y[0:6]  # six rows copied with the other label
+    x[160:163], y[160:163] = x[10:13], y[10:13]  # three copied with their own label: duplicates, no conflict
+    np.savez(tmp_path / "a.npz", x=x, y=y)
+    p = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.2,
+                stratify=True, normalize="standard", seed=0)
+    d = p.summary["duplicates"]
+    assert d["conflicting_labels"] == 12 and 0 <= d["test_conflicting"] <= 12
+    assert conflict_sentence(d).startswith(f"12 samples share their inputs, byte for byte, with a sample of another "
+                                           f"label ({d['test_conflicting']} of them in the test set)")
+    assert conflict_sentence({"conflicting_labels": 0}) == ""
+    np.savez(tmp_path / "r.npz", x=x, y=y + rng.normal(size=200))  # values: the same inputs may give others
+    r = prepare(load_raw("arrays", {"path": str(tmp_path / "r.npz")}), val_fraction=0.1, test_fraction=0.2,
+                stratify=False, normalize="standard", seed=0)
+    assert "conflicting_labels" not in r.summary["duplicates"]
+    import trainlab
+    from trainlab.core.config import parse_recipe
+    from trainlab.report.methods import methods_text
+    from tests.conftest import recipe_dict
+
+    run = trainlab.run(parse_recipe(recipe_dict(data={"name": "arrays", "path": str(tmp_path / "a.npz")},
+                                                train={"epochs": 2})), runs_dir=tmp_path / "runs", progress=False)
+    said = conflict_sentence(run.metrics["data"]["duplicates"])  # (its own split: 80/10/10)
+    assert said.startswith("12 samples share") and said in " ".join(methods_text(run.recipe, run.metrics, {}))

@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import baseline_verdict, near_sentence
+    from ..report.methods import baseline_verdict, conflict_sentence, near_sentence
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -60,6 +60,9 @@ def _print_summary(run) -> None:
     near = m["data"].get("near_duplicates") or {}
     if near.get("test_in_train"):
         console.print(f"[yellow]{near_sentence(near)}", highlight=False)
+    conflict = conflict_sentence(m["data"].get("duplicates") or {})
+    if conflict:
+        console.print(f"[yellow]{conflict}", highlight=False)
     if m["test"].get("conformal"):
         from ..evaluate import conformal
 

@@ -215,8 +215,9 @@ def _all_labelled(labels, path: str, column: str) -> None:
     empty = [i for i, v in enumerate(labels) if missing(v)]
     if empty:
         raise DataError(f"{str(path)!r}: the label column {column!r} is empty in {len(empty):,} row"
-                        f"{'s' if len(empty) > 1 else ''} (the first: data row {empty[0] + 1}). A row without a label can neither train nor test: drop it, or label it (a trained run "
-                        "predicts it with trainlab predict).")
+                        f"{'s' if len(empty) > 1 else ''} (the first: data row {empty[0] + 1}). A row without a "
+                        "label can neither train nor test: drop it, or label it (a trained run predicts it with "
+                        "trainlab predict).")
 
 
 # --- text ---

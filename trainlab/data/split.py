@@ -206,15 +206,23 @@ def _hashes(x: np.ndarray) -> list[bytes]:
 
 def duplicates(s: Split) -> tuple[dict[str, int], str]:
     """Exact duplicates (same bytes) between splits (a test sample seen in training inflates the test
-    score), and a digest of the test set, its samples and labels in order (two runs with the same
+    score), for classes the samples whose inputs recur with another label (no model gets all of them
+    right: a labelling error, or inputs that do not decide the class), and a digest of the test set, its samples and labels in order (two runs with the same
     digest were tested on the same samples, so their predictions can be compared sample by sample),
     from one hash of each sample."""
-    test = _hashes(s.x_test)
-    tr, va, te = set(_hashes(s.x_train)), set(_hashes(s.x_val)), set(test)
+    train, val, test = _hashes(s.x_train), _hashes(s.x_val), _hashes(s.x_test)
+    tr, va, te = set(train), set(val), set(test)
     digest = hashlib.blake2b(b"".join(test), digest_size=16)
     digest.update(np.ascontiguousarray(s.y_test).tobytes())
-    return {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
-            "within_train": len(s.x_train) - len(tr)}, digest.hexdigest()
+    out = {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
+           "within_train": len(s.x_train) - len(tr)}
+    if s.y_train.ndim == 1 and np.issubdtype(s.y_train.dtype, np.integer):  # classes: one input, two labels?
+        labels: dict[bytes, set] = {}
+        for h, y in zip(train + val + test, np.concatenate([s.y_train, s.y_val, s.y_test]).tolist()):
+            labels.setdefault(h, set()).add(y)
+        out["conflicting_labels"] = sum(len(labels[h]) > 1 for h in train + val + test)
+        out["test_conflicting"] = sum(len(labels[h]) > 1 for h in test)
+    return out, digest.hexdigest()
 
 
 NEAR = 0.995  # the correlation of two images' pixels from which they are one picture (Fashion-MNIST: 16 such pairs)
@@ -318,6 +326,7 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
             for (j, name), b, v in zip(part, top, c[np.arange(len(part)), top]):
                 i = buckets[k][b]
                 score = v + 1e-6 * (not name)  # as it is first: a symmetric picture's mirror image is no other copy
-                if v >= threshold and score > best.get(j, (0, 0.0, "", -1.0))[3] and not np.array_equal(test[j], train[i]):
+                better = score > best.get(j, (0, 0.0, "", -1.0))[3]
+                if v >= threshold and better and not np.array_equal(test[j], train[i]):
                     best[j] = (int(i), float(v), name, score)
     return sorted((j, *f[:3]) for j, f in best.items())

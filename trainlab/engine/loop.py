@@ -19,7 +19,7 @@ from ..core.errors import RecipeError, TrainlabError
 from ..tasks.base import monitored
 from . import checkpoint, sharding
 from .callbacks import EarlyStopping, Progress
-from .optim import OPTIMIZERS, SCHEDULES
+from .optim import OPTIMIZERS, SCHEDULES, build_optimizer
 from .runtime import autocast_without_cache, fits_on_device, precision_name, shared_model
 
 log = logging.getLogger("trainlab")
@@ -105,7 +105,7 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         opt_params = {**opt_params, "lr": opt_params["lr"] * world}
     # the model first, then optimisers over its parameters as set up (sharding replaces them)
     model = fabric.setup_module(model)
-    optimizers = fabric.setup_optimizers(*task.optimizers(model.module, lambda ps: opt_entry.build(ps, **opt_params)))
+    optimizers = fabric.setup_optimizers(*task.optimizers(model.module, lambda ps: build_optimizer(opt_entry, ps, opt_params)))
     optimizers = list(optimizers) if isinstance(optimizers, tuple) else [optimizers]
     held, total = sharding.held(model)
     if sharded and main:

@@ -13,6 +13,18 @@ OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
 
 
+def build_optimizer(entry, parameters, params: dict):
+    """The optimiser `entry` over `parameters` with the recipe's (validated) `params`; what it refuses
+    (Nesterov momentum without momentum, a user's optimiser's own checks) is a recipe error naming them."""
+    from ..core.errors import RecipeError
+
+    try:
+        return entry.build(parameters, **params)
+    except ValueError as err:
+        settings = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+        raise RecipeError(f"optim: {entry.name!r} refuses these settings ({settings}): {err}.") from None
+
+
 @OPTIMIZERS.register("sgd")
 def sgd(params, *, lr: Positive = 0.01, momentum: Fraction = 0.0, nesterov: bool = False,
         weight_decay: NonNegative = 0.0):

@@ -145,12 +145,6 @@ def score_baselines(fitted: dict, data, network, loss=None, own=()) -> dict:
             **({"reused": True} if fitted.get("reused") else {})}
 
 
-def run_baselines(data, max_samples: int, seed: int, network, balanced: bool = False, loss=None, own=()) -> dict:
-    """Fit the baselines and score them against the `network`'s test predictions (`fit_baselines`,
-    `score_baselines`)."""
-    return score_baselines(fit_baselines(data, max_samples, seed, balanced), data, network, loss, own)
-
-
 def to_arrays(fitted: dict) -> dict:
     """A fit as named arrays (one .npz file; nothing pickled): the predictions, and the rest as JSON."""
     import json

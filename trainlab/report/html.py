@@ -13,7 +13,7 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import baseline_verdict, methods_text, near_sentence
+from .methods import baseline_verdict, conflict_sentence, methods_text, near_sentence
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -76,6 +76,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "conformal_sentence": conformal.sentence(test["conformal"], spec.get("class_names") or ())
         if test.get("conformal") else "",
         "near_sentence": near_sentence(near) if near.get("test_in_train") else "",
+        "conflict_sentence": conflict_sentence(metrics["data"].get("duplicates") or {}),
     }
 
 

@@ -113,7 +113,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if aug:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
     near = data.get("near_duplicates") or {}
-    out.append("; ".join(s) + "." + (" " + near_sentence(near) if near.get("test_in_train") else ""))
+    said = [near_sentence(near) if near.get("test_in_train") else "", conflict_sentence(data.get("duplicates") or {})]
+    out.append(" ".join(["; ".join(s) + ".", *filter(None, said)]))
 
     model = MODELS.get(recipe.model.name) + _settings('models', recipe.model.name, recipe.model.params, True) \
         if recipe.model.name in MODELS else _own(recipe)
@@ -219,6 +220,15 @@ def _window(periods: int | None) -> str:
     if not periods:
         return "everything before it"
     return f"the {'period' if periods == 1 else f'{periods} periods'} before it only (a sliding window, data.time_window)"
+
+
+def conflict_sentence(dups: dict) -> str:
+    """The samples whose inputs recur with another label, in words (CLI, report, methods); "" for none."""
+    n, t = dups.get("conflicting_labels", 0), dups.get("test_conflicting", 0)
+    if not n:
+        return ""
+    return (f"{n:,} samples share their inputs, byte for byte, with a sample of another label ({t:,} of them in the "
+            "test set): no model gets all of them right; check their labels, or the inputs do not decide the class.")
 
 
 def near_sentence(near: dict) -> str:

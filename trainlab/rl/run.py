@@ -25,7 +25,7 @@ def summary(returns: np.ndarray) -> dict:
 def run_rl(path: Path, recipe: Recipe, device: str, progress: bool) -> dict:
     from ..core.seed import seed_everything
     from ..engine.callbacks import Progress
-    from ..engine.optim import OPTIMIZERS
+    from ..engine.optim import OPTIMIZERS, build_optimizer
     from ..models import build_model
 
     env = ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params)
@@ -34,7 +34,7 @@ def run_rl(path: Path, recipe: Recipe, device: str, progress: bool) -> dict:
     spec = observation_spec(env)
     q_net = build_model(recipe.model.name, spec, 4, **recipe.model.params).to(device)
     opt_entry = OPTIMIZERS.get(recipe.optim.name)
-    optimizer = opt_entry.build(q_net.parameters(), **opt_entry.validate(recipe.optim.params, "optim"))
+    optimizer = build_optimizer(opt_entry, q_net.parameters(), opt_entry.validate(recipe.optim.params, "optim"))
     bar = Progress(1, max(1, cfg.steps // cfg.n_envs), recipe.name, enabled=progress)
     t0 = time.perf_counter()
     try:
