@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.config import Recipe, load_recipe, parse_recipe, to_toml
-from .core.errors import CheckpointError, RecipeError, TrainlabError
+from .core.errors import CheckpointError, DataError, RecipeError, TrainlabError
 from .core.spec import DataSpec
 from .plugins import identity, keep, load, ours
 
@@ -248,16 +248,27 @@ def load_run(path: str | Path) -> Run:
     return Run(path, load_recipe(path / "recipe.toml"), _read_json(path / "metrics.json"))
 
 
-def reproduce(path: str | Path, progress: bool = True) -> dict:
+def reproduce(path: str | Path, progress: bool = True, data_path: str | Path | None = None) -> dict:
     """Run a finished run's stored recipe again, into RUN/reproduction/, and say how closely the two
     agree: the test predictions sample by sample, each headline metric, each epoch's validation loss,
-    and the environments (trainlab, PyTorch, device). Written to RUN/reproduction.json."""
+    and the environments (trainlab, PyTorch, device). `data_path`: where the data is now, when it moved
+    (another machine, a colleague's copy); the test set's digest still says whether the samples are the
+    same. Written to RUN/reproduction.json."""
+    import json
+
     from .report import headline_keys
 
     first = load_run(path)
     if not first.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished (status: {first.status}); reproduce a finished run.")
-    again = run(first.path / "recipe.toml", runs_dir=first.path / "reproduction", progress=progress)
+    moved = [f"data.path={json.dumps(str(Path(data_path).resolve()))}"] if data_path else []
+    try:
+        again = run(first.path / "recipe.toml", moved, runs_dir=first.path / "reproduction", progress=progress)
+    except DataError as err:
+        if data_path:
+            raise
+        raise DataError(f"{err} If the data moved, say where it is now: trainlab reproduce {path} --data-path "
+                        "PATH.") from None
 
     def scores(m: dict) -> dict:  # the headline test metrics; a reinforcement-learning run's mean returns
         if m.get("kind") == "rl":

@@ -252,6 +252,19 @@ def test_download_errors_are_clear(tmp_path):
     assert_user_error(cli_here("download", "svhn", "--to", tmp_path / "c"), "trainlab downloads mnist, cifar10, imdb")
 
 
+def test_a_run_whose_data_moved_reproduces_from_where_it_is_now(tmp_path):
+    rows = ["a,b,label", *(f"{i % 7},{(i * 3) % 11},{'x' if i % 7 > 3 else 'y'}" for i in range(120))]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    assert cli_here("run", tmp_path / "data.csv", "--label", "label", "--set", "train.epochs=2", "--set",
+                    "report.html=false", "--runs-dir", tmp_path / "runs", "-q").returncode == 0
+    run_dir = next((tmp_path / "runs").glob("data-*"))
+    (tmp_path / "data.csv").rename(tmp_path / "moved.csv")
+    assert_user_error(cli_here("reproduce", run_dir, "-q"), "does not exist", "--data-path PATH")
+    out = cli_here("reproduce", run_dir, "--data-path", tmp_path / "moved.csv", "-q")
+    assert out.returncode == 0 and "Reproduced exactly: the same prediction for all 12 test samples" in \
+        " ".join(out.stdout.split())
+
+
 def test_reproduce_reruns_a_run_and_says_how_closely_it_agrees(tmp_path):
     recipe = write_recipe(tmp_path / "s.toml", SMALL.format(epochs=3, batch=64) + "[report]\nhtml = false\n")
     assert cli("run", recipe, "--runs-dir", tmp_path, "-q").returncode == 0  # in another process than the reproduction

@@ -646,12 +646,14 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more run dir
 
 @app.command()
 def reproduce(run_dir: Path = typer.Argument(..., help="A finished run directory."),
+              data_path: Path = typer.Option(None, "--data-path", help="Where the run's data is now, when it moved "
+                                             "(data.path): another machine, a colleague's copy."),
               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")):
     """Run a finished run's recipe again (into RUN/reproduction/) and say whether it reproduces: the test
     predictions sample by sample, every headline metric, every epoch's validation loss."""
     from ..procedure import reproduce as again
 
-    r = again(run_dir, progress=not quiet)
+    r = again(run_dir, progress=not quiet, data_path=data_path)
     said = [] if r["same_test_samples"] else ["tested on other samples than the first run (has the data changed?)"]
     if "differing_predictions" in r:
         said.append(f"the same prediction for all {r['test_samples']:,} test samples" if not r["differing_predictions"]
