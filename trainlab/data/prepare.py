@@ -66,12 +66,15 @@ def _check_user_data(raw, where: str) -> None:
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,
             seed: int, limit: int = 0, max_vocab: int = 20000, max_len: int = 128, tokenizer: str = "word",
             cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
-            calibration_fraction: float = 0.0, time_window: int = 0) -> Prepared:
+            calibration_fraction: float = 0.0, time_window: int = 0, find_near: bool = True) -> Prepared:
+    """The split, normalised and described (sizes, class counts, duplicates, ...); `find_near`: also look for
+    near-identical test and training images and texts (a second each 70,000 images; a run's export and
+    explanations, which prepare its split again, need not)."""
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,
               cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction, time_window=time_window)
     cal = s.x_cal is not None
     dups, digest = duplicates(s)
-    near = _near(s, raw.kind) if raw.kind in ("image", "text") else None  # (texts before they become token ids)
+    near = _near(s, raw.kind) if find_near and raw.kind in ("image", "text") else None  # (texts before token ids)
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer
@@ -167,7 +170,8 @@ def _check_fillable(x: np.ndarray, names) -> None:
                         "with; leave it out with data.features.")
 
 
-def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, base_seed: int = 0) -> Prepared:
+def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, base_seed: int = 0,
+                   find_near: bool = True) -> Prepared:
     """Split and normalise as a recipe's [data] section (a core.config.DataConfig) says; the
     dataset is read unless `raw` is given (repeats share one read). With `folds` (eval.folds), the
     run with `seed` tests fold seed − base_seed of the folds drawn with `base_seed` (the recipe's seed)."""
@@ -176,7 +180,7 @@ def prepare_config(cfg, seed: int, raw: RawData | None = None, folds: int = 0, b
                    normalize=cfg.normalize, seed=seed, limit=cfg.limit, max_vocab=cfg.max_vocab, max_len=cfg.max_len,
                    tokenizer=cfg.tokenizer, cv=(folds, seed - base_seed, base_seed) if folds else None,
                    train_fraction=cfg.train_fraction, calibration_fraction=cfg.calibration_fraction,
-                   time_window=cfg.time_window)
+                   time_window=cfg.time_window, find_near=find_near)
 
 
 def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
@@ -184,4 +188,4 @@ def prepare_from_recipe(recipe: dict, seed: int) -> Prepared:
     from ..core.config import DataConfig
 
     return prepare_config(DataConfig.model_validate(recipe["data"]), seed,
-                          folds=recipe.get("eval", {}).get("folds", 0), base_seed=recipe.get("seed", 0))
+                          folds=recipe.get("eval", {}).get("folds", 0), base_seed=recipe.get("seed", 0), find_near=False)
