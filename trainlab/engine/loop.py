@@ -105,7 +105,8 @@ def fit(model, task, data, recipe: Recipe, folder: Path, fabric, *, seed: int, r
         opt_params = {**opt_params, "lr": opt_params["lr"] * world}
     # the model first, then optimisers over its parameters as set up (sharding replaces them)
     model = fabric.setup_module(model)
-    optimizers = fabric.setup_optimizers(*task.optimizers(model.module, lambda ps: build_optimizer(opt_entry, ps, opt_params)))
+    optimizers = fabric.setup_optimizers(*task.optimizers(model.module,
+                                                          lambda ps: build_optimizer(opt_entry, ps, opt_params)))
     optimizers = list(optimizers) if isinstance(optimizers, tuple) else [optimizers]
     held, total = sharding.held(model)
     if sharded and main:

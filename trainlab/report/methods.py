@@ -239,11 +239,11 @@ def near_sentence(near: dict) -> str:
            "same picture re-encoded, touched up or augmented")
     turned = near.get("transformed") or {}
     k = sum(turned.values())
-    turned = (f" {k:,} of them {'is' if k == 1 else 'are'} a training image mirrored or rotated ("
+    copies = (f" {k:,} of them {'is' if k == 1 else 'are'} a training image mirrored or rotated ("
               + ", ".join(f"{t}: {c:,}" for t, c in turned.items())
               + "), as copies augmented before the split would be.") if k else ""
     return (f"{n:,} test {what}{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training {what} "
-            f"({how}): they test memory more than generalisation.{turned}")
+            f"({how}): they test memory more than generalisation.{copies}")
 
 
 def _tuned(baseline: dict, repeated: bool) -> str:
