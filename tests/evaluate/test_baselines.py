@@ -164,3 +164,26 @@ def test_the_fingerprint_changes_with_any_sample_the_fit_sees_and_with_class_wei
         a.reshape(-1)[-1] += 1
         assert fingerprint(other, 10_000, 0) != key, part
     assert fingerprint(data, 100, 0) != key and fingerprint(data, 100, 1) != fingerprint(data, 100, 0)
+
+
+def test_a_network_no_better_than_the_majority_class_is_told_what_to_look_at(tmp_path):
+    """Labels that do not follow the inputs (shuffled here): the network cannot beat the majority class,
+    and the CLI and report say it learned nothing, with its loss curve and what to try."""
+    import trainlab
+    from trainlab.core.config import parse_recipe
+    from trainlab.report.methods import learned_nothing
+    from tests.conftest import recipe_dict
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "noise.npz", x=rng.normal(size=(400, 5)), y=rng.permutation(np.arange(400) % 4 == 0).astype(int))
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "arrays", "path": str(tmp_path / "noise.npz")},
+                                              eval={"baselines": True}, report={"html": True})),
+                     runs_dir=tmp_path, progress=False)
+    said = learned_nothing(r.metrics)
+    assert said.startswith("The network does not measurably beat the majority class (accuracy ") and "lr-find" in said
+    assert "Its training loss went from" in said and said in (r.path / "report.html").read_text()
+    good = {"spec": {"target": "class"}, "test": {"accuracy": 0.9}, "history": [],
+            "baselines": {"models": {"majority class": {"accuracy": 0.5, "paired": {"p_value": 1e-9}}}}}
+    assert learned_nothing(good) == ""
+    good["baselines"]["models"]["majority class"]["paired"]["p_value"] = 0.3  # ahead, but as chance would be
+    assert learned_nothing(good).startswith("The network does not measurably beat the majority class (accuracy 0.9000")

@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import baseline_verdict, conflict_sentence, near_sentence
+    from ..report.methods import baseline_verdict, conflict_sentence, learned_nothing, near_sentence
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -52,6 +52,9 @@ def _print_summary(run) -> None:
     verdict = baseline_verdict(m)
     if verdict:
         console.print(("[green]" if verdict[1] else "[yellow]") + verdict[0], highlight=False)
+        hint = learned_nothing(m)
+        if hint:
+            console.print(f"[bold yellow]{hint}", highlight=False)
     single = (m.get("baselines") or {}).get("single_feature")
     if single and single["validation_score"] >= LEAK_SCORE:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "

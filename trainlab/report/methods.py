@@ -255,6 +255,17 @@ def _tuned(baseline: dict, repeated: bool) -> str:
         f" ({t['parameter']} = {t['value']:g}, chosen on the validation split)"
 
 
+def _against(metrics: dict, name: str, key: str) -> tuple[float, float, dict | None, str]:
+    """The network's and baseline `name`'s `key`, the paired test between them (None for a run from
+    before the paired tests), and on what: the test set, or the mean over repeats."""
+    rep = metrics.get("repeats") or {}
+    if name in rep.get("baselines", {}):
+        return (rep["test"][key]["mean"], rep["baselines"][name][key]["mean"], rep["baselines"][name]["paired"],
+                f"mean over {len(rep['seeds'])} {'folds' if rep.get('folds') else 'split seeds'}")
+    b = metrics["baselines"]["models"][name]
+    return metrics["test"][key], b[key], b.get("paired"), "test set"
+
+
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     """The network against the best baseline on the baselines' headline metric, and whether the
     difference is more than chance: a paired test on the same test samples, or with repeats a paired
@@ -265,15 +276,12 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     classes = metrics["spec"]["target"] == "class"
     key = compared_on(metrics["baselines"], metrics["spec"]["target"])
     lower = lower_is_better(key, metrics)
-    name, b = (min if lower else max)(models.items(), key=lambda kv: kv[1][key])
-    rep = metrics.get("repeats") or {}
-    if name in rep.get("baselines", {}):
-        net, base, t = rep["test"][key]["mean"], rep["baselines"][name][key]["mean"], rep["baselines"][name]["paired"]
-        how = f"mean over {len(rep['seeds'])} {'folds' if rep.get('folds') else 'split seeds'}"
-        test = f"; paired t-test over the {'folds' if rep.get('folds') else 'split seeds'}, {pvalue(t['p_value'])}"
+    name = (min if lower else max)(models, key=lambda n: models[n][key])
+    net, base, t, how = _against(metrics, name, key)
+    if how != "test set":
+        test = f"; paired t-test over the {'folds' if metrics['repeats'].get('folds') else 'split seeds'}, " \
+               f"{pvalue(t['p_value'])}"
     else:
-        net, base, t = metrics["test"][key], b[key], b.get("paired")
-        how = "test set"
         closer = "with a lower loss" if lower else "closer"
         counts = (f"on the test samples only one of them got right ({t['network_only']:,} the network, "
                   f"{t['baseline_only']:,} the baseline)" if classes else
@@ -292,6 +300,29 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     fewer = f"; the baseline was {fewer}, so part of the lead may be the network's larger training set" if fewer else ""
     return (f"Against {name}, the best baseline: {key.replace('_', ' ')} {fmt(net)} vs {fmt(base)} ({how}){test}: "
             f"{verdict}{fewer}.", better)
+
+
+def learned_nothing(metrics: dict) -> str:
+    """When the network does no better than the trivial baseline (the majority class, the mean), what to
+    look at: it learned nothing usable, most often for a learning rate too high (a first epoch's loss far
+    above the last's, or a loss that does not fall) or labels that do not follow the inputs. "" otherwise."""
+    target = metrics["spec"]["target"]
+    models = (metrics.get("baselines") or {}).get("models") or {}
+    if target not in TRIVIAL or TRIVIAL[target] not in models:
+        return ""
+    key = compared_on(metrics["baselines"], target)
+    lower = lower_is_better(key, metrics)
+    net, base, t, _ = _against(metrics, TRIVIAL[target], key)
+    if (net < base if lower else net > base) and (t is None or t["p_value"] < 0.05):
+        return ""
+    losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
+    advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "
+              "the labels follow the inputs.")
+    if len(losses) > 1:
+        advice = (f"Its training loss went from {fmt(losses[0])} in the first epoch to {fmt(losses[-1])} in the last"
+                  f"{', without falling' if losses[-1] >= 0.98 * losses[0] else ''}: {advice}")
+    return (f"The network does not measurably beat the {TRIVIAL[target]} ({key.replace('_', ' ')} {fmt(net)} vs "
+            f"{fmt(base)}): it may have learned nothing. {advice[0].upper()}{advice[1:]}")
 
 
 def _loss(recipe, spec: dict, task: str) -> str:
