@@ -94,7 +94,7 @@ def test_table_classes_and_regression(tmp_path):
 def test_a_table_row_without_a_label_is_named_not_made_a_class(tmp_path, header, rows):
     p = tmp_path / "t.csv"
     p.write_text("\n".join([header, *rows]) + "\n")
-    with pytest.raises(DataError, match=r"the label column 'y' is empty in 1 row \(the first: data row 2\)"):
+    with pytest.raises(DataError, match=r"t.csv' row 3: the label cell \('y'\) is empty\. Drop or label"):
         load_raw("table", {"path": str(p), "label": "y"})
 
 

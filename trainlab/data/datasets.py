@@ -202,24 +202,6 @@ def digit_sequences(*, task: Literal["reverse", "sort"] = "reverse", n: int = 20
     return RawData(x, y, "sequence", "sequence", f"generated digit strings ({task})", DIGIT_TOKENS)
 
 
-def _all_labelled(labels, path: str, column: str) -> None:
-    """A row without a label (an empty cell, NaN) can neither train nor test: an error, not a class of its own."""
-    def missing(v) -> bool:
-        if v is None or str(v).strip() == "":
-            return True
-        try:
-            return bool(np.isnan(float(v)))
-        except (TypeError, ValueError):
-            return False
-
-    empty = [i for i, v in enumerate(labels) if missing(v)]
-    if empty:
-        raise DataError(f"{str(path)!r}: the label column {column!r} is empty in {len(empty):,} row"
-                        f"{'s' if len(empty) > 1 else ''} (the first: data row {empty[0] + 1}). A row without a "
-                        "label can neither train nor test: drop it, or label it (a trained run predicts it with "
-                        "trainlab predict).")
-
-
 # --- text ---
 
 @DATASETS.register("text_table")
@@ -340,7 +322,6 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
                  **(dict(zip(("time", "time_labels"), moments(t.extra[time], f"{path!r} column {time!r}")))
                     if time else {}))
     labels = t.labels
-    _all_labelled(labels, path, label)
     numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
         if not numeric:

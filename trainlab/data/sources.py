@@ -136,6 +136,13 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     for r, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
+    labels = [row[header.index(label)] for row in rows]
+    # (not all of MISSING: "none" or "NA" may be a class)
+    empty = [r for r, v in enumerate(labels) if cell_text(v).lower() in ("", "nan")]
+    if empty:  # a row without a label can neither train nor test, and is no class "" of its own
+        raise DataError(f"{str(path)!r} row {empty[0] + first_row}: the label cell ({label!r}) is empty"
+                        f"{f', and in {len(empty) - 1:,} more rows' if len(empty) > 1 else ''}. Drop or label those "
+                        "rows (a trained run predicts them: trainlab predict).")
     idx = [header.index(n) for n in names]
     cells = [[row[i] for i in idx] for row in rows]
     categories = {}
@@ -154,7 +161,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
                      "Clean the table, leave the column out with data.features, name it in data.categorical if it "
                      "is a category, or set data.missing = \"median\" to fill missing cells.", missing)
     groups = [cell_text(row[header.index(group)]) for row in rows] if group else None
-    return Table(x, [row[header.index(label)] for row in rows], one_hot_names(names, categories), tuple(names),
+    return Table(x, labels, one_hot_names(names, categories), tuple(names),
                  categories, groups, {c: [cell_text(row[header.index(c)]) for row in rows] for c in extra})
 
 
