@@ -80,6 +80,8 @@ def _write_json(path: Path, obj) -> None:
 def resolve(recipe: Recipe) -> Recipe:
     """Check every named section against its registry and fill in the defaults, so the stored
     recipe says everything the run used. Fails before any data is read."""
+    import torch
+
     from .data.datasets import DATASETS
     from .engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer
     from .models import MODELS
@@ -101,10 +103,8 @@ def resolve(recipe: Recipe) -> Recipe:
                         "resume, predict and serve in another cannot rebuild it. Put it in a file and name the file "
                         "in the recipe's plugins.", registry.kind, entry.name, entry.where)
         params = entry.validate(cfg.params, section, also=type(cfg).model_fields)
-        if section == "optim" and entry.builtin:  # built over a dummy parameter: torch's refusals before any data
-            import torch                            # (a user's optimiser may want real ones: it is checked in fit)
-
-            build_optimizer(entry, [torch.nn.Parameter(torch.zeros(1))], params)
+        if section == "optim" and entry.builtin:  # over a dummy parameter: what torch refuses, before any data
+            build_optimizer(entry, [torch.nn.Parameter(torch.zeros(1))], params)  # (a user's: in fit, on real ones)
         # None means "the builder's own default" and TOML has no null: leave it out
         d[section].update({k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None})
     if recipe.eval.metrics:
@@ -439,8 +439,8 @@ def _explainable(spec) -> bool:
     return spec.target == "class" and spec.kind in ("image", "table", "points")
 
 
-def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric=None,
-               cache: Path | None = None):
+def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric,
+               cache: Path):
     """Train, test and compare with the baselines one split seed; returns its result. `fabric`: the data-parallel
     processes' shared Fabric (None: one process, a Fabric made here); `cache`: where fitted baselines are kept
     for the next run on the same data."""
@@ -509,15 +509,13 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
     }
 
 
-def _fitted_baselines(cache: Path | None, data, max_samples: int, seed: int, balanced: bool) -> dict:
+def _fitted_baselines(cache: Path, data, max_samples: int, seed: int, balanced: bool) -> dict:
     """The baselines fitted on this data: read from `cache` when a run on the same samples fitted them (an
     ablation's variants, a recipe run again with another network: 7 s of the 20 of tp1), fitted and kept
     there otherwise."""
     from .engine.checkpoint import load_arrays, save_arrays
     from .evaluate import baselines
 
-    if cache is None:
-        return baselines.fit_baselines(data, max_samples, seed, balanced)
     path = cache / f"baselines-{baselines.fingerprint(data, max_samples, seed, balanced)}.npz"
     if path.is_file():
         try:

@@ -282,6 +282,9 @@ def test_inputs_that_recur_with_another_label_are_counted_and_said(tmp_path):
     assert conflict_sentence(d).startswith(f"12 samples share their inputs, byte for byte, with a sample of another "
                                            f"label ({d['test_conflicting']} of them in the test set)")
     assert conflict_sentence({"conflicting_labels": 0}) == ""
+    with_cal = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.2,
+                       stratify=True, normalize="standard", seed=0, calibration_fraction=0.2)
+    assert with_cal.summary["duplicates"]["conflicting_labels"] == 12  # the calibration split's samples counted too
     np.savez(tmp_path / "r.npz", x=x, y=y + rng.normal(size=200))  # values: the same inputs may give others
     r = prepare(load_raw("arrays", {"path": str(tmp_path / "r.npz")}), val_fraction=0.1, test_fraction=0.2,
                 stratify=False, normalize="standard", seed=0)

@@ -217,10 +217,12 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
     out = {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
            "within_train": len(s.x_train) - len(tr)}
     if s.y_train.ndim == 1 and np.issubdtype(s.y_train.dtype, np.integer):  # classes: one input, two labels?
+        every = train + val + test + (_hashes(s.x_cal) if s.x_cal is not None else [])
+        ys = [s.y_train, s.y_val, s.y_test, *([s.y_cal] if s.x_cal is not None else [])]
         labels: dict[bytes, set] = {}
-        for h, y in zip(train + val + test, np.concatenate([s.y_train, s.y_val, s.y_test]).tolist()):
+        for h, y in zip(every, np.concatenate(ys).tolist()):
             labels.setdefault(h, set()).add(y)
-        out["conflicting_labels"] = sum(len(labels[h]) > 1 for h in train + val + test)
+        out["conflicting_labels"] = sum(len(labels[h]) > 1 for h in every)
         out["test_conflicting"] = sum(len(labels[h]) > 1 for h in test)
     return out, digest.hexdigest()
 

@@ -70,7 +70,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "data": metrics["data"], "recipe_toml": _recipe_toml(path, recipe), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
         "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
-        "learned_nothing": learned_nothing(metrics) if metrics.get("baselines") else "",
+        "learned_nothing": learned_nothing(metrics),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),
