@@ -266,6 +266,11 @@ def _against(metrics: dict, name: str, key: str) -> tuple[float, float, dict | N
     return metrics["test"][key], b[key], b.get("paired"), "test set"
 
 
+def _ahead(net: float, base: float, t: dict | None, lower: bool) -> bool:
+    """Is the network better than the baseline beyond chance (paired test below 5%; without a test, at all)?"""
+    return (net < base if lower else net > base) and (t is None or t["p_value"] < 0.05)
+
+
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     """The network against the best baseline on the baselines' headline metric, and whether the
     difference is more than chance: a paired test on the same test samples, or with repeats a paired
@@ -288,13 +293,12 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
                   f"({t['network_only']:,} test samples {closer} for the network, {t['baseline_only']:,} for the "
                   f"baseline)") if t else ""
         test = f"; {t['test']} {counts}, {pvalue(t['p_value'])}" if t else ""
+    better = _ahead(net, base, t, lower)
     if t is None:  # a run from before the paired tests
-        better = net < base if lower else net > base
         verdict = "the network is better" if better else "a classical model does as well here"
     elif t["p_value"] >= 0.05:
-        better, verdict = False, "the difference is not significant at the 5% level and may be chance"
+        verdict = "the difference is not significant at the 5% level and may be chance"
     else:
-        better = net < base if lower else net > base
         verdict = f"the {'network' if better else 'baseline'} is better (significant at the 5% level)"
     fewer = metrics["baselines"].get("note") if better and name not in TRIVIAL.values() else ""
     fewer = f"; the baseline was {fewer}, so part of the lead may be the network's larger training set" if fewer else ""
@@ -303,8 +307,8 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
 
 
 def learned_nothing(metrics: dict) -> str:
-    """When the network does no better than the trivial baseline (the majority class, the mean), what to
-    look at: it learned nothing usable, most often for a learning rate too high (a first epoch's loss far
+    """When the network does not measurably beat the trivial baseline (the majority class, the mean), what
+    to look at: it may have learned nothing, most often for a learning rate too high (a first epoch's loss far
     above the last's, or a loss that does not fall) or labels that do not follow the inputs. "" otherwise."""
     target = metrics["spec"]["target"]
     models = (metrics.get("baselines") or {}).get("models") or {}
@@ -313,7 +317,7 @@ def learned_nothing(metrics: dict) -> str:
     key = compared_on(metrics["baselines"], target)
     lower = lower_is_better(key, metrics)
     net, base, t, _ = _against(metrics, TRIVIAL[target], key)
-    if (net < base if lower else net > base) and (t is None or t["p_value"] < 0.05):
+    if _ahead(net, base, t, lower):
         return ""
     losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
     advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "
