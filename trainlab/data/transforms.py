@@ -64,7 +64,10 @@ class Normalizer:
         shift, scale = self.broadcast(x.shape[1:])
         if self.fill:
             x = np.where(np.isnan(x), np.asarray(self.fill, np.float32), x)
-        return ((x.astype(np.float32) - shift) / scale).astype(np.float32)
+        out = x.astype(np.float32)  # one new array, worked on in place: the same float32 arithmetic
+        out -= shift
+        out /= scale
+        return out
 
     def outside(self, x: np.ndarray) -> list[list[int]]:
         """For each row of a table (in its own units), the features whose value lies outside the
