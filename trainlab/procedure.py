@@ -521,12 +521,35 @@ def _fitted_baselines(cache: Path, data, max_samples: int, seed: int, balanced: 
         try:
             fitted = baselines.from_arrays(load_arrays(path))
             log.info("baselines: the fit of an earlier run on the same samples, kept in %s", path)
+            path.touch()  # used now: the last to be pruned
             return fitted
         except (OSError, ValueError, KeyError, EOFError):  # a damaged entry is fitted again and replaced
             log.warning("baselines: %s is unreadable; fitting again", path)
     fitted = baselines.fit_baselines(data, max_samples, seed, balanced)
     save_arrays(path, baselines.to_arrays(fitted))
+    _prune(cache, "baselines-*.npz", CACHE_BYTES)
     return fitted
+
+
+CACHE_BYTES = 512 * 2**20  # about a thousand baseline fits of tp1's size (0.5 MB each), a hundred of CIFAR-10's
+
+
+def _prune(cache: Path, pattern: str, limit: int) -> None:
+    """Remove the entries used longest ago until those left take at most `limit` bytes. Another process
+    may prune the same folder at the same time: an entry already gone is skipped."""
+    entries = []
+    for p in cache.glob(pattern):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
+    total = 0
+    for i, (_, size, p) in enumerate(sorted(entries, key=lambda e: e[0], reverse=True)):
+        total += size
+        if total > limit and i > 0:  # the newest stays, however large
+            p.unlink(missing_ok=True)
+            log.info("cache: removed %s, used longest ago (the cache keeps %d MB)", p, limit // 2**20)
 
 
 def _judge(folder: Path, source: str, overrides: list[str], device: str):

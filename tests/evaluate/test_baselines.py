@@ -116,6 +116,7 @@ def test_a_run_on_the_same_samples_reuses_the_baselines_fit_and_new_samples_or_a
     baselines' fit (7 s of tp1's 20) is kept in the runs folder's .cache and read back, scored against the
     new network's predictions."""
     import logging
+    import os
 
     import trainlab
     from trainlab.core.config import parse_recipe
@@ -129,9 +130,11 @@ def test_a_run_on_the_same_samples_reuses_the_baselines_fit_and_new_samples_or_a
     first = baselines()
     entries = sorted((tmp_path / ".cache").glob("baselines-*.npz"))
     assert len(entries) == 1 and "reused" not in first
+    os.utime(entries[0], (1e9, 1e9))
     with caplog.at_level(logging.INFO, logger="trainlab"):
         again = baselines(hidden=[32, 16])  # another network, the same samples
     assert again.pop("reused") is True and "the fit of an earlier run on the same samples" in caplog.text
+    assert entries[0].stat().st_mtime > 1e9  # used now: the last to be pruned
     for name, m in first["models"].items():  # the same fit, each compared with its own run's network
         assert {k: v for k, v in again["models"][name].items() if k != "paired"} == \
                {k: v for k, v in m.items() if k != "paired"}
@@ -187,3 +190,20 @@ def test_a_network_no_better_than_the_majority_class_is_told_what_to_look_at(tmp
     assert learned_nothing(good) == ""
     good["baselines"]["models"]["majority class"]["paired"]["p_value"] = 0.3  # ahead, but as chance would be
     assert learned_nothing(good).startswith("The network does not measurably beat the majority class (accuracy 0.9000")
+
+
+def test_the_baselines_cache_keeps_the_entries_used_last_within_its_size(tmp_path, monkeypatch):
+    import os
+
+    from trainlab import procedure
+
+    cache = tmp_path / ".cache"
+    cache.mkdir()
+    for age, name in enumerate(["c", "b", "a"]):  # a: used longest ago
+        (cache / f"baselines-{name}.npz").write_bytes(b"x" * 400)
+        os.utime(cache / f"baselines-{name}.npz", (1e9 - age * 100, 1e9 - age * 100))
+    (cache / "other.npz").write_bytes(b"x" * 4000)  # not an entry of this cache
+    procedure._prune(cache, "baselines-*.npz", 1000)
+    assert sorted(p.name for p in cache.iterdir()) == ["baselines-b.npz", "baselines-c.npz", "other.npz"]
+    procedure._prune(cache, "baselines-*.npz", 10)  # the newest stays, however large
+    assert sorted(p.name for p in cache.iterdir()) == ["baselines-c.npz", "other.npz"]
