@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 
 MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
@@ -28,9 +29,9 @@ def saved_as(fmt: str, dpi: int = 300):
         _saved.update(old)
 
 
-def _uri(fig) -> str:
+def _uri(fig, bbox="tight") -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format=_saved["format"], dpi=_saved["dpi"], bbox_inches="tight")
+    fig.savefig(buf, format=_saved["format"], dpi=_saved["dpi"], bbox_inches=bbox)
     plt.close(fig)
     return f"data:{MIME[_saved['format']]};base64," + base64.b64encode(buf.getvalue()).decode()
 
@@ -244,11 +245,15 @@ def _mosaic(cells: list[list], title: str = "", *, tile: float = 1.2, gap: float
         ax.text(-pad, i * dy + top + h / 2, label, ha="right", va="center", fontsize=size)
     for j, caption in enumerate(below):
         ax.text(j * dx + w / 2, canvas.shape[0] + pad / 2, caption, ha="center", va="top", fontsize=size)
-    ax.imshow(np.round(canvas * 255).astype(np.uint8), interpolation="nearest")  # bytes: matplotlib's float path is slower
     ax.set_axis_off()
     if title:
         ax.text(canvas.shape[1] / 2, -line(1), title, ha="center", va="bottom", fontsize=title_size)
-    return _uri(fig)
+    ax.set(xlim=(-0.5, canvas.shape[1] - 0.5), ylim=(canvas.shape[0] - 0.5, -0.5))  # imshow's extent
+    # the figure and its captions, measured before the image is added: "tight" would draw the whole
+    # image once more to measure it (2.1 s instead of 0.25 s for a 15 × 15 grid)
+    bbox = Bbox.union([fig.bbox_inches, fig.get_tightbbox(fig.canvas.get_renderer())]).padded(0.1)
+    ax.imshow(np.round(canvas * 255).astype(np.uint8), interpolation="nearest")  # bytes: matplotlib's float path is slower
+    return _uri(fig, bbox)
 
 
 def _rows_of(items: list, cols: int) -> list[list]:
