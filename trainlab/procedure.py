@@ -531,12 +531,13 @@ def _fitted_baselines(cache: Path, data, max_samples: int, seed: int, balanced: 
     return fitted
 
 
-CACHE_BYTES = 512 * 2**20  # about a thousand baseline fits of tp1's size (0.5 MB each), a hundred of CIFAR-10's
+CACHE_BYTES = 512 * 2**20  # about a thousand baseline fits of tp1's size (0.5 MB each)
 
 
 def _prune(cache: Path, pattern: str, limit: int) -> None:
     """Remove the entries used longest ago until those left take at most `limit` bytes. Another process
-    may prune the same folder at the same time: an entry already gone is skipped."""
+    may prune the same folder at the same time: an entry already gone is skipped; one that cannot be removed
+    is left (a full cache costs disk space, never a run)."""
     entries = []
     for p in cache.glob(pattern):
         try:
@@ -548,7 +549,10 @@ def _prune(cache: Path, pattern: str, limit: int) -> None:
     for i, (_, size, p) in enumerate(sorted(entries, key=lambda e: e[0], reverse=True)):
         total += size
         if total > limit and i > 0:  # the newest stays, however large
-            p.unlink(missing_ok=True)
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                continue
             log.info("cache: removed %s, used longest ago (the cache keeps %d MB)", p, limit // 2**20)
 
 

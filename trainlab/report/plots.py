@@ -220,12 +220,13 @@ def _lines(texts) -> int:
 
 def _mosaic(cells: list[list], title: str = "", *, tile: float = 1.2, gap: float = 0.08, above=None,
             left=(), below=(), size: float = 7, title_size: float = 9) -> str:
-    """Rows of pictures ((H, W, 3) colours, or None for an empty place) as one figure, each `tile` inches
+    """Rows of pictures ((H, W, 3) colours; the last row may be shorter) as one figure, each `tile` inches
     wide with `gap` inches between them; captions `above` each picture (rows of texts), `left` of each
     row and `below` each column."""
-    h = max(c.shape[0] for row in cells for c in row if c is not None)
-    w = max(c.shape[1] for row in cells for c in row if c is not None)
+    h = max(c.shape[0] for row in cells for c in row)
+    w = max(c.shape[1] for row in cells for c in row)
     ppi = max(h, w) / tile  # the mosaic's pixels per inch
+
     def line(n: int) -> int:  # the height of n lines of captions, in pixels
         return int(round(n * size / 72 * 1.35 * ppi))
 
@@ -236,9 +237,8 @@ def _mosaic(cells: list[list], title: str = "", *, tile: float = 1.2, gap: float
     ax = fig.add_axes((0, 0, 1, 1))
     for i, row in enumerate(cells):
         for j, c in enumerate(row):
-            if c is not None:
-                y, x = i * dy + top + (h - c.shape[0]) // 2, j * dx + (w - c.shape[1]) // 2
-                canvas[y:y + c.shape[0], x:x + c.shape[1]] = c
+            y, x = i * dy + top + (h - c.shape[0]) // 2, j * dx + (w - c.shape[1]) // 2
+            canvas[y:y + c.shape[0], x:x + c.shape[1]] = c
             if above and j < len(above[i]) and above[i][j]:
                 ax.text(j * dx + w / 2, i * dy + top - pad / 4, above[i][j], ha="center", va="bottom", fontsize=size)
     for i, label in enumerate(left):
