@@ -14,6 +14,25 @@ def test_stratified_80_10_10_split():
     assert np.abs(share - np.bincount(raw.y) / n).max() < 0.02
 
 
+def test_shares_that_leave_nothing_to_train_on_are_refused_by_name():
+    import pytest
+
+    from trainlab.core.errors import DataError
+    from trainlab.data.split import split
+
+    raw = load_raw("wine", {})
+    with pytest.raises(DataError, match=r"data.val_fraction = 0.5 \+ data.test_fraction = 0.5 = 1 of the samples "
+                                        "leaves none to train on"):
+        split(raw, val_fraction=0.5, test_fraction=0.5, stratify=True, seed=0)
+    with pytest.raises(DataError, match=r"data.val_fraction = 0.6 \+ data.calibration_fraction = 0.1 \+ the test "
+                                        "fold's 1/3 = 1.03"):
+        split(raw, val_fraction=0.6, test_fraction=0.1, calibration_fraction=0.1, stratify=True, seed=0, cv=(3, 0, 0))
+    s = split(raw, val_fraction=0.45, test_fraction=0.45, stratify=True, seed=0)  # 10% left: still a split
+    assert len(s.x_train) and len(s.x_train) + len(s.x_val) + len(s.x_test) == len(raw.x)
+    raw.x_test, raw.y_test = raw.x[:20], raw.y[:20]  # an official test set: its share is not of this data
+    assert len(split(raw, val_fraction=0.5, test_fraction=0.5, stratify=True, seed=0).x_train)
+
+
 def test_normalisation_fitted_on_training_split_only():
     raw = load_raw("wine", {})
     p = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=1)

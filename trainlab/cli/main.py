@@ -84,7 +84,8 @@ def _print_summary(run) -> None:
     how = " (CUDA graph)" if fit.get("cuda_graph") == "captured" else ""
     if fit.get("strategy") in ("ddp", "fsdp"):
         how += f" × {fit['processes']} process{'es' if fit['processes'] > 1 else ''} ({fit['strategy'].upper()})"
-    console.print(f"trained {fit['steps']} steps in {fit['train_seconds']:.1f} s on {fit['device']}{how} · run: {run.path}"
+    steps = f"{fit['steps']} step{'s' * (fit['steps'] != 1)}"
+    console.print(f"trained {steps} in {fit['train_seconds']:.1f} s on {fit['device']}{how} · run: {run.path}"
                   + (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""))
 
 

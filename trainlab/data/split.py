@@ -115,6 +115,7 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         raise DataError(f"{raw.source} has an official test set, which K-fold cross-validation would leave unused. "
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
+    _check_shares(val_fraction, calibration_fraction, None if official else (1 / cv[0] if cv else test_fraction), cv)
     if time_window and (raw.time is None or not cv):
         raise DataError(f"data.time_window = {time_window} counts the periods each rolling-origin fold learns from; "
                         + ("it needs data.time, the column that orders the rows" if raw.time is None else
@@ -149,6 +150,19 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     groups = None if g is None else (g[train], g[val], g_test) + (() if cal is None else (g[cal],))
     return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index,
                  x_cal=None if cal is None else x[cal], y_cal=None if cal is None else y[cal])
+
+
+def _check_shares(val: float, cal: float, test: float | None, cv) -> None:
+    """The validation, calibration and test shares (each of the whole data; `test` None for an official
+    test set) must leave samples to train on."""
+    if val + cal + (test or 0) < 1:
+        return
+    parts = [f"data.val_fraction = {val:g}"] + [f"data.calibration_fraction = {cal:g}"] * bool(cal)
+    if test is not None:
+        parts.append(f"the test fold's 1/{cv[0]}" if cv else f"data.test_fraction = {test:g}")
+    raise DataError(f"{' + '.join(parts)} = {val + cal + (test or 0):g} of the samples leaves none to train on: "
+                    "the shares are each of the whole data (80/10/10 is val_fraction = 0.1, test_fraction = 0.1) "
+                    "and must add up to less than 1.")
 
 
 def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, official, train_fraction, seed,

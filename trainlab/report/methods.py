@@ -306,6 +306,9 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
             f"{verdict}{fewer}.", better)
 
 
+FEW_STEPS = 50  # optimiser steps below which a network that learned nothing may just not have trained enough
+
+
 def learned_nothing(metrics: dict) -> str:
     """When the network does not measurably beat the trivial baseline (the majority class, the mean), what
     to look at: it may have learned nothing, most often for a learning rate too high (a first epoch's loss far
@@ -322,6 +325,14 @@ def learned_nothing(metrics: dict) -> str:
     losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
     advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "
               "the labels follow the inputs.")
+    fit = metrics.get("fit") or {}
+    if fit.get("steps", FEW_STEPS) < FEW_STEPS:
+        steps, epochs = fit["steps"], fit.get("epochs_run", 0)
+        n = ((metrics.get("data") or {}).get("sizes") or {}).get("train")
+        why = f"{epochs} epoch{'s' * (epochs != 1)}" + (f" of {n} training samples in batches of "
+                                                      f"{fit['global_batch_size']}" if n and "global_batch_size" in fit else "")
+        advice = (f"train longer (train.epochs) or in smaller batches (train.batch_size): it took only {steps} "
+                  f"optimiser step{'s' * (steps != 1)} ({why}). If that does not help, {advice}")
     if len(losses) > 1:
         advice = (f"Its training loss went from {fmt(losses[0])} in the first epoch to {fmt(losses[-1])} in the last"
                   f"{', without falling' if losses[-1] >= 0.98 * losses[0] else ''}: {advice}")
