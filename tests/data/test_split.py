@@ -33,6 +33,23 @@ def test_shares_that_leave_nothing_to_train_on_are_refused_by_name():
     assert len(split(raw, val_fraction=0.5, test_fraction=0.5, stratify=True, seed=0).x_train)
 
 
+def test_a_class_too_rare_to_stratify_is_named_with_its_count():
+    import pytest
+
+    from trainlab.core.errors import DataError
+    from trainlab.data.split import split
+
+    raw = load_raw("wine", {})
+    raw.y = np.where(np.arange(len(raw.y)) < 2, 2, np.minimum(raw.y, 1))  # class 2 ('class_2'): 2 samples left
+    with pytest.raises(DataError, match=r"Class 'class_2' \(2 samples\) has too few samples for a split stratified "
+                                        r"by class, which puts every class in each of the 3 splits \(training, "
+                                        r"validation, test\): 3 samples at least"):
+        split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0)
+    assert len(split(raw, val_fraction=0.1, test_fraction=0.1, stratify=False, seed=0).x_test) == 18
+    raw.x_test, raw.y_test = raw.x[:20], raw.y[:20]  # an official test set: training and validation need one each
+    assert len(split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=0).x_val)
+
+
 def test_normalisation_fitted_on_training_split_only():
     raw = load_raw("wine", {})
     p = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=1)

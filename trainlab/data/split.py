@@ -44,7 +44,7 @@ def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str, groups=
     try:
         return train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
     except ValueError as err:
-        raise DataError(f"Cannot split off the {what} set ({fraction} of {len(y)} samples): {err} "
+        raise DataError(f"Cannot split off the {what} set ({fraction:g} of {len(y)} samples): {str(err).rstrip('.')}. "
                         "Use more data, a larger fraction, or data.stratify = false.") from None
 
 
@@ -116,6 +116,9 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
     _check_shares(val_fraction, calibration_fraction, None if official else (1 / cv[0] if cv else test_fraction), cv)
+    if _strata(y, stratify) is not None and raw.time is None:
+        _check_rare_classes(y, raw.class_names, ("training", "validation") + ("calibration",) * bool(calibration_fraction)
+                            + ("test",) * (not official), raw.source)
     if time_window and (raw.time is None or not cv):
         raise DataError(f"data.time_window = {time_window} counts the periods each rolling-origin fold learns from; "
                         + ("it needs data.time, the column that orders the rows" if raw.time is None else
@@ -150,6 +153,21 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     groups = None if g is None else (g[train], g[val], g_test) + (() if cal is None else (g[cal],))
     return Split(x[train], y[train], x[val], y[val], x_test, y_test, official, groups, test_index,
                  x_cal=None if cal is None else x[cal], y_cal=None if cal is None else y[cal])
+
+
+def _check_rare_classes(y: np.ndarray, names, splits: tuple[str, ...], source: str) -> None:
+    """A split stratified by class puts each class in every one of `splits`: a class with fewer samples
+    than splits cannot be; name it rather than pass on scikit-learn's class numbers."""
+    counts = np.bincount(y, minlength=len(names)).tolist()
+    rare = [i for i, c in enumerate(counts) if 0 < c < len(splits)]
+    if rare:
+        said = [f"{names[i] if i < len(names) else i!r} ({counts[i]} sample{'s' * (counts[i] != 1)})" for i in rare]
+        said = (f"Class {said[0]}" if len(said) == 1 else
+                f"Classes {', '.join(said[:5])}" + (f" and {len(said) - 5} more" if len(said) > 5 else ""))
+        raise DataError(f"{source}: {said} {'has' if len(rare) == 1 else 'have'} too few samples for a split "
+                        f"stratified by class, which puts every class in each of the {len(splits)} splits "
+                        f"({', '.join(splits)}): {len(splits)} samples at least. Add samples, leave the class out "
+                        "of the data, or set data.stratify = false.")
 
 
 def _check_shares(val: float, cal: float, test: float | None, cv) -> None:

@@ -122,7 +122,7 @@ def feature_projection(model, x_test: np.ndarray, y_test: np.ndarray, limit: int
         model(torch.as_tensor(x_test[:n]))
     hook.remove()
     f = torch.cat(feats).flatten(1).numpy()
-    if f.shape[1] < 2:
+    if f.shape[1] < 2 or len(f) < 3:  # two axes need two features, and samples enough to spread along them
         return {}
     pca = PCA(2, random_state=0).fit(f)
     return {"points": pca.transform(f).round(4).tolist(), "labels": y_test[:n].tolist(),
