@@ -26,6 +26,29 @@ def test_multiclass_metrics_agree_with_sklearn():
     assert always["mcc"] == always["cohen_kappa"] == 0.0 and always["accuracy"] > 0.3
 
 
+def test_a_class_the_test_set_lacks_is_left_out_of_the_macro_means_as_scikit_learn_does():
+    """A small or grouped test set may lack a class: it has no recall or average precision, and counting them
+    as 0 (torchmetrics' default) pulled balanced accuracy from 0.83 to 0.56 here, unlike the baselines'."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from trainlab.evaluate.baselines import _score
+    from trainlab.evaluate.robustness import bootstrap
+
+    y, pred = np.array([0, 0, 1, 1, 0, 1]), np.array([0, 1, 1, 1, 0, 1])  # class c neither there nor predicted
+    m = build_task("classification", SPEC3, {}).test_metrics(torch.eye(3)[pred] * 4, torch.as_tensor(y))
+    assert m["balanced_accuracy"] == m["recall_macro"] == pytest.approx(balanced_accuracy_score(y, pred)) == 5 / 6
+    assert m["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert m["precision_macro"] == pytest.approx(precision_score(y, pred, average="macro"))
+    assert m["per_class"]["c"] == {"precision": None, "recall": None, "f1": None, "support": 0, "average_precision": None}
+    assert m["average_precision_macro"] == pytest.approx(np.mean([m["per_class"][c]["average_precision"] for c in "ab"]))
+    mine = _score(SPEC3, pred, y)  # the baselines' scores, by scikit-learn: the same definitions
+    assert mine["balanced_accuracy"] == pytest.approx(m["balanced_accuracy"]) and mine["f1_macro"] == pytest.approx(m["f1_macro"])
+    b = bootstrap(y, pred, 3, resamples=200)
+    assert b["f1_macro"][0] <= m["f1_macro"] <= b["f1_macro"][1] and b["balanced_accuracy"][1] <= 1
+    task2 = build_task("auto", SPEC2, {})
+    assert "roc_auc" not in task2.test_metrics(torch.tensor([[2.0], [1.0]]), torch.tensor([1, 1]))  # one class: no ranking
+
+
 def test_binary_uses_one_logit_and_bce():
     task = build_task("auto", SPEC2, {})
     assert task.output_size() == 1 and task.loss_name == "bce"

@@ -53,8 +53,9 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
             diag, actual, predicted = np.diagonal(cm, 0, 1, 2), cm.sum(2), cm.sum(1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 recall = np.where(actual > 0, diag / actual, np.nan)
-                f1 = np.where(actual + predicted > 0, 2 * diag / (actual + predicted), 0.0)
-            rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), f1.mean(1), *agreement(cm)], 1))
+                f1 = np.where(actual + predicted > 0, 2 * diag / (actual + predicted), np.nan)
+            # means over the classes in the resample (recall) or in it or predicted (F1), as the test metrics
+            rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), np.nanmean(f1, 1), *agreement(cm)], 1))
         else:
             t, p = true[idx], pred[idx]
             err = p - t

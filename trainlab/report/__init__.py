@@ -20,7 +20,7 @@ def fmt(v) -> str:
     """A metric as the reports print it: 4 decimals, or 4 significant digits from 10,000 up."""
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
-    return str(v)
+    return "–" if v is None else str(v)
 
 
 def pvalue(p: float) -> str:

@@ -112,7 +112,8 @@ def pr_curves(pr: dict, names: list[str], ap: list[float]) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     prec, rec = np.asarray(pr["precision"]), np.asarray(pr["recall"])
     for i, name in enumerate(names):
-        ax.plot(rec[i], prec[i], lw=1.3, label=f"{name} (AP {ap[i]:.3f})")
+        if ap[i] is not None:  # a class the test set lacks has no curve
+            ax.plot(rec[i], prec[i], lw=1.3, label=f"{name} (AP {ap[i]:.3f})")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.01),
            title="Precision-recall, one class vs the rest (test)")
     ax.legend(fontsize=7, loc="lower left")

@@ -159,24 +159,37 @@ class Classification(Task):
         pr_p, pr_r, pr_t = M.precision_recall_curve(probs, y, thresholds=PR_POINTS, **kw)
         ap = M.average_precision(probs, y, average="none", thresholds=PR_POINTS, **kw)
         cm = M.confusion_matrix(pred, y, **kw)
+        # a class the test set lacks has no recall or average precision (torchmetrics would count 0): the macro
+        # means are over the classes there (recall) or there or predicted (precision, F1), as scikit-learn's
+        present = (cm.sum(1) > 0).tolist()
+        seen = [a or b for a, b in zip(present, (cm.sum(0) > 0).tolist())]
+        per["average_precision"] = ap.tolist()
+        for name, where in (("recall", present), ("average_precision", present), ("precision", seen), ("f1_score", seen)):
+            per[name] = [v if w else None for v, w in zip(per[name], where)]
         out = {
             "loss": float(self.loss(outputs.float(), y.to(outputs.device)).item()),
             "accuracy": float((pred == y).float().mean()),
-            "balanced_accuracy": float(torch.tensor(per["recall"]).mean()),
-            "precision_macro": float(torch.tensor(per["precision"]).mean()),
-            "recall_macro": float(torch.tensor(per["recall"]).mean()),
-            "f1_macro": float(torch.tensor(per["f1_score"]).mean()),
-            "average_precision_macro": float(ap.mean()),
+            "balanced_accuracy": _mean(per["recall"]),
+            "precision_macro": _mean(per["precision"]),
+            "recall_macro": _mean(per["recall"]),
+            "f1_macro": _mean(per["f1_score"]),
+            "average_precision_macro": _mean(per["average_precision"]),
             **dict(zip(("mcc", "cohen_kappa"), map(float, agreement(cm.double().numpy())))),
             "confusion_matrix": cm.tolist(),
             "per_class": {name: {"precision": per["precision"][i], "recall": per["recall"][i], "f1": per["f1_score"][i],
-                                 "support": int((y == i).sum()), "average_precision": float(ap[i])}
+                                 "support": int(cm[i].sum()), "average_precision": per["average_precision"][i]}
                           for i, name in enumerate(self.spec.class_names)},
             "pr_curves": {"thresholds": pr_t.tolist(), "precision": pr_p.tolist(), "recall": pr_r.tolist()},
         }
-        if k == 2:
+        if k == 2 and all(present):  # ranking needs both classes in the test set
             out["roc_auc"] = float(M.auroc(probs[:, 1], y, task="binary"))
         return out
+
+
+def _mean(values: list) -> float:
+    """The mean of the values that are defined (not None)."""
+    there = [v for v in values if v is not None]
+    return float(np.mean(there)) if there else float("nan")
 
 
 @TASKS.register("classification")
