@@ -135,3 +135,19 @@ def test_the_cli_runs_data_and_writes_a_starter_recipe(tmp_path):
     out = cli_here("run", data, "--label", "nope", "-q", "--runs-dir", tmp_path / "runs")
     assert out.returncode == 2 and "has no column 'nope'" in out.stderr
     assert json.loads(next((tmp_path / "runs").glob("tumours-*/run.json")).read_text())["status"] == "finished"
+
+
+def test_a_six_row_table_of_measurements_regresses_and_is_told_its_test_set_is_too_small(tmp_path):
+    """Fractional labels are values, however few; one test sample has no R² (NaN, as scikit-learn's), no
+    verdict against the baselines, and a warning that points to --folds."""
+    from trainlab.report.methods import baseline_verdict, small_test
+
+    (tmp_path / "reg.csv").write_text("a,t\n" + "".join(f"{i},{1.5 * i + 0.1:.1f}\n" for i in range(6)))
+    r = trainlab.run(tmp_path / "reg.csv", ["train.epochs=5"], label="t", runs_dir=tmp_path / "runs", progress=False)
+    assert r.metrics["spec"]["target"] == "real" and r.metrics["data"]["sizes"]["test"] == 1
+    assert np.isnan(r.metrics["test"]["r2"]) and baseline_verdict(r.metrics) is None
+    said = small_test(r.metrics)
+    assert said.startswith("Only 1 test sample: every test score rests on it") and "--folds" in said
+    assert said in (r.path / "report.html").read_text()
+    assert small_test({"data": {"sizes": {"test": 30}}}) == ""
+    assert small_test({"data": {"sizes": {"test": 9}}, "repeats": {"folds": 5}}) == ""

@@ -89,7 +89,7 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
 
 def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     from .data import sources
-    from .data.datasets import all_numbers, is_iso_date
+    from .data.datasets import all_numbers, are_values, is_iso_date
 
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return {"name": "text_table", "label": label or "label"}, TEXTS, ["texts (column 'text') and their labels"]
@@ -104,7 +104,7 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     if label not in header:
         raise DataError(f"{str(path)!r} has no column {label!r}; its columns are {', '.join(header)}.")
     values = {row[header.index(label)].strip() for row in rows if len(row) == len(header)}
-    if len(values) > 20 and all_numbers(values):  # as the table dataset decides
+    if are_values(values):  # as the table dataset decides
         notes.append(f"{label!r} holds {len(values)} different numbers: regression (data.target = \"class\" to "
                      "take them as classes)")
     else:

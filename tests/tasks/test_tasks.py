@@ -100,6 +100,18 @@ def test_regression_metrics_in_data_units():
     assert m["r2"] == pytest.approx(r2_score(true, pred), rel=1e-5)
 
 
+def test_r2_of_several_targets_is_their_mean_as_scikit_learn_scores_the_baselines_and_undefined_for_one_sample():
+    spec = DataSpec("table", (3,), "real", num_targets=2)
+    task = build_task("auto", spec, {})
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(50, 2, generator=g) * torch.tensor([0.1, 2.0])  # two targets of very different spread
+    out = y + 0.05 * torch.randn(50, 2, generator=g)
+    m = task.test_metrics(out, y)
+    assert m["r2"] == pytest.approx(r2_score(y.numpy(), out.numpy()), rel=1e-5)  # (0.80 + 1.00) / 2, not pooled
+    assert m["r2"] < 0.95
+    assert np.isnan(task.test_metrics(out[:1], y[:1])["r2"])
+
+
 def test_task_mismatch_is_a_clear_error():
     from trainlab.core.errors import RecipeError
 

@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import baseline_verdict, conflict_sentence, learned_nothing, near_sentence
+    from ..report.methods import baseline_verdict, conflict_sentence, learned_nothing, near_sentence, small_test
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -49,6 +49,8 @@ def _print_summary(run) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if small_test(m):
+        console.print(f"[yellow]{small_test(m)}", highlight=False)
     verdict = baseline_verdict(m)
     if verdict:
         console.print(("[green]" if verdict[1] else "[yellow]") + verdict[0], highlight=False)

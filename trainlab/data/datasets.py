@@ -323,7 +323,7 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
                     if time else {}))
     labels = t.labels
     numeric = all_numbers(labels)
-    if target == "real" or (target == "auto" and numeric and len(set(labels)) > 20):
+    if target == "real" or (target == "auto" and are_values(labels)):
         if not numeric:
             raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
         return RawData(t.x, np.array(labels, np.float32), "table", "real", f"table {path}", **about)
@@ -400,7 +400,7 @@ def _array_labels(ys: list, target: str, names: list[str], where: str) -> tuple[
     both = np.concatenate([v.reshape(len(v), -1) for v in ys if v is not None])
     whole = np.issubdtype(y.dtype, np.floating) and np.isfinite(both).all() and (both == np.round(both)).all()
     if target == "auto":
-        discrete = not np.issubdtype(y.dtype, np.floating) or (whole and len(np.unique(both)) <= 20)
+        discrete = not np.issubdtype(y.dtype, np.floating) or (whole and len(np.unique(both)) <= MAX_NUMBERED_CLASSES)
         target = "class" if discrete and y.ndim == 1 else "real"
     if target == "real":
         if not np.issubdtype(y.dtype, np.number):
@@ -464,6 +464,19 @@ def all_numbers(values) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+MAX_NUMBERED_CLASSES = 20  # whole numbers up to this many distinct values are class codes; more are values
+
+
+def are_values(labels) -> bool:
+    """Whether a label column of texts holds values to regress rather than classes: numbers, and more than
+    MAX_NUMBERED_CLASSES distinct ones or any with a fraction (2.5 is a measurement, not a class code), as
+    for arrays."""
+    if not all_numbers(labels):
+        return False
+    numbers = {float(v) for v in labels}
+    return len(numbers) > MAX_NUMBERED_CLASSES or any(not math.isfinite(v) or v != round(v) for v in numbers)
 
 
 # --- generated 2-D sets: the perceptron and decision-boundary labs ---

@@ -13,7 +13,7 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import baseline_verdict, conflict_sentence, learned_nothing, methods_text, near_sentence
+from .methods import baseline_verdict, conflict_sentence, learned_nothing, methods_text, near_sentence, small_test
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -71,6 +71,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "interp": interp, "gallery": gallery, "task": task,
         "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
         "learned_nothing": learned_nothing(metrics),
+        "small_test": small_test(metrics),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),

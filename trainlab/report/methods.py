@@ -3,6 +3,7 @@ recipe and metrics.json, so the text says exactly what was done, nothing more.""
 from __future__ import annotations
 
 import json
+import math
 
 from ..core.registry import named
 from ..evaluate.baselines import TRIVIAL, compared_on
@@ -283,6 +284,8 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     lower = lower_is_better(key, metrics)
     name = (min if lower else max)(models, key=lambda n: models[n][key])
     net, base, t, how = _against(metrics, name, key)
+    if math.isnan(net) or math.isnan(base):  # an R² of one test sample: nothing to compare
+        return None
     if how != "test set":
         test = f"; paired t-test over the {'folds' if metrics['repeats'].get('folds') else 'split seeds'}, " \
                f"{pvalue(t['p_value'])}"
@@ -306,6 +309,19 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
             f"{verdict}{fewer}.", better)
 
 
+SMALL_TEST = 30  # test samples below which a test score says little, and k-fold cross-validation is the way
+
+
+def small_test(metrics: dict) -> str:
+    """A warning when the test set is small (unless every sample was tested once, over folds); "" otherwise."""
+    n = metrics["data"]["sizes"]["test"]
+    if n >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds"):
+        return ""
+    return (f"Only {n} test sample{'s' * (n != 1)}: every test score rests on {'it' if n == 1 else 'them'}, and the "
+            "bootstrap interval, drawn from the same few, understates how uncertain it is. With --folds K every "
+            "sample is tested once, by a model trained without it (e.g. trainlab run ... --folds 5).")
+
+
 FEW_STEPS = 50  # optimiser steps below which a network that learned nothing may just not have trained enough
 
 
@@ -320,7 +336,7 @@ def learned_nothing(metrics: dict) -> str:
     key = compared_on(metrics["baselines"], target)
     lower = lower_is_better(key, metrics)
     net, base, t, _ = _against(metrics, TRIVIAL[target], key)
-    if _ahead(net, base, t, lower):
+    if _ahead(net, base, t, lower) or math.isnan(net) or math.isnan(base):
         return ""
     losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
     advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "

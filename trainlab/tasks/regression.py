@@ -59,7 +59,10 @@ class Regression(Task):
             "mse": float(M.mean_squared_error(pred, true)),
             "rmse": float(M.mean_squared_error(pred, true).sqrt()),
             "mae": float(M.mean_absolute_error(pred, true)),
-            "r2": float(M.r2_score(pred.flatten(), true.flatten())),
+            # each target's R², averaged (as scikit-learn's, for the baselines); undefined (NaN, as there) for
+            # fewer than two test samples
+            "r2": float(M.r2_score(pred.reshape(len(true), -1), true.reshape(len(true), -1))) if len(true) > 1
+            else float("nan"),
             # how often the prediction lies above the truth: about ½ for a mean or median, q for a q-quantile
             "share_below_prediction": float((true < pred).float().mean()),
             "predictions": {"true": true.flatten().tolist()[:2000], "pred": pred.flatten().tolist()[:2000]},
