@@ -190,6 +190,8 @@ def test_a_network_no_better_than_the_majority_class_is_told_what_to_look_at(tmp
     assert learned_nothing(good) == ""
     good["baselines"]["models"]["majority class"]["paired"]["p_value"] = 0.3  # ahead, but as chance would be
     assert learned_nothing(good).startswith("The network does not measurably beat the majority class (accuracy 0.9000")
+    good["data"] = {"sizes": {"test": 12}}  # ahead, not beyond chance, on too few samples to tell: the verdict says it
+    assert learned_nothing(good) == ""
     good.update(fit={"steps": 1, "epochs_run": 1, "global_batch_size": 100000}, data={"sizes": {"train": 397}})
     assert "Train longer (train.epochs) or in smaller batches (train.batch_size): it took only 1 optimiser step " \
            "(1 epoch of 397 training samples in batches of 100000). If that does not help, try a lower" \

@@ -322,6 +322,14 @@ def small_test(metrics: dict) -> str:
             "sample is tested once, by a model trained without it (e.g. trainlab run ... --folds 5).")
 
 
+def _little_evidence(metrics: dict) -> bool:
+    """Too few test samples (or, over repeats, too few splits) for a paired test to find a real difference."""
+    rep = metrics.get("repeats") or {}
+    if rep.get("baselines"):
+        return len(rep.get("seeds", ())) < 5
+    return ((metrics.get("data") or {}).get("sizes") or {}).get("test", SMALL_TEST) < SMALL_TEST
+
+
 FEW_STEPS = 50  # optimiser steps below which a network that learned nothing may just not have trained enough
 
 
@@ -338,6 +346,8 @@ def learned_nothing(metrics: dict) -> str:
     net, base, t, _ = _against(metrics, TRIVIAL[target], key)
     if _ahead(net, base, t, lower) or math.isnan(net) or math.isnan(base):
         return ""
+    if (net < base if lower else net > base) and _little_evidence(metrics):
+        return ""  # ahead, but on too few samples or splits to tell from chance: the verdict says so
     losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
     advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "
               "the labels follow the inputs.")
