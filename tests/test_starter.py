@@ -149,5 +149,6 @@ def test_a_six_row_table_of_measurements_regresses_and_is_told_its_test_set_is_t
     said = small_test(r.metrics)
     assert said.startswith("Only 1 test sample: every test score rests on it") and "--folds" in said
     assert said in (r.path / "report.html").read_text()
-    assert small_test({"data": {"sizes": {"test": 30}}}) == ""
-    assert small_test({"data": {"sizes": {"test": 9}}, "repeats": {"folds": 5}}) == ""
+    assert small_test({"data": {"sizes": {"test": 30}}, "spec": {"target": "real"}}) == ""
+    assert small_test({"data": {"sizes": {"test": 9}}, "spec": {"target": "real"}, "repeats": {"folds": 5}}) == ""
+    assert small_test({"data": {"sizes": {"test": 8}}, "spec": {"target": "mask"}}) == ""  # 8 microscope images

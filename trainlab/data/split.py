@@ -116,7 +116,7 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
                         "Use eval.repeats to repeat over split seeds instead of eval.folds.")
     g_test = None
     _check_shares(val_fraction, calibration_fraction, None if official else (1 / cv[0] if cv else test_fraction), cv)
-    if _strata(y, stratify) is not None and raw.time is None:
+    if _strata(y, stratify) is not None and raw.time is None and g is None:  # whole groups: stratified as they allow
         _check_rare_classes(y, raw.class_names, ("training", "validation") + ("calibration",) * bool(calibration_fraction)
                             + ("test",) * (not official), raw.source)
     if time_window and (raw.time is None or not cv):

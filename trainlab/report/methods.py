@@ -313,9 +313,11 @@ SMALL_TEST = 30  # test samples below which a test score says little, and k-fold
 
 
 def small_test(metrics: dict) -> str:
-    """A warning when the test set is small (unless every sample was tested once, over folds); "" otherwise."""
-    n = metrics["data"]["sizes"]["test"]
-    if n >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds"):
+    """For classes and values, a warning when the test set is small (unless every sample was tested once, over
+    folds); "" otherwise."""
+    n = ((metrics.get("data") or {}).get("sizes") or {}).get("test", SMALL_TEST)
+    if n >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds") or \
+            (metrics.get("spec") or {}).get("target") not in ("class", "real"):
         return ""
     return (f"Only {n} test sample{'s' * (n != 1)}: every test score rests on {'it' if n == 1 else 'them'}, and the "
             "bootstrap interval, drawn from the same few, understates how uncertain it is. With --folds K every "
