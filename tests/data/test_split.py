@@ -27,6 +27,9 @@ def test_shares_that_leave_nothing_to_train_on_are_refused_by_name():
     with pytest.raises(DataError, match=r"data.val_fraction = 0.6 \+ data.calibration_fraction = 0.1 \+ the test "
                                         "fold's 1/3 = 1.03"):
         split(raw, val_fraction=0.6, test_fraction=0.1, calibration_fraction=0.1, stratify=True, seed=0, cv=(3, 0, 0))
+    with pytest.raises(DataError, match="A test split stratified by class holds one sample of each class or more, "
+                                        "and 0.01 of 178 samples is 2, fewer than the 3 classes: raise data.test_fraction"):
+        split(raw, val_fraction=0.1, test_fraction=0.01, stratify=True, seed=0)
     s = split(raw, val_fraction=0.45, test_fraction=0.45, stratify=True, seed=0)  # 10% left: still a split
     assert len(s.x_train) and len(s.x_train) + len(s.x_val) + len(s.x_test) == len(raw.x)
     raw.x_test, raw.y_test = raw.x[:20], raw.y[:20]  # an official test set: its share is not of this data

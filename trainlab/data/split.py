@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ def _strata(y, stratify: bool):
     return y if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
 
 
+SHARE_KEYS = {"test": "data.test_fraction", "validation": "data.val_fraction", "calibration": "data.calibration_fraction"}
+
+
 def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str, groups=None):
     """Indices (keep, held_out) with `fraction` (or, if an int, that many) held out, stratified
     when asked. With `groups`, whole groups are held out: about `fraction` of the samples, as the
@@ -41,6 +45,12 @@ def _cut(y, fraction: float | int, seed: int, stratify: bool, what: str, groups=
         return _fold(y, (max(2, round(1 / fraction)), 0, seed), stratify, groups, what)
     idx = np.arange(len(y))
     strat = _strata(y, stratify)
+    if strat is not None and what in SHARE_KEYS:
+        k, held = len(np.unique(strat)), fraction if isinstance(fraction, int) else math.ceil(fraction * len(y))
+        if held < k:
+            raise DataError(f"A {what} split stratified by class holds one sample of each class or more, and "
+                            f"{fraction:g} of {len(y)} samples is {held}, fewer than the {k} classes: raise "
+                            f"{SHARE_KEYS[what]}, use more data, or set data.stratify = false.")
     try:
         return train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
     except ValueError as err:

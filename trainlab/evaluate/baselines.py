@@ -272,6 +272,12 @@ def _best_feature(x, y, x_val, y_val, classes: bool, balanced: bool) -> tuple[in
 
 
 def _score(spec, pred, true) -> dict:
+    with warnings.catch_warnings():  # a test set of one or two samples: the scores are NaN, and the report says why
+        warnings.simplefilter("ignore")
+        return _scores(spec, pred, true)
+
+
+def _scores(spec, pred, true) -> dict:
     if spec.target == "class":
         from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef
 
