@@ -35,6 +35,12 @@ def test_bootstrap_intervals_match_sklearn_on_each_resample():
     assert b["r2"] == pytest.approx(_percentiles(t, p, r2_score, 300))
     assert b["rmse"] == pytest.approx(_percentiles(t, p, lambda a, c: np.sqrt(mean_squared_error(a, c)), 300))
     assert b["mae"] == pytest.approx(_percentiles(t, p, mean_absolute_error, 300))
+    t2 = np.stack([t, rng.normal(size=200) * 0.1], 1)  # two targets: R² of each, averaged, as the headline's
+    p2 = t2 + rng.normal(size=(200, 2)) * [1.0, 0.05]
+    b = bootstrap(t2, p2, resamples=300)
+    assert b["r2"] == pytest.approx(_percentiles(t2, p2, r2_score, 300))
+    assert b["rmse"] == pytest.approx(_percentiles(t2, p2, lambda a, c: np.sqrt(mean_squared_error(a, c)), 300))
+    assert b["mae"] == pytest.approx(_percentiles(t2, p2, mean_absolute_error, 300))
 
 
 def test_repeat_intervals_of_bounded_metrics_stay_in_their_range():

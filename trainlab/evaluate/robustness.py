@@ -56,13 +56,13 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
                 f1 = np.where(actual + predicted > 0, 2 * diag / (actual + predicted), np.nan)
             # means over the classes in the resample (recall) or in it or predicted (F1), as the test metrics
             rows.append(np.stack([diag.sum(1) / n, np.nanmean(recall, 1), np.nanmean(f1, 1), *agreement(cm)], 1))
-        else:
-            t, p = true[idx], pred[idx]
+        else:  # (resamples, n, targets): R² of each target, averaged, and errors over all values, as the test metrics
+            t, p = true.reshape(n, -1)[idx], pred.reshape(n, -1)[idx]
             err = p - t
             ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                r2 = 1 - (err ** 2).sum(1) / ss_tot
-            rows.append(np.stack([r2, np.sqrt((err ** 2).mean(1)), np.abs(err).mean(1)], 1))
+                r2 = (1 - (err ** 2).sum(1) / ss_tot).mean(1)
+            rows.append(np.stack([r2, np.sqrt((err ** 2).mean((1, 2))), np.abs(err).mean((1, 2))], 1))
     values = np.concatenate(rows)
     names = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa") if num_classes else ("r2", "rmse", "mae")
     out = {name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(names)}
