@@ -102,8 +102,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         if data.subgroups:
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
         metrics.update(user_metrics.compute(fns, true, pred, None))
-        every = _in_units(task, out, y_np, False)  # the intervals are of the headline metrics, over every target
-        metrics["bootstrap"] = bootstrap(every[1], every[0], extra=user_metrics.resampled(fns, true, pred, None))
+        each_pred, each_true = _in_units(task, out, y_np, False)  # intervals of the headline metrics: every target
+        metrics["bootstrap"] = bootstrap(each_true, each_pred, extra=user_metrics.resampled(fns, true, pred, None))
         _attach_samples(data, metrics["residuals"]["largest"])
         if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
             pick, train_out = _on_training(model, s.x_train, device, batch_size)
