@@ -293,8 +293,9 @@ def reproduce(path: str | Path, progress: bool = True, data_path: str | Path | N
     out["same_test_samples"] = a.get("data", {}).get("test_digest") == b.get("data", {}).get("test_digest")
     if all(f.is_file() for f in files) and out["same_test_samples"]:
         with np.load(files[0]) as pa, np.load(files[1]) as pb:
-            out.update(test_samples=len(pa["pred"]), differing_predictions=int((pa["pred"] != pb["pred"]).sum())
-                       if pa["pred"].shape == pb["pred"].shape else len(pa["pred"]))
+            n = len(pa["pred"])
+            out.update(test_samples=n, differing_predictions=int((pa["pred"] != pb["pred"]).reshape(n, -1).any(1).sum())
+                       if pa["pred"].shape == pb["pred"].shape else n)
     out["identical"] = out["largest_metric_difference"] == 0 and not off and not out.get("differing_predictions") \
         and out["same_test_samples"]
     _write_json(first.path / "reproduction.json", out)

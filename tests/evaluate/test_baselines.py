@@ -28,6 +28,23 @@ def test_wilcoxon_on_absolute_errors_tells_a_closer_model_from_chance():
     assert same["p_value"] > 0.01 and paired_test(true, close, close, classes=False)["p_value"] == 1.0
 
 
+def test_with_several_targets_the_paired_test_weighs_each_in_units_of_its_spread():
+    """The network is much closer on a target of spread 0.1 and a little worse on one of spread 10: in each
+    target's units the first counts; on the raw errors (or the first target alone) the second would."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    true = np.stack([rng.normal(size=300) * 0.1, rng.normal(size=300) * 10], 1)
+    net = true + np.stack([0.01 * rng.normal(size=300), 1.05 * rng.normal(size=300)], 1)
+    base = true + np.stack([0.1 * rng.normal(size=300), 1.0 * rng.normal(size=300)], 1)
+    t = paired_test(true, net, base, classes=False)
+    assert t["network_only"] > 200 and t["p_value"] < 1e-6
+    one = paired_test(true[:, 0], net[:, 0], base[:, 0], classes=False)  # one target: Wilcoxon on its errors, as before
+    assert one["p_value"] == stats.wilcoxon(np.abs(net[:, 0] - true[:, 0]), np.abs(base[:, 0] - true[:, 0])).pvalue
+    old = paired_test(true, net[:, 0], base[:, 0], classes=False)  # a run saved with its first target only
+    assert old["network_only"] == one["network_only"]
+
+
 def test_over_repeats_is_a_paired_t_test():
     from scipy import stats
 

@@ -295,17 +295,22 @@ def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, cla
     """Whether the network and a baseline differ on the same test samples more than chance would
     make them. Classes: McNemar's exact test, on the samples only one of the two gets right (under
     no difference each is as likely to be the network's as the baseline's: a binomial with p = ½).
-    Values: Wilcoxon's signed-rank test on the two absolute errors of each sample."""
+    Values: Wilcoxon's signed-rank test on the two absolute errors of each sample; with several targets,
+    each sample's absolute errors in units of each target's spread, summed (one target: the same test)."""
     from scipy import stats
 
     n = len(true)
-    true, network, baseline = (np.asarray(a).reshape(n, -1)[:, 0] for a in (true, network, baseline))
+    true, network, baseline = (np.asarray(a).reshape(n, -1) for a in (true, network, baseline))
+    if network.shape != true.shape or baseline.shape != true.shape:  # a run saved before every target was kept
+        true, network, baseline = true[:, :1], network[:, :1], baseline[:, :1]
     if classes:
-        right_net, right_base = network == true, baseline == true
+        right_net, right_base = network[:, 0] == true[:, 0], baseline[:, 0] == true[:, 0]
         wins, losses = int((right_net & ~right_base).sum()), int((~right_net & right_base).sum())
         p = float(stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
         return {"test": "McNemar's exact test", "network_only": wins, "baseline_only": losses, "p_value": p}
-    e_net, e_base = np.abs(network - true), np.abs(baseline - true)
+    spread = true.std(0)
+    spread = np.where(spread > 0, spread, 1.0)
+    e_net, e_base = (np.abs(network - true) / spread).sum(1), (np.abs(baseline - true) / spread).sum(1)
     wins, losses = int((e_net < e_base).sum()), int((e_net > e_base).sum())
     p = float(stats.wilcoxon(e_net, e_base).pvalue) if wins + losses else 1.0
     return {"test": "Wilcoxon's signed-rank test on absolute errors", "network_only": wins, "baseline_only": losses,
