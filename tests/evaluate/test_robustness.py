@@ -47,3 +47,12 @@ def test_repeat_intervals_of_bounded_metrics_stay_in_their_range():
     s = aggregate([{"accuracy": 0.99, "loss": 0.1}, {"accuracy": 1.0, "loss": 0.3}, {"accuracy": 0.97, "loss": 0.2}])
     assert s["accuracy"]["ci95"][1] == 1.0 and s["accuracy"]["ci95"][0] < 0.99
     assert s["loss"]["ci95"][0] < 0.2 < s["loss"]["ci95"][1]
+
+
+def test_a_one_sample_test_set_has_no_r2_interval_and_raises_no_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = bootstrap(np.array([1.0]), np.array([1.25]), resamples=100)
+    assert np.isnan(b["r2"]).all() and b["rmse"] == b["mae"] == [0.25, 0.25]

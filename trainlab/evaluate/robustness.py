@@ -60,17 +60,22 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
             t, p = true.reshape(n, -1)[idx], pred.reshape(n, -1)[idx]
             err = p - t
             ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r2 = (1 - (err ** 2).sum(1) / ss_tot).mean(1)
+            with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one value has no R²
+                r2 = np.where(ss_tot > 0, 1 - (err ** 2).sum(1) / ss_tot, np.nan).mean(1)
             rows.append(np.stack([r2, np.sqrt((err ** 2).mean((1, 2))), np.abs(err).mean((1, 2))], 1))
     values = np.concatenate(rows)
     names = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa") if num_classes else ("r2", "rmse", "mae")
-    out = {name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(names)}
+    out = {name: _interval(values[:, j]) for j, name in enumerate(names)}
     if extra:
         values = np.concatenate(more)
-        out.update({name: np.nanpercentile(values[:, j], [2.5, 97.5]).tolist() for j, name in enumerate(extra)
-                    if np.isfinite(values[:, j]).any()})
+        out.update({name: _interval(values[:, j]) for j, name in enumerate(extra) if np.isfinite(values[:, j]).any()})
     return {"resamples": resamples, "samples": n, **out}
+
+
+def _interval(values: np.ndarray) -> list[float]:
+    """The 95% percentile interval of the resamples' defined values (NaN, NaN when none is)."""
+    values = values[np.isfinite(values)]
+    return np.percentile(values, [2.5, 97.5]).tolist() if len(values) else [float("nan")] * 2
 
 
 def agreement(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
