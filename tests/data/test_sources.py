@@ -87,6 +87,26 @@ def test_table_classes_and_regression(tmp_path):
     assert raw.target == "real" and raw.y.dtype == np.float32
 
 
+def test_a_spreadsheet_table_cut_by_semicolons_with_decimal_commas_and_padded_labels_reads_as_meant(tmp_path):
+    """Spreadsheets where the comma is the decimal mark write 'age;weight;label' and 70,5; a hand-written CSV
+    puts a space after each comma: ' cat' and 'cat ' are the class 'cat', not two more."""
+    from trainlab.data.sources import read_csv_rows  # predict and serve read tables with it too
+
+    p = tmp_path / "semi.csv"
+    p.write_text("age;weight;label\n" + "".join(f"{50 + i},5;{70 - i},25;{' yes' if i % 2 else 'no '}\n"
+                                                  for i in range(12)))
+    raw = load_raw("table", {"path": str(p), "label": "label"})
+    assert raw.feature_names == ("age", "weight") and raw.class_names == ("no", "yes")
+    assert raw.x[:2].tolist() == [[50.5, 70.25], [51.5, 69.25]]
+    q = tmp_path / "spaced.csv"
+    q.write_text("f, y\n" + "".join(f"{i * 0.37:.2f}, {'cat' if i % 3 else 'cat '}\n" for i in range(9)) + "1.5, dog\n")
+    assert load_raw("table", {"path": str(q), "label": "y"}).class_names == ("cat", "dog")
+    r = tmp_path / "commas.csv"  # a comma-separated file keeps "1,5" a cell of its own (quoted)
+    r.write_text('f,g,y\n"1,5",2,a\n3,4,b\n')
+    header, rows = read_csv_rows(r)
+    assert header == ["f", "g", "y"] and rows[0] == ["1,5", "2", "a"]
+
+
 @pytest.mark.parametrize("header,rows", [
     ("f1,f2,y", ["1,2,cat", "3,4,", "5,6,dog", "7,8,cat"]),  # an empty cell is no class ""
     ("f1,y", ["1,0.5", "2,nan", "3,1.5"]),  # nor a NaN a value

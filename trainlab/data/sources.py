@@ -6,6 +6,7 @@ import csv
 import gzip
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -136,7 +137,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     for r, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
-    labels = [row[header.index(label)] for row in rows]
+    labels = [cell_text(row[header.index(label)]) for row in rows]  # " cat" and "cat " are the class "cat"
     # (not all of MISSING: "none" or "NA" may be a class)
     empty = [r for r, v in enumerate(labels) if cell_text(v).lower() in ("", "nan")]
     if empty:  # a row without a label can neither train nor test, and is no class "" of its own
@@ -217,15 +218,27 @@ def encode_cells(cells, columns, categories: dict, where, hint: str = "", missin
     return x
 
 
+DELIMITERS = ",;\t|"  # what a header line may be cut by, the comma first on a tie
+DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+
+
 def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    """Header and rows of a delimited text table. The delimiter is the one the header line holds most of
+    (a .tsv or .tab file: tabs); in a file cut by semicolons, as spreadsheets write where the comma is the
+    decimal mark, a number written 3,5 is read as 3.5."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
+            first = f.readline()
+            f.seek(0)
+            delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else \
+                max(DELIMITERS, key=lambda d: (first.count(d), d == ","))
             rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
     if not rows:
         raise DataError(f"Table {str(path)!r} is empty.")
+    if delimiter == ";":
+        rows = [[c.replace(",", ".") if DECIMAL_COMMA.match(c) else c for c in r] for r in rows]
     return [h.strip() for h in rows[0]], rows[1:]
 
 
