@@ -101,6 +101,11 @@ def test_a_spreadsheet_table_cut_by_semicolons_with_decimal_commas_and_padded_la
     q = tmp_path / "spaced.csv"
     q.write_text("f, y\n" + "".join(f"{i * 0.37:.2f}, {'cat' if i % 3 else 'cat '}\n" for i in range(9)) + "1.5, dog\n")
     assert load_raw("table", {"path": str(q), "label": "y"}).class_names == ("cat", "dog")
+    w = tmp_path / "excel.csv"  # Excel on Windows saves Windows-1252, not UTF-8
+    w.write_bytes("taille;catégorie\r\n".encode("cp1252") + "".join(f"{150 + i},5;{'élevé' if i % 2 else 'bas'}\r\n"
+                                                                     for i in range(8)).encode("cp1252"))
+    raw = load_raw("table", {"path": str(w), "label": "catégorie"})
+    assert raw.class_names == ("bas", "élevé") and raw.x[0, 0] == 150.5
     r = tmp_path / "commas.csv"  # a comma-separated file keeps "1,5" a cell of its own (quoted)
     r.write_text('f,g,y\n"1,5",2,a\n3,4,b\n')
     header, rows = read_csv_rows(r)

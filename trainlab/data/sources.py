@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import logging
 import os
 import pickle
 import re
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..core.errors import DataError
 
+log = logging.getLogger("trainlab")
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -222,19 +224,32 @@ DELIMITERS = ",;\t|"  # what a header line may be cut by, the comma first on a t
 DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
 
 
+_SAID: set[str] = set()
+ENCODINGS = ("utf-8-sig", "cp1252")  # UTF-8 (with or without a byte-order mark), else what Excel on Windows writes
+
+
 def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a delimited text table. The delimiter is the one the header line holds most of
-    (a .tsv or .tab file: tabs); in a file cut by semicolons, as spreadsheets write where the comma is the
-    decimal mark, a number written 3,5 is read as 3.5."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            first = f.readline()
-            f.seek(0)
-            delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else \
-                max(DELIMITERS, key=lambda d: (first.count(d), d == ","))
-            rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
+    """Header and rows of a delimited text table, in UTF-8 or, failing that, Windows-1252 (said in the log).
+    The delimiter is the one the header line holds most of (a .tsv or .tab file: tabs); in a file cut by
+    semicolons, as spreadsheets write where the comma is the decimal mark, a number written 3,5 is read as 3.5."""
+    for encoding in ENCODINGS:
+        try:
+            with open(path, newline="", encoding=encoding) as f:
+                first = f.readline()
+                f.seek(0)
+                delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else \
+                    max(DELIMITERS, key=lambda d: (first.count(d), d == ","))
+                rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
+            break
+        except UnicodeDecodeError as err:
+            if encoding == ENCODINGS[-1]:
+                raise DataError(f"Cannot read table {str(path)!r}: it is neither UTF-8 nor Windows-1252 text "
+                                f"({err}). Save it as UTF-8 CSV.") from None
+        except (OSError, csv.Error) as err:
+            raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
+    if encoding != ENCODINGS[0] and str(path) not in _SAID:
+        _SAID.add(str(path))  # once, though the starter and the dataset both read it
+        log.warning("%s is not UTF-8; read as Windows-1252 (Excel's encoding on Windows)", path)
     if not rows:
         raise DataError(f"Table {str(path)!r} is empty.")
     if delimiter == ";":
