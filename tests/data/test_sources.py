@@ -90,7 +90,7 @@ def test_table_classes_and_regression(tmp_path):
 def test_a_spreadsheet_table_cut_by_semicolons_with_decimal_commas_and_padded_labels_reads_as_meant(tmp_path):
     """Spreadsheets where the comma is the decimal mark write 'age;weight;label' and 70,5; a hand-written CSV
     puts a space after each comma: ' cat' and 'cat ' are the class 'cat', not two more."""
-    from trainlab.data.sources import read_csv_rows  # predict and serve read tables with it too
+    from trainlab.data.sources import read_csv_rows, read_text_table  # predict and serve read tables with it too
 
     p = tmp_path / "semi.csv"
     p.write_text("age;weight;label\n" + "".join(f"{50 + i},5;{70 - i},25;{' yes' if i % 2 else 'no '}\n"
@@ -106,6 +106,9 @@ def test_a_spreadsheet_table_cut_by_semicolons_with_decimal_commas_and_padded_la
                                                                      for i in range(8)).encode("cp1252"))
     raw = load_raw("table", {"path": str(w), "label": "catégorie"})
     assert raw.class_names == ("bas", "élevé") and raw.x[0, 0] == 150.5
+    t = tmp_path / "reviews.csv"
+    t.write_text('text, label\n"great film", pos\n"dull, long", neg \n')
+    assert read_text_table(t, "text", "label") == (["great film", "dull, long"], ["pos", "neg"])
     r = tmp_path / "commas.csv"  # a comma-separated file keeps "1,5" a cell of its own (quoted)
     r.write_text('f,g,y\n"1,5",2,a\n3,4,b\n')
     header, rows = read_csv_rows(r)

@@ -464,11 +464,11 @@ def read_text_table(path: str | Path, text: str, label: str) -> tuple[list[str],
     for n, r in enumerate(rows, 1):
         if not isinstance(r.get(text), str) or not r[text].strip():
             raise DataError(f"{str(path)!r} row {n}: the {text!r} cell is empty or not text.")
-        if r.get(label) in (None, ""):
+        if cell_text(r.get(label)) == "":
             raise DataError(f"{str(path)!r} row {n}: the {label!r} cell is empty.")
     if not rows:
         raise DataError(f"{str(path)!r} has no rows.")
-    return [r[text] for r in rows], [str(r[label]) for r in rows]
+    return [r[text] for r in rows], [cell_text(r[label]) for r in rows]  # " pos" is the class "pos"
 
 
 def read_arrays(path: str | Path, keys: list[str], optional: list[str]) -> dict[str, np.ndarray]:
