@@ -222,10 +222,8 @@ def encode_cells(cells, columns, categories: dict, where, hint: str = "", missin
 
 DELIMITERS = ",;\t|"  # what a header line may be cut by, the comma first on a tie
 DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
-
-
-_SAID: set[str] = set()
 ENCODINGS = ("utf-8-sig", "cp1252")  # UTF-8 (with or without a byte-order mark), else what Excel on Windows writes
+_SAID: set[str] = set()  # the tables already said not to be UTF-8
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
