@@ -141,7 +141,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
             raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
     labels = [cell_text(row[header.index(label)]) for row in rows]  # " cat" and "cat " are the class "cat"
     # (not all of MISSING: "none" or "NA" may be a class)
-    empty = [r for r, v in enumerate(labels) if cell_text(v).lower() in ("", "nan")]
+    empty = [r for r, v in enumerate(labels) if v.lower() in ("", "nan")]
     if empty:  # a row without a label can neither train nor test, and is no class "" of its own
         raise DataError(f"{str(path)!r} row {empty[0] + first_row}: the label cell ({label!r}) is empty"
                         f"{f', and in {len(empty) - 1:,} more rows' if len(empty) > 1 else ''}. Drop or label those "

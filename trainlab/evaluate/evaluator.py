@@ -90,19 +90,19 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
-        pred, true = _in_units(task, out, y_np)
+        each_pred, each_true = _in_units(task, out, y_np, False)  # (N, T): every target
+        pred, true = each_pred[:, 0], each_true[:, 0]  # the residual lists, subgroups and own metrics: the first
         metrics["residuals"] = regression_residuals(pred, true)
         if conformal:  # every target, each its own interval
-            (pred_cal, true_cal), (pred_all, true_all) = _in_units(task, cal_out, y_cal, False), \
-                _in_units(task, out, y_np, False)
-            metrics["conformal"] = c = fit_values(true_cal, pred_cal, true_all, pred_all, conformal,
+            pred_cal, true_cal = _in_units(task, cal_out, y_cal, False)
+            metrics["conformal"] = c = fit_values(true_cal, pred_cal, each_true, each_pred, conformal,
                                                   "calibration" if apart else "validation")
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_width"] = c["test_coverage"], c["mean_width"]
         if data.subgroups:
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
         metrics.update(user_metrics.compute(fns, true, pred, None))
-        each_pred, each_true = _in_units(task, out, y_np, False)  # intervals of the headline metrics: every target
+        # intervals of the headline metrics, over every target
         metrics["bootstrap"] = bootstrap(each_true, each_pred, extra=user_metrics.resampled(fns, true, pred, None))
         _attach_samples(data, metrics["residuals"]["largest"])
         if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
@@ -110,8 +110,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             fit = regression_residuals(*_in_units(task, train_out, s.y_train[pick]))
             _attach_training(data, fit["largest"], pick)
             metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
-    if data.spec.target == "real" and each_true.shape[1] > 1:  # kept for paired tests: every target
-        true, pred = each_true, each_pred
+        if each_true.shape[1] > 1:  # kept for paired tests: every target
+            pred, true = each_pred, each_true
     return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
