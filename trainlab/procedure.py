@@ -3,6 +3,7 @@
 resumes where it stopped and a finished one can be re-run exactly from its recipe."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -521,11 +522,13 @@ def _fitted_baselines(cache: Path, data, max_samples: int, seed: int, balanced: 
     if path.is_file():
         try:
             fitted = baselines.from_arrays(load_arrays(path))
-            log.info("baselines: the fit of an earlier run on the same samples, kept in %s", path)
-            path.touch()  # used now: the last to be pruned
-            return fitted
         except (OSError, ValueError, KeyError, EOFError):  # a damaged entry is fitted again and replaced
             log.warning("baselines: %s is unreadable; fitting again", path)
+        else:
+            log.info("baselines: the fit of an earlier run on the same samples, kept in %s", path)
+            with contextlib.suppress(OSError):  # a read-only cache still serves
+                path.touch()  # used now: the last to be pruned
+            return fitted
     fitted = baselines.fit_baselines(data, max_samples, seed, balanced)
     save_arrays(path, baselines.to_arrays(fitted))
     _prune(cache, "baselines-*.npz", CACHE_BYTES)

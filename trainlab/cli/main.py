@@ -49,8 +49,9 @@ def _print_summary(run) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    if small_test(m):
-        console.print(f"[yellow]{small_test(m)}", highlight=False)
+    few = small_test(m)
+    if few:
+        console.print(f"[yellow]{few}", highlight=False)
     verdict = baseline_verdict(m)
     if verdict:
         console.print(("[green]" if verdict[1] else "[yellow]") + verdict[0], highlight=False)

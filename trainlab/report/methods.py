@@ -312,10 +312,15 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
 SMALL_TEST = 30  # test samples below which a test score says little, and k-fold cross-validation is the way
 
 
+def _size(metrics: dict, part: str, default=None):
+    """How many samples the run's `part` split held (default for a metrics dict without its data sizes)."""
+    return ((metrics.get("data") or {}).get("sizes") or {}).get(part, default)
+
+
 def small_test(metrics: dict) -> str:
     """For classes and values, a warning when the test set is small (unless every sample was tested once, over
     folds); "" otherwise."""
-    n = ((metrics.get("data") or {}).get("sizes") or {}).get("test", SMALL_TEST)
+    n = _size(metrics, "test", SMALL_TEST)
     if n >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds") or \
             (metrics.get("spec") or {}).get("target") not in ("class", "real"):
         return ""
@@ -329,7 +334,7 @@ def _little_evidence(metrics: dict) -> bool:
     rep = metrics.get("repeats") or {}
     if rep.get("baselines"):
         return len(rep.get("seeds", ())) < 5
-    return ((metrics.get("data") or {}).get("sizes") or {}).get("test", SMALL_TEST) < SMALL_TEST
+    return _size(metrics, "test", SMALL_TEST) < SMALL_TEST
 
 
 FEW_STEPS = 50  # optimiser steps below which a network that learned nothing may just not have trained enough
@@ -356,7 +361,7 @@ def learned_nothing(metrics: dict) -> str:
     fit = metrics.get("fit") or {}
     if fit.get("steps", FEW_STEPS) < FEW_STEPS:
         steps, epochs = fit["steps"], fit.get("epochs_run", 0)
-        n = ((metrics.get("data") or {}).get("sizes") or {}).get("train")
+        n = _size(metrics, "train")
         why = f"{epochs} epoch{'s' * (epochs != 1)}" + (f" of {n} training samples in batches of "
                                                       f"{fit['global_batch_size']}" if n and "global_batch_size" in fit else "")
         advice = (f"train longer (train.epochs) or in smaller batches (train.batch_size): it took only {steps} "
