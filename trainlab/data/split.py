@@ -185,9 +185,9 @@ def _check_shares(val: float, cal: float, test: float | None, cv) -> None:
     test set) must leave samples to train on."""
     if val + cal + (test or 0) < 1:
         return
-    parts = [f"data.val_fraction = {val:g}"] + [f"data.calibration_fraction = {cal:g}"] * bool(cal)
+    parts = [f"{SHARE_KEYS['validation']} = {val:g}"] + [f"{SHARE_KEYS['calibration']} = {cal:g}"] * bool(cal)
     if test is not None:
-        parts.append(f"the test fold's 1/{cv[0]}" if cv else f"data.test_fraction = {test:g}")
+        parts.append(f"the test fold's 1/{cv[0]}" if cv else f"{SHARE_KEYS['test']} = {test:g}")
     raise DataError(f"{' + '.join(parts)} = {val + cal + (test or 0):g} of the samples leaves none to train on: "
                     "the shares are each of the whole data (80/10/10 is val_fraction = 0.1, test_fraction = 0.1) "
                     "and must add up to less than 1.")
