@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from trainlab.data.prepare import load_raw, prepare
 from trainlab.data.split import Split, duplicates
@@ -277,8 +278,45 @@ def test_a_picture_mirrored_or_rotated_before_the_split_is_a_near_duplicate_name
                    stratify=True, normalize="none", seed=0).summary["near_duplicates"]
     assert near["test_in_train"] == 2 and near["transformed"] == {"mirrored left-right": 1, "rotated 90°": 1}  # (both train)
     assert [p["transform"] for p in near["pairs"]] == ["mirrored left-right", "rotated 90°"]
-    assert near_sentence(near).endswith("2 of them are a training image mirrored or rotated (mirrored left-right: 1, "
-                                        "rotated 90°: 1), as copies augmented before the split would be.")
+    assert near_sentence(near).endswith("2 of them are a training image mirrored, rotated or shifted by up to 3 pixels "
+                                        "(mirrored left-right: 1, rotated 90°: 1), as copies augmented before the split "
+                                        "would be.")
+
+
+def _moved(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """a (..., H, W) moved dy pixels down and dx right, zeros where it uncovers (a crop of a padded copy)."""
+    out, (h, w) = np.zeros_like(a), a.shape[-2:]
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        a[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_a_picture_shifted_by_a_few_pixels_before_the_split_is_a_near_duplicate_compared_where_the_two_overlap(tmp_path):
+    """A random crop of a padded copy, made before splitting, is the training image moved by a few pixels."""
+    from trainlab.data.split import _largest_shift, near_duplicates
+    from trainlab.report.methods import near_sentence
+
+    rng = np.random.default_rng(2)
+    train = np.repeat(np.repeat(rng.integers(0, 256, (200, 1, 7, 7)), 4, 2), 4, 3).astype(np.uint8)  # 28 × 28
+    impostor = _moved(train[5], 1, 0)  # the same middle, another picture 2 pixels from its edge
+    impostor[..., 1:3, :] = rng.integers(0, 256, impostor[..., 1:3, :].shape)
+    test = np.stack([_moved(train[3], 2, -1), np.roll(train[4], 3, -1), impostor, _moved(train[6], 0, 1)])
+    test[3] = np.clip(test[3].astype(int) + rng.integers(-2, 3, test[3].shape), 0, 255)  # and re-encoded
+    found = {j: (i, t, c) for j, i, c, t in near_duplicates(test, train)}
+    assert {j: f[:2] for j, f in found.items()} == {0: (3, "shifted 2 px down, 1 px left"), 1: (4, "shifted 3 px right"),
+                                                    3: (6, "shifted 1 px right")}
+    assert found[0][2] == pytest.approx(1.0) and found[1][2] == pytest.approx(1.0) and 0.995 <= found[3][2] < 0.9999
+
+    colour = rng.integers(0, 256, (50, 3, 8, 8)).repeat(4, 2).repeat(4, 3).astype(np.uint8)  # CIFAR's 3 × 32 × 32
+    assert [(j, i, t) for j, i, _, t in near_duplicates(_moved(colour[[7]], -4, 4), colour)] == \
+        [(0, 7, "shifted 4 px up, 4 px right")]
+    assert (_largest_shift(28, 28), _largest_shift(32, 32), _largest_shift(16, 12), _largest_shift(80, 80)) == (3, 4, 1, 0)
+
+    np.savez(tmp_path / "a.npz", x=train, y=np.arange(200) % 2, x_test=test[:2], y_test=np.arange(2) % 2)
+    near = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
+                   stratify=True, normalize="none", seed=0).summary["near_duplicates"]
+    assert near["test_in_train"] == 2 and near["transformed"] == {"shifted": 2} and near["largest_shift"] == 3
+    assert near_sentence(near).endswith("(shifted: 2), as copies augmented before the split would be.")
 
 
 def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_path):

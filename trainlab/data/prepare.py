@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import NEAR, SHOWN_PIXELS, Split, duplicates, near_duplicates, near_texts, split
+from .split import NEAR, SHIFTED, SHOWN_PIXELS, Split, _largest_shift, duplicates, near_duplicates, near_texts, split
 from .transforms import Normalizer
 
 
@@ -156,11 +156,13 @@ def _near(s: Split, kind: str) -> dict:
     pairs = [{"sample": int(s.test_index[j]) if s.test_index is not None else j, "correlation": round(c, 5),
               **({"transform": t} if t else {}), **shown(j, i)} for j, i, c, t in found[:8]]
     transformed: dict[str, int] = {}
-    for *_, t in found:
+    for *_, t in found:  # each mirroring or rotation apart, the shifts together
         if t:
+            t = SHIFTED if t.startswith(SHIFTED) else t
             transformed[t] = transformed.get(t, 0) + 1
+    shift = {"largest_shift": _largest_shift(*s.x_test.shape[-2:])} if kind == "image" else {}
     return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),
-            "pairs": pairs, **({"transformed": transformed} if transformed else {})}
+            "pairs": pairs, **shift, **({"transformed": transformed} if transformed else {})}
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

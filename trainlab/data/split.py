@@ -273,32 +273,70 @@ NEAR = 0.995  # the correlation of two images' pixels from which they are one pi
 SHOWN_PIXELS = 64 * 64  # near-duplicate pairs of images up to this size are kept to be shown in the report
 
 
+def _runs(x: np.ndarray, values: int):
+    """x in runs of images of at most `values` values together."""
+    step = max(1, values // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    for i in range(0, len(x), step):
+        yield x[i:i + step]
+
+
 def _chunks(x: np.ndarray, floats: int = 1 << 25):
     """x in runs of images whose float copies take at most `floats` values (128 MB) together."""
-    step = max(1, floats // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
-    for i in range(0, len(x), step):
-        yield x[i:i + step].astype(np.float32)
+    for a in _runs(x, floats):
+        yield a.astype(np.float32)
 
 
-def _block_means(a: np.ndarray, bh: int, bw: int) -> np.ndarray:
-    """(..., H, W) → the means of its bh × bw blocks of pixels (a remainder at the edge dropped)."""
+def _block_sums(a: np.ndarray, bh: int, bw: int) -> np.ndarray:
+    """(..., H, W) → the sums of its bh × bw blocks of pixels (a remainder at the edge dropped), as two
+    products with 0/1 matrices (exact for integer pixels; 4x faster than reshaped sums)."""
     h, w = a.shape[-2:]
-    a = a[..., :h // bh * bh, :w // bw * bw]
-    a = a.reshape(*a.shape[:-1], w // bw, bw).sum(-1)  # (..., H, W / bw): one axis at a time, 3x faster
-    return a.reshape(*a.shape[:-2], h // bh, bh, w // bw).sum(-2) / (bh * bw)
+    rows, cols = (np.arange(h)[:, None] // bh == np.arange(h // bh)), (np.arange(w)[:, None] // bw == np.arange(w // bw))
+    t = (a.reshape(-1, w) @ cols.astype(a.dtype)).reshape(*a.shape[:-2], h, w // bw)
+    return np.swapaxes(np.swapaxes(t, -1, -2) @ rows.astype(a.dtype), -1, -2)
+
+
+def _bits(blocks: np.ndarray) -> list[bytes]:
+    """(n, blocks) sums of pixels → each image's blocks above or below their mean, as bits (from exact sums
+    for integer pixels, however they were added)."""
+    blocks = blocks.astype(np.float64)
+    bits = np.packbits(blocks * blocks.shape[1] > blocks.sum(1, keepdims=True), axis=1)
+    return bits.view(f"V{bits.shape[1]}").ravel().tolist()  # one bytes each
 
 
 def _average_hash(x: np.ndarray, size: int = 8) -> list[bytes]:
-    """Each image's average hash: the means of blocks of ⌊H / size⌋ × ⌊W / size⌋ pixels (at least size ×
-    size of them; 9 × 9 for 28 × 28), channels averaged, each above or below their mean, as bits.
+    """Each image's average hash: the sums of blocks of ⌊H / size⌋ × ⌊W / size⌋ pixels (at least size ×
+    size of them; 9 × 9 for 28 × 28), channels added, each above or below their mean, as bits.
     Near-identical images share it; an exact search compares only within a hash."""
     h, w = x.shape[-2:]
     out = []
     for a in _chunks(x):
         a = a.reshape(len(a), -1, h, w)
-        a = _block_means(a[:, 0] if a.shape[1] == 1 else a.mean(1), max(h // size, 1), max(w // size, 1))
-        a = a.reshape(len(a), -1)
-        out += [r.tobytes() for r in np.packbits(a > a.mean(1, keepdims=True), axis=1)]
+        a = _block_sums(a[:, 0] if a.shape[1] == 1 else a.sum(1), max(h // size, 1), max(w // size, 1))
+        out += _bits(a.reshape(len(a), -1))
+    return out
+
+
+def _window_hashes(x: np.ndarray, corners: list[tuple[int, int]], h: int, w: int, size: int = 8) -> list[list[bytes]]:
+    """_average_hash of each image's h × w window at each of `corners` (top, left), one list per corner,
+    from the images' summed-area tables (each block's sum from its corners, channels added, exact for
+    integer pixels): cheap for many windows of small images."""
+    bh, bw = max(h // size, 1), max(w // size, 1)
+    rows = np.array([t for t, _ in corners])[:, None] + np.arange(h // bh + 1) * bh  # (windows, blocks + 1)
+    cols = np.array([left for _, left in corners])[:, None] + np.arange(w // bw + 1) * bw
+    out: list[list[bytes]] = [[] for _ in corners]
+    whole = int(np.prod(x.shape[1:]))  # an image's values, which its table adds up
+    exact = np.float64 if not (np.issubdtype(x.dtype, np.integer) or x.dtype == bool) else \
+        np.int32 if np.iinfo(x.dtype).max * whole < 2 ** 31 else np.int64
+    gathered = rows.size * cols.shape[1]  # the blocks' corners of one image, 16 MB of them at a time
+    for a in _runs(x, max(1, (1 << 21) // gathered) * whole):
+        a = a.reshape(len(a), -1, *a.shape[-2:])
+        a = a.sum(1, dtype=exact)
+        s = np.zeros((len(a), a.shape[1] + 1, a.shape[2] + 1), a.dtype)
+        np.cumsum(np.cumsum(a, 1), 2, out=s[:, 1:, 1:])
+        c = s[:, rows[:, :, None], cols[:, None, :]]  # (n, windows, blocks + 1, blocks + 1)
+        bits = _bits((c[..., 1:, 1:] - c[..., :-1, 1:] - c[..., 1:, :-1] + c[..., :-1, :-1]).reshape(len(a) * len(corners), -1))
+        for k, hashes in enumerate(out):
+            hashes += bits[k::len(corners)]
     return out
 
 
@@ -309,7 +347,7 @@ def _standardised(x: np.ndarray, size: int = 64) -> np.ndarray:
     for a in _chunks(x):
         a = a.reshape(len(a), -1, *x.shape[-2:])
         h, w = a.shape[-2:]
-        a = (_block_means(a, -(-h // size), -(-w // size)) if max(h, w) > size else a).reshape(len(a), -1)
+        a = (_block_sums(a, -(-h // size), -(-w // size)) if max(h, w) > size else a).reshape(len(a), -1)
         a -= a.mean(1, keepdims=True)
         norm = np.linalg.norm(a, axis=1, keepdims=True)
         parts.append(a / np.where(norm > 0, norm, 1))
@@ -340,37 +378,105 @@ SQUARE = {"rotated 90°": lambda a: np.rot90(a, -1, (-2, -1)), "rotated 270°": 
           "transposed on the other diagonal": lambda a: np.swapaxes(a[..., ::-1, ::-1], -2, -1)}
 
 
+SHIFTED = "shifted"  # a test image that is a training image moved by a few pixels (a random crop of a padded copy)
+MAX_SHIFT = 4  # pixels, and at most an eighth of the side: CIFAR-10's usual crop of a copy padded by 4
+
+
+def _largest_shift(h: int, w: int) -> int:
+    """How far a shifted copy is looked for: images of up to 64 × 64 pixels (larger ones are compared at
+    64 × 64 block means, where a shift of a few pixels blurs into the blocks), by up to an eighth of the
+    shorter side, at most MAX_SHIFT pixels (3 for 28 × 28)."""
+    return min(MAX_SHIFT, min(h, w) // 8) if h * w <= SHOWN_PIXELS else 0
+
+
+def _shift_name(dy: int, dx: int) -> str:
+    moves = [f"{abs(d)} px {way[int(d > 0)]}" for d, way in ((dy, ("up", "down")), (dx, ("left", "right"))) if d]
+    return f"{SHIFTED} {', '.join(moves)}"
+
+
 def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float, str]]:
     """(test index, train index, correlation, transform) for each test image whose most similar training
     image, among those of the same average hash, correlates with it at `threshold` or more, pixel for
-    pixel (at most 64 × 64 block means of them), as it is or mirrored or rotated back (the name of what
-    turned the training image into the test image; "" for nothing), but is not byte for byte the same
-    (exact duplicates are counted apart): the same picture re-encoded, re-scaled, touched up or augmented
-    before the split, which a random split would put on both sides."""
-    buckets: dict[bytes, list[int]] = {}
-    for i, k in enumerate(_average_hash(train)):
-        buckets.setdefault(k, []).append(i)
+    pixel (at most 64 × 64 block means of them), as it is, mirrored or rotated back, or shifted back by up
+    to a few pixels (_largest_shift; compared where the two overlap, a band of that width at each edge
+    left out) (the name of what turned the training image into the test image; "" for nothing), but is
+    not byte for byte the same (exact duplicates are counted apart): the same picture re-encoded,
+    re-scaled, touched up or augmented before the split, which a random split would put on both sides."""
+    best: dict[int, tuple[int, float, str, float]] = {}
     transforms = TRANSFORMS | SQUARE if test.shape[-1] == test.shape[-2] else TRANSFORMS
-    asked: dict[bytes, list[tuple[int, str]]] = {}  # a training hash: the test images that have it, transformed
-    for name, t in transforms.items():
-        for j, k in enumerate(_average_hash(t(test))):
+    _search(best, test, train, {name: _average_hash(t(test)) for name, t in transforms.items()}, transforms,
+            train, threshold)
+    h, w = test.shape[-2:]
+    if m := _largest_shift(h, w):  # found by the part every shift keeps, then compared where the two overlap
+        moves = {_shift_name(dy, dx): (dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx}
+        hashed = _window_hashes(test, [(m + dy, m + dx) for dy, dx in moves.values()], h - 2 * m, w - 2 * m)
+        views = {name: (lambda a, dy=dy, dx=dx: a[..., m + dy:h - m + dy, m + dx:w - m + dx])
+                 for name, (dy, dx) in moves.items()}
+        shifted: dict[int, tuple[int, float, str, float]] = {}
+        _search(shifted, test, train, dict(zip(views, hashed)), views, train[..., m:h - m, m:w - m], threshold)
+        for j, (i, _, name, _) in shifted.items():
+            v = _overlap_correlation(test[j], train[i], *moves[name])
+            if v >= threshold and v - 1e-6 > best.get(j, (0, 0.0, "", -1.0))[3]:
+                best[j] = (i, v, name, v - 1e-6)
+    return sorted((j, *f[:3]) for j, f in best.items())
+
+
+def _overlap_correlation(test: np.ndarray, train: np.ndarray, dy: int, dx: int) -> float:
+    """The pixels' correlation of a test image and a training image moved by dy, dx, where they overlap."""
+    h, w = test.shape[-2:]
+    a = test[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
+    b = train[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return float((_standardised(a[None]) @ _standardised(b[None]).T)[0, 0])
+
+
+def _search(best: dict, test: np.ndarray, train: np.ndarray, hashes: dict[str, list[bytes]], views: dict,
+            seen: np.ndarray, threshold: float) -> None:
+    """near_duplicates' search for one way of looking: `hashes` of each view of the test images (its name:
+    a hash per image; `views`: its name: what makes it from images), correlated with the training images
+    `seen` so (the whole images, or the part a shifted copy keeps) of the same hash; each test image's best
+    match kept in `best`, as it is first (a symmetric picture's mirror image is no other copy)."""
+    buckets: dict[bytes, list[int]] = {}
+    for i, k in enumerate(_average_hash(seen)):
+        buckets.setdefault(k, []).append(i)
+    asked: dict[bytes, list[tuple[int, str]]] = {}  # a training hash: the test images that have it, in a view
+    for name, keys in hashes.items():
+        for j, k in enumerate(keys):
             if k in buckets:
                 asked.setdefault(k, []).append((j, name))
-    best: dict[int, tuple[int, float, str, float]] = {}
-    for k, js in asked.items():
-        r = _standardised(train[buckets[k]])
-        for start in range(0, len(js), 512):
-            part = js[start:start + 512]
-            rows = np.empty((len(part), r.shape[1]), np.float32)
-            for name in {n for _, n in part}:  # each transform's test images at once
-                at = [q for q, (_, n) in enumerate(part) if n == name]
-                rows[at] = _standardised(transforms[name](test[[part[q][0] for q in at]]))
-            c = rows @ r.T
+    group: list[bytes] = []
+    values, dim = 0, int(np.prod(seen.shape[1:]))
+    for k, js in asked.items():  # buckets in groups of about 64 MB of pixels, each group's images made unit
+        group.append(k)          # vectors at once (one call per view: many small buckets cost little)
+        values += (len(buckets[k]) + len(js)) * dim
+        if values >= 1 << 24:
+            _correlate(best, test, train, group, buckets, asked, views, seen, threshold)
+            group, values = [], 0
+    if group:
+        _correlate(best, test, train, group, buckets, asked, views, seen, threshold)
+
+
+def _correlate(best: dict, test, train, group: list[bytes], buckets: dict, asked: dict, views: dict, seen, threshold):
+    """_search's correlations for the training hashes of `group`: each test image asked in a view against the
+    training images of its hash, 512 test images at a time."""
+    at = np.cumsum([0] + [len(buckets[k]) for k in group])
+    r = _standardised(seen[np.concatenate([buckets[k] for k in group])])
+    pairs = [p for k in group for p in asked[k]]
+    by_view: dict[str, list[int]] = {}
+    for q, (_, name) in enumerate(pairs):
+        by_view.setdefault(name, []).append(q)
+    rows = np.empty((len(pairs), r.shape[1]), np.float32)
+    for name, which in by_view.items():  # each view's test images at once
+        rows[which] = _standardised(views[name](test[[pairs[q][0] for q in which]]))
+    first = 0
+    for b, k in enumerate(group):
+        for start in range(0, len(asked[k]), 512):
+            part = asked[k][start:start + 512]
+            c = rows[first:first + len(part)] @ r[at[b]:at[b + 1]].T
+            first += len(part)
             top = c.argmax(1)
-            for (j, name), b, v in zip(part, top, c[np.arange(len(part)), top]):
-                i = buckets[k][b]
-                score = v + 1e-6 * (not name)  # as it is first: a symmetric picture's mirror image is no other copy
+            for (j, name), t, v in zip(part, top, c[np.arange(len(part)), top]):
+                i = buckets[k][t]
+                score = v + 1e-6 * (not name)
                 better = score > best.get(j, (0, 0.0, "", -1.0))[3]
                 if v >= threshold and better and not np.array_equal(test[j], train[i]):
                     best[j] = (int(i), float(v), name, score)
-    return sorted((j, *f[:3]) for j, f in best.items())

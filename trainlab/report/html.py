@@ -13,7 +13,8 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import baseline_verdict, conflict_sentence, learned_nothing, methods_text, near_sentence, small_test
+from .methods import (baseline_verdict, conflict_sentence, learned_nothing, methods_text, near_moved, near_sentence,
+                      small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -77,7 +78,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "subgroups": _subgroup_tables(metrics),
         "conformal_sentence": conformal.sentence(test["conformal"], spec.get("class_names") or ())
         if test.get("conformal") else "",
-        "near_sentence": near_sentence(near) if near.get("test_in_train") else "",
+        "near_sentence": near_sentence(near) if near.get("test_in_train") else "", "near_moved": near_moved(near),
         "conflict_sentence": conflict_sentence(metrics["data"].get("duplicates") or {}),
     }
 

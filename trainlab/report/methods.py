@@ -232,15 +232,21 @@ def conflict_sentence(dups: dict) -> str:
             "test set): no model gets all of them right; check their labels, or the inputs do not decide the class.")
 
 
+def near_moved(near: dict) -> str:
+    """What an image is compared under besides itself: 'mirrored, rotated or shifted by up to 3 pixels'."""
+    m = near.get("largest_shift", 0)
+    return f"mirrored, rotated or shifted by up to {m} pixel{'s' if m > 1 else ''}" if m else "mirrored or rotated"
+
+
 def near_sentence(near: dict) -> str:
     """The test images that have a near-identical training image, in words (CLI, report, methods)."""
     n, what = near["test_in_train"], "text" if near.get("kind") == "text" else "image"
     how = ("the same words, case and punctuation aside, but not byte for byte" if what == "text" else
-           f"pixel correlation ≥ {near['threshold']}, as it is or mirrored or rotated, not byte for byte the same: the "
-           "same picture re-encoded, touched up or augmented")
+           f"pixel correlation ≥ {near['threshold']}, as it is, {near_moved(near)}, not byte for byte the same: "
+           "the same picture re-encoded, touched up or augmented")
     turned = near.get("transformed") or {}
     k = sum(turned.values())
-    copies = (f" {k:,} of them {'is' if k == 1 else 'are'} a training image mirrored or rotated ("
+    copies = (f" {k:,} of them {'is' if k == 1 else 'are'} a training image {near_moved(near)} ("
               + ", ".join(f"{t}: {c:,}" for t, c in turned.items())
               + "), as copies augmented before the split would be.") if k else ""
     return (f"{n:,} test {what}{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} a near-identical training {what} "
