@@ -321,7 +321,7 @@ def _check_before_run(recipe: Recipe, raw) -> None:
         build_task(task, spec, recipe.task.params, y_train=raw.y)
     BatchAugment.checked(recipe.data.augment, task, raw.kind, ndim)
     tta.check(recipe.eval.tta, task, raw.kind, ndim)
-    metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names))
+    metrics.check(recipe.eval.metrics, task, raw.target, len(raw.class_names), 1 if raw.y.ndim == 1 else raw.y.shape[1])
     subgroups.check(raw)
     monitored(task, recipe.train.early_stopping.monitor)
     if recipe.eval.conformal_by_class and not (recipe.eval.conformal and raw.target == "class"):

@@ -139,3 +139,60 @@ def test_image_folders_take_subgroups_from_file_names(tmp_path):
     with pytest.raises(DataError, match="data.subgroups.scanner = 'x_' does not match the file name"):
         trainlab.run(tmp_path / "imgs", ["data.channels=1", "data.subgroups={scanner='x_'}"], runs_dir=tmp_path / "bad",
                      progress=False)
+
+
+def test_with_several_targets_each_is_a_subgroup_column_and_residuals_and_own_metrics_see_every_target(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1500, 3)).astype(np.float32)
+    site = np.where(np.arange(1500) % 2, "a", "b")
+    noise = np.where(site == "b", 3.0, 0.3)  # the second target is much noisier at site b; the first is not
+    y = np.stack([x[:, 0] + 0.1 * rng.normal(size=1500), 10 * x[:, 1] + noise * rng.normal(size=1500)], 1)
+    np.savez(tmp_path / "two.npz", x=x, y=y.astype(np.float32), site=site)
+    (tmp_path / "m.py").write_text('''import numpy as np
+import trainlab
+
+@trainlab.register_metric("second_mae", higher_is_better=False)
+def second_mae(true, pred, scores):
+    return float(np.abs(true[:, 1] - pred[:, 1]).mean())  # (N, T): every target
+''')
+    (tmp_path / "r.toml").write_text(f'''plugins = ["m.py"]
+[data]
+name = "arrays"
+path = "{tmp_path / 'two.npz'}"
+subgroups = ["site"]
+[model]
+name = "mlp"
+hidden = [16]
+[optim]
+name = "adam"
+lr = 0.01
+[train]
+epochs = 15
+[eval]
+metrics = ["second_mae"]
+[report]
+interpret = false
+''')
+    r = trainlab.run(tmp_path / "r.toml", runs_dir=tmp_path / "runs", progress=False)
+    test = r.metrics["test"]
+    by = r.metrics["subgroups"]["by"]
+    assert set(by) == {"site, target 1", "site, target 2"}
+    assert by["site, target 1"]["test"]["p_holm"] > 0.01 > 1e-6 > by["site, target 2"]["test"]["p_holm"]
+    (a1, b1), (a2, b2) = ([row["mae"] for row in by[k]["rows"]] for k in ("site, target 1", "site, target 2"))
+    assert b2 > 4 * a2 and 0.5 < b1 / a1 < 2
+
+    kept = np.load(r.path / "test_predictions.npz")
+    true, pred = kept["true"], kept["pred"]
+    assert true.shape == (150, 2) and test["second_mae"] == pytest.approx(np.abs(true[:, 1] - pred[:, 1]).mean(), rel=1e-5)
+    lo, hi = test["bootstrap"]["second_mae"]
+    assert lo < test["second_mae"] < hi
+    assert r.metrics["baselines"]["models"]["ridge regression"]["second_mae"] > 0
+
+    res = test["residuals"]
+    assert len(res["residual_mean"]) == len(res["residual_std"]) == 2 and len(res["largest"][0]["residual"]) == 2
+    worst = res["largest"][0]
+    spread = np.abs(true - pred) / true.std(0)
+    assert spread[worst["index"]].sum() == pytest.approx(spread.sum(1).max(), rel=1e-5)  # in units of each spread
+    assert worst["true"] == pytest.approx(true[worst["index"]].tolist(), rel=1e-5)
+    html = (r.path / "report.html").read_text()
+    assert "By site, target 2 (mae, test set)" in html and f"{worst['residual'][0]:.4f}, {worst['residual'][1]:.4f}" in html

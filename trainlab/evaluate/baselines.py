@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from .errors import spread_errors
+
 log = logging.getLogger("trainlab")
 
 # the metrics the baselines are scored and shown on, by target; the first decides "the best baseline"
@@ -308,9 +310,7 @@ def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, cla
         wins, losses = int((right_net & ~right_base).sum()), int((~right_net & right_base).sum())
         p = float(stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
         return {"test": "McNemar's exact test", "network_only": wins, "baseline_only": losses, "p_value": p}
-    spread = true.std(0)
-    spread = np.where(spread > 0, spread, 1.0)
-    e_net, e_base = (np.abs(network - true) / spread).sum(1), (np.abs(baseline - true) / spread).sum(1)
+    e_net, e_base = spread_errors(network, true), spread_errors(baseline, true)
     wins, losses = int((e_net < e_base).sum()), int((e_net > e_base).sum())
     p = float(stats.wilcoxon(e_net, e_base).pvalue) if wins + losses else 1.0
     return {"test": "Wilcoxon's signed-rank test on absolute errors", "network_only": wins, "baseline_only": losses,

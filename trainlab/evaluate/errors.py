@@ -39,9 +39,23 @@ def doubtful_labels(probs: np.ndarray, y: np.ndarray, class_names, k: int = 12) 
              "confidence": float(probs[i, pred[i]]), "p_label": float(p_given[i])} for i in worst]
 
 
+def spread_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Each sample's absolute errors in units of each target's spread over these samples, summed: one
+    number per sample for any number of targets (one target: its absolute error over its spread)."""
+    n = len(true)
+    pred, true = np.reshape(pred, (n, -1)), np.reshape(true, (n, -1))
+    spread = true.std(0)
+    return (np.abs(pred - true) / np.where(spread > 0, spread, 1.0)).sum(1)
+
+
 def regression_residuals(pred: np.ndarray, true: np.ndarray, k: int = 10) -> dict:
+    """The residuals' mean and spread, and the k samples furthest from their targets (with several
+    targets, (N, T) arrays: by spread_errors, each number then a list of one per target)."""
+    n = len(true)
+    pred, true = np.reshape(pred, (n, -1)), np.reshape(true, (n, -1))
     res = true - pred
-    worst = np.argsort(-np.abs(res))[:k]
-    return {"residual_mean": float(res.mean()), "residual_std": float(res.std()),
-            "largest": [{"index": int(i), "true": float(true[i]), "predicted": float(pred[i]), "residual": float(res[i])}
+    each = lambda a: float(a[0]) if res.shape[1] == 1 else [float(v) for v in a]  # noqa: E731
+    worst = np.argsort(-spread_errors(pred, true), kind="stable")[:k]
+    return {"residual_mean": each(res.mean(0)), "residual_std": each(res.std(0)),
+            "largest": [{"index": int(i), "true": each(true[i]), "predicted": each(pred[i]), "residual": each(res[i])}
                         for i in worst]}

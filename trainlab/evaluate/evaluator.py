@@ -90,18 +90,18 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             errors.update(doubtful_training_labels=doubtful, training_checked=len(pick))
         metrics["errors"] = errors
     elif data.spec.target == "real":
-        each_pred, each_true = _in_units(task, out, y_np, False)  # (N, T): every target
-        pred, true = each_pred[:, 0], each_true[:, 0]  # the residual lists, subgroups and own metrics: the first
+        each_pred, each_true = _in_units(task, out, y_np)  # (N, T): every target
+        pred, true = (each_pred[:, 0], each_true[:, 0]) if each_true.shape[1] == 1 else (each_pred, each_true)
         metrics["residuals"] = regression_residuals(pred, true)
         if conformal:  # every target, each its own interval
-            pred_cal, true_cal = _in_units(task, cal_out, y_cal, False)
+            pred_cal, true_cal = _in_units(task, cal_out, y_cal)
             metrics["conformal"] = c = fit_values(true_cal, pred_cal, each_true, each_pred, conformal,
                                                   "calibration" if apart else "validation")
             if not c.get("too_few"):
                 metrics["conformal_coverage"], metrics["conformal_width"] = c["test_coverage"], c["mean_width"]
         if data.subgroups:
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
-        metrics.update(user_metrics.compute(fns, true, pred, None))
+        metrics.update(user_metrics.compute(fns, true, pred, None))  # (N,) for one target, (N, T) for several
         # intervals of the headline metrics, over every target
         metrics["bootstrap"] = bootstrap(each_true, each_pred, extra=user_metrics.resampled(fns, true, pred, None))
         _attach_samples(data, metrics["residuals"]["largest"])
@@ -110,16 +110,13 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             fit = regression_residuals(*_in_units(task, train_out, s.y_train[pick]))
             _attach_training(data, fit["largest"], pick)
             metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
-        if each_true.shape[1] > 1:  # kept for paired tests: every target
-            pred, true = each_pred, each_true
     return metrics, (None if pred is None else {"true": true, "pred": pred})
 
 
-def _in_units(task, out, y: np.ndarray, first: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """A regression's (predictions, targets) in the target's units: of its first target, or (N, T) of all."""
-    pred, true = task.predict(out).cpu().numpy().reshape(len(y), -1), \
+def _in_units(task, out, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A regression's (predictions, targets) in the target's units, (N, T) of every target."""
+    return task.predict(out).cpu().numpy().reshape(len(y), -1), \
         task.to_units(torch.as_tensor(y)).numpy().reshape(len(y), -1)
-    return (pred[:, 0], true[:, 0]) if first else (pred, true)
 
 
 def _on_training(model, x_train: np.ndarray, device, batch_size: int):

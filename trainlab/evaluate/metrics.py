@@ -5,8 +5,8 @@ network and of every baseline, with a bootstrap interval over the test samples a
 repeats, and it is compared, reported and indexed like trainlab's own metrics.
 
 A metric is fn(true, pred, scores, *, keys) → a number: for classes, `true` and `pred` are class
-indices (N,) and `scores` the predicted probabilities (N, K); for values, `true` and `pred` are the
-first target in its units (N,) and `scores` is None."""
+indices (N,) and `scores` the predicted probabilities (N, K); for values, `true` and `pred` are in the
+target's units, (N,) for one target and (N, T) for several, and `scores` is None."""
 from __future__ import annotations
 
 import functools
@@ -77,7 +77,7 @@ def about(values) -> dict:
             for n in names(values)}
 
 
-def check(values, task: str, target: str, num_classes: int) -> None:
+def check(values, task: str, target: str, num_classes: int, num_targets: int = 1) -> None:
     """Each metric tried, before training, on made-up predictions shaped as the test's will be: one that
     fails or returns anything but a finite number is an error now, not after the training."""
     if not values:
@@ -92,8 +92,9 @@ def check(values, task: str, target: str, num_classes: int) -> None:
         scores = np.full((n, num_classes), 0.2 / max(num_classes - 1, 1))
         scores[np.arange(n), pred] = 0.8
     else:
-        true = np.linspace(0.0, 1.0, n)
-        pred, scores = true + np.sin(np.arange(n)) * 0.1, None
+        true = np.linspace(0.0, 1.0, n * num_targets).reshape(n, num_targets)  # (N,) for one target
+        true = true[:, 0] if num_targets == 1 else true
+        pred, scores = true + np.sin(np.arange(true.size)).reshape(true.shape) * 0.1, None
     for name, fn in bound(values).items():
         where = f"Metric {name!r} ({METRICS.get(name).where})"
         try:

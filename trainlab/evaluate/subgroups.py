@@ -67,7 +67,11 @@ def _order(value: str):
 
 def statistics(values: dict, true: np.ndarray, pred: np.ndarray, num_classes: int) -> dict:
     """name → value → what its metrics are computed from: the confusion matrix of its test samples
-    (classes), or n, Σ|e|, Σe², Σy, Σy² (values)."""
+    (classes), or n, Σ|e|, Σe², Σy, Σy² (values; with several targets, (N, T) arrays, each target is a
+    column of its own, "name, target k")."""
+    if np.ndim(true) == 2 and true.shape[1] > 1:
+        return {f"{name}, target {k + 1}": by for k in range(true.shape[1])
+                for name, by in statistics(values, true[:, k], pred[:, k], 0).items()}
     out = {}
     for name, v in values.items():
         out[name] = {}

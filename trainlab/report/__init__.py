@@ -17,7 +17,10 @@ LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "nll", "gap_to_truth", "gaussia
 
 
 def fmt(v) -> str:
-    """A metric as the reports print it: 4 decimals, or 4 significant digits from 10,000 up."""
+    """A metric as the reports print it: 4 decimals, or 4 significant digits from 10,000 up (a list: one
+    per target, each so)."""
+    if isinstance(v, list):
+        return ", ".join(map(fmt, v))
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
     return "–" if v is None else str(v)
