@@ -75,6 +75,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     cal = s.x_cal is not None
     dups, digest = duplicates(s)
     near = _near(s, raw.kind) if find_near and raw.kind in ("image", "text") else None  # (texts before token ids)
+    shifted = _shift(raw, s) if find_near else None
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
         from .text import PretrainedTokenizer, WordTokenizer
@@ -115,6 +116,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     }
     if near is not None:  # the same picture or text on both sides, not byte for byte
         summary["near_duplicates"] = near
+    if shifted is not None:  # a test set not drawn at random from the data: from the same distribution?
+        summary["shift"] = shifted
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
@@ -163,6 +166,20 @@ def _near(s: Split, kind: str) -> dict:
     shift = {"largest_shift": _largest_shift(*s.x_test.shape[-2:])} if kind == "image" else {}
     return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),
             "pairs": pairs, **shift, **({"transformed": transformed} if transformed else {})}
+
+
+def _shift(raw: RawData, s: Split) -> dict | None:
+    """Whether the test inputs differ from the training ones (data/shift.py), for a test set not drawn at
+    random from the data: the official one, the latest samples, or other groups (whole groups then kept
+    together in the check too)."""
+    why = "official" if s.official_test else "time" if s.periods is not None else "groups" if s.groups is not None \
+        else None
+    if why is None or raw.kind not in ("image", "table") or not len(s.x_train) or not len(s.x_test):
+        return None
+    from .shift import check
+
+    return check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
+                 None if s.groups is None else (s.groups[0], s.groups[2]))
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

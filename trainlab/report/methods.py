@@ -114,7 +114,8 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if aug:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
     near = data.get("near_duplicates") or {}
-    said = [near_sentence(near) if near.get("test_in_train") else "", conflict_sentence(data.get("duplicates") or {})]
+    said = [near_sentence(near) if near.get("test_in_train") else "", conflict_sentence(data.get("duplicates") or {}),
+            shift_sentence(data.get("shift") or {})]
     out.append(" ".join(["; ".join(s) + ".", *filter(None, said)]))
 
     model = MODELS.get(recipe.model.name) + _settings('models', recipe.model.name, recipe.model.params, True) \
@@ -230,6 +231,39 @@ def conflict_sentence(dups: dict) -> str:
         return ""
     return (f"{n:,} samples share their inputs, byte for byte, with a sample of another label ({t:,} of them in the "
             "test set): no model gets all of them right; check their labels, or the inputs do not decide the class.")
+
+
+WHY = {"official": "the dataset's official test set", "time": "the latest samples, split in time order",
+       "groups": "groups the training split does not hold"}  # how a test set not drawn at random was chosen
+
+
+def shift_sentence(shift: dict) -> str:
+    """Whether the test inputs differ from the training ones (data/shift.py), in words (CLI, report,
+    methods); "" when it could not be checked."""
+    from . import pvalue
+
+    if not shift or shift.get("too_few"):
+        return ""
+    lo, hi = shift["interval"]
+    n = shift["samples"]
+    unit = shift.get("unit", "samples")
+    how = (f"a linear classifier fitted on half of the {unit}{' (each its mean)' if unit == 'groups' else ''} told the "
+           f"other half's {n['train']:,} training and {n['test']:,} test {unit} apart with ROC AUC "
+           f"{shift['auc']:.2f} (95% interval {lo:.2f}-{hi:.2f}, {pvalue(shift['p_value'])}; 0.5 is chance)")
+    which = WHY.get(shift["why"], shift["why"])
+    cols = [c for c in shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
+    named = ", ".join(f"{c['feature']} (mean {c['train_mean']:.4g} in training, {c['test_mean']:.4g} in test; "
+                      f"Kolmogorov-Smirnov D {c['ks']:.2f}, Holm-adjusted {pvalue(c['p_holm'])})" for c in cols)
+    if not shift["differ"]:
+        return (f"No clear sign that the test inputs ({which}) differ from the training inputs: {how}"
+                + (f", though {named} {'differs' if len(cols) == 1 else 'differ'}" if cols else "") + ".")
+    px = shift.get("pixels")
+    pixels = (f"; mean pixel {px['train_mean']:.4g} in training, {px['test_mean']:.4g} in test, standard deviation "
+              f"{px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
+    return (f"The test inputs ({which}) differ from the training inputs: {how}"
+            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. The test score measures the model "
+            "on another population than it was trained on: the point, for a new site or a later period, but not "
+            "the score of one like the training data.")
 
 
 def near_moved(near: dict) -> str:

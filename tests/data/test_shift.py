@@ -1,0 +1,90 @@
+"""A test set not drawn at random from the data (official, latest, other groups) is checked for inputs that
+differ from the training ones: a classifier that tells the two apart, and for tables each column's test."""
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+
+import trainlab
+from tests.conftest import FASHION
+from trainlab.data import shift
+
+
+def test_a_random_half_is_like_the_rest_and_a_column_measured_otherwise_is_named():
+    d = load_breast_cancer()
+    x = d.data[np.random.default_rng(0).permutation(len(d.data))]
+    same = shift.check(x[:400], x[400:], "table", "official", d.feature_names)
+    assert not same["differ"] and 0.4 < same["auc"] < 0.6 and same["interval"][0] < 0.5 < same["interval"][1]
+    assert same["samples"]["train"] + same["samples"]["test"] == pytest.approx(569 / 2, abs=1)  # scored on one half
+
+    other = x[400:].copy()
+    other[:, 3] *= 1.3  # "mean area", measured by another instrument
+    moved = shift.check(x[:400], other, "table", "official", d.feature_names)
+    assert moved["differ"] and moved["columns"][0]["feature"] == "mean area" and moved["columns"][0]["p_holm"] < 0.01
+    assert moved["columns"][0]["test_mean"] == pytest.approx(1.3 * x[400:, 3].mean())
+    from trainlab.report.methods import shift_sentence
+
+    said = shift_sentence(moved)
+    assert said.startswith("The test inputs (the dataset's official test set) differ from the training inputs: a linear "
+                           "classifier fitted on half of the samples told the other half's") and "mean area (mean " in said
+    assert shift_sentence(same).startswith("No clear sign that the test inputs")
+
+
+def test_under_no_difference_it_warns_about_as_often_as_it_should():
+    x = load_digits().data
+    flagged = [shift.check(x[p[:1200]], x[p[1200:]], "table", "official", seed=s)["differ"]
+               for s in range(40) for p in [np.random.default_rng(s).permutation(len(x))]]
+    assert sum(flagged) <= 3  # at most 1% expected per check, a Kolmogorov-Smirnov test per column apart
+
+
+def test_brighter_images_differ_and_whole_groups_are_kept_in_one_half():
+    digits = load_digits().images.astype(np.float32)  # (1797, 8, 8), 0..16
+    # in the file's order its last third differs (another set of writers, as UCI's optdigits splits them)
+    assert shift.check(digits[:1200], digits[1200:], "image", "official")["auc"] > 0.6
+    digits = digits[np.random.default_rng(0).permutation(len(digits))]
+    alike = shift.check(digits[:1200], digits[1200:], "image", "official")
+    brighter = shift.check(digits[:1200], digits[1200:] * 1.15 + 0.5, "image", "official")
+    assert not alike["differ"] and brighter["differ"] and brighter["auc"] > 0.8
+    assert brighter["pixels"]["test_mean"] > brighter["pixels"]["train_mean"]
+
+    # each patient's measurements carry that patient's offset; the groups are split at random: a classifier
+    # that recognises a test patient in the other half would find a difference that is not there
+    rng = np.random.default_rng(0)
+    patient = np.repeat(np.arange(100), 20)
+    x = rng.normal(size=(100, 6))[patient] * 3 + rng.normal(size=(2000, 6))
+    test_patients = np.isin(patient, rng.choice(100, 30, replace=False))
+    groups = (patient[~test_patients], patient[test_patients])
+    kept = shift.check(x[~test_patients], x[test_patients], "table", "groups", groups=groups)
+    mixed = shift.check(x[~test_patients], x[test_patients], "table", "groups")
+    assert kept["unit"] == "groups" and not kept["differ"] and mixed["differ"]
+    assert kept["samples"]["train"] + kept["samples"]["test"] == 50  # half of the 100 patients
+    other = x.copy()
+    other[test_patients, 2] += 6  # the test patients measured otherwise (2 σ of the patients): found
+    assert shift.check(other[~test_patients], other[test_patients], "table", "groups", groups=groups)["differ"]
+
+
+def test_a_run_on_an_official_test_set_from_another_scanner_says_it_and_a_random_split_is_not_checked(tmp_path):
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.target))
+    x, y = d.images[order].astype(np.float32), d.target[order]
+    np.savez(tmp_path / "a.npz", x=x[:1400], y=y[:1400], x_test=x[1400:] * 1.2 + 1, y_test=y[1400:])
+    r = trainlab.run(tmp_path / "a.npz", ["train.epochs=3", "report.html=false", "report.interpret=false",
+                                          "eval.baselines=false"], runs_dir=tmp_path / "runs", progress=False)
+    s = r.metrics["data"]["shift"]
+    assert s["why"] == "official" and s["differ"] and s["auc"] > 0.8
+    from trainlab.report.methods import methods_text
+
+    assert "The test inputs (the dataset's official test set) differ from the training inputs" in \
+        " ".join(methods_text(r.recipe, r.metrics, {}))
+    np.savez(tmp_path / "b.npz", x=x, y=y)
+    r = trainlab.run(tmp_path / "b.npz", ["train.epochs=1", "report.html=false", "report.interpret=false",
+                                          "eval.baselines=false"], runs_dir=tmp_path / "runs", progress=False)
+    assert "shift" not in r.metrics["data"]  # a random split is alike by construction
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_fashion_mnists_official_test_set_is_like_its_training_set():
+    from trainlab.data.prepare import load_raw
+
+    raw = load_raw("fashion_mnist", {})
+    s = shift.check(raw.x, raw.x_test, "image", "official")
+    assert not s["differ"] and abs(s["auc"] - 0.5) < 0.02 and s["samples"]["test"] > 4000

@@ -1,0 +1,129 @@
+"""Do the test samples come from the training samples' distribution? When the test set was not drawn at
+random from the same data (an official test set, a split in time order, a split by groups), a classifier
+is trained to tell test samples from training ones ("adversarial validation"): if it can, the test score
+measures the model on another population, which may be the point (a new site, a later year) but must
+be said. A random split makes both sides alike by construction, so it is not checked.
+
+The classifier is linear discriminant analysis on each sample's features and their squares (means and
+spreads that differ), fitted on one half of the samples and scored on the other, so that Mann-Whitney's
+test of its AUC on that half holds; the AUC is 0.5 when the two sides are alike. With groups, each
+group's mean is the unit compared. Tables also get each
+feature's two-sample Kolmogorov-Smirnov test; images are described by 8 × 8 block means and their
+brightness and contrast."""
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLES = 10_000  # at most this many samples of each side (drawn at random, the same each run)
+DIFFERENT = 0.55  # an AUC from which, when it is also beyond chance (p < ALPHA), the two sides are said to differ
+ALPHA = 0.01  # (5% would warn of one run in twenty whose test set is just as the training set)
+COLUMN_D = 0.1  # a column's Kolmogorov-Smirnov D from which, beyond chance (Holm-adjusted p < ALPHA), it differs
+SHOWN = 5  # the features that differ most, named
+
+
+def _features(x: np.ndarray, kind: str) -> np.ndarray:
+    """Inputs → what the classifier sees: a table's columns, or an image's 8 × 8 block means (channels
+    averaged) with its mean and standard deviation."""
+    from .split import _block_sums
+
+    x = x.reshape(len(x), -1) if kind == "table" else x.reshape(len(x), -1, *x.shape[-2:]).astype(np.float32)
+    if kind == "table":
+        return x.astype(np.float64)
+    h, w = x.shape[-2:]
+    bh, bw = max(h // 8, 1), max(w // 8, 1)
+    blocks = _block_sums(x.mean(1), bh, bw).reshape(len(x), -1) / (bh * bw)
+    flat = x.reshape(len(x), -1)
+    return np.hstack([blocks, flat.mean(1, keepdims=True), flat.std(1, keepdims=True)]).astype(np.float64)
+
+
+def _discriminant(f: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Linear discriminant analysis: the direction that separates the two sides (a covariance shared by
+    both, lightly shrunk)."""
+    a, b = f[side == 0], f[side == 1]
+    centred = np.vstack([a - a.mean(0), b - b.mean(0)])
+    cov = centred.T @ centred / max(len(centred) - 2, 1)
+    cov += np.eye(len(cov)) * (1e-3 * np.trace(cov) / len(cov) + 1e-12)
+    return np.linalg.solve(cov, b.mean(0) - a.mean(0))
+
+
+def _auc(score: np.ndarray, side: np.ndarray) -> tuple[float, float, float]:
+    """ROC AUC of the scores for the test side, its 95% interval (Hanley and McNeil's standard error) and
+    the one-sided p-value of Mann-Whitney's U that it exceeds ½."""
+    from scipy import stats
+
+    test, train = score[side == 1], score[side == 0]
+    u = stats.mannwhitneyu(test, train, alternative="greater")
+    n1, n2 = len(test), len(train)
+    a = float(u.statistic / (n1 * n2))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = float(np.sqrt(max(a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a), 0.0) / (n1 * n2)))
+    return a, se, float(u.pvalue)
+
+
+def _columns(train: np.ndarray, test: np.ndarray, names) -> list[dict]:
+    """The table's columns that differ most between the two sides: Kolmogorov-Smirnov's D, Holm-adjusted."""
+    from scipy import stats
+
+    from ..evaluate.robustness import holm
+
+    rows = []
+    for j in range(train.shape[1]):
+        a, b = train[:, j], test[:, j]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) and len(b):
+            r = stats.ks_2samp(a, b)
+            rows.append({"feature": names[j] if j < len(names) else f"x{j}", "ks": float(r.statistic),
+                         "p": float(r.pvalue), "train_mean": float(a.mean()), "test_mean": float(b.mean())})
+    for r, p in zip(rows, holm([r["p"] for r in rows])):
+        r["p_holm"] = p
+    return sorted(rows, key=lambda r: -r["ks"])[:SHOWN]
+
+
+def _by_group(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each group's mean of the rows of `a` (groups in the order of np.unique)."""
+    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    out = np.zeros((len(counts), a.shape[1]))
+    np.add.at(out, inverse, np.nan_to_num(a))
+    seen = np.zeros((len(counts), a.shape[1]))
+    np.add.at(seen, inverse, np.isfinite(a))
+    return np.where(seen > 0, out / np.maximum(seen, 1), np.nan)
+
+
+def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), groups=None, seed: int = 0) -> dict:
+    """Whether `test` differs from `train` (inputs as read: a table's columns, images), for the report:
+    the AUC of a classifier telling them apart on the half it was not fitted on, its interval and
+    p-value, whether they are said to differ, and for tables the columns that differ most. `why`: how
+    the test set was chosen. `groups`: (train, test) group ids; the groups are then the units compared
+    (each its mean), since a test set of 30 patients differs from 70 others by chance far more than 600
+    samples drawn alike would."""
+    rng = np.random.default_rng(seed)
+    pick = [np.sort(rng.choice(len(x), min(SAMPLES, len(x)), replace=False)) for x in (train, test)]
+    f = np.vstack([_features(x[p], kind) for x, p in zip((train, test), pick)])
+    if np.isnan(f).any():  # missing cells: the column's median (none: 0)
+        f = np.nan_to_num(np.where(np.isnan(f), np.nanmedian(f, 0), f))
+    spread = f.std(0)
+    f = (f - f.mean(0)) / np.where(spread > 0, spread, 1.0)
+    f = np.hstack([f, f * f])  # a spread that differs is a mean of squares that differs
+    side = np.r_[np.zeros(len(pick[0]), int), np.ones(len(pick[1]), int)]
+    columns = [x[p].reshape(len(p), -1).astype(np.float64) for x, p in zip((train, test), pick)] if kind == "table" else []
+    if groups is not None:  # a group on each side (the split keeps it whole), as one unit
+        ids = [np.asarray(g)[p] for g, p in zip(groups, pick)]
+        f = np.vstack([_by_group(part, i) for part, i in zip((f[side == 0], f[side == 1]), ids)])
+        columns = [_by_group(c, i) for c, i in zip(columns, ids)]
+        side = np.r_[np.zeros(len(np.unique(ids[0])), int), np.ones(len(np.unique(ids[1])), int)]
+    half = rng.permutation(np.arange(len(f)) % 2)
+    if min(np.bincount(side[half == k], minlength=2).min() for k in (0, 1)) < 2:
+        return {"why": why, "too_few": True}
+    w = _discriminant(f[half == 0], side[half == 0])
+    auc, se, p = _auc(f[half == 1] @ w, side[half == 1])
+    out = {"why": why, "auc": auc, "interval": [max(auc - 1.96 * se, 0.0), min(auc + 1.96 * se, 1.0)], "p_value": p,
+           "samples": {"train": int((side[half == 1] == 0).sum()), "test": int(side[half == 1].sum())},
+           "unit": "groups" if groups is not None else "samples", "differ": bool(auc >= DIFFERENT and p < ALPHA)}
+    if columns:  # a column that alone differs clearly says so too
+        out["columns"] = _columns(*columns, list(names))
+        out["differ"] |= any(c["p_holm"] < ALPHA and c["ks"] >= COLUMN_D for c in out["columns"])
+    else:
+        mean = [float(x[p].astype(np.float32).mean()) for x, p in zip((train, test), pick)]
+        std = [float(x[p].astype(np.float32).std()) for x, p in zip((train, test), pick)]
+        out["pixels"] = {"train_mean": mean[0], "test_mean": mean[1], "train_std": std[0], "test_std": std[1]}
+    return out
