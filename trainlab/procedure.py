@@ -493,6 +493,12 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
 
         # the best weights are in memory: no need to read the checkpoint back
         _write_json(folder / "interpret.json", interpret_model(model, data, task, recipe.report.interpret_samples))
+    if main and first and task.name == "classification" and data.spec.kind == "image" and len(data.spec.input_shape) == 3:
+        from .data.preview import examples
+        from .data.transforms import BatchAugment
+
+        checkpoint.save_arrays(folder / "pictures" / "examples.npz",
+                               examples(data, BatchAugment.from_config(recipe.data.augment)))
     pictures = task.pictures(model, data, fabric.device)
     if pictures and main:
         checkpoint.save_arrays(folder / "pictures" / "final.npz", pictures)

@@ -49,3 +49,27 @@ def test_augment_is_refused_where_there_is_no_image(tmp_path):
     assert not [p for p in tmp_path.glob("*") if p.is_dir()]  # refused before a run directory exists
     with pytest.raises(RecipeError, match="augment.flipp"):
         parse_recipe(recipe_dict(data={"name": "iris", "augment": {"flipp": True}}))
+
+
+def test_the_report_shows_training_images_as_read_and_as_augmented(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    import trainlab
+    from trainlab.engine.checkpoint import load_arrays
+
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", x=d.images.astype(np.float32), y=d.target)
+    r = trainlab.run(tmp_path / "d.npz", ["train.epochs=2", "data.augment.flip=true", "report.interpret=false",
+                                          "eval.baselines=false"], runs_dir=tmp_path / "runs", progress=False)
+    p = load_arrays(r.path / "pictures" / "examples.npz")
+    assert p["labels"].tolist() == [c for c in range(10) for _ in range(8)] and p["images"].shape == (80, 1, 8, 8)
+    read = {im.tobytes(): c for im, c in zip(d.images.astype(np.float32), d.target)}
+    back = np.round(p["images"][:, 0], 3)  # (normalised and back)
+    assert all(read.get(im.tobytes()) == c for im, c in zip(back, p["labels"]))  # training images, as read
+    mirrored = [np.allclose(a, b[..., ::-1], atol=1e-3) and not np.allclose(a, b, atol=1e-3)
+                for a, b in zip(p["augmented"], p["images"])]
+    assert all(m or np.allclose(a, b, atol=1e-3) for m, a, b in zip(mirrored, p["augmented"], p["images"]))
+    assert 20 < sum(mirrored) < 60  # about half flipped
+    html = (r.path / "report.html").read_text()
+    assert 'alt="training images"' in html and 'alt="augmented training images"' in html

@@ -35,6 +35,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
                                            [p.get("transform", "").replace(" ", "\n", 1) for p in shown])
     if target == "class":
         names = list(spec["class_names"])
+        figures.update(_examples(path, names))
         figures["confusion"] = plots.confusion_matrix(test["confusion_matrix"], names)
         figures["pr"] = plots.pr_curves(test["pr_curves"], names, [c["average_precision"] for c in test["per_class"].values()])
         if "calibration" in test:
@@ -95,6 +96,20 @@ def _subgroup_tables(metrics: dict) -> list[dict]:
         out.append({"columns": [name, *(c.replace("_", " ") for c in columns)],
                     "rows": [[row[0], row[1], *("" if v is None else fmt(v) for v in row[2:])] for row in rows],
                     "sentence": sentence(name, by, sg["folds"]), "differs": decisive_p(by) < 0.05})
+    return out
+
+
+def _examples(path: Path, names: list[str]) -> dict:
+    """The training images the run saved (data/preview.py), as read and as augmented, one row per class."""
+    from ..engine.checkpoint import load_arrays
+
+    f = path / "pictures" / "examples.npz"
+    if not f.is_file():
+        return {}
+    p = load_arrays(f)
+    out = {"examples": plots.class_rows(p["images"], p["labels"], names, "Training images, as read")}
+    if "augmented" in p:
+        out["augmented"] = plots.class_rows(p["augmented"], p["labels"], names, "The same, augmented (one draw)")
     return out
 
 

@@ -369,6 +369,14 @@ def image_rows(rows: dict, title: str, captions=()) -> str:
                    gap=0.12, left=list(rows), below=list(captions), title_size=10)
 
 
+def class_rows(images, labels, names, title: str) -> str:
+    """Images in rows, one row per class, named on the left."""
+    images, labels = _as_images(images), np.asarray(labels)
+    shown = [c for c in range(len(names)) if (labels == c).any()]
+    return _mosaic([[_picture(img) for img in images[labels == c]] for c in shown], title, tile=0.6, gap=0.05,
+                   left=[names[c] for c in shown], title_size=10)
+
+
 def image_grid(images, title: str, cols: int = 8) -> str:
     return _mosaic(_rows_of([_picture(img) for img in _as_images(images)], cols), title, tile=0.85, gap=0.05,
                    title_size=10)
