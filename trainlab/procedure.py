@@ -360,10 +360,12 @@ def _load_raw(recipe: Recipe):
     return load_raw(recipe.data.name, recipe.data.params)
 
 
-def _prepare(raw, recipe: Recipe, seed: int):
+def _prepare(raw, recipe: Recipe, seed: int, checks: bool = True):
+    """The recipe's data split and normalised for `seed`; `checks`: also look for test samples near training
+    ones and for a test set that differs (for the report: a sweep trial, lr-find or bench need neither)."""
     from .data.prepare import prepare_config
 
-    return prepare_config(recipe.data, seed, raw, recipe.eval.folds, recipe.seed)
+    return prepare_config(recipe.data, seed, raw, recipe.eval.folds, recipe.seed, find_near=checks)
 
 
 def _execute(path: Path, recipe: Recipe, raw, progress: bool, fabric=None, data=None) -> Run:
@@ -596,7 +598,7 @@ def validate_only(recipe: Recipe, folder: Path, on_epoch=None, raw=None) -> dict
     from .engine.loop import fit
     from .engine.runtime import choose_device
 
-    data = _prepare(raw if raw is not None else _load_raw(recipe), recipe, recipe.seed)
+    data = _prepare(raw if raw is not None else _load_raw(recipe), recipe, recipe.seed, checks=False)
     task, model, data, fabric = _trainer(recipe, data, recipe.seed, choose_device(recipe.train.device))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recipe.toml").write_text(to_toml(recipe.to_dict()))
@@ -626,7 +628,7 @@ def bench(recipe: str | Path | Recipe, overrides: list[str] = (), steps: int = 5
     recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
         raise TrainlabError("trainlab bench measures recipes with a [data] section; an RL run reports its own speed.")
-    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed, checks=False)
     rows, flops, n_train = [], 0, None
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         for loop in ("textbook", "fast"):
@@ -673,7 +675,8 @@ def lr_find(recipe: str | Path | Recipe, overrides: list[str] = (), *, start: fl
     if not 0 < start < end:
         raise TrainlabError(f"lr-find needs 0 < start < end; received start {start:g}, end {end:g}.")
     device = choose_device(recipe.train.device)
-    task, model, data, fabric = _trainer(recipe, _prepare(_load_raw(recipe), recipe, recipe.seed), recipe.seed, device)
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed, checks=False)
+    task, model, data, fabric = _trainer(recipe, data, recipe.seed, device)
     if task.manual:
         raise TrainlabError(f"lr-find follows one loss; the {task.name} task trains two players with their own steps.")
     entry = OPTIMIZERS.get(recipe.optim.name)
@@ -697,7 +700,7 @@ def gradient_check(recipe: str | Path | Recipe, overrides: list[str] = (), coord
     recipe = _resolved(recipe, overrides)
     if recipe.is_rl:
         raise TrainlabError("trainlab gradcheck works on supervised recipes (a [data] section).")
-    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed, checks=False)
     task, model = _build(recipe, data, recipe.seed)
     x = torch.as_tensor(data.split.x_train[:2])
     y = torch.as_tensor(data.split.y_train[:2]).to(task.target_dtype())
@@ -719,7 +722,7 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
         spec = observation_spec(ENVIRONMENTS.get(recipe.env.name).build(**recipe.env.params))
         model = build_model(recipe.model.name, spec, 4, **recipe.model.params)
     else:
-        data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+        data = _prepare(_load_raw(recipe), recipe, recipe.seed, checks=False)
         spec, model = data.spec, _build(recipe, data, recipe.seed)[1]
     model.eval()
     rows = []
