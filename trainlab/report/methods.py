@@ -261,9 +261,9 @@ def shift_sentence(shift: dict) -> str:
     pixels = (f"; mean pixel {px['train_mean']:.4g} in training, {px['test_mean']:.4g} in test, standard deviation "
               f"{px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
     return (f"The test inputs ({which}) differ from the training inputs: {how}"
-            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. The test score measures the model "
-            "on another population than it was trained on: the point, for a new site or a later period, but not "
-            "the score of one like the training data.")
+            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. The test score then measures the "
+            "model on another population than the one it learned from: the point when testing a new site or a later "
+            "period, but no estimate for data like the training data.")
 
 
 def near_moved(near: dict) -> str:
