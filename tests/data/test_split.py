@@ -293,7 +293,7 @@ def _moved(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 def test_a_picture_shifted_by_a_few_pixels_before_the_split_is_a_near_duplicate_compared_where_the_two_overlap(tmp_path):
     """A random crop of a padded copy, made before splitting, is the training image moved by a few pixels."""
-    from trainlab.data.split import _largest_shift, near_duplicates
+    from trainlab.data.split import largest_shift, near_duplicates
     from trainlab.report.methods import near_sentence
 
     rng = np.random.default_rng(2)
@@ -310,7 +310,7 @@ def test_a_picture_shifted_by_a_few_pixels_before_the_split_is_a_near_duplicate_
     colour = rng.integers(0, 256, (50, 3, 8, 8)).repeat(4, 2).repeat(4, 3).astype(np.uint8)  # CIFAR's 3 × 32 × 32
     assert [(j, i, t) for j, i, _, t in near_duplicates(_moved(colour[[7]], -4, 4), colour)] == \
         [(0, 7, "shifted 4 px up, 4 px right")]
-    assert (_largest_shift(28, 28), _largest_shift(32, 32), _largest_shift(16, 12), _largest_shift(80, 80)) == (3, 4, 1, 0)
+    assert (largest_shift(28, 28), largest_shift(32, 32), largest_shift(16, 12), largest_shift(80, 80)) == (3, 4, 1, 0)
 
     np.savez(tmp_path / "a.npz", x=train, y=np.arange(200) % 2, x_test=test[:2], y_test=np.arange(2) % 2)
     near = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,

@@ -73,3 +73,14 @@ def test_the_report_shows_training_images_as_read_and_as_augmented(tmp_path):
     assert 20 < sum(mirrored) < 60  # about half flipped
     html = (r.path / "report.html").read_text()
     assert 'alt="training images"' in html and 'alt="augmented training images"' in html
+
+
+def test_large_training_images_are_kept_for_the_report_as_block_means():
+    import numpy as np
+
+    from trainlab.data.preview import _small
+
+    x = np.random.default_rng(0).random((2, 3, 130, 70)).astype(np.float32)
+    small = _small(x)
+    assert small.shape == (2, 3, 43, 23) and small[1, 2, 0, 0] == pytest.approx(x[1, 2, :3, :3].mean(), rel=1e-5)
+    assert _small(x[..., :64, :40]).shape == (2, 3, 64, 40)

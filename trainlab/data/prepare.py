@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
-from .split import NEAR, SHIFTED, SHOWN_PIXELS, Split, _largest_shift, duplicates, near_duplicates, near_texts, split
+from .split import NEAR, SHIFTED, SHOWN_PIXELS, Split, duplicates, largest_shift, near_duplicates, near_texts, split
 from .transforms import Normalizer
 
 
@@ -164,7 +164,7 @@ def _near(s: Split, kind: str) -> dict:
         if t:
             t = SHIFTED if t.startswith(SHIFTED) else t
             transformed[t] = transformed.get(t, 0) + 1
-    shift = {"largest_shift": _largest_shift(*s.x_test.shape[-2:])} if kind == "image" else {}
+    shift = {"largest_shift": largest_shift(*s.x_test.shape[-2:])} if kind == "image" else {}
     return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),
             "pairs": pairs, **shift, **({"transformed": transformed} if transformed else {})}
 

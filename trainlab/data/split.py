@@ -382,7 +382,7 @@ SHIFTED = "shifted"  # a test image that is a training image moved by a few pixe
 MAX_SHIFT = 4  # pixels, and at most an eighth of the side: CIFAR-10's usual crop of a copy padded by 4
 
 
-def _largest_shift(h: int, w: int) -> int:
+def largest_shift(h: int, w: int) -> int:
     """How far a shifted copy is looked for: images of up to 64 × 64 pixels (larger ones are compared at
     64 × 64 block means, where a shift of a few pixels blurs into the blocks), by up to an eighth of the
     shorter side, at most MAX_SHIFT pixels (3 for 28 × 28)."""
@@ -398,7 +398,7 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
     """(test index, train index, correlation, transform) for each test image whose most similar training
     image, among those of the same average hash, correlates with it at `threshold` or more, pixel for
     pixel (at most 64 × 64 block means of them), as it is, mirrored or rotated back, or shifted back by up
-    to a few pixels (_largest_shift; compared where the two overlap, a band of that width at each edge
+    to a few pixels (largest_shift; compared where the two overlap, a band of that width at each edge
     left out) (the name of what turned the training image into the test image; "" for nothing), but is
     not byte for byte the same (exact duplicates are counted apart): the same picture re-encoded,
     re-scaled, touched up or augmented before the split, which a random split would put on both sides."""
@@ -407,7 +407,7 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
     _search(best, test, train, {name: _average_hash(t(test)) for name, t in transforms.items()}, transforms,
             train, threshold)
     h, w = test.shape[-2:]
-    if m := _largest_shift(h, w):  # found by the part every shift keeps, then compared where the two overlap
+    if m := largest_shift(h, w):  # found by the part every shift keeps, then compared where the two overlap
         moves = {_shift_name(dy, dx): (dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx}
         hashed = _window_hashes(test, [(m + dy, m + dx) for dy, dx in moves.values()], h - 2 * m, w - 2 * m)
         views = {name: (lambda a, dy=dy, dx=dx: a[..., m + dy:h - m + dy, m + dx:w - m + dx])
