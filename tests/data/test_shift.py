@@ -88,3 +88,26 @@ def test_fashion_mnists_official_test_set_is_like_its_training_set():
     raw = load_raw("fashion_mnist", {})
     s = shift.check(raw.x, raw.x_test, "image", "official")
     assert not s["differ"] and abs(s["auc"] - 0.5) < 0.02 and s["samples"]["test"] > 4000
+
+
+def test_an_official_test_set_whose_classes_come_in_other_proportions_is_said_to(tmp_path):
+    from trainlab.data.prepare import load_raw, prepare
+    from trainlab.report.methods import shift_sentence, shift_warns
+
+    d = load_digits()
+    order = np.random.default_rng(1).permutation(len(d.target))
+    x, y = d.data[order], d.target[order]
+    rare = np.flatnonzero(y[1400:] != 3)[:300] + 1400  # the test set keeps few 3s
+    np.savez(tmp_path / "a.npz", x=x[:1400], y=y[:1400], x_test=x[rare], y_test=y[rare])
+    s = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
+                stratify=True, normalize="standard", seed=0).summary["shift"]
+    c = s["classes"]
+    assert c["differ"] and c["most_changed"]["class"] == "3" and c["most_changed"]["test_share"] == 0.0
+    assert 0.09 < c["most_changed"]["train_share"] < 0.11 and not s["differ"]  # the inputs alike otherwise
+    said = shift_sentence(s)
+    assert shift_warns(s) and said.startswith("No clear sign that the test inputs") and \
+        "The test set's classes come in other proportions than in training (χ² test on the class counts, p = " in said
+    same = shift.classes(y[:1400], y[1400:], [str(c) for c in range(10)])
+    assert not same["differ"] and same["p_value"] > 0.05
+    assert shift_sentence({"why": "official", "classes": c}).startswith(
+        "The classes of the test set (the dataset's official test set) come in other proportions")  # texts: no inputs

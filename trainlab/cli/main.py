@@ -39,7 +39,7 @@ def _print_summary(run) -> None:
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
     from ..report.methods import (baseline_verdict, conflict_sentence, learned_nothing, near_sentence,
-                                  shift_sentence, small_test)
+                                  shift_sentence, shift_warns, small_test)
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -70,7 +70,7 @@ def _print_summary(run) -> None:
     conflict = conflict_sentence(m["data"].get("duplicates") or {})
     if conflict:
         console.print(f"[yellow]{conflict}", highlight=False)
-    if (m["data"].get("shift") or {}).get("differ"):
+    if shift_warns(m["data"].get("shift") or {}):
         console.print(f"[yellow]{shift_sentence(m['data']['shift'])}", highlight=False)
     if m["test"].get("conformal"):
         from ..evaluate import conformal

@@ -170,17 +170,22 @@ def _near(s: Split, kind: str) -> dict:
 
 
 def _shift(raw: RawData, s: Split) -> dict | None:
-    """Whether the test inputs differ from the training ones (data/shift.py), for a test set not drawn at
-    random from the data: the official one, the latest samples, or other groups (whole groups then kept
-    together in the check too)."""
+    """Whether the test inputs (images, tables) and classes differ from the training ones (data/shift.py),
+    for a test set not drawn at random from the data: the official one, the latest samples, or other
+    groups (each group then one unit of the check)."""
     why = "official" if s.official_test else "time" if s.periods is not None else "groups" if s.groups is not None \
         else None
-    if why is None or raw.kind not in ("image", "table") or not len(s.x_train) or not len(s.x_test):
+    if why is None or not len(s.x_train) or not len(s.x_test):
         return None
-    from .shift import check
+    from . import shift
 
-    return check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
-                 None if s.groups is None else (s.groups[0], s.groups[2]))
+    out = {"why": why}
+    if raw.kind in ("image", "table"):
+        out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
+                          None if s.groups is None else (s.groups[0], s.groups[2]))
+    if raw.target == "class" and why != "groups":  # and its classes, in the same proportions? (a group's samples
+        out["classes"] = shift.classes(s.y_train, s.y_test, raw.class_names)  # are not independent draws)
+    return out if len(out) > 1 else None
 
 
 def _check_fillable(x: np.ndarray, names) -> None:

@@ -127,3 +127,20 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
         std = [float(x[p].astype(np.float32).std()) for x, p in zip((train, test), pick)]
         out["pixels"] = {"train_mean": mean[0], "test_mean": mean[1], "train_std": std[0], "test_std": std[1]}
     return out
+
+
+def classes(y_train: np.ndarray, y_test: np.ndarray, names) -> dict:
+    """Whether the classes come in other proportions in the test set: χ² on the two splits' class counts
+    (classes seen in neither left out), each class's share on both sides, and the class whose share
+    changed most."""
+    from scipy import stats
+
+    k = max(len(names), int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1)
+    counts = np.stack([np.bincount(y_train, minlength=k), np.bincount(y_test, minlength=k)])
+    seen = counts.sum(0) > 0
+    share = counts / counts.sum(1, keepdims=True)
+    p = float(stats.chi2_contingency(counts[:, seen]).pvalue) if seen.sum() > 1 else 1.0
+    c = int(np.argmax(np.abs(share[1] - share[0])))
+    return {"p_value": p, "differ": bool(p < ALPHA), "most_changed": {
+        "class": str(names[c]) if c < len(names) else str(c), "train_share": float(share[0, c]),
+        "test_share": float(share[1, c])}}

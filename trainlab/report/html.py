@@ -14,7 +14,7 @@ from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
 from .methods import (baseline_verdict, conflict_sentence, learned_nothing, methods_text, near_moved, near_sentence,
-                      shift_sentence, small_test)
+                      shift_sentence, shift_warns, small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -81,6 +81,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         if test.get("conformal") else "",
         "near_sentence": near_sentence(near) if near.get("test_in_train") else "", "near_moved": near_moved(near),
         "shift_sentence": shift_sentence(metrics["data"].get("shift") or {}),
+        "shift_warns": shift_warns(metrics["data"].get("shift") or {}),
         "conflict_sentence": conflict_sentence(metrics["data"].get("duplicates") or {}),
     }
 

@@ -237,33 +237,45 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
        "groups": "groups the training split does not hold"}  # how a test set not drawn at random was chosen
 
 
+def shift_warns(shift: dict) -> bool:
+    """Whether the test set's inputs or classes differ from the training split's (the CLI says so)."""
+    return bool(shift.get("differ") or (shift.get("classes") or {}).get("differ"))
+
+
 def shift_sentence(shift: dict) -> str:
-    """Whether the test inputs differ from the training ones (data/shift.py), in words (CLI, report,
-    methods); "" when it could not be checked."""
+    """Whether the test inputs and classes differ from the training ones (data/shift.py), in words (CLI,
+    report, methods); "" when neither could be checked."""
     from . import pvalue
 
-    if not shift or shift.get("too_few"):
-        return ""
+    which = WHY.get(shift.get("why"), shift.get("why"))
+    cls = shift.get("classes") or {}
+    m = cls.get("most_changed") or {}
+    classes = (f"{chr(967)}² test on the class counts, {pvalue(cls['p_value'])}): {m['class']} makes "
+               f"{m['train_share']:.1%} of the training split and {m['test_share']:.1%} of the test set, which weighs "
+               "each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
+    if "auc" not in shift:  # texts, or too few samples: the classes alone
+        return f"The classes of the test set ({which}) come in other proportions than in training ({classes}" \
+            if classes else ""
+    classes = f" The test set's classes come in other proportions than in training ({classes}" if classes else ""
     lo, hi = shift["interval"]
     n = shift["samples"]
-    unit = shift.get("unit", "samples")
+    unit = shift["unit"]
     how = (f"a linear classifier fitted on half of the {unit}{' (each its mean)' if unit == 'groups' else ''} told the "
            f"other half's {n['train']:,} training and {n['test']:,} test {unit} apart with ROC AUC "
            f"{shift['auc']:.2f} (95% interval {lo:.2f}-{hi:.2f}, {pvalue(shift['p_value'])}; 0.5 is chance)")
-    which = WHY.get(shift["why"], shift["why"])
     cols = [c for c in shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
     named = ", ".join(f"{c['feature']} (mean {c['train_mean']:.4g} in training, {c['test_mean']:.4g} in test; "
                       f"Kolmogorov-Smirnov D {c['ks']:.2f}, Holm-adjusted {pvalue(c['p_holm'])})" for c in cols)
     if not shift["differ"]:
         return (f"No clear sign that the test inputs ({which}) differ from the training inputs: {how}"
-                + (f", though {named} {'differs' if len(cols) == 1 else 'differ'}" if cols else "") + ".")
+                + (f", though {named} {'differs' if len(cols) == 1 else 'differ'}" if cols else "") + "." + classes)
     px = shift.get("pixels")
     pixels = (f"; mean pixel {px['train_mean']:.4g} in training, {px['test_mean']:.4g} in test, standard deviation "
               f"{px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
     return (f"The test inputs ({which}) differ from the training inputs: {how}"
             f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. The test score then measures the "
             "model on another population than the one it learned from: the point when testing a new site or a later "
-            "period, but no estimate for data like the training data.")
+            "period, but no estimate for data like the training data." + classes)
 
 
 def near_moved(near: dict) -> str:
