@@ -7,9 +7,9 @@ be said. A random split makes both sides alike by construction, so it is not che
 The classifier is linear discriminant analysis on each sample's features and their squares (means and
 spreads that differ), fitted on one half of the samples and scored on the other, so that Mann-Whitney's
 test of its AUC on that half holds; the AUC is 0.5 when the two sides are alike. With groups, each
-group's mean is the unit compared. Tables also get each
-feature's two-sample Kolmogorov-Smirnov test; images are described by 8 × 8 block means and their
-brightness and contrast."""
+group's mean is the unit compared. Tables also get each column's two-sample Kolmogorov-Smirnov test;
+images are described by 8 × 8 block means, their brightness and contrast. Classes are checked for other
+proportions in the test set (χ²)."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +26,9 @@ def _features(x: np.ndarray, kind: str) -> np.ndarray:
     averaged) with its mean and standard deviation."""
     from .split import _block_sums
 
-    x = x.reshape(len(x), -1) if kind == "table" else x.reshape(len(x), -1, *x.shape[-2:]).astype(np.float32)
     if kind == "table":
-        return x.astype(np.float64)
+        return x.reshape(len(x), -1).astype(np.float64)
+    x = x.reshape(len(x), -1, *x.shape[-2:]).astype(np.float32)
     h, w = x.shape[-2:]
     bh, bw = max(h // 8, 1), max(w // 8, 1)
     blocks = _block_sums(x.mean(1), bh, bw).reshape(len(x), -1) / (bh * bw)
@@ -105,7 +105,8 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
     f = (f - f.mean(0)) / np.where(spread > 0, spread, 1.0)
     f = np.hstack([f, f * f])  # a spread that differs is a mean of squares that differs
     side = np.r_[np.zeros(len(pick[0]), int), np.ones(len(pick[1]), int)]
-    columns = [x[p].reshape(len(p), -1).astype(np.float64) for x, p in zip((train, test), pick)] if kind == "table" else []
+    columns = [x[p].reshape(len(p), -1).astype(np.float64) for x, p in zip((train, test), pick)] \
+        if kind == "table" else []
     if groups is not None:  # a group on each side (the split keeps it whole), as one unit
         ids = [np.asarray(g)[p] for g, p in zip(groups, pick)]
         f = np.vstack([_by_group(part, i) for part, i in zip((f[side == 0], f[side == 1]), ids)])
@@ -131,8 +132,8 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
 
 def classes(y_train: np.ndarray, y_test: np.ndarray, names) -> dict:
     """Whether the classes come in other proportions in the test set: χ² on the two splits' class counts
-    (classes seen in neither left out), each class's share on both sides, and the class whose share
-    changed most."""
+    (classes seen in neither left out), and the class whose share changed most, with its share on each
+    side."""
     from scipy import stats
 
     k = max(len(names), int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1)
