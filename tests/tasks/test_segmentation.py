@@ -120,6 +120,18 @@ def test_unet_learns_nuclei_and_beats_chance(tmp_path):
     assert t["dice"] > 0.7 and 0.02 <= t["threshold"] <= 0.98 and len(t["per_image"]) == 8
     assert t["objects_true"] == sum(row["true"] for row in t["per_image"]) > 0
     assert "Otsu" in (run.path / "report.html").read_text()
+    # the training images as the loss sees them: the augmented patch is a piece of the image turned and
+    # flipped with its mask (the same draw moves both)
+    from trainlab.engine.checkpoint import load_arrays
+
+    p = load_arrays(run.path / "pictures" / "final.npz")
+    assert p["train_image"].shape == p["train_labels"].shape == p["train_weights"].shape == (3, 64, 64)
+    assert p["augmented_image"].shape == p["augmented_labels"].shape == (3, 48, 48)
+    turned = lambda a: [np.rot90(a, k)[:, ::-1] if f else np.rot90(a, k) for k in range(4) for f in (0, 1)]  # noqa: E731
+    for img, lab, a_img, a_lab in zip(p["train_image"], p["train_labels"], p["augmented_image"], p["augmented_labels"]):
+        assert any(np.array_equal(a_img, v[y:y + 48, x:x + 48]) and np.array_equal(a_lab, m[y:y + 48, x:x + 48])
+                   for v, m in zip(turned(img), turned(lab)) for y in range(17) for x in range(17))
+    assert "Training images, their objects and weights" in (run.path / "report.html").read_text()
     # trainlab predict RUN image.tif: a probability map and instance labels, at the run's threshold
     image, _ = _nuclei_pair(np.random.default_rng(2), 90, 70)
     tifffile.imwrite(tmp_path / "new.tif", image)

@@ -151,6 +151,12 @@ def _gallery(path: Path, task: str, test: dict, spec: dict) -> list[tuple[str, s
                         "The generator of the epoch with the lowest validation Fréchet distance."))
         out.append(("Mode coverage", plots.class_histogram(test["class_histogram"], list(spec["class_names"])),
                     f"Class entropy {test['class_entropy']:.3f} nats of a maximum {test['max_entropy']:.3f}. {test['verdict']}."))
+    if task == "segmentation" and "train_image" in p:
+        out.append(("Training images, their objects and weights", plots.segmentation_training(p),
+                    "Green: each object's outline. The weights w(x) multiply each pixel's loss: with a weighted loss "
+                    "(task.loss = 'weighted_bce…'), heavier in the gaps between touching objects, as in the U-Net paper; "
+                    "otherwise 1 wherever the mask is known. Right: one draw of the task's augmentation (90° rotations "
+                    "and flips, and patches with task.patch), image and mask moved together."))
     if task == "segmentation":
         out.append(("Precision-recall and the threshold", plots.segmentation_pr(test["pr_curve"], test["threshold"], test["threshold_by"]),
                     f"The threshold is the one that maximises {test['threshold_by'].replace('_', ' ')} on the validation "

@@ -482,6 +482,28 @@ def segmentation_overlays(p: dict, scores: dict) -> str:
     return _uri(fig)
 
 
+def segmentation_training(p: dict) -> str:
+    """Training images: each with its objects' outlines, its pixel weights w(x), and one augmented draw."""
+    n = len(p["train_image"])
+    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+
+    def outlined(img, labels):
+        img = np.asarray(img, float)
+        rgb = np.repeat(((img - img.min()) / ((img.max() - img.min()) or 1.0))[..., None], 3, -1)
+        rgb[_outline(np.where(labels > 0, labels, 0).astype(np.int32))] = (0.1, 1.0, 0.1)
+        return rgb
+
+    for i, row in enumerate(axes):
+        row[0].imshow(outlined(p["train_image"][i], p["train_labels"][i]))
+        w = row[1].imshow(p["train_weights"][i], cmap="viridis")
+        fig.colorbar(w, ax=row[1], fraction=0.046, pad=0.04)
+        row[2].imshow(outlined(p["augmented_image"][i], p["augmented_labels"][i]))
+        for ax, title in zip(row, (f"training image {i}: objects", "pixel weights w(x) of the loss", "augmented (one draw)")):
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    return _uri(fig)
+
+
 def segmentation_pr(curve: dict, threshold: float, by: str) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]

@@ -294,13 +294,27 @@ class Segmentation(Task):
                 "per_image": rows}
 
     def pictures(self, model, data, device) -> dict:
+        out = self._training_pictures(data)
         if not getattr(self, "_pictures", None):
-            return {}
+            return out
         order = np.argsort([p[3] for p in self._pictures])  # by pixel Dice, as in the per-image table
         pick = {"best": order[-1], "worst": order[0]}
-        return {f"{k}_{part}": self._pictures[i][j] for k, i in pick.items()
-                for j, part in enumerate(("image", "true", "pred"))} | {"best_index": np.array(pick["best"]),
-                                                                          "worst_index": np.array(pick["worst"])}
+        return out | {f"{k}_{part}": self._pictures[i][j] for k, i in pick.items()
+                      for j, part in enumerate(("image", "true", "pred"))} | {"best_index": np.array(pick["best"]),
+                                                                                "worst_index": np.array(pick["worst"])}
+
+    def _training_pictures(self, data, n: int = 3) -> dict:
+        """The first training images as the loss sees them: the image, its objects and its pixel weights,
+        and one draw of the augmentation (each image its own; the run's random state left as it was)."""
+        x, y = data.split.x_train[:n], data.split.y_train[:n]
+        if not len(x):
+            return {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            moved = [self._augment(torch.as_tensor(x[i:i + 1]), torch.as_tensor(y[i:i + 1])) for i in range(len(x))]
+        return {"train_image": x[:, 0], "train_labels": y[:, 0], "train_weights": y[:, 2],
+                "augmented_image": np.concatenate([a[:, 0].numpy() for a, _ in moved]),
+                "augmented_labels": np.concatenate([b[:, 0].numpy() for _, b in moved])}
 
 
 @TASKS.register("segmentation")
