@@ -497,7 +497,7 @@ def segmentation_training(p: dict) -> str:
         row[0].imshow(outlined(p["train_image"][i], p["train_labels"][i]))
         w = row[1].imshow(p["train_weights"][i], cmap="viridis")
         fig.colorbar(w, ax=row[1], fraction=0.046, pad=0.04)
-        row[2].imshow(outlined(p["augmented_image"][i], p["augmented_labels"][i]))
+        row[2].imshow(outlined(p[f"augmented_{i}_image"], p[f"augmented_{i}_labels"]))
         for ax, title in zip(row, (f"training image {i}: objects", "pixel weights w(x) of the loss", "augmented (one draw)")):
             ax.set_title(title, fontsize=9)
             ax.axis("off")

@@ -312,9 +312,9 @@ class Segmentation(Task):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             moved = [self._augment(torch.as_tensor(x[i:i + 1]), torch.as_tensor(y[i:i + 1])) for i in range(len(x))]
-        return {"train_image": x[:, 0], "train_labels": y[:, 0], "train_weights": y[:, 2],
-                "augmented_image": np.concatenate([a[:, 0].numpy() for a, _ in moved]),
-                "augmented_labels": np.concatenate([b[:, 0].numpy() for _, b in moved])}
+        augmented = {f"augmented_{i}_{part}": t[0, 0].numpy() for i, pair in enumerate(moved)  # each its own key:
+                     for part, t in zip(("image", "labels"), pair)}  # a turned patch of an oblong image has its own shape
+        return {"train_image": x[:, 0], "train_labels": y[:, 0], "train_weights": y[:, 2], **augmented}
 
 
 @TASKS.register("segmentation")
