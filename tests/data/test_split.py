@@ -74,7 +74,13 @@ def test_duplicates_between_splits_are_counted():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     s = Split(x[:10], np.zeros(10), x[[0, 11]], np.zeros(2), x[[1, 2, 11, 15]], np.zeros(4), False)
     d, _ = duplicates(s)
-    assert d == {"val_in_train": 1, "test_in_train": 2, "test_in_val": 1, "within_train": 0}
+    assert d == {"val_in_train": 1, "test_in_train": 2, "test_in_val": 1, "within_train": 0, "within_test": 0}
+    from trainlab.report.methods import duplicates_sentence
+
+    assert duplicates_sentence(d) == ""
+    again = Split(x[:10], np.zeros(10), x[[11]], np.zeros(1), x[[12, 12, 13, 13, 13]], np.zeros(5), False)
+    d, _ = duplicates(again)
+    assert d["within_test"] == 3 and duplicates_sentence(d).startswith("3 test samples repeat another test sample")
 
 
 def test_limit_keeps_classes_balanced():
@@ -345,7 +351,7 @@ def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_
 def test_inputs_that_recur_with_another_label_are_counted_and_said(tmp_path):
     """The same measurements under two labels: no model gets both right (a labelling error, or inputs that do
     not decide the class)."""
-    from trainlab.report.methods import conflict_sentence
+    from trainlab.report.methods import duplicates_sentence
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(200, 3)).round(3), np.arange(200) % 2
@@ -356,9 +362,9 @@ def test_inputs_that_recur_with_another_label_are_counted_and_said(tmp_path):
                 stratify=True, normalize="standard", seed=0)
     d = p.summary["duplicates"]
     assert d["conflicting_labels"] == 12 and 0 <= d["test_conflicting"] <= 12
-    assert conflict_sentence(d).startswith(f"12 samples share their inputs, byte for byte, with a sample of another "
+    assert duplicates_sentence(d).startswith(f"12 samples share their inputs, byte for byte, with a sample of another "
                                            f"label ({d['test_conflicting']} of them in the test set)")
-    assert conflict_sentence({"conflicting_labels": 0}) == ""
+    assert duplicates_sentence({"conflicting_labels": 0}) == ""
     with_cal = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.2,
                        stratify=True, normalize="standard", seed=0, calibration_fraction=0.2)
     assert with_cal.summary["duplicates"]["conflicting_labels"] == 12  # the calibration split's samples counted too
@@ -373,5 +379,5 @@ def test_inputs_that_recur_with_another_label_are_counted_and_said(tmp_path):
 
     run = trainlab.run(parse_recipe(recipe_dict(data={"name": "arrays", "path": str(tmp_path / "a.npz")},
                                                 train={"epochs": 2})), runs_dir=tmp_path / "runs", progress=False)
-    said = conflict_sentence(run.metrics["data"]["duplicates"])  # (its own split: 80/10/10)
+    said = duplicates_sentence(run.metrics["data"]["duplicates"])  # (its own split: 80/10/10)
     assert said.startswith("12 samples share") and said in " ".join(methods_text(run.recipe, run.metrics, {}))

@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import (baseline_verdict, conflict_sentence, learned_nothing, near_sentence,
+    from ..report.methods import (baseline_verdict, duplicates_sentence, learned_nothing, near_sentence,
                                   shift_sentence, shift_warns, small_test)
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
@@ -67,9 +67,9 @@ def _print_summary(run) -> None:
     near = m["data"].get("near_duplicates") or {}
     if near.get("test_in_train"):
         console.print(f"[yellow]{near_sentence(near)}", highlight=False)
-    conflict = conflict_sentence(m["data"].get("duplicates") or {})
-    if conflict:
-        console.print(f"[yellow]{conflict}", highlight=False)
+    repeated = duplicates_sentence(m["data"].get("duplicates") or {})
+    if repeated:
+        console.print(f"[yellow]{repeated}", highlight=False)
     if shift_warns(m["data"].get("shift") or {}):
         console.print(f"[yellow]{shift_sentence(m['data']['shift'])}", highlight=False)
     if m["test"].get("conformal"):

@@ -248,7 +248,7 @@ def _hashes(x: np.ndarray) -> list[bytes]:
 
 def duplicates(s: Split) -> tuple[dict[str, int], str]:
     """Exact duplicates (same bytes) between splits (a test sample seen in training inflates the test
-    score), for classes the samples whose inputs recur with another label (no model gets all of them
+    score) and within the training and test splits, for classes the samples whose inputs recur with another label (no model gets all of them
     right: a labelling error, or inputs that do not decide the class), and a digest of the test set, its
     samples and labels in order (two runs with the same digest were tested on the same samples, so their
     predictions can be compared sample by sample), from one hash of each sample."""
@@ -257,7 +257,7 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
     digest = hashlib.blake2b(b"".join(test), digest_size=16)
     digest.update(np.ascontiguousarray(s.y_test).tobytes())
     out = {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
-           "within_train": len(s.x_train) - len(tr)}
+           "within_train": len(s.x_train) - len(tr), "within_test": len(s.x_test) - len(te)}
     if s.y_train.ndim == 1 and np.issubdtype(s.y_train.dtype, np.integer):  # classes: one input, two labels?
         every = train + val + test + (_hashes(s.x_cal) if s.x_cal is not None else [])
         ys = [s.y_train, s.y_val, s.y_test, *([s.y_cal] if s.x_cal is not None else [])]

@@ -114,7 +114,7 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
     if aug:
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
     near = data.get("near_duplicates") or {}
-    said = [near_sentence(near) if near.get("test_in_train") else "", conflict_sentence(data.get("duplicates") or {}),
+    said = [near_sentence(near) if near.get("test_in_train") else "", duplicates_sentence(data.get("duplicates") or {}),
             shift_sentence(data.get("shift") or {})]
     out.append(" ".join(["; ".join(s) + ".", *filter(None, said)]))
 
@@ -224,13 +224,18 @@ def _window(periods: int | None) -> str:
     return f"the {'period' if periods == 1 else f'{periods} periods'} before it only (a sliding window, data.time_window)"
 
 
-def conflict_sentence(dups: dict) -> str:
-    """The samples whose inputs recur with another label, in words (CLI, report, methods); "" for none."""
-    n, t = dups.get("conflicting_labels", 0), dups.get("test_conflicting", 0)
-    if not n:
-        return ""
-    return (f"{n:,} samples share their inputs, byte for byte, with a sample of another label ({t:,} of them in the "
-            "test set): no model gets all of them right; check their labels, or the inputs do not decide the class.")
+def duplicates_sentence(dups: dict) -> str:
+    """The samples whose inputs recur with another label, and the test samples that repeat another test
+    sample, in words (CLI, report, methods); "" for none."""
+    n, t, again = dups.get("conflicting_labels", 0), dups.get("test_conflicting", 0), dups.get("within_test", 0)
+    said = [f"{n:,} samples share their inputs, byte for byte, with a sample of another label ({t:,} of them in the "
+            "test set): no model gets all of them right; check their labels, or the inputs do not decide the class."
+            ] if n else []
+    if again:
+        said.append(f"{again:,} test sample{'s repeat' if again > 1 else ' repeats'} another test sample byte for byte: "
+                    "each copy counts in the test score again, and its bootstrap interval, which takes the copies for "
+                    "independent samples, is too narrow.")
+    return " ".join(said)
 
 
 WHY = {"official": "the dataset's official test set", "time": "the latest samples, split in time order",
