@@ -248,10 +248,11 @@ def _hashes(x: np.ndarray) -> list[bytes]:
 
 def duplicates(s: Split) -> tuple[dict[str, int], str]:
     """Exact duplicates (same bytes) between splits (a test sample seen in training inflates the test
-    score) and within the training and test splits, for classes the samples whose inputs recur with another label (no model gets all of them
-    right: a labelling error, or inputs that do not decide the class), and a digest of the test set, its
-    samples and labels in order (two runs with the same digest were tested on the same samples, so their
-    predictions can be compared sample by sample), from one hash of each sample."""
+    score) and within the training and test splits, for classes the samples whose inputs recur with
+    another label (no model gets all of them right: a labelling error, or inputs that do not decide the
+    class), and a digest of the test set, its samples and labels in order (two runs with the same digest
+    were tested on the same samples, so their predictions can be compared sample by sample), from one
+    hash of each sample."""
     train, val, test = _hashes(s.x_train), _hashes(s.x_val), _hashes(s.x_test)
     tr, va, te = set(train), set(val), set(test)
     digest = hashlib.blake2b(b"".join(test), digest_size=16)

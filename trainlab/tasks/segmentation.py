@@ -17,6 +17,7 @@ from ..core.spec import DataSpec
 from .base import TASKS, Task
 
 THRESHOLDS = np.round(np.arange(0.02, 0.99, 0.02), 2)
+SHOWN = 512  # training pictures larger than this many pixels a side are kept at every k-th pixel, for the report
 
 
 # --- targets ---
@@ -312,9 +313,11 @@ class Segmentation(Task):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             moved = [self._augment(torch.as_tensor(x[i:i + 1]), torch.as_tensor(y[i:i + 1])) for i in range(len(x))]
-        augmented = {f"augmented_{i}_{part}": t[0, 0].numpy() for i, pair in enumerate(moved)  # each its own key:
-                     for part, t in zip(("image", "labels"), pair)}  # a turned patch of an oblong image has its own shape
-        return {"train_image": x[:, 0], "train_labels": y[:, 0], "train_weights": y[:, 2], **augmented}
+        k = -(-max(x.shape[-2:]) // SHOWN)  # every k-th pixel of larger images (labels stay whole numbers)
+        augmented = {f"augmented_{i}_{part}": t[0, 0, ::k, ::k].numpy() for i, pair in enumerate(moved)  # each its own
+                     for part, t in zip(("image", "labels"), pair)}  # key: a turned patch of an oblong image has its shape
+        return {"train_image": x[:, 0, ::k, ::k], "train_labels": y[:, 0, ::k, ::k], "train_weights": y[:, 2, ::k, ::k],
+                **augmented}
 
 
 @TASKS.register("segmentation")
