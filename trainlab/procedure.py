@@ -592,6 +592,16 @@ def _judge(folder: Path, source: str, overrides: list[str], device: str):
     return p.model, p.task, p.normalizer, p.spec
 
 
+def audit(recipe: str | Path | Recipe, overrides: list[str] = (), label: str | None = None) -> dict:
+    """The data checks of a run without its training (trainlab audit): the recipe's split of its data
+    (or of data without a recipe, as `run` takes it), described as a run's report describes it."""
+    recipe = _resolved(recipe, overrides, label)
+    if recipe.is_rl:
+        raise TrainlabError("trainlab audit checks a [data] section; an RL recipe's environment makes its own data.")
+    data = _prepare(_load_raw(recipe), recipe, recipe.seed)
+    return {**data.summary, "class_names": list(data.spec.class_names)}
+
+
 def validate_only(recipe: Recipe, folder: Path, on_epoch=None, raw=None) -> dict:
     """Train a recipe and return its validation history, without touching the test split (a sweep
     trial). Checkpoints go to `folder`; `raw`: the dataset as read, when the caller already has it."""

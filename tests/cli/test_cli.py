@@ -281,3 +281,25 @@ def test_reproduce_reruns_a_run_and_says_how_closely_it_agrees(tmp_path):
     assert not r["identical"] and r["first_differing_epoch"] == 1 and r["largest_metric_difference"] > 0
     assert "Reproduced approximately: tested on other samples than the first run" in said
     assert "validation losses differ from epoch 1" in said and "differing_predictions" not in r
+
+
+def test_audit_checks_the_data_without_training_and_says_what_it_found(tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.target))
+    x, y = d.images[order].astype(np.float32), d.target[order]
+    test = np.concatenate([x[1400:] * 1.2 + 1, x[1400:1402] * 1.2 + 1])  # another scanner, two images twice
+    np.savez(tmp_path / "a.npz", x=x[:1400], y=y[:1400], x_test=test, y_test=np.r_[y[1400:], y[1400:1402]])
+    proc = cli_here("audit", tmp_path / "a.npz")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "399 test (the dataset's official test set)" in out and "2 within the test split" in out
+    assert "2 test samples repeat another test sample byte for byte" in out
+    assert "The test inputs (the dataset's official test set) differ from the training inputs" in out
+    assert "No test image has a near-identical training image" in out and "Nothing to warn of" not in out
+    assert not (tmp_path / "runs").exists() and not list(tmp_path.glob("*/run.json"))  # nothing trained
+
+    np.savez(tmp_path / "b.npz", x=x, y=y)
+    clean = " ".join(cli_here("audit", tmp_path / "b.npz").stdout.split())
+    assert "Nothing to warn of" in clean and "differ" not in clean  # a random split: not checked for a shift

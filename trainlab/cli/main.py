@@ -38,8 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import (baseline_verdict, duplicates_sentence, learned_nothing, near_sentence,
-                                  shift_sentence, shift_warns, small_test)
+    from ..report.methods import baseline_verdict, learned_nothing, small_test
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -64,14 +63,9 @@ def _print_summary(run) -> None:
         console.print(f"[yellow]{single['feature']} alone predicts the target almost perfectly (validation "
                       f"{single['metric'].replace('_', ' ')} {single['validation_score']:.4f}): the answer, or a leak? "
                       "Check that it is known before the outcome.", highlight=False)
-    near = m["data"].get("near_duplicates") or {}
-    if near.get("test_in_train"):
-        console.print(f"[yellow]{near_sentence(near)}", highlight=False)
-    repeated = duplicates_sentence(m["data"].get("duplicates") or {})
-    if repeated:
-        console.print(f"[yellow]{repeated}", highlight=False)
-    if shift_warns(m["data"].get("shift") or {}):
-        console.print(f"[yellow]{shift_sentence(m['data']['shift'])}", highlight=False)
+    for said, warns in _data_checks(m["data"]):
+        if warns:
+            console.print(f"[yellow]{said}", highlight=False)
     if m["test"].get("conformal"):
         from ..evaluate import conformal
 
@@ -93,6 +87,28 @@ def _print_summary(run) -> None:
     steps = f"{fit['steps']} step{'s' * (fit['steps'] != 1)}"
     console.print(f"trained {steps} in {fit['train_seconds']:.1f} s on {fit['device']}{how} · run: {run.path}"
                   + (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""))
+
+
+def _data_checks(data: dict) -> list[tuple[str, bool]]:
+    """What the data's checks found (a prepared split's summary), each sentence with whether it warns:
+    near-identical test samples, repeated or conflicting samples, a test set that differs."""
+    from ..report.methods import duplicates_sentence, near_moved, near_sentence, shift_sentence, shift_warns
+
+    out = []
+    near = data.get("near_duplicates")
+    if near:
+        what = "text" if near.get("kind") == "text" else "image"
+        out.append((near_sentence(near), True) if near.get("test_in_train") else
+                   (f"No test {what} has a near-identical training {what} ("
+                    + ("the same words, case and punctuation aside" if what == "text" else
+                       f"pixel correlation ≥ {near['threshold']}, as it is, {near_moved(near)}") + ").", False))
+    repeated = duplicates_sentence(data.get("duplicates") or {})
+    if repeated:
+        out.append((repeated, True))
+    shift = data.get("shift") or {}
+    if shift_sentence(shift):
+        out.append((shift_sentence(shift), shift_warns(shift)))
+    return out
 
 
 def _print_rl_summary(run) -> None:
@@ -143,6 +159,43 @@ def run(recipe: Path = typer.Argument(..., help="Recipe TOML file (recipes/tp1-m
         if recipe.suffix.lower() != ".toml":
             _console().print(f"the recipe this run used: {result.path / 'recipe.toml'} (trainlab recipe new {recipe}"
                              f"{f' --label {label}' if label else ''} writes a short one to edit)", highlight=False)
+
+
+@app.command()
+def audit(recipe: Path = typer.Argument(..., help="A recipe, or your data without one, as trainlab run takes them."),
+          label: Optional[str] = typer.Option(None, help="Data without a recipe: the table's label column."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP)):
+    """Check the data before training anything: the split's sizes and classes, duplicates between and
+    within the splits, test images or texts near-identical to training ones, and whether a test set not
+    drawn at random differs from the training set (what the report of a run says)."""
+    _setup_logging(False)
+    from rich.table import Table
+
+    from ..procedure import audit as audit_data
+
+    data = audit_data(recipe, set_ or [], label)
+    console = _console()
+    sizes = data["sizes"]
+    console.print(f"{data['source']}: " + ", ".join(f"{n:,} {part}" for part, n in sizes.items())
+                  + (" (the dataset's official test set)" if data.get("official_test") else ""), highlight=False)
+    counts = data.get("class_counts")
+    if counts:
+        table = Table(title="samples of each class")
+        table.add_column("class")
+        for part in counts:
+            table.add_column(part, justify="right")
+        for c, name in enumerate(data["class_names"]):
+            table.add_row(str(name), *(f"{counts[part][c]:,}" for part in counts))
+        console.print(table)
+    d = data["duplicates"]
+    console.print(f"exact duplicates: {d['val_in_train']} validation and {d['test_in_train']} test samples in the "
+                  f"training split, {d['test_in_val']} test samples in the validation split, {d['within_train']} "
+                  f"within the training split, {d.get('within_test', 0)} within the test split", highlight=False)
+    checks = _data_checks(data)
+    for said, warns in checks:
+        console.print(("[yellow]" if warns else "") + said, highlight=False)
+    if not any(warns for _, warns in checks) and not (d["test_in_train"] or d["test_in_val"]):
+        console.print("[green]Nothing to warn of.", highlight=False)
 
 
 @app.command()
