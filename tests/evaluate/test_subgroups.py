@@ -155,24 +155,12 @@ import trainlab
 def second_mae(true, pred, scores):
     return float(np.abs(true[:, 1] - pred[:, 1]).mean())  # (N, T): every target
 ''')
-    (tmp_path / "r.toml").write_text(f'''plugins = ["m.py"]
-[data]
-name = "arrays"
-path = "{tmp_path / 'two.npz'}"
-subgroups = ["site"]
-[model]
-name = "mlp"
-hidden = [16]
-[optim]
-name = "adam"
-lr = 0.01
-[train]
-epochs = 15
-[eval]
-metrics = ["second_mae"]
-[report]
-interpret = false
-''')
+    from trainlab.core.config import to_toml
+
+    (tmp_path / "r.toml").write_text(to_toml({
+        "plugins": ["m.py"], "data": {"name": "arrays", "path": str(tmp_path / "two.npz"), "subgroups": ["site"]},
+        "model": {"name": "mlp", "hidden": [16]}, "optim": {"name": "adam", "lr": 0.01}, "train": {"epochs": 15},
+        "eval": {"metrics": ["second_mae"]}, "report": {"interpret": False}}))
     r = trainlab.run(tmp_path / "r.toml", runs_dir=tmp_path / "runs", progress=False)
     test = r.metrics["test"]
     by = r.metrics["subgroups"]["by"]

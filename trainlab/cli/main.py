@@ -92,22 +92,17 @@ def _print_summary(run) -> None:
 def _data_checks(data: dict) -> list[tuple[str, bool]]:
     """What the data's checks found (a prepared split's summary), each sentence with whether it warns:
     near-identical test samples, repeated or conflicting samples, a test set that differs."""
-    from ..report.methods import duplicates_sentence, near_moved, near_sentence, shift_sentence, shift_warns
+    from ..report.methods import duplicates_sentence, near_sentence, shift_sentence, shift_warns
 
-    out = []
     near = data.get("near_duplicates")
-    if near:
-        what = "text" if near.get("kind") == "text" else "image"
-        out.append((near_sentence(near), True) if near.get("test_in_train") else
-                   (f"No test {what} has a near-identical training {what} ("
-                    + ("the same words, case and punctuation aside" if what == "text" else
-                       f"pixel correlation ≥ {near['threshold']}, as it is, {near_moved(near)}") + ").", False))
+    out = [(near_sentence(near), bool(near["test_in_train"]))] if near else []
     repeated = duplicates_sentence(data.get("duplicates") or {})
     if repeated:
         out.append((repeated, True))
     shift = data.get("shift") or {}
-    if shift_sentence(shift):
-        out.append((shift_sentence(shift), shift_warns(shift)))
+    said = shift_sentence(shift)
+    if said:
+        out.append((said, shift_warns(shift)))
     return out
 
 

@@ -289,11 +289,15 @@ def _chunks(x: np.ndarray, floats: int = 1 << 25):
 
 def _block_sums(a: np.ndarray, bh: int, bw: int) -> np.ndarray:
     """(..., H, W) → the sums of its bh × bw blocks of pixels (a remainder at the edge dropped), as two
-    products with 0/1 matrices (exact for integer pixels; 4x faster than reshaped sums)."""
+    products with 0/1 matrices (exact for integer pixels; 4x faster than reshaped sums). Integer pixels
+    are added as float64, which no 8- or 16-bit image overflows."""
     h, w = a.shape[-2:]
-    rows, cols = (np.arange(h)[:, None] // bh == np.arange(h // bh)), (np.arange(w)[:, None] // bw == np.arange(w // bw))
-    t = (a.reshape(-1, w) @ cols.astype(a.dtype)).reshape(*a.shape[:-2], h, w // bw)
-    return np.swapaxes(np.swapaxes(t, -1, -2) @ rows.astype(a.dtype), -1, -2)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    rows = (np.arange(h)[:, None] // bh == np.arange(h // bh)).astype(a.dtype)
+    cols = (np.arange(w)[:, None] // bw == np.arange(w // bw)).astype(a.dtype)
+    t = (a.reshape(-1, w) @ cols).reshape(*a.shape[:-2], h, w // bw)
+    return np.swapaxes(np.swapaxes(t, -1, -2) @ rows, -1, -2)
 
 
 def _bits(blocks: np.ndarray) -> list[bytes]:
@@ -335,7 +339,8 @@ def _window_hashes(x: np.ndarray, corners: list[tuple[int, int]], h: int, w: int
         s = np.zeros((len(a), a.shape[1] + 1, a.shape[2] + 1), a.dtype)
         np.cumsum(np.cumsum(a, 1), 2, out=s[:, 1:, 1:])
         c = s[:, rows[:, :, None], cols[:, None, :]]  # (n, windows, blocks + 1, blocks + 1)
-        bits = _bits((c[..., 1:, 1:] - c[..., :-1, 1:] - c[..., 1:, :-1] + c[..., :-1, :-1]).reshape(len(a) * len(corners), -1))
+        blocks = c[..., 1:, 1:] - c[..., :-1, 1:] - c[..., 1:, :-1] + c[..., :-1, :-1]
+        bits = _bits(blocks.reshape(len(a) * len(corners), -1))
         for k, hashes in enumerate(out):
             hashes += bits[k::len(corners)]
     return out
@@ -399,8 +404,8 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
     """(test index, train index, correlation, transform) for each test image whose most similar training
     image, among those of the same average hash, correlates with it at `threshold` or more, pixel for
     pixel (at most 64 × 64 block means of them), as it is, mirrored or rotated back, or shifted back by up
-    to a few pixels (largest_shift; compared where the two overlap, a band of that width at each edge
-    left out) (the name of what turned the training image into the test image; "" for nothing), but is
+    to a few pixels (largest_shift; found by the hash of the middle every shift keeps, compared where the
+    two overlap) (the name of what turned the training image into the test image; "" for nothing), but is
     not byte for byte the same (exact duplicates are counted apart): the same picture re-encoded,
     re-scaled, touched up or augmented before the split, which a random split would put on both sides."""
     best: dict[int, tuple[int, float, str, float]] = {}

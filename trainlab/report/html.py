@@ -13,7 +13,7 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import (baseline_verdict, duplicates_sentence, learned_nothing, methods_text, near_moved, near_sentence,
+from .methods import (baseline_verdict, duplicates_sentence, learned_nothing, methods_text, near_sentence,
                       shift_sentence, shift_warns, small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,7 +79,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "subgroups": _subgroup_tables(metrics),
         "conformal_sentence": conformal.sentence(test["conformal"], spec.get("class_names") or ())
         if test.get("conformal") else "",
-        "near_sentence": near_sentence(near) if near.get("test_in_train") else "", "near_moved": near_moved(near),
+        "near_sentence": near_sentence(near) if near else "",
         "shift_sentence": shift_sentence(metrics["data"].get("shift") or {}),
         "shift_warns": shift_warns(metrics["data"].get("shift") or {}),
         "duplicates_sentence": duplicates_sentence(metrics["data"].get("duplicates") or {}),

@@ -290,8 +290,13 @@ def near_moved(near: dict) -> str:
 
 
 def near_sentence(near: dict) -> str:
-    """The test images that have a near-identical training image, in words (CLI, report, methods)."""
+    """The test images (texts) that have a near-identical training one, in words (CLI, report, methods), or
+    that none has."""
     n, what = near["test_in_train"], "text" if near.get("kind") == "text" else "image"
+    if not n:
+        return ("No test text has the words of a training text without being the same bytes." if what == "text" else
+                f"No test image has a near-identical training image (pixel correlation ≥ {near['threshold']} with one "
+                f"of the same average hash, as it is, {near_moved(near)}).")
     how = ("the same words, case and punctuation aside, but not byte for byte" if what == "text" else
            f"pixel correlation ≥ {near['threshold']}, as it is, {near_moved(near)}, not byte for byte the same: "
            "the same picture re-encoded, touched up or augmented")

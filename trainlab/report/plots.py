@@ -221,7 +221,7 @@ def _lines(texts) -> int:
 
 def _mosaic(cells: list[list], title: str = "", *, tile: float = 1.2, gap: float = 0.08, above=None,
             left=(), below=(), size: float = 7, title_size: float = 9) -> str:
-    """Rows of pictures ((H, W, 3) colours; the last row may be shorter) as one figure, each `tile` inches
+    """Rows of pictures ((H, W, 3) colours; rows may differ in length) as one figure, each `tile` inches
     wide with `gap` inches between them; captions `above` each picture (rows of texts), `left` of each
     row and `below` each column."""
     h = max(c.shape[0] for row in cells for c in row)
