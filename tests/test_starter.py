@@ -69,10 +69,10 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     order = np.argsort(b.target, kind="stable")  # sorted by label: a row number would predict it
     with open(tmp_path / "p.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Unnamed: 0", "sample id", "PatientID", "site", "fluid", "radius", "Sex", "diagnosis"])
+        w.writerow(["Unnamed: 0", "sample id", "PatientID", "site", "fluid", "radius", "Sex", "scanner", "diagnosis"])
         for r, i in enumerate(order):
             w.writerow([r, f"S{i:04d}", f"P{r // 3:03d}", f"site {i % 150}", f"{b.data[i, 1]:.3f}", f"{b.data[i, 0]:.4f}",
-                        "FM"[(r // 3) % 2], b.target_names[b.target[i]]])
+                        "FM"[(r // 3) % 2], "XR-2", b.target_names[b.target[i]]])
     d, notes = starter_recipe(tmp_path / "p.csv", "diagnosis")
     said = " ".join(notes)
     assert d["data"]["features"] == ["fluid", "radius", "Sex"] and d["data"]["group"] == "PatientID"
@@ -80,12 +80,16 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     assert "columns 'Unnamed: 0', 'sample id' left out: an identifier, a different value on every row" in said
     assert "column 'PatientID' names 190 groups of rows" in said and "new PatientIDs, not recognised ones" in said
     assert "column 'site' left out: 150 different texts, too many to one-hot" in said
+    assert "column 'scanner' left out: the same cell (XR-2) on every row: nothing to learn from" in said
     r = trainlab.run(tmp_path / "p.csv", ["train.epochs=5"], label="diagnosis", runs_dir=tmp_path / "runs",
                      progress=False)
     groups = r.metrics["data"]["groups"]
     assert groups["count"] == 190 and groups["in_two_splits"] == 0
     assert list(r.metrics["spec"]["feature_names"]) == ["fluid", "radius", "Sex=F", "Sex=M"]
     assert [row["value"] for row in r.metrics["subgroups"]["by"]["Sex"]["rows"]] == ["F", "M"]
+    x, names = r.predictor.read_files([tmp_path / "p.csv"])  # new rows in the training table's shape
+    assert x.shape == (569, 4) and names[0] == f"p.csv:2 (S{order[0]:04d})"  # named by their sample id
+    assert r.predictor.ignored_columns == {str(tmp_path / "p.csv"): ["Unnamed: 0", "sample id", "site", "scanner"]}
     with open(tmp_path / "ids.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
     with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):

@@ -122,13 +122,15 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
             continue
         cells = [v.strip() for v in column[c]]
         distinct, numbers = len(set(cells)), all_numbers(v for v in cells if v.lower() not in sources.MISSING)
-        if not numbers and all(map(is_iso_date, cells)):
+        if distinct == 1:
+            left_out[c] = f"the same cell ({cells[0] or 'empty'}) on every row: nothing to learn from"
+        elif not numbers and all(map(is_iso_date, cells)):
             left_out[c] = (f"dates ({min(cells)} to {max(cells)}), not a measurement; --set data.time={c} splits in "
                            "time order instead, testing on the latest rows")
-        elif distinct == len(cells) and len(cells) >= 20 and (_id_name(c) or _row_numbers(cells) or not numbers):
+        elif distinct == len(cells) and len(cells) >= 20 and (id_name(c) or _row_numbers(cells) or not numbers):
             left_out[c] = "an identifier, a different value on every row (as a feature: noise, or a leak when " \
                           "the rows are in label order)"
-        elif _id_name(c) and distinct < len(cells) and "group" not in data:
+        elif id_name(c) and distinct < len(cells) and "group" not in data:
             data["group"] = c
             left_out[c] = None
             notes.append(f"column {c!r} names {distinct} groups of rows (say, patients): a group is never split "
@@ -160,7 +162,7 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     return data, TABLE, notes
 
 
-def _id_name(column: str) -> bool:
+def id_name(column: str) -> bool:
     """A column named as an identifier: id, index, key, uuid, patient_id, "sample id", PatientID,
     sampleId, or pandas' unnamed index ("Unnamed: 0"); not fluid or paid."""
     low = column.strip().lower()

@@ -207,6 +207,15 @@ def test_a_network_no_better_than_the_majority_class_is_told_what_to_look_at(tmp
     assert learned_nothing(good) == ""
     good["baselines"]["models"]["majority class"]["paired"]["p_value"] = 0.3  # ahead, but as chance would be
     assert learned_nothing(good).startswith("The network does not measurably beat the majority class (accuracy 0.9000")
+    fell = {**good, "history": [{"train_loss": 0.69}, {"train_loss": 0.44}], "data": {"sizes": {"test": 60}}}
+    fell["baselines"]["models"]["majority class"]["paired"]["test"] = "McNemar's exact test"
+    assert learned_nothing(fell) == (  # it learned, but 60 samples cannot tell: no "learned nothing"
+        "The network is ahead of the majority class (accuracy 0.9000 vs 0.5000), but the 60 test samples cannot tell "
+        "that lead from chance (McNemar's exact test, p = 0.300). It did learn something: its training loss fell from "
+        "0.6900 in the first epoch to 0.4400 in the last. --folds 5 tests every sample once, by a model trained "
+        "without it, and may tell.")
+    fell["history"][1]["train_loss"] = 0.68  # the loss that does not fall is what to look at
+    assert learned_nothing(fell).startswith("The network does not measurably beat")
     good["data"] = {"sizes": {"test": 12}}  # ahead, not beyond chance, on too few samples to tell: the verdict says it
     assert learned_nothing(good) == ""
     good.update(fit={"steps": 1, "epochs_run": 1, "global_batch_size": 100000}, data={"sizes": {"train": 397}})

@@ -305,6 +305,10 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
         out = None
     else:
         x, names = p.read_files(inputs)
+        for f, columns in p.ignored_columns.items():
+            _console().print(f"{f}: column{'s' * (len(columns) > 1)} {', '.join(map(repr, columns))} "
+                             f"{'are' if len(columns) > 1 else 'is'} not among the model's inputs: left out",
+                             highlight=False)
         rows = _prediction_rows(names, p.predict(x, batch_size))
     if out is not None:
         if out.suffix.lower() not in (".csv", ".json"):

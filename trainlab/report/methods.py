@@ -415,9 +415,19 @@ def learned_nothing(metrics: dict) -> str:
     net, base, t, _ = _against(metrics, TRIVIAL[target], key)
     if _ahead(net, base, t, lower) or math.isnan(net) or math.isnan(base):
         return ""
-    if (net < base if lower else net > base) and _little_evidence(metrics):
+    ahead = net < base if lower else net > base
+    if ahead and _little_evidence(metrics):
         return ""  # ahead, but on too few samples or splits to tell from chance: the verdict says so
     losses = [r["train_loss"] for r in metrics.get("history", []) if "train_loss" in r]
+    if ahead and t and len(losses) > 1 and losses[-1] < 0.9 * losses[0]:  # it learned: the test cannot tell
+        rep = metrics.get("repeats") or {}
+        over = f"{len(rep['seeds'])} splits" if rep.get("baselines") else f"{_size(metrics, 'test')} test samples"
+        more = ("More data, or more splits (--repeats), would tell" if rep.get("folds") else
+                "--folds 5 tests every sample once, by a model trained without it, and may tell")
+        return (f"The network is ahead of the {TRIVIAL[target]} ({key.replace('_', ' ')} {fmt(net)} vs {fmt(base)}), "
+                f"but the {over} cannot tell that lead from chance ({t['test']}, {pvalue(t['p_value'])}). It did "
+                f"learn something: its training loss fell from {fmt(losses[0])} in the first epoch to "
+                f"{fmt(losses[-1])} in the last. {more}.")
     advice = ("try a lower learning rate (trainlab lr-find RECIPE plots the loss against the rate), and check that "
               "the labels follow the inputs.")
     fit = metrics.get("fit") or {}

@@ -90,7 +90,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 raise DataError(f"file {name!r} is not a readable UTF-8 CSV file: {err}.") from None
             if not rows:
                 raise DataError(f"file {name!r} has no data rows.")
-            return predictor.rows_to_array(rows, name, first_row=2)
+            return predictor.rows_to_array(rows, name, first_row=2, other_columns=True)
         if predictor.spec.kind != "image":
             raise DataError("This model takes table rows; send a CSV file or a JSON body.")
         from ..data.sources import read_image

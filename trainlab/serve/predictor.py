@@ -35,6 +35,7 @@ class Predictor:
             raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
                                   "from an older trainlab): predict, export, serve and explain need a model trained on data.")
         self.meta, self.recipe = meta, meta["recipe"]
+        self.not_inputs = {self.recipe["data"].get(k) for k in ("label", "group")} - {None}  # a table's, not read
         plugins = load_stored(self.run_dir) if self.recipe.get("plugins") else []  # the code it was trained with
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
@@ -71,22 +72,23 @@ class Predictor:
 
     # --- inputs ---
 
-    def rows_to_array(self, rows: list[dict], what: str = "input", first_row: int = 0) -> np.ndarray:
+    def rows_to_array(self, rows: list[dict], what: str = "input", first_row: int = 0,
+                      other_columns: bool = False) -> np.ndarray:
         """Table rows (dicts of column → value, in any order) → (N, F) in training order, categorical
         columns one-hot encoded as in training. A missing or unknown column, a value that is not a
         finite number or a category training never saw is an error naming it (rows counted from
         `first_row`: 2 for a CSV file's lines after its header); the label and group columns, which
-        are not inputs, are ignored."""
+        are not inputs, are ignored, and with `other_columns` every column that is not an input (a file
+        shaped like the training table: its identifiers, dates, ...)."""
         from ..data import sources
 
         names = list(self.spec.input_columns)
-        ignored = {self.recipe["data"].get(k) for k in ("label", "group")}
         for i, row in enumerate(rows, first_row):
             if not isinstance(row, dict):
                 raise DataError(f"{what} row {i}: expected an object of feature → value, received "
                                 f"{type(row).__name__}.")
             missing = [n for n in names if n not in row]
-            extra = [k for k in row if k not in names and k not in ignored]
+            extra = [k for k in row if k not in names and k not in self.not_inputs and not other_columns]
             if missing or extra:
                 raise DataError(f"{what} row {i}: " + (f"missing feature column {missing[0]!r}" if missing else
                                                        f"unknown column {extra[0]!r}")
@@ -129,6 +131,7 @@ class Predictor:
         """Image files or folders (image runs), or CSV files (table runs) → (inputs, row names)."""
         from ..data import sources
 
+        self.ignored_columns = {}  # CSV file → its columns that are not inputs, left out
         if self.tokenizer is not None:  # text runs predict the strings themselves
             return self.texts_to_array([str(p) for p in paths]), [str(p) for p in paths]
         if self.spec.kind == "image":
@@ -150,9 +153,25 @@ class Predictor:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
                                 f"{', '.join(self.spec.input_columns)}).")
             dict_rows = [dict(zip(header, r)) for r in rows]
-            arrays.append(self.rows_to_array(dict_rows, str(p), first_row=2))
-            names += [f"{p.name}:{i + 2}" for i in range(len(rows))]
+            arrays.append(self.rows_to_array(dict_rows, str(p), first_row=2, other_columns=True))
+            ids = self._row_ids(header, rows)
+            names += [f"{p.name}:{i + 2}" + (f" ({ids[i]})" if ids else "") for i in range(len(rows))]
+            other = [c for c in header if c not in self.spec.input_columns and c not in self.not_inputs]
+            if other:
+                self.ignored_columns[str(p)] = other
         return np.concatenate(arrays), names
+
+    def _row_ids(self, header: list[str], rows: list[list[str]]) -> list[str] | None:
+        """A table's identifier column, when it is not an input (named id, patient_id, ... and different on
+        every row; not pandas' row numbers): its cells, to name the rows by. None when there is none."""
+        from ..starter import id_name
+
+        for j, c in enumerate(header):
+            if c not in self.spec.input_columns and id_name(c) and not c.lower().startswith("unnamed"):
+                ids = [r[j].strip() for r in rows]
+                if len(set(ids)) == len(ids):
+                    return ids
+        return None
 
     def _npy_stack(self, path: Path) -> np.ndarray | None:
         """A .npy file holding several inputs, (N, *input_shape) (or (N, H, W) for one channel, (N, F) for
