@@ -376,6 +376,48 @@ def _write_rows(out: Path, rows: list[dict]) -> None:
 
 
 @app.command()
+def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification or regression run."),
+             data: Path = typer.Argument(..., help="Labelled data from elsewhere, in the layout the run read (a table, "
+                                                   "a folder of class sub-folders, an IDX or CIFAR folder, ...)."),
+             label: Optional[str] = typer.Option(None, help="A table's label column, when it is not the run's."),
+             name: Optional[str] = typer.Option(None, help="What to call this set in RUN/external/ and the report "
+                                                           "(default: the file or folder name)."),
+             set_: Optional[List[str]] = typer.Option(None, "--set", help="Override how the data is read, e.g. "
+                                                      "--set data.features=[\"age\",\"bmi\"]. Repeatable.")):
+    """Test a run's best model on an external test set (another site, a later year): its metrics with their
+    bootstrap intervals beside the run's own test score, whether the two differ beyond chance, and
+    whether the external data differ from the run's. Kept in RUN/external/ and shown in the report."""
+    from rich.table import Table
+
+    from ..evaluate.external import evaluate_external
+    from ..procedure import load_run
+    from ..report.methods import external_sentences
+
+    r = evaluate_external(run_dir, data, label, set_ or [], name)
+    table = Table(title=f"{r['name']}: {r['samples']:,} external samples, the run's test set "
+                        f"{r['run_test_samples'] or '?'}")
+    for col in ("metric", "run's test", "95% interval", "external", "95% interval ", "difference", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    span = lambda ci: f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""  # noqa: E731
+    for row in r["rows"]:
+        t = row["test"] or {}
+        table.add_row(row["metric"], f"{row['run']:.4f}", span(row["run_interval"]), f"{row['external']:.4f}",
+                      span(row["external_interval"]), f"{t['difference']:+.4f}" if t else "",
+                      f"{t['p_value']:.3g}" if t else "")
+    _console().print(table)
+    for sentence, warn in external_sentences(r):
+        _console().print(f"[yellow]{sentence}" if warn else sentence, highlight=False)
+    run = load_run(run_dir)
+    if (run.path / "report.html").is_file():
+        from ..report.html import write_report
+
+        write_report(run.path, run.recipe, run.metrics, json.loads((run.path / "run.json").read_text()).get("env", {}))
+    _console().print(f"kept in {run.path / 'external' / (r['name'] + '.json')}" +
+                     (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""),
+                     highlight=False)
+
+
+@app.command()
 def export(run_dir: Path = typer.Argument(..., help="A run directory."),
            format: str = typer.Option("onnx", "--format", "-f", help="onnx | torchscript | safetensors"),
            out_dir: Optional[Path] = typer.Option(None, help="Where to write (default: RUN/export)."),

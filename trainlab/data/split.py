@@ -239,7 +239,8 @@ def _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, groups, off
     return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], False, None, keep[te], periods)
 
 
-def _hashes(x: np.ndarray) -> list[bytes]:
+def sample_hashes(x: np.ndarray) -> list[bytes]:
+    """One hash of each sample's bytes (a text's characters): equal for exact copies."""
     if x.dtype == object:  # texts
         return [hashlib.blake2b(str(t).encode(), digest_size=16).digest() for t in x]
     rows = np.ascontiguousarray(x).reshape(len(x), -1)
@@ -253,14 +254,14 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
     class), and a digest of the test set, its samples and labels in order (two runs with the same digest
     were tested on the same samples, so their predictions can be compared sample by sample), from one
     hash of each sample."""
-    train, val, test = _hashes(s.x_train), _hashes(s.x_val), _hashes(s.x_test)
+    train, val, test = sample_hashes(s.x_train), sample_hashes(s.x_val), sample_hashes(s.x_test)
     tr, va, te = set(train), set(val), set(test)
     digest = hashlib.blake2b(b"".join(test), digest_size=16)
     digest.update(np.ascontiguousarray(s.y_test).tobytes())
     out = {"val_in_train": len(va & tr), "test_in_train": len(te & tr), "test_in_val": len(te & va),
            "within_train": len(s.x_train) - len(tr), "within_test": len(s.x_test) - len(te)}
     if s.y_train.ndim == 1 and np.issubdtype(s.y_train.dtype, np.integer):  # classes: one input, two labels?
-        every = train + val + test + (_hashes(s.x_cal) if s.x_cal is not None else [])
+        every = train + val + test + (sample_hashes(s.x_cal) if s.x_cal is not None else [])
         ys = [s.y_train, s.y_val, s.y_test, *([s.y_cal] if s.x_cal is not None else [])]
         labels: dict[bytes, set] = {}
         for h, y in zip(every, np.concatenate(ys).tolist()):

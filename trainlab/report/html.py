@@ -3,6 +3,7 @@ everything a reader needs to judge the run."""
 from __future__ import annotations
 
 import base64
+import json
 
 import numpy as np
 from pathlib import Path
@@ -13,8 +14,8 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import (baseline_verdict, duplicates_sentence, learned_nothing, methods_text, near_sentence,
-                      shift_sentence, shift_warns, small_test)
+from .methods import (baseline_verdict, duplicates_sentence, external_sentences, learned_nothing, methods_text,
+                      near_sentence, shift_sentence, shift_warns, small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -83,7 +84,17 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "shift_sentence": shift_sentence(metrics["data"].get("shift") or {}),
         "shift_warns": shift_warns(metrics["data"].get("shift") or {}),
         "duplicates_sentence": duplicates_sentence(metrics["data"].get("duplicates") or {}),
+        "external": _external(path),
     }
+
+
+def _external(path: Path) -> list[dict]:
+    """The external test sets scored with trainlab evaluate (RUN/external/*.json), with their sentences."""
+    out = []
+    for f in sorted((path / "external").glob("*.json")):
+        e = {**json.loads(f.read_text()), "name": f.stem}
+        out.append({**e, "sentences": external_sentences(e)})
+    return out
 
 
 def _subgroup_tables(metrics: dict) -> list[dict]:

@@ -242,6 +242,41 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
        "groups": "groups the training split does not hold"}  # how a test set not drawn at random was chosen
 
 
+def external_sentences(result: dict) -> list[tuple[str, bool]]:
+    """An external test set's results (evaluate/external.py) in words, each with whether it warns: the
+    headline metric against the run's own test score, and whether the external data differ."""
+    from . import pvalue
+
+    out = []
+    row = next((r for r in result["rows"] if r["test"]), None)
+    if row:
+        t, key = row["test"], row["metric"].replace("_", " ")
+        lo, hi = row["external_interval"]
+        change = "higher" if t["difference"] > 0 else "lower"
+        beyond = t["p_value"] < 0.05 and (change == "higher") == bool(row.get("lower_is_better"))  # and worse
+        by = f"{change} by {fmt(abs(t['difference']))}" if t["difference"] else "the same"
+        out.append((f"On {result['name']} ({result['samples']:,} samples), {key} {fmt(row['external'])} (95% interval "
+                    f"{fmt(lo)}-{fmt(hi)}) against {fmt(row['run'])} on the run's own test set: {by}, "
+                    f"{pvalue(t['p_value'])} (z test on the two bootstrap intervals), "
+                    + ("beyond chance: the model does not carry over as its test score said." if beyond else
+                       "beyond chance." if t["p_value"] < 0.05 else
+                       "within what chance gives: the model carries over as far as these samples can tell."),
+                    beyond))
+    copies = result.get("copies", 0)
+    if copies:
+        are = "is an exact copy of a sample" if copies == 1 else "are exact copies of samples"
+        out.append((f"{copies:,} of the {result['samples']:,} external samples {are} the run read"
+                    " (for training, choosing the epoch or its test): the external score is in part a score on data "
+                    "the model has seen. Leave them out for a clean external test.", True))
+    shift = result.get("shift") or {}
+    if shift.get("unavailable"):
+        out.append((f"Whether these data differ from the run's was not checked: the run's own data could not be read "
+                    f"({shift['unavailable']})", False))
+    elif shift_sentence(shift):
+        out.append((shift_sentence(shift), shift_warns(shift)))
+    return out
+
+
 def shift_warns(shift: dict) -> bool:
     """Whether the test set's inputs or classes differ from the training split's (the CLI says so)."""
     return bool(shift.get("differ") or (shift.get("classes") or {}).get("differ"))
@@ -249,38 +284,53 @@ def shift_warns(shift: dict) -> bool:
 
 def shift_sentence(shift: dict) -> str:
     """Whether the test inputs and classes differ from the training ones (data/shift.py), in words (CLI,
-    report, methods); "" when neither could be checked."""
+    report, methods); "" when neither could be checked. An external set (trainlab evaluate) is compared
+    with all the data the run read."""
     from . import pvalue
 
-    which = WHY.get(shift.get("why"), shift.get("why"))
+    external = shift.get("why") == "external"
+    w = EXTERNAL_WORDS if external else {**TEST_WORDS, "which": f" ({WHY.get(shift.get('why'), shift.get('why'))})"}
     cls = shift.get("classes") or {}
     m = cls.get("most_changed") or {}
     classes = (f"{chr(967)}² test on the class counts, {pvalue(cls['p_value'])}): {m['class']} makes "
-               f"{m['train_share']:.1%} of the training split and {m['test_share']:.1%} of the test set, which weighs "
-               "each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
+               f"{m['train_share']:.1%} of {w['train_split']} and {m['test_share']:.1%} of {w['test_set']}, which "
+               "weighs each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
     if "auc" not in shift:  # texts, or too few samples: the classes alone
-        return f"The classes of the test set ({which}) come in other proportions than in training ({classes}" \
-            if classes else ""
-    classes = f" The test set's classes come in other proportions than in training ({classes}" if classes else ""
+        return f"The classes of {w['test_set']}{w['which']} come in other proportions than in {w['trained']} " \
+            f"({classes}" if classes else ""
+    classes = f" {w['test_sets']} classes come in other proportions than in {w['trained']} ({classes}" \
+        if classes else ""
     lo, hi = shift["interval"]
     n = shift["samples"]
     unit = shift["unit"]
     how = (f"a linear classifier fitted on half of the {unit}{' (each its mean)' if unit == 'groups' else ''} told the "
-           f"other half's {n['train']:,} training and {n['test']:,} test {unit} apart with ROC AUC "
+           f"other half's {n['train']:,} {w['train_units']} and {n['test']:,} {w['test']} {unit} apart with ROC AUC "
            f"{shift['auc']:.2f} (95% interval {lo:.2f}-{hi:.2f}, {pvalue(shift['p_value'])}; 0.5 is chance)")
     cols = [c for c in shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
-    named = ", ".join(f"{c['feature']} (mean {c['train_mean']:.4g} in training, {c['test_mean']:.4g} in test; "
+    named = ", ".join(f"{c['feature']} (mean {c['train_mean']:.4g} in {w['train']}, {c['test_mean']:.4g} in {w['in_test']}; "
                       f"Kolmogorov-Smirnov D {c['ks']:.2f}, Holm-adjusted {pvalue(c['p_holm'])})" for c in cols)
     if not shift["differ"]:
-        return (f"No clear sign that the test inputs ({which}) differ from the training inputs: {how}"
+        return (f"No clear sign that the {w['test']} inputs{w['which']} differ from {w['train_inputs']}: {how}"
                 + (f", though {named} {'differs' if len(cols) == 1 else 'differ'}" if cols else "") + "." + classes)
     px = shift.get("pixels")
-    pixels = (f"; mean pixel {px['train_mean']:.4g} in training, {px['test_mean']:.4g} in test, standard deviation "
-              f"{px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
-    return (f"The test inputs ({which}) differ from the training inputs: {how}"
-            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. The test score then measures the "
-            "model on another population than the one it learned from: the point when testing a new site or a later "
-            "period, but no estimate for data like the training data." + classes)
+    pixels = (f"; mean pixel {px['train_mean']:.4g} in {w['train']}, {px['test_mean']:.4g} in {w['in_test']}, standard "
+              f"deviation {px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
+    return (f"The {w['test']} inputs{w['which']} differ from {w['train_inputs']}: {how}"
+            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. {w['then']}." + classes)
+
+
+TEST_WORDS = {"test": "test", "in_test": "test", "test_set": "the test set", "test_sets": "The test set's",
+              "train": "training", "trained": "training", "train_split": "the training split",
+              "train_units": "training", "train_inputs": "the training inputs",
+              "then": "The test score then measures the model on another population than the one it learned from: "
+                      "the point when testing a new site or a later period, but no estimate for data like the "
+                      "training data"}
+EXTERNAL_WORDS = {"test": "external", "in_test": "the external set", "test_set": "the external set",
+                  "test_sets": "The external set's", "train": "the run's data", "trained": "the run's data", "which": "",
+                  "train_split": "the run's data", "train_units": "of the run's", "train_inputs": "the run's inputs",
+                  "then": "Its score then measures the model on another population than the one it learned from, "
+                          "which is what an external test is for: a score that falls may be the population, not "
+                          "the model"}
 
 
 def near_moved(near: dict) -> str:
