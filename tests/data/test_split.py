@@ -306,11 +306,13 @@ def test_a_picture_shifted_by_a_few_pixels_before_the_split_is_a_near_duplicate_
     train = np.repeat(np.repeat(rng.integers(0, 256, (200, 1, 7, 7)), 4, 2), 4, 3).astype(np.uint8)  # 28 × 28
     impostor = _moved(train[5], 1, 0)  # the same middle, another picture 2 pixels from its edge
     impostor[..., 1:3, :] = rng.integers(0, 256, impostor[..., 1:3, :].shape)
-    test = np.stack([_moved(train[3], 2, -1), np.roll(train[4], 3, -1), impostor, _moved(train[6], 0, 1)])
+    test = np.stack([_moved(train[3], 2, -1), np.roll(train[4], 3, -1), impostor, _moved(train[6], 0, 1),
+                     _moved(train[8][..., ::-1], 1, 2)])  # the last one flipped, then cropped
     test[3] = np.clip(test[3].astype(int) + rng.integers(-2, 3, test[3].shape), 0, 255)  # and re-encoded
     found = {j: (i, t, c) for j, i, c, t in near_duplicates(test, train)}
     assert {j: f[:2] for j, f in found.items()} == {0: (3, "shifted 2 px down, 1 px left"), 1: (4, "shifted 3 px right"),
-                                                    3: (6, "shifted 1 px right")}
+                                                    3: (6, "shifted 1 px right"),
+                                                    4: (8, "mirrored left-right and shifted 1 px down, 2 px right")}
     assert found[0][2] == pytest.approx(1.0) and found[1][2] == pytest.approx(1.0) and 0.995 <= found[3][2] < 0.9999
 
     colour = rng.integers(0, 256, (50, 3, 8, 8)).repeat(4, 2).repeat(4, 3).astype(np.uint8)  # CIFAR's 3 × 32 × 32
@@ -318,11 +320,11 @@ def test_a_picture_shifted_by_a_few_pixels_before_the_split_is_a_near_duplicate_
         [(0, 7, "shifted 4 px up, 4 px right")]
     assert (largest_shift(28, 28), largest_shift(32, 32), largest_shift(16, 12), largest_shift(80, 80)) == (3, 4, 1, 0)
 
-    np.savez(tmp_path / "a.npz", x=train, y=np.arange(200) % 2, x_test=test[:2], y_test=np.arange(2) % 2)
+    np.savez(tmp_path / "a.npz", x=train, y=np.arange(200) % 2, x_test=test[[0, 1, 4]], y_test=np.arange(3) % 2)
     near = prepare(load_raw("arrays", {"path": str(tmp_path / "a.npz")}), val_fraction=0.1, test_fraction=0.1,
                    stratify=True, normalize="none", seed=0).summary["near_duplicates"]
-    assert near["test_in_train"] == 2 and near["transformed"] == {"shifted": 2} and near["largest_shift"] == 3
-    assert near_sentence(near).endswith("(shifted: 2), as copies augmented before the split would be.")
+    assert near["test_in_train"] == 3 and near["transformed"] == {"shifted": 3} and near["largest_shift"] == 3
+    assert near_sentence(near).endswith("(shifted: 3), as copies augmented before the split would be.")
 
 
 def test_a_text_posted_twice_with_other_spacing_or_case_is_a_near_duplicate(tmp_path):

@@ -162,7 +162,7 @@ def _near(s: Split, kind: str) -> dict:
     transformed: dict[str, int] = {}
     for *_, t in found:  # each mirroring or rotation apart, the shifts together
         if t:
-            t = SHIFTED if t.startswith(SHIFTED) else t
+            t = SHIFTED if SHIFTED in t else t
             transformed[t] = transformed.get(t, 0) + 1
     shift = {"largest_shift": largest_shift(*s.x_test.shape[-2:])} if kind == "image" else {}
     return {"kind": kind, "threshold": NEAR if kind == "image" else "the same words", "test_in_train": len(found),

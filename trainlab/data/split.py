@@ -396,9 +396,9 @@ def largest_shift(h: int, w: int) -> int:
     return min(MAX_SHIFT, min(h, w) // 8) if h * w <= SHOWN_PIXELS else 0
 
 
-def _shift_name(dy: int, dx: int) -> str:
+def _shift_name(dy: int, dx: int, mirrored: bool = False) -> str:
     moves = [f"{abs(d)} px {way[int(d > 0)]}" for d, way in ((dy, ("up", "down")), (dx, ("left", "right"))) if d]
-    return f"{SHIFTED} {', '.join(moves)}"
+    return f"{'mirrored left-right and ' if mirrored else ''}{SHIFTED} {', '.join(moves)}"
 
 
 def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR) -> list[tuple[int, int, float, str]]:
@@ -414,15 +414,21 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
     _search(best, test, train, {name: _average_hash(t(test)) for name, t in transforms.items()}, transforms,
             train, threshold)
     h, w = test.shape[-2:]
-    if m := largest_shift(h, w):  # found by the part every shift keeps, then compared where the two overlap
-        moves = {_shift_name(dy, dx): (dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx}
-        hashed = _window_hashes(test, [(m + dy, m + dx) for dy, dx in moves.values()], h - 2 * m, w - 2 * m)
-        views = {name: (lambda a, dy=dy, dx=dx: a[..., m + dy:h - m + dy, m + dx:w - m + dx])
+    m = largest_shift(h, w)
+    offsets = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx]
+    for mirrored in (False, True) if m else ():  # found by the part every shift keeps, compared where both overlap
+        seen = test[..., ::-1] if mirrored else test  # (a flip and a crop: the usual augmentation of a copy)
+        # the training image moved by (dy, dx) is the test image, or its mirror image (the copy, mirrored
+        # left-right, then moved by dy, -dx)
+        moves = {_shift_name(dy, -dx if mirrored else dx, mirrored): (dy, dx) for dy, dx in offsets}
+        hashed = _window_hashes(seen, [(m + dy, m + dx) for dy, dx in offsets], h - 2 * m, w - 2 * m)
+        views = {name: (lambda a, dy=dy, dx=dx, f=mirrored: (a[..., ::-1] if f else a)[..., m + dy:h - m + dy,
+                                                                                     m + dx:w - m + dx])
                  for name, (dy, dx) in moves.items()}
         shifted: dict[int, tuple[int, float, str, float]] = {}
         _search(shifted, test, train, dict(zip(views, hashed)), views, train[..., m:h - m, m:w - m], threshold)
         for j, (i, _, name, _) in shifted.items():
-            v = _overlap_correlation(test[j], train[i], *moves[name])
+            v = _overlap_correlation(seen[j], train[i], *moves[name])
             if v >= threshold and v - 1e-6 > best.get(j, (0, 0.0, "", -1.0))[3]:
                 best[j] = (i, v, name, v - 1e-6)
     return sorted((j, *f[:3]) for j, f in best.items())

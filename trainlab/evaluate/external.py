@@ -16,7 +16,6 @@ import numpy as np
 from ..core.errors import DataError, TrainlabError
 
 
-
 def _readers(run_recipe, spec, path: Path, label: str | None) -> list[dict]:
     """The [data] sections that may read `path` as the run read its data, to try in turn: the run's
     dataset with its path swapped; then, for images, a folder of class sub-folders at the run's size;
@@ -161,6 +160,8 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     from .robustness import bootstrap
 
     run_dir, path = Path(run_dir), Path(path).resolve()
+    if not path.exists():
+        raise DataError(f"{str(path)!r} does not exist: name a table, or a folder of images or of the run's files.")
     p = Predictor(run_dir)
     if not p.task.supervised or p.spec.target not in ("class", "real"):
         raise TrainlabError(f"evaluate scores classifiers and regressions on new labelled data; this run's task is "
@@ -203,7 +204,7 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
             result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
         if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:
             result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names)
-    name = name or re.sub(r"[^\w.-]+", "_", path.stem or path.name)
+    name = re.sub(r"[^\w.-]+", "_", name or path.stem or path.name)  # a file name in RUN/external/
     folder = run_dir / "external"
     folder.mkdir(exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
