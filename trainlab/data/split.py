@@ -414,21 +414,24 @@ def near_duplicates(test: np.ndarray, train: np.ndarray, threshold: float = NEAR
     _search(best, test, train, {name: _average_hash(t(test)) for name, t in transforms.items()}, transforms,
             train, threshold)
     h, w = test.shape[-2:]
-    m = largest_shift(h, w)
-    offsets = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx]
-    for mirrored in (False, True) if m else ():  # found by the part every shift keeps, compared where both overlap
-        seen = test[..., ::-1] if mirrored else test  # (a flip and a crop: the usual augmentation of a copy)
-        # the training image moved by (dy, dx) is the test image, or its mirror image (the copy, mirrored
-        # left-right, then moved by dy, -dx)
-        moves = {_shift_name(dy, -dx if mirrored else dx, mirrored): (dy, dx) for dy, dx in offsets}
-        hashed = _window_hashes(seen, [(m + dy, m + dx) for dy, dx in offsets], h - 2 * m, w - 2 * m)
-        views = {name: (lambda a, dy=dy, dx=dx, f=mirrored: (a[..., ::-1] if f else a)[..., m + dy:h - m + dy,
-                                                                                     m + dx:w - m + dx])
-                 for name, (dy, dx) in moves.items()}
+    if m := largest_shift(h, w):  # found by the part every shift keeps, then compared where the two overlap
+        offsets = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1) if dy or dx]
+        moves, hashes, views = {}, {}, {}
+        for mirrored in (False, True):  # as it is, and mirrored (a flip and a crop: the usual augmentation)
+            # the training image moved by (dy, dx) is the test image, or its mirror image: the training image
+            # mirrored left-right, then moved by (dy, -dx)
+            names = [_shift_name(dy, -dx if mirrored else dx, mirrored) for dy, dx in offsets]
+            hashes.update(zip(names, _window_hashes(test[..., ::-1] if mirrored else test,
+                                                    [(m + dy, m + dx) for dy, dx in offsets], h - 2 * m, w - 2 * m)))
+            for name, (dy, dx) in zip(names, offsets):
+                moves[name] = (dy, dx, mirrored)
+                views[name] = lambda a, dy=dy, dx=dx, f=mirrored: \
+                    (a[..., ::-1] if f else a)[..., m + dy:h - m + dy, m + dx:w - m + dx]
         shifted: dict[int, tuple[int, float, str, float]] = {}
-        _search(shifted, test, train, dict(zip(views, hashed)), views, train[..., m:h - m, m:w - m], threshold)
+        _search(shifted, test, train, hashes, views, train[..., m:h - m, m:w - m], threshold)
         for j, (i, _, name, _) in shifted.items():
-            v = _overlap_correlation(seen[j], train[i], *moves[name])
+            dy, dx, mirrored = moves[name]
+            v = _overlap_correlation(test[j][..., ::-1] if mirrored else test[j], train[i], dy, dx)
             if v >= threshold and v - 1e-6 > best.get(j, (0, 0.0, "", -1.0))[3]:
                 best[j] = (i, v, name, v - 1e-6)
     return sorted((j, *f[:3]) for j, f in best.items())
