@@ -90,6 +90,7 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     x, names = r.predictor.read_files([tmp_path / "p.csv"])  # new rows in the training table's shape
     assert x.shape == (569, 4) and names[0] == f"p.csv:2 (S{order[0]:04d})"  # named by their sample id
     assert r.predictor.ignored_columns == {str(tmp_path / "p.csv"): ["Unnamed: 0", "sample id", "site", "scanner"]}
+    assert r.predictor.labelled == [str(tmp_path / "p.csv")]  # its labels: trainlab evaluate would score them
     with open(tmp_path / "ids.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
     with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):

@@ -310,6 +310,9 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
                              f"{'are' if len(columns) > 1 else 'is'} not among the model's inputs: left out",
                              highlight=False)
         rows = _prediction_rows(names, p.predict(x, batch_size))
+        for f in p.labelled:
+            _console().print(f"{f} holds the label column {p.recipe['data']['label']!r}: trainlab evaluate {run_dir} "
+                             f"{f} scores the model on it, beside its test score", highlight=False)
     if out is not None:
         if out.suffix.lower() not in (".csv", ".json"):
             raise TrainlabError(f"--out must end in .csv or .json; received {str(out)!r}.")

@@ -68,7 +68,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
             cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
             calibration_fraction: float = 0.0, time_window: int = 0, find_near: bool = True) -> Prepared:
     """The split, normalised and described (sizes, class counts, duplicates, ...); `find_near`: also look for
-    near-identical test and training images and texts (1.5 s for 70,000 images), and check a test set not
+    near-identical test and training images and texts (2 s for 70,000 images), and check a test set not
     drawn at random for inputs that differ (data/shift.py): what the report says, which a run's export and
     explanations (they prepare its split again), a sweep trial or lr-find need not."""
     s = split(raw, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, seed=seed, limit=limit,

@@ -132,6 +132,7 @@ class Predictor:
         from ..data import sources
 
         self.ignored_columns = {}  # CSV file → its columns that are not inputs, left out
+        self.labelled = []  # CSV files that hold the label column: trainlab evaluate scores the model on them
         if self.tokenizer is not None:  # text runs predict the strings themselves
             return self.texts_to_array([str(p) for p in paths]), [str(p) for p in paths]
         if self.spec.kind == "image":
@@ -159,6 +160,8 @@ class Predictor:
             other = [c for c in header if c not in self.spec.input_columns and c not in self.not_inputs]
             if other:
                 self.ignored_columns[str(p)] = other
+            if self.recipe["data"].get("label") in header:
+                self.labelled.append(str(p))
         return np.concatenate(arrays), names
 
     def _row_ids(self, header: list[str], rows: list[list[str]]) -> list[str] | None:
