@@ -130,3 +130,7 @@ def test_the_cli_scores_a_bundled_set_s_run_on_a_csv_and_the_report_shows_it(tab
     assert "iris-b: 50 external samples" in proc.stdout and "50 of the 50 external samples are exact copies" in proc.stdout
     html = (run / "report.html").read_text()
     assert "External test sets: does it carry over?" in html and "iris-b: 50 samples" in html
+    said = cli_here("show", run, "--methods").stdout  # and the results paragraphs, for a paper
+    assert "External test: the best model was scored on data from elsewhere (trainlab evaluate). On iris-b (50 " \
+           "samples), read and preprocessed as the development data, accuracy was " in said
+    assert "50 of its samples were exact copies of development samples." in said

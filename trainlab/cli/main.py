@@ -224,9 +224,10 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (or a learnin
         raise CheckpointError(f"Run {str(run_dir)!r} has no results yet (status: {r.status}). "
                               f"If it was interrupted, continue it with: trainlab resume {run_dir}")
     if methods:
-        from ..report.methods import methods_text
+        from ..report.methods import external_results, methods_text
 
-        text = methods_text(r.recipe, r.metrics, json.loads((Path(run_dir) / "run.json").read_text()).get("env", {}))
+        text = methods_text(r.recipe, r.metrics, json.loads((Path(run_dir) / "run.json").read_text()).get("env", {}),
+                            external_results(run_dir))
         if text:
             print("\n\n".join(text))
             return

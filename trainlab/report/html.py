@@ -3,7 +3,6 @@ everything a reader needs to judge the run."""
 from __future__ import annotations
 
 import base64
-import json
 
 import numpy as np
 from pathlib import Path
@@ -14,7 +13,7 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import (baseline_verdict, duplicates_sentence, external_sentences, learned_nothing, methods_text,
+from .methods import (baseline_verdict, duplicates_sentence, external_results, learned_nothing, methods_text,
                       near_sentence, shift_sentence, shift_warns, small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,6 +21,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
     test, fit, spec = metrics["test"], metrics["fit"], metrics["spec"]
+    external = external_results(path)  # trainlab evaluate's
     task = metrics["task"]["name"]
     # the report's sections: by target for supervised tasks, a gallery of pictures for the others
     target = spec["target"] if task in ("classification", "regression", "seq2seq") else "unsupervised"
@@ -72,7 +72,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "figures": figures, "headline": headline, "baseline_cols": baseline_cols, "repeats": repeats,
         "data": metrics["data"], "recipe_toml": _recipe_toml(path, recipe), "run_name": path.name, "fmt": fmt,
         "interp": interp, "gallery": gallery, "task": task,
-        "methods": methods_text(recipe, metrics, env), "verdict": baseline_verdict(metrics),
+        "methods": methods_text(recipe, metrics, env, external), "verdict": baseline_verdict(metrics),
         "learned_nothing": learned_nothing(metrics),
         "small_test": small_test(metrics),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
@@ -84,17 +84,8 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "shift_sentence": shift_sentence(metrics["data"].get("shift") or {}),
         "shift_warns": shift_warns(metrics["data"].get("shift") or {}),
         "duplicates_sentence": duplicates_sentence(metrics["data"].get("duplicates") or {}),
-        "external": _external(path),
+        "external": external,
     }
-
-
-def _external(path: Path) -> list[dict]:
-    """The external test sets scored with trainlab evaluate (RUN/external/*.json), with their sentences."""
-    out = []
-    for f in sorted((path / "external").glob("*.json")):
-        e = {**json.loads(f.read_text()), "name": f.stem}
-        out.append({**e, "sentences": external_sentences(e)})
-    return out
 
 
 def _subgroup_tables(metrics: dict) -> list[dict]:

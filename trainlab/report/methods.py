@@ -57,9 +57,10 @@ def _where(fit: dict, env: dict) -> str:
     return f"{where} ({precision.get(fit.get('precision'), fit.get('precision'))}"
 
 
-def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
+def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
     """The Methods and Results paragraphs for a supervised or unsupervised run on data; none for a
-    GAN (judged by another network, not stopped by its validation loss) or a reinforcement-learning run."""
+    GAN (judged by another network, not stopped by its validation loss) or a reinforcement-learning run.
+    `external`: the run's external test sets (external_results), a paragraph of their own."""
     if metrics.get("kind") == "rl" or metrics["task"]["name"] == "gan":
         return []
     data, fit, spec, task = metrics["data"], metrics["fit"], metrics["spec"], metrics["task"]["name"]
@@ -201,7 +202,47 @@ def methods_text(recipe, metrics: dict, env: dict) -> list[str]:
         res += "".join(" " + sentence(name, by, metrics["subgroups"]["folds"])
                        for name, by in metrics["subgroups"]["by"].items())
     out.append(res)
+    if external:
+        out.append(_external_paragraph(external))
     return out
+
+
+def external_results(path) -> list[dict]:
+    """The external test sets a run was scored on with trainlab evaluate (RUN/external/*.json), each with its
+    name and its sentences."""
+    from pathlib import Path
+
+    out = []
+    for f in sorted((Path(path) / "external").glob("*.json")):
+        e = {**json.loads(f.read_text()), "name": f.stem}
+        out.append({**e, "sentences": external_sentences(e)})
+    return out
+
+
+def _external_paragraph(external: list[dict]) -> str:
+    """The Results paragraph of the external test sets: each one's headline score against the internal test
+    score, and whether its inputs differ."""
+    from . import pvalue
+
+    said = []
+    for e in external:
+        row = next((r for r in e["rows"] if r["test"]), None)
+        if row is None:
+            continue
+        lo, hi = row["external_interval"]
+        s = (f"On {e['name']} ({e['samples']:,} samples), read and preprocessed as the development data, "
+             f"{row['metric'].replace('_', ' ')} was {fmt(row['external'])} (95% bootstrap interval {fmt(lo)}-"
+             f"{fmt(hi)}) against {fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
+             f"{pvalue(row['test']['p_value'])})")
+        shift = e.get("shift") or {}
+        if "auc" in shift:
+            s += (f"; a linear classifier told its inputs from the development data's with ROC AUC {shift['auc']:.2f} "
+                  f"({pvalue(shift['p_value'])})")
+        if e.get("copies"):
+            s += f"; {e['copies']:,} of its samples were exact copies of development samples"
+        said.append(s + ".")
+    return ("External test: the best model was scored on data from elsewhere (trainlab evaluate). " + " ".join(said)) \
+        if said else ""
 
 
 def _own(recipe) -> str:

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from . import results_records, results_table
-from .methods import methods_text
+from .methods import external_results, methods_text
 
 FORMATS = ("pdf", "svg", "png")
 EXTENSION = {"image/png": "png", "image/svg+xml": "svg", "application/pdf": "pdf", "image/gif": "gif"}
@@ -41,7 +41,8 @@ def write_paper(path: Path, recipe, metrics: dict, env: dict, fmt: str = "pdf") 
         if metrics.get("subgroups"):
             written.append(_subgroups(out / "subgroups.csv", metrics))
         f = out / "methods.txt"
-        f.write_text("\n\n".join(methods_text(recipe, metrics, env)) + "\n", encoding="utf-8")
+        text = methods_text(recipe, metrics, env, external_results(path))
+        f.write_text("\n\n".join(text) + "\n", encoding="utf-8")
         written.append(f)
     return written
 
