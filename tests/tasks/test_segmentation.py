@@ -90,6 +90,8 @@ def test_object_matching_counts():
     pred[17:19, 17:19] = 3       # nothing there
     m = match_objects(true, pred)
     assert (m["tp"], m["fp"], m["fn"]) == (1, 2, 1) and m["mean_iou"] == pytest.approx(36 / 42)
+    gaps = match_objects(np.where(true == 2, 7, true), np.where(pred == 3, 9, pred))  # ids 1, 7 and 1, 2, 9
+    assert (gaps["true"], gaps["pred"], gaps["tp"], gaps["fp"], gaps["fn"]) == (2, 3, 1, 2, 1)
 
 
 def test_tiled_inference_has_no_seams():
@@ -143,3 +145,13 @@ def test_unet_learns_nuclei_and_beats_chance(tmp_path):
     prob, labels = tifffile.imread(tmp_path / "pred" / "new_probability.tif"), tifffile.imread(tmp_path / "pred" / "new_labels.tif")
     assert prob.shape == labels.shape == (90, 70) and prob.dtype == np.float32 and 0 <= prob.min() <= prob.max() <= 1
     assert labels.max() == len(np.unique(labels)) - 1  # instance ids 0..k
+    # trainlab evaluate RUN FOLDER: the generated nuclei's U-Net on images in S-BSST265's layout, at its threshold
+    from trainlab.evaluate.external import evaluate_external
+
+    ext = evaluate_external(run.path, write_sbsst265(tmp_path / "S-BSST265", n=6))
+    assert ext["samples"] == 6 and ext["metrics"]["threshold"] == t["threshold"] and ext["source"].startswith("S-BSST265")
+    assert ext["metrics"]["objects_true"] == 18 and len(ext["metrics"]["per_image"]) == 6
+    f1 = next(r for r in ext["rows"] if r["metric"] == "object_f1")
+    assert f1["external"] == ext["metrics"]["object_f1"] and f1["run"] == t["object_f1"]
+    lo, hi = f1["external_interval"]
+    assert lo <= f1["external"] <= hi and f1["test"]["p_value"] <= 1

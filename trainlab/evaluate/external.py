@@ -32,7 +32,10 @@ def _readers(run_recipe, spec, path: Path, label: str | None) -> list[dict]:
     out = []
     if "path" in DATASETS.get(data["name"]).params.model_fields:
         out.append({**data, "path": str(path)})
-    if spec.kind == "image" and path.is_dir() and data["name"] != "image_folder":
+    if spec.target == "mask":  # images and their masks: S-BSST265's layout, or images/ and masks/
+        out += [{**kept, "name": n, "path": str(path)} for n in ("sbsst265", "segmentation_folder")
+                if n != data["name"]]
+    elif spec.kind == "image" and path.is_dir() and data["name"] != "image_folder":
         out.append({**kept, "name": "image_folder", "path": str(path),
                     "size": int(spec.input_shape[-1]), "channels": int(spec.input_shape[0])})
     if spec.kind == "table" and not out:
@@ -88,6 +91,8 @@ def _table_inputs(raw, spec, path: Path) -> np.ndarray:
 def _labels(raw, spec, path: Path) -> np.ndarray:
     """The external labels as the run's class indices (matched by name), or its values."""
     y = _both(raw.y, raw.y_test)
+    if spec.target == "mask":
+        return y
     if spec.target != "class":
         return y.astype(np.float32)
     index = {_key(c): i for i, c in enumerate(spec.class_names)}  # "T-shirt/top" is the folder T-shirt_top
@@ -116,6 +121,8 @@ def _inputs(raw, p, path: Path) -> np.ndarray:
     x = _both(raw.x, raw.x_test)
     if p.tokenizer is not None:
         return p.texts_to_array(list(x), str(path))
+    if p.spec.target == "mask":  # a segmentation network takes images of any size (its reader checked them)
+        return x.astype(np.float32)
     return p.check_array(x, str(path))
 
 
@@ -131,6 +138,28 @@ def _copies(mine, external: np.ndarray) -> int:
         x, external = x.astype(np.float32), external.astype(np.float32)
     seen = set(sample_hashes(x))
     return sum(h in seen for h in sample_hashes(external))
+
+
+def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dict]:
+    """(the task's test metrics of the external samples with their bootstrap intervals, the class counts)."""
+    import torch
+
+    from .robustness import bootstrap
+
+    if p.spec.target == "mask":  # at the run's threshold, as predict segments; intervals over the images
+        from ..tasks.segmentation import image_bootstrap
+
+        got = p.task.test(p.model, torch.as_tensor(p.preprocess(x)), torch.as_tensor(y[:, None], dtype=torch.float32),
+                          batch_size, choose=False)
+        return {**got, "bootstrap": image_bootstrap(got["per_image"])}, {}
+    out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
+    if p.spec.target == "real":
+        got = p.task.test_metrics(out, torch.as_tensor(p.normalizer.apply_target(y)))
+        return {**got, "bootstrap": bootstrap(y.reshape(len(y), -1), p.task.predict(out).numpy().reshape(len(y), -1))}, {}
+    got = p.task.test_metrics(out, torch.as_tensor(y))
+    got["bootstrap"] = bootstrap(y, p.task.predict(out).numpy(), p.spec.num_classes)
+    counts = np.bincount(y, minlength=p.spec.num_classes).tolist()
+    return got, {"counts": dict(zip(map(str, p.spec.class_names), counts))}
 
 
 def _difference(own: float, own_ci, ext: float, ext_ci) -> dict | None:
@@ -150,41 +179,31 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     """Score the run's best model on the labelled data at `path` (read with the run's dataset, its path
     swapped; `overrides` as --set; `label`: the label column of a table). Written to
     RUN/external/NAME.json (NAME: the data's file or folder name); the run's report shows it."""
-    import torch
-
     from ..core.config import load_recipe
     from ..data.prepare import load_raw
     from ..data import shift
     from ..report import headline_keys, lower_is_better
     from ..serve.predictor import Predictor
-    from .robustness import bootstrap
 
     run_dir, path = Path(run_dir), Path(path).resolve()
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist: name a table, or a folder of images or of the run's files.")
     p = Predictor(run_dir)
-    if not p.task.supervised or p.spec.target not in ("class", "real"):
-        raise TrainlabError(f"evaluate scores classifiers and regressions on new labelled data; this run's task is "
-                            f"{p.task.name!r}.")
+    if p.spec.target not in ("class", "real", "mask"):
+        raise TrainlabError(f"evaluate scores classifiers, regressions and segmentations on new labelled data; this "
+                            f"run's task is {p.task.name!r}.")
     metrics = p.metrics
     if not metrics.get("test"):
         raise TrainlabError(f"Run {str(run_dir)!r} has no test results yet; evaluate a finished run.")
     run_recipe = load_recipe(run_dir / "recipe.toml")
     raw = _read(run_recipe, p.spec, path, label, list(overrides))
     x, y = _inputs(raw, p, path), _labels(raw, p.spec, path)
-    out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
-    if p.spec.target == "class":
-        got = p.task.test_metrics(out, torch.as_tensor(y))
-        pred = p.task.predict(out).numpy()
-        got["bootstrap"] = bootstrap(y, pred, p.spec.num_classes)
-        present = np.bincount(y, minlength=p.spec.num_classes)
-        classes = {"counts": dict(zip(map(str, p.spec.class_names), present.tolist()))}
-    else:
-        got = p.task.test_metrics(out, torch.as_tensor(p.normalizer.apply_target(y)))
-        pred = p.task.predict(out).numpy().reshape(len(y), -1)
-        got["bootstrap"] = bootstrap(y.reshape(len(y), -1), pred)
-        classes = {}
     own, own_boot = metrics["test"], metrics["test"].get("bootstrap") or {}
+    got, classes = _scores(p, x, y, batch_size)
+    if p.spec.target == "mask":  # intervals over the images, the run's own test images too
+        from ..tasks.segmentation import image_bootstrap
+
+        own_boot = image_bootstrap(own["per_image"])
     rows = []
     for k in headline_keys(metrics):
         if k in got and k in own and isinstance(got[k], (int, float)):

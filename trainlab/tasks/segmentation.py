@@ -44,8 +44,21 @@ def weight_map(labels: np.ndarray, w0: float, sigma: float, class_weights: tuple
 
 # --- objects ---
 
+def _consecutive(labels: np.ndarray) -> np.ndarray:
+    """Instance ids renumbered 1..k in order (0 stays background): a mask whose ids have gaps (1, 2, 7, as
+    annotation tools leave them after deleting objects) holds k objects, not its largest id."""
+    seen = np.bincount(labels.ravel()) > 0  # (a count, not a sort: this runs for every image at every threshold)
+    seen[0] = False
+    if seen.sum() == len(seen) - 1:
+        return labels
+    lut = np.zeros(len(seen), labels.dtype)
+    lut[seen] = np.arange(1, seen.sum() + 1)
+    return lut[labels]
+
+
 def match_objects(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict:
     """Greedy one-to-one matching of predicted to true instances by IoU (≥ iou counts as found)."""
+    true, pred = _consecutive(true), _consecutive(pred)
     nt, np_ = int(true.max(initial=0)), int(pred.max(initial=0))
     out = {"true": nt, "pred": np_, "tp": 0, "fp": np_, "fn": nt, "mean_iou": 0.0}
     if nt == 0 or np_ == 0:
@@ -102,6 +115,18 @@ def pixel_scores(c: dict) -> dict:
     return {"dice": 2 * tp / max(2 * tp + fp + fn, 1), "iou": tp / max(tp + fp + fn, 1),
             "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
             "pixel_accuracy": (tp + tn) / max(tp + fp + fn + tn, 1)}
+
+
+def image_bootstrap(rows: list[dict], resamples: int = 1000, seed: int = 0) -> dict:
+    """95% intervals of the object scores and the count error over `resamples` bootstrap resamples of the
+    images (their per-image rows): how much they depend on which images were drawn."""
+    from ..evaluate.robustness import _interval
+
+    a = np.array([[r["tp"], r["fp"], r["fn"], abs(r["pred"] - r["true"])] for r in rows], float)
+    s = a[np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))].sum(1)
+    p, r = s[:, 0] / np.maximum(s[:, 0] + s[:, 1], 1), s[:, 0] / np.maximum(s[:, 0] + s[:, 2], 1)
+    return {"resamples": resamples, "samples": len(a), "object_f1": _interval(2 * p * r / np.maximum(p + r, 1e-12)),
+            "object_precision": _interval(p), "object_recall": _interval(r), "count_error": _interval(s[:, 3] / len(a))}
 
 
 def object_scores(rows: list[dict]) -> dict:
@@ -264,8 +289,10 @@ class Segmentation(Task):
             mask &= valid
         return instances(mask, self.min_size, self.split_touching)
 
-    def test(self, model, x, y, batch_size) -> dict:
-        self.threshold, val_score = self._choose_threshold(model, x.device)
+    def test(self, model, x, y, batch_size, choose: bool = True) -> dict:
+        """The test metrics, at the threshold chosen on the validation split (`choose`), or at the one the
+        task holds (an external test set: the run's own)."""
+        self.threshold, val_score = self._choose_threshold(model, x.device) if choose else (self.threshold, None)
         prob = torch.sigmoid(self.logits(model, x)[:, 0]).cpu().numpy()
         labels, image = y[:, 0].cpu().numpy().astype(np.int32), x[:, 0].float().cpu().numpy()
         valid, true = labels >= 0, labels > 0
