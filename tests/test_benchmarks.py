@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, needs_fashion
 
 
 def _bench(*args) -> dict:
@@ -35,3 +35,10 @@ def test_tta_gain_reads_a_finished_run(image_run):
     assert r["accuracy"] == pytest.approx(image_run.metrics["test"]["accuracy"], abs=1e-6)  # that run tested without
     assert 0 <= r["accuracy_flip_tta"] <= 1 and r["gain_points"] == pytest.approx(
         100 * (r["accuracy_flip_tta"] - r["accuracy"]), abs=0.01)
+
+
+@needs_fashion
+def test_near_duplicates_finds_the_planted_copies_on_fashion_mnist():
+    r = _bench(REPO / "benchmarks" / "near_duplicates.py", "--planted", "5")
+    assert r["real_pairs"] == 16 and r["planted_each"] == 5
+    assert r["planted_shifted_found"] == r["planted_mirrored_shifted_found"] == 5
