@@ -380,7 +380,7 @@ def _write_rows(out: Path, rows: list[dict]) -> None:
 
 
 @app.command()
-def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification or regression run."),
+def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification, regression or segmentation run."),
              data: Path = typer.Argument(..., help="Labelled data from elsewhere, in the layout the run read (a table, "
                                                    "a folder of class sub-folders, an IDX or CIFAR folder, ...)."),
              label: Optional[str] = typer.Option(None, help="A table's label column, when it is not the run's."),

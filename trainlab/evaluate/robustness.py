@@ -65,14 +65,15 @@ def bootstrap(true: np.ndarray, pred: np.ndarray, num_classes: int = 0, resample
             rows.append(np.stack([r2, np.sqrt((err ** 2).mean((1, 2))), np.abs(err).mean((1, 2))], 1))
     values = np.concatenate(rows)
     names = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "cohen_kappa") if num_classes else ("r2", "rmse", "mae")
-    out = {name: _interval(values[:, j]) for j, name in enumerate(names)}
+    out = {name: percentile_interval(values[:, j]) for j, name in enumerate(names)}
     if extra:
         values = np.concatenate(more)
-        out.update({name: _interval(values[:, j]) for j, name in enumerate(extra) if np.isfinite(values[:, j]).any()})
+        out.update({name: percentile_interval(values[:, j]) for j, name in enumerate(extra)
+                    if np.isfinite(values[:, j]).any()})
     return {"resamples": resamples, "samples": n, **out}
 
 
-def _interval(values: np.ndarray) -> list[float]:
+def percentile_interval(values: np.ndarray) -> list[float]:
     """The 95% percentile interval of the resamples' defined values (NaN, NaN when none is)."""
     values = values[np.isfinite(values)]
     return np.percentile(values, [2.5, 97.5]).tolist() if len(values) else [float("nan")] * 2

@@ -120,13 +120,15 @@ def pixel_scores(c: dict) -> dict:
 def image_bootstrap(rows: list[dict], resamples: int = 1000, seed: int = 0) -> dict:
     """95% intervals of the object scores and the count error over `resamples` bootstrap resamples of the
     images (their per-image rows): how much they depend on which images were drawn."""
-    from ..evaluate.robustness import _interval
+    from ..evaluate.robustness import percentile_interval
 
     a = np.array([[r["tp"], r["fp"], r["fn"], abs(r["pred"] - r["true"])] for r in rows], float)
     s = a[np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))].sum(1)
     p, r = s[:, 0] / np.maximum(s[:, 0] + s[:, 1], 1), s[:, 0] / np.maximum(s[:, 0] + s[:, 2], 1)
-    return {"resamples": resamples, "samples": len(a), "object_f1": _interval(2 * p * r / np.maximum(p + r, 1e-12)),
-            "object_precision": _interval(p), "object_recall": _interval(r), "count_error": _interval(s[:, 3] / len(a))}
+    return {"resamples": resamples, "samples": len(a),
+            "object_f1": percentile_interval(2 * p * r / np.maximum(p + r, 1e-12)),
+            "object_precision": percentile_interval(p), "object_recall": percentile_interval(r),
+            "count_error": percentile_interval(s[:, 3] / len(a))}
 
 
 def object_scores(rows: list[dict]) -> dict:
