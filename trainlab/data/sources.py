@@ -597,8 +597,10 @@ def grey_percentiles(a: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.
 
 
 def instance_labels(a: np.ndarray, name: str) -> np.ndarray:
-    """An instance mask → int32 labels (0 background, 1..k objects). Integer masks keep their ids; an
-    RGB(A)-coded mask gets one id per colour and connected piece (black or transparent is background)."""
+    """An instance mask → int32 labels (0 background, 1..k objects). Integer masks keep the order of their
+    ids, renumbered 1..k: ids with gaps (1, 2, 7, as annotation tools leave them after deleting objects) are
+    k objects, not as many as the largest id. An RGB(A)-coded mask gets one id per colour and connected
+    piece (black or transparent is background)."""
     from scipy import ndimage
 
     if a.ndim == 2:
@@ -606,7 +608,12 @@ def instance_labels(a: np.ndarray, name: str) -> np.ndarray:
             raise DataError(f"Mask {name!r} holds non-integer values; expected instance ids (0 = background).")
         if a.min() < 0:
             raise DataError(f"Mask {name!r} holds negative ids; expected 0 for background and 1..k for objects.")
-        return a.astype(np.int32)
+        a = a.astype(np.int32)
+        seen = np.bincount(a.ravel()) > 0
+        seen[0] = False
+        lut = np.zeros(len(seen), np.int32)
+        lut[seen] = np.arange(1, seen.sum() + 1)
+        return lut[a]
     rgb = a[..., :3].astype(np.int64)
     fg = rgb.any(-1) & ((a[..., 3] > 0) if a.shape[-1] == 4 else True)
     code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]

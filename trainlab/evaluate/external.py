@@ -75,8 +75,8 @@ def _table_inputs(raw, spec, path: Path) -> np.ndarray:
             column, _, value = n.partition("=")
             rows = int((x_in[:, have[n]] > 0).sum())
             if column in cats:
-                raise DataError(f"{str(path)!r} column {column!r}: {value!r} ({rows} row{'s' * (rows != 1)}) is not one of the categories "
-                                f"seen in training ({', '.join(map(repr, cats[column]))}).")
+                raise DataError(f"{str(path)!r} column {column!r}: {value!r} ({rows} row{'s' * (rows != 1)}) is not "
+                                f"one of the categories seen in training ({', '.join(map(repr, cats[column]))}).")
             raise DataError(f"{str(path)!r} has column {n!r}, which the run did not learn from (its inputs: "
                             f"{', '.join(spec.input_columns)}); leave it out with --set data.features=[...].")
     x = np.zeros((len(x_in), len(spec.feature_names)), np.float32)
@@ -155,7 +155,8 @@ def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dic
     out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
     if p.spec.target == "real":
         got = p.task.test_metrics(out, torch.as_tensor(p.normalizer.apply_target(y)))
-        return {**got, "bootstrap": bootstrap(y.reshape(len(y), -1), p.task.predict(out).numpy().reshape(len(y), -1))}, {}
+        pred = p.task.predict(out).numpy().reshape(len(y), -1)
+        return {**got, "bootstrap": bootstrap(y.reshape(len(y), -1), pred)}, {}
     got = p.task.test_metrics(out, torch.as_tensor(y))
     got["bootstrap"] = bootstrap(y, p.task.predict(out).numpy(), p.spec.num_classes)
     counts = np.bincount(y, minlength=p.spec.num_classes).tolist()

@@ -44,21 +44,9 @@ def weight_map(labels: np.ndarray, w0: float, sigma: float, class_weights: tuple
 
 # --- objects ---
 
-def _consecutive(labels: np.ndarray) -> np.ndarray:
-    """Instance ids renumbered 1..k in order (0 stays background): a mask whose ids have gaps (1, 2, 7, as
-    annotation tools leave them after deleting objects) holds k objects, not its largest id."""
-    seen = np.bincount(labels.ravel()) > 0  # (a count, not a sort: this runs for every image at every threshold)
-    seen[0] = False
-    if seen.sum() == len(seen) - 1:
-        return labels
-    lut = np.zeros(len(seen), labels.dtype)
-    lut[seen] = np.arange(1, seen.sum() + 1)
-    return lut[labels]
-
-
 def match_objects(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict:
-    """Greedy one-to-one matching of predicted to true instances by IoU (≥ iou counts as found)."""
-    true, pred = _consecutive(true), _consecutive(pred)
+    """Greedy one-to-one matching of predicted to true instances (ids 1..k, as the readers and
+    `instances` give them) by IoU (≥ iou counts as found)."""
     nt, np_ = int(true.max(initial=0)), int(pred.max(initial=0))
     out = {"true": nt, "pred": np_, "tp": 0, "fp": np_, "fn": nt, "mean_iou": 0.0}
     if nt == 0 or np_ == 0:
