@@ -394,7 +394,6 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
     from rich.table import Table
 
     from ..evaluate.external import evaluate_external
-    from ..procedure import load_run
     from ..report.methods import external_sentences
 
     r = evaluate_external(run_dir, data, label, set_ or [], name)
@@ -411,14 +410,15 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
     _console().print(table)
     for sentence, warn in external_sentences(r):
         _console().print(f"[yellow]{sentence}" if warn else sentence, highlight=False)
-    run = load_run(run_dir)
-    if (run.path / "report.html").is_file():
+    report = run_dir / "report.html"
+    if report.is_file():  # written again, with its section on the external sets
+        from ..procedure import load_run
         from ..report.html import write_report
 
+        run = load_run(run_dir)
         write_report(run.path, run.recipe, run.metrics, json.loads((run.path / "run.json").read_text()).get("env", {}))
-    _console().print(f"kept in {run.path / 'external' / (r['name'] + '.json')}" +
-                     (f" · report: {run.path / 'report.html'}" if (run.path / "report.html").is_file() else ""),
-                     highlight=False)
+    _console().print(f"kept in {run_dir / 'external' / (r['name'] + '.json')}" +
+                     (f" · report: {report}" if report.is_file() else ""), highlight=False)
 
 
 @app.command()

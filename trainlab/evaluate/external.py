@@ -131,13 +131,15 @@ def _copies(mine, external: np.ndarray) -> int:
     the model saw it, or was chosen or scored on it)."""
     from ..data.split import sample_hashes
 
-    x = _both(mine.x, mine.x_test)
-    if x.shape[1:] != external.shape[1:]:
+    if mine.x.shape[1:] != external.shape[1:]:
         return 0
-    if x.dtype != object:  # the same pixels or cells, whatever their type
-        x, external = x.astype(np.float32), external.astype(np.float32)
-    seen = set(sample_hashes(x))
-    return sum(h in seen for h in sample_hashes(external))
+    same = np.ones(len(external), bool)
+    if external.dtype != mine.x.dtype:  # compared in the run's type (uint8 pixels): a value that does not
+        back = external.astype(mine.x.dtype)  # survive the cast is no copy
+        same = (back == external).reshape(len(external), -1).all(1)
+        external = back
+    seen = {h for part in (mine.x, mine.x_test) if part is not None for h in sample_hashes(part)}
+    return sum(h in seen for h, ok in zip(sample_hashes(external), same) if ok)
 
 
 def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dict]:

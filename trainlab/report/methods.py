@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from ..core.registry import named
 from ..evaluate.baselines import TRIVIAL, compared_on
@@ -210,8 +211,6 @@ def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) ->
 def external_results(path) -> list[dict]:
     """The external test sets a run was scored on with trainlab evaluate (RUN/external/*.json), each with its
     name and its sentences."""
-    from pathlib import Path
-
     out = []
     for f in sorted((Path(path) / "external").glob("*.json")):
         e = {**json.loads(f.read_text()), "name": f.stem}
@@ -226,7 +225,7 @@ def _external_paragraph(external: list[dict]) -> str:
 
     said = []
     for e in external:
-        row = next((r for r in e["rows"] if r["test"]), None)
+        row = _headline_row(e)
         if row is None:
             continue
         lo, hi = row["external_interval"]
@@ -283,13 +282,18 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
        "groups": "groups the training split does not hold"}  # how a test set not drawn at random was chosen
 
 
+def _headline_row(result: dict) -> dict | None:
+    """An external test set's first headline metric that both sides have an interval of (the one it is said by)."""
+    return next((r for r in result["rows"] if r["test"]), None)
+
+
 def external_sentences(result: dict) -> list[tuple[str, bool]]:
     """An external test set's results (evaluate/external.py) in words, each with whether it warns: the
     headline metric against the run's own test score, and whether the external data differ."""
     from . import pvalue
 
     out = []
-    row = next((r for r in result["rows"] if r["test"]), None)
+    row = _headline_row(result)
     if row:
         t, key = row["test"], row["metric"].replace("_", " ")
         lo, hi = row["external_interval"]

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 from . import results_records, results_table
-from .methods import external_results, methods_text
 
 FORMATS = ("pdf", "svg", "png")
 EXTENSION = {"image/png": "png", "image/svg+xml": "svg", "application/pdf": "pdf", "image/gif": "gif"}
@@ -41,8 +40,7 @@ def write_paper(path: Path, recipe, metrics: dict, env: dict, fmt: str = "pdf") 
         if metrics.get("subgroups"):
             written.append(_subgroups(out / "subgroups.csv", metrics))
         f = out / "methods.txt"
-        text = methods_text(recipe, metrics, env, external_results(path))
-        f.write_text("\n\n".join(text) + "\n", encoding="utf-8")
+        f.write_text("\n\n".join(ctx["methods"]) + "\n", encoding="utf-8")  # as the report has them
         written.append(f)
     return written
 
