@@ -16,10 +16,10 @@ def _needs(name):
 # recipes whose short form needs more than SHORT: the GAN's judge classifier trains in a few steps too
 EXTRA = {"gan.toml": ['task.judge_set=["train.max_steps=20", "data.limit=3000", "report.html=false"]',
                       "task.samples=500", "task.val_samples=300"],
-         "fast-fashion.toml": ["train.batch_size=64", "train.max_steps=20"],
+         "fast-fashion.toml": ["train.batch_size=64", "train.max_steps=20", "data.limit=500"],
          "sentiment-minilm.toml": ["data.n=400", "train.max_steps=8"],
          # the heavy image models: smaller batches, the same code path (the suite stays well under 15 minutes)
-         **{name: ["train.batch_size=32", "data.limit=1000"] for name in ("vit-fashion.toml", "resnet-fashion.toml",
+         **{name: ["train.batch_size=32", "data.limit=500"] for name in ("vit-fashion.toml", "resnet-fashion.toml",
                                                                           "tp2-model3.toml")}}
 
 SHORT_RL = ["agent.steps=3000", "agent.n_envs=16", "agent.learning_starts=500", "agent.eval_every=1500",
