@@ -1,5 +1,7 @@
 """A test set not drawn at random from the data (official, latest, other groups) is checked for inputs that
 differ from the training ones: a classifier that tells the two apart, and for tables each column's test."""
+import re
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
@@ -111,3 +113,60 @@ def test_an_official_test_set_whose_classes_come_in_other_proportions_is_said_to
     assert not same["differ"] and same["p_value"] > 0.05
     assert shift_sentence({"why": "official", "classes": c}).startswith(
         "The classes of the test set (the dataset's official test set) come in other proportions")  # texts: no inputs
+
+
+def test_reviews_whose_test_set_uses_adjectives_training_never_saw_are_said_to_differ_and_random_halves_not():
+    from trainlab.data.datasets import sentiment_demo
+    from trainlab.data.prepare import prepare
+    from trainlab.report.methods import shift_sentence, shift_warns
+
+    raw = sentiment_demo(n=1500, unseen_words=True)
+    s = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="none", seed=0).summary["shift"]
+    top = s["words"][0]
+    assert s["differ"] and s["auc"] > 0.9 and top["train_share"] == 0.0 and top["test_share"] > 0.05
+    assert top["feature"] not in re.findall(r"\w+", " ".join(raw.x).lower())  # a word training never uses
+    assert s["words_per_text"]["train_mean"] == pytest.approx(s["words_per_text"]["test_mean"], rel=0.2)
+    said = shift_sentence(s)
+    assert shift_warns(s) and said.startswith("The test inputs (the dataset's official test set) differ") and \
+        f"'{top['feature']}' (0.0% of the texts in training, " in said
+    alike = shift.check(raw.x[:1200], raw.x[1200:], "text", "official")
+    assert not alike["differ"] and abs(alike["auc"] - 0.5) < 0.07
+    assert all(w["p_holm"] > 0.01 for w in alike["words"])
+
+
+def test_regression_targets_from_another_distribution_are_said_to_differ():
+    from sklearn.datasets import load_diabetes
+
+    from trainlab.report.methods import shift_sentence, shift_warns
+
+    d = load_diabetes()
+    heavy = np.argsort(d.data[:, 2])  # by body mass index: the heaviest patients tested
+    t = shift.targets(d.target[heavy[:350]], d.target[heavy[350:]])
+    m = t["most_changed"]
+    assert t["differ"] and m["feature"] == "the target" and m["test_mean"] > m["train_mean"] + 50
+    said = shift_sentence({"why": "time", "targets": t})
+    assert shift_warns({"targets": t}) and said.startswith("The test set's targets come from another distribution "
+                                                           "than in training (Kolmogorov-Smirnov D 0.") and "R²" in said
+    order = np.random.default_rng(0).permutation(len(d.target))
+    same = shift.targets(d.target[order[:350]], d.target[order[350:]])
+    assert not same["differ"] and same["p_value"] > 0.05 and shift_sentence({"why": "time", "targets": same}) == ""
+    two = shift.targets(np.c_[d.target, d.data[:, 2]][heavy[:350]], np.c_[d.target, d.data[:, 2]][heavy[350:]],
+                        ["progression", "bmi"])
+    assert two["most_changed"]["feature"] == "bmi" and two["most_changed"]["ks"] == 1.0  # (each test one is heavier)
+
+
+def test_a_regression_split_in_time_order_has_its_targets_checked(tmp_path):
+    import csv
+
+    from sklearn.datasets import load_diabetes
+
+    from trainlab.data.prepare import load_raw, prepare
+
+    d = load_diabetes()
+    visit = np.argsort(np.argsort(d.data[:, 2]))  # the heaviest patients came last
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["visit", *d.feature_names, "progression"], *np.c_[visit, d.data, d.target]])
+    raw = load_raw("table", {"path": str(tmp_path / "d.csv"), "label": "progression", "time": "visit"})
+    s = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=False, normalize="standard", seed=0).summary["shift"]
+    assert s["why"] == "time" and s["differ"] and s["targets"]["differ"]
+    assert s["targets"]["most_changed"]["test_mean"] > s["targets"]["most_changed"]["train_mean"] + 30

@@ -134,3 +134,47 @@ def test_the_cli_scores_a_bundled_set_s_run_on_a_csv_and_the_report_shows_it(tab
     assert "External test: the best model was scored on data from elsewhere (trainlab evaluate). On iris-b (50 " \
            "samples), read and preprocessed as the development data, accuracy was " in said
     assert "50 of its samples were exact copies of development samples." in said
+
+
+def test_reviews_from_elsewhere_with_other_words_and_patients_with_other_targets_are_said_to_differ(tmp_path):
+    """The shift check reads texts (which words, how long) and a regression's targets too: reviews that
+    use adjectives the run never read differ, and a regression's external targets from another range
+    are said to, with what that does to R²."""
+    import trainlab
+    from trainlab.core.config import parse_recipe
+    from trainlab.data.datasets import sentiment_demo
+    from trainlab.report.methods import external_sentences
+    from tests.conftest import recipe_dict
+
+    def write(path, header, rows):
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+        return path
+
+    raw = sentiment_demo(n=500, unseen_words=True)
+    labels = np.array(raw.class_names)
+    mine = write(tmp_path / "mine.csv", ["text", "label"], zip(raw.x, labels[raw.y]))
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "text_table", "path": str(mine), "max_len": 24},
+                                              model={"name": "rnn", "cell": "gru", "embed": 16, "hidden": 16},
+                                              train={"epochs": 2, "batch_size": 32})), runs_dir=tmp_path, progress=False)
+    unseen = evaluate_external(r.path, write(tmp_path / "unseen.csv", ["text", "label"],
+                                             zip(raw.x_test, labels[raw.y_test])))
+    s = unseen["shift"]
+    assert unseen["samples"] == len(raw.x_test) and s["differ"] and s["words"][0]["train_share"] == 0.0
+    assert not s["classes"]["differ"]
+    said = external_sentences({**unseen, "name": "unseen"})
+    assert any(t.startswith("The external inputs differ from the run's inputs: a linear classifier") and
+               "of the texts in the run's data, " in t and warn for t, warn in said)
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=400), rng.normal(size=400)
+    table = write(tmp_path / "t.csv", ["a", "b", "y"], zip(a, b, 3 * a + b + rng.normal(0, 0.1, 400)))
+    r = trainlab.run(parse_recipe(recipe_dict(data={"name": "table", "path": str(table), "label": "y"},
+                                              train={"epochs": 20})), runs_dir=tmp_path, progress=False)
+    far = evaluate_external(r.path, write(tmp_path / "far.csv", ["a", "b", "y"], zip(a[:200] + 2, b[:200], 3 * a[:200]
+                                                                                      + 6 + b[:200])))
+    t = far["shift"]["targets"]
+    assert t["differ"] and t["most_changed"]["test_mean"] > t["most_changed"]["train_mean"] + 5
+    said = " ".join(s for s, _ in external_sentences({**far, "name": "far"}))
+    assert "The external set's targets come from another distribution than in the run's data (Kolmogorov-Smirnov D" \
+           in said and "compare the absolute errors too" in said

@@ -170,9 +170,9 @@ def _near(s: Split, kind: str) -> dict:
 
 
 def _shift(raw: RawData, s: Split) -> dict | None:
-    """Whether the test inputs (images, tables) and classes differ from the training ones (data/shift.py),
-    for a test set not drawn at random from the data: the official one, the latest samples, or other
-    groups (each group then one unit of the check)."""
+    """Whether the test inputs (images, tables, texts), classes or targets differ from the training ones
+    (data/shift.py), for a test set not drawn at random from the data: the official one, the latest
+    samples, or other groups (each group then one unit of the check)."""
     why = "official" if s.official_test else "time" if s.periods is not None else "groups" if s.groups is not None \
         else None
     if why is None or not len(s.x_train) or not len(s.x_test):
@@ -180,11 +180,13 @@ def _shift(raw: RawData, s: Split) -> dict | None:
     from . import shift
 
     out = {"why": why}
-    if raw.kind in ("image", "table"):
+    if raw.kind in ("image", "table", "text"):
         out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
                           None if s.groups is None else (s.groups[0], s.groups[2]))
     if raw.target == "class" and why != "groups":  # and its classes, in the same proportions? (a group's samples
         out["classes"] = shift.classes(s.y_train, s.y_test, raw.class_names)  # are not independent draws)
+    if raw.target == "real" and why != "groups":  # its targets, from the same distribution?
+        out["targets"] = shift.targets(s.y_train, s.y_test)
     return out if len(out) > 1 else None
 
 

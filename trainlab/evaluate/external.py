@@ -222,10 +222,14 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
         result["shift"] = {"unavailable": str(err)}
     else:
         result["copies"] = _copies(mine, x if p.tokenizer is None else _both(raw.x, raw.x_test))
-        if p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
+        if p.spec.kind == "text":
+            result["shift"] = shift.check(mine.x, _both(raw.x, raw.x_test), "text", "external")
+        elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
             result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
         if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:
             result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names)
+        if p.spec.target == "real":
+            result.setdefault("shift", {"why": "external"})["targets"] = shift.targets(mine.y, y)
     name = re.sub(r"[^\w.-]+", "_", name or path.stem or path.name)  # a file name in RUN/external/
     folder = run_dir / "external"
     folder.mkdir(exist_ok=True)

@@ -323,14 +323,15 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
 
 
 def shift_warns(shift: dict) -> bool:
-    """Whether the test set's inputs or classes differ from the training split's (the CLI says so)."""
-    return bool(shift.get("differ") or (shift.get("classes") or {}).get("differ"))
+    """Whether the test set's inputs, classes or targets differ from the training split's (the CLI says so)."""
+    return bool(shift.get("differ") or (shift.get("classes") or {}).get("differ")
+                or (shift.get("targets") or {}).get("differ"))
 
 
 def shift_sentence(shift: dict) -> str:
-    """Whether the test inputs and classes differ from the training ones (data/shift.py), in words (CLI,
-    report, methods); "" when neither could be checked. An external set (trainlab evaluate) is compared
-    with all the data the run read."""
+    """Whether the test inputs, classes and targets differ from the training ones (data/shift.py), in words
+    (CLI, report, methods); "" when none could be checked. An external set (trainlab evaluate) is
+    compared with all the data the run read."""
     from . import pvalue
 
     external = shift.get("why") == "external"
@@ -340,28 +341,45 @@ def shift_sentence(shift: dict) -> str:
     classes = (f"{chr(967)}² test on the class counts, {pvalue(cls['p_value'])}): {m['class']} makes "
                f"{m['train_share']:.1%} of {w['train_split']} and {m['test_share']:.1%} of {w['test_set']}, which "
                "weighs each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
-    if "auc" not in shift:  # texts, or too few samples: the classes alone
-        return f"The classes of {w['test_set']}{w['which']} come in other proportions than in {w['trained']} " \
-            f"({classes}" if classes else ""
-    classes = f" {w['test_sets']} classes come in other proportions than in {w['trained']} ({classes}" \
-        if classes else ""
+    tg = shift.get("targets") or {}
+    t = tg.get("most_changed") or {}
+    targets = (f" {w['test_sets']} targets come from another distribution than in {w['trained']} (Kolmogorov-Smirnov "
+               f"D {t['ks']:.2f}, {pvalue(tg['p_value'])}): {t['feature']} has mean {t['train_mean']:.4g} in "
+               f"{w['train']} and {t['test_mean']:.4g} in {w['in_test']}, standard deviation {t['train_std']:.4g} and "
+               f"{t['test_std']:.4g}. R² compares the errors with the targets' spread, so it changes with that spread "
+               "alone: compare the absolute errors too.") if tg.get("differ") else ""
+    if "auc" not in shift:  # too few samples: the classes or targets alone
+        said = (f"The classes of {w['test_set']}{w['which']} come in other proportions than in {w['trained']} "
+                f"({classes}" if classes else "") + targets
+        return said.strip()
+    classes = (f" {w['test_sets']} classes come in other proportions than in {w['trained']} ({classes}"
+               if classes else "") + targets
     lo, hi = shift["interval"]
     n = shift["samples"]
     unit = shift["unit"]
     how = (f"a linear classifier fitted on half of the {unit}{' (each its mean)' if unit == 'groups' else ''} told the "
            f"other half's {n['train']:,} {w['train_units']} and {n['test']:,} {w['test']} {unit} apart with ROC AUC "
            f"{shift['auc']:.2f} (95% interval {lo:.2f}-{hi:.2f}, {pvalue(shift['p_value'])}; 0.5 is chance)")
-    cols = [c for c in shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
-    named = ", ".join(f"{c['feature']} (mean {c['train_mean']:.4g} in {w['train']}, {c['test_mean']:.4g} in {w['in_test']}; "
-                      f"Kolmogorov-Smirnov D {c['ks']:.2f}, Holm-adjusted {pvalue(c['p_holm'])})" for c in cols)
+    texts = "words" in shift
+    what = "words that differ most (Fisher's exact test on each one's share of the texts)" if texts else \
+        "columns that differ most"
+    cols = [c for c in shift.get("words") or shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
+    named = ", ".join(
+        f"'{c['feature']}' ({c['train_share']:.1%} of the texts in {w['train']}, {c['test_share']:.1%} in "
+        f"{w['in_test']}; Holm-adjusted {pvalue(c['p_holm'])})" if texts else
+        f"{c['feature']} (mean {c['train_mean']:.4g} in {w['train']}, {c['test_mean']:.4g} in {w['in_test']}; "
+        f"Kolmogorov-Smirnov D {c['ks']:.2f}, Holm-adjusted {pvalue(c['p_holm'])})" for c in cols)
     if not shift["differ"]:
         return (f"No clear sign that the {w['test']} inputs{w['which']} differ from {w['train_inputs']}: {how}"
                 + (f", though {named} {'differs' if len(cols) == 1 else 'differ'}" if cols else "") + "." + classes)
-    px = shift.get("pixels")
-    pixels = (f"; mean pixel {px['train_mean']:.4g} in {w['train']}, {px['test_mean']:.4g} in {w['in_test']}, standard "
-              f"deviation {px['train_std']:.4g} and {px['test_std']:.4g}") if px else ""
+    px, length = shift.get("pixels"), shift.get("words_per_text")
+    described = (f"; mean pixel {px['train_mean']:.4g} in {w['train']}, {px['test_mean']:.4g} in {w['in_test']}, standard "
+                 f"deviation {px['train_std']:.4g} and {px['test_std']:.4g}") if px else \
+        f"; {length['train_mean']:.0f} words a text on average in {w['train']}, {length['test_mean']:.0f} in " \
+        f"{w['in_test']}" if length else ""
     return (f"The {w['test']} inputs{w['which']} differ from {w['train_inputs']}: {how}"
-            f"{'; the columns that differ most: ' + named if cols else ''}{pixels}. {w['then']}." + classes)
+            f"{f'; the {what}: ' + named if cols else ''}"
+            f"{described}. {w['then']}." + classes)
 
 
 TEST_WORDS = {"test": "test", "in_test": "test", "test_set": "the test set", "test_sets": "The test set's",
