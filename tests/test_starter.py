@@ -91,6 +91,17 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     assert x.shape == (569, 4) and names[0] == f"p.csv:2 (S{order[0]:04d})"  # named by their sample id
     assert r.predictor.ignored_columns == {str(tmp_path / "p.csv"): ["Unnamed: 0", "sample id", "site", "scanner"]}
     assert r.predictor.labelled == [str(tmp_path / "p.csv")]  # its labels: trainlab evaluate would score them
+    import os
+    import threading
+
+    read, write = os.pipe()  # the same rows through a pipe, as `trainlab predict RUN <(command)` gives them
+    feed = threading.Thread(target=lambda: (os.write(write, (tmp_path / "p.csv").read_bytes()), os.close(write)))
+    feed.start()
+    piped, piped_names = r.predictor.read_files([f"/dev/fd/{read}"])
+    feed.join()
+    os.close(read)
+    assert np.array_equal(piped, x) and piped_names[0] == f"{read}:2 (S{order[0]:04d})"
+    assert r.predictor.labelled == []  # a pipe is read once: no hint to evaluate it
     with open(tmp_path / "ids.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
     with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import logging
 import os
 import pickle
@@ -229,22 +230,27 @@ _SAID: set[str] = set()  # the tables already said not to be UTF-8
 def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a delimited text table, in UTF-8 or, failing that, Windows-1252 (said in the log).
     The delimiter is the one the header line holds most of (a .tsv or .tab file: tabs); in a file cut by
-    semicolons, as spreadsheets write where the comma is the decimal mark, a number written 3,5 is read as 3.5."""
+    semicolons, as spreadsheets write where the comma is the decimal mark, a number written 3,5 is read as 3.5.
+    Read once, so that a pipe (/dev/stdin, a shell's <(command)) is read too."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
     for encoding in ENCODINGS:
         try:
-            with open(path, newline="", encoding=encoding) as f:
-                first = f.readline()
-                f.seek(0)
-                delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else \
-                    max(DELIMITERS, key=lambda d: (first.count(d), d == ","))
-                rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
+            text = data.decode(encoding)
             break
         except UnicodeDecodeError as err:
             if encoding == ENCODINGS[-1]:
                 raise DataError(f"Cannot read table {str(path)!r}: it is neither UTF-8 nor Windows-1252 text "
                                 f"({err}). Save it as UTF-8 CSV.") from None
-        except (OSError, csv.Error) as err:
-            raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
+    first = text.partition("\n")[0]
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else \
+        max(DELIMITERS, key=lambda d: (first.count(d), d == ","))
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
+    except csv.Error as err:
+        raise DataError(f"Cannot read table {str(path)!r}: {err}.") from None
     if encoding != ENCODINGS[0] and str(path) not in _SAID:
         _SAID.add(str(path))  # once, though the starter and the dataset both read it
         log.warning("%s is not UTF-8; read as Windows-1252 (Excel's encoding on Windows)", path)

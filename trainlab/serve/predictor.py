@@ -128,7 +128,8 @@ class Predictor:
         return rows
 
     def read_files(self, paths) -> tuple[np.ndarray, list[str]]:
-        """Image files or folders (image runs), or CSV files (table runs) → (inputs, row names)."""
+        """Image files or folders (image runs), or CSV files (table runs; "-" reads one from standard input, and
+        a pipe such as a shell's <(command) is read too) → (inputs, row names)."""
         from ..data import sources
 
         self.ignored_columns = {}  # CSV file → its columns that are not inputs, left out
@@ -143,13 +144,13 @@ class Predictor:
                 names += [f"{f}[{i}]" for i in range(len(stack))] if stack is not None else [str(f)]
             return np.concatenate(arrays), names
         arrays, names = [], []
-        for p in map(Path, paths):
+        for p in (Path("/dev/stdin") if str(p) == "-" else Path(p) for p in paths):
             stack = self._npy_stack(p) if p.suffix.lower() == ".npy" else None
             if stack is not None:
                 arrays.append(stack)
                 names += [f"{p}[{i}]" for i in range(len(stack))]
                 continue
-            header, rows = sources.read_csv_rows(p) if p.is_file() else (None, None)
+            header, rows = sources.read_csv_rows(p) if p.exists() and not p.is_dir() else (None, None)
             if header is None:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
                                 f"{', '.join(self.spec.input_columns)}).")
@@ -160,7 +161,7 @@ class Predictor:
             other = [c for c in header if c not in self.spec.input_columns and c not in self.not_inputs]
             if other:
                 self.ignored_columns[str(p)] = other
-            if self.recipe["data"].get("label") in header:
+            if self.recipe["data"].get("label") in header and p.is_file():  # (a pipe is read once)
                 self.labelled.append(str(p))
         return np.concatenate(arrays), names
 
