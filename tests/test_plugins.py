@@ -356,3 +356,23 @@ html = false
     else:
         r = trainlab.run(tmp_path / "r.toml", runs_dir=tmp_path / "runs", progress=False)
         assert np.isfinite(r.metrics["test"]["dice" if task == "segmentation" else "mse"])
+
+
+@trainlab.register_dataset("gapped")
+def gapped(dtype: str = "int64", step: float = 1.0):
+    y = np.zeros((4, 16, 16), dtype)
+    y[:, 2:5, 2:5], y[:, 8:11, 8:11], y[:, 12:15, 1:4], y[:, :, 15] = step, 2, 7, -1
+    return trainlab.RawData(np.ones((4, 1, 16, 16), np.float32), y, "image", "mask", "gapped", ("background", "nucleus"))
+
+
+def test_a_plugin_s_masks_with_gaps_in_their_ids_count_their_objects():
+    """Instance ids 1, 2, 7 (an annotation tool's, after deleting objects) are 3 nuclei, as the mask
+    readers number them; padding (-1) stays; float masks of whole numbers are ids too."""
+    from trainlab.core.errors import DataError
+    from trainlab.data.prepare import load_raw
+
+    for dtype in ("int64", "float32"):
+        raw = load_raw("gapped", {"dtype": dtype})
+        assert raw.y.dtype == np.int32 and sorted(np.unique(raw.y)) == [-1, 0, 1, 2, 3]
+    with pytest.raises(DataError, match=r"the masks hold float32 values; a mask holds integer instance ids"):
+        load_raw("gapped", {"dtype": "float32", "step": 1.5})

@@ -9,6 +9,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
+from .sources import consecutive_ids
 from .split import NEAR, SHIFTED, SHOWN_PIXELS, Split, duplicates, largest_shift, near_duplicates, near_texts, split
 from .transforms import Normalizer
 
@@ -61,6 +62,13 @@ def _check_user_data(raw, where: str) -> None:
         if raw.target in ("class", "sequence") and not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{where}: class labels must be integers 0..{max(len(raw.class_names) - 1, 0)} (the "
                             f"index into class_names); the {part}labels are {y.dtype}.")
+        if raw.target == "mask":  # instance ids with gaps (1, 2, 7) are k objects: renumbered 1..k, as the readers do
+            if not np.issubdtype(y.dtype, np.integer) and not (np.issubdtype(y.dtype, np.floating)
+                                                               and np.array_equal(y, np.round(y))):
+                raise DataError(f"{where}: the {part}masks hold {y.dtype} values; a mask holds integer instance ids "
+                                "(0 background, 1..k objects, -1 padding).")
+            if y.ndim == 3 and len(y):  # (validate says what else it should be)
+                setattr(raw, "y_test" if part else "y", np.stack([consecutive_ids(m.astype(np.int32)) for m in y]))
 
 
 def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, normalize: str,

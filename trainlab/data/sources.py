@@ -602,6 +602,18 @@ def grey_percentiles(a: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.
     return ((a - lo) / max(hi - lo, 1e-6)).astype(np.float32)
 
 
+def consecutive_ids(a: np.ndarray) -> np.ndarray:
+    """Instance ids renumbered 1..k in their order (0, background, and negative padding kept): the object
+    count is then the largest id, as the segmentation metrics read it."""
+    seen = np.bincount(np.maximum(a, 0).ravel()) > 0
+    seen[0] = False
+    if seen[1:].all():
+        return a
+    lut = np.zeros(len(seen), a.dtype)
+    lut[seen] = np.arange(1, seen.sum() + 1)
+    return np.where(a > 0, lut[np.maximum(a, 0)], a)
+
+
 def instance_labels(a: np.ndarray, name: str) -> np.ndarray:
     """An instance mask → int32 labels (0 background, 1..k objects). Integer masks keep the order of their
     ids, renumbered 1..k: ids with gaps (1, 2, 7, as annotation tools leave them after deleting objects) are
@@ -614,12 +626,7 @@ def instance_labels(a: np.ndarray, name: str) -> np.ndarray:
             raise DataError(f"Mask {name!r} holds non-integer values; expected instance ids (0 = background).")
         if a.min() < 0:
             raise DataError(f"Mask {name!r} holds negative ids; expected 0 for background and 1..k for objects.")
-        a = a.astype(np.int32)
-        seen = np.bincount(a.ravel()) > 0
-        seen[0] = False
-        lut = np.zeros(len(seen), np.int32)
-        lut[seen] = np.arange(1, seen.sum() + 1)
-        return lut[a]
+        return consecutive_ids(a.astype(np.int32))
     rgb = a[..., :3].astype(np.int64)
     fg = rgb.any(-1) & ((a[..., 3] > 0) if a.shape[-1] == 4 else True)
     code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
