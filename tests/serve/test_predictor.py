@@ -168,3 +168,42 @@ def test_a_fine_tuned_minilm_run_predicts_strings(tmp_path):
     out = r.predict(["the film was superb !", "the plot was dreadful ."])
     assert len(out["predicted"]) == 2 and all(abs(sum(p) - 1) < 1e-5 for p in out["probabilities"])
     assert Predictor(r.path).metadata()["preprocessing"]["vocabulary"] == 30522
+
+
+def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(tmp_path):
+    """trainlab predict on an autoencoder: each input's reconstruction error and the share of the normal
+    test samples that reconstruct better; the held-out class ranks high. Export refuses, and says why."""
+    import csv
+
+    from sklearn.datasets import load_digits
+
+    from tests.cli.test_cli import cli_here
+    from tests.conftest import recipe_dict
+    from trainlab.core.config import parse_recipe
+
+    d = recipe_dict(data={"name": "digits", "normalize": "minmax"}, task={"name": "reconstruction", "anomaly_classes": [1]},
+                    train={"epochs": 15, "batch_size": 32})
+    d["model"] = {"name": "autoencoder", "kind": "dense", "hidden": [32], "latent": 8}
+    r = trainlab.run(parse_recipe(d), runs_dir=tmp_path, progress=False)
+    digits = load_digits()
+    got = Predictor(r.path).predict(digits.data)
+    rank, ones = np.asarray(got["percentiles"]), digits.target == 1
+    assert got["score"] == "reconstruction_error" and rank[ones].mean() > rank[~ones].mean() + 25
+    assert np.mean(got["unusual"]) < 0.2 and np.mean(np.asarray(got["unusual"])[ones]) > 2 * np.mean(got["unusual"])
+    with open(tmp_path / "new.csv", "w", newline="") as f:
+        csv.writer(f).writerows([digits.feature_names, *digits.data[:20]])
+    said = cli_here("predict", r.path, tmp_path / "new.csv")
+    assert said.returncode == 0, said.stderr
+    k = int(np.sum(got["unusual"][:20]))
+    assert f"{k} of 20 inputs {'is' if k == 1 else 'are'} more unusual for the model than 99% of the run's test " \
+           f"samples (reconstruction_error above " in said.stdout
+    refused = cli_here("export", r.path, "--format", "safetensors")
+    assert refused.returncode == 2 and "this run's task is 'reconstruction': trainlab predict (or serve) scores its " \
+                                      "inputs" in refused.stderr
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from trainlab.serve.app import create_app
+
+    served = TestClient(create_app(Predictor(r.path))).post("/predict", json={"inputs": digits.data[:3].tolist()})
+    assert served.status_code == 200 and served.json()["scores"] == pytest.approx(got["scores"][:3], rel=1e-5)

@@ -160,3 +160,28 @@ def test_flows_draw_their_density(tmp_path, data):
     assert t["nll"] < t["gaussian_nll"] and ("true_entropy" in t) == (data["name"] == "gaussian_mixture")
     html = (r.path / "report.html").read_text()
     assert "<h3>Density</h3>" in html and ("true density" in html) == (data["name"] == "gaussian_mixture")
+    if data["name"] == "moons":  # predict scores new points by their NLL, against the test points'
+        from trainlab.data.prepare import load_raw
+        from trainlab.serve.predictor import Predictor
+
+        p = Predictor(r.path)
+        points = load_raw("moons", {"n": 400, "seed": 7}).x
+        got = p.predict(np.vstack([points, [[10.0, 10.0], [0.5, 0.25]]]))  # far away; between the moons
+        rank = np.asarray(got["percentiles"])
+        assert got["score"] == "nll" and len(got["scores"]) == 402 and 30 < rank[:400].mean() < 70
+        assert got["unusual"][400] and rank[400] == 100.0 and got["scores"][400] > got["unusual_above"]
+        assert np.mean(got["unusual"][:400]) < 0.05  # new points from the same moons: about 1% above the 99th
+
+
+def test_a_vae_scores_how_unusual_an_input_is_by_its_reconstruction_through_the_latent_mean():
+    from trainlab.models import build_model
+
+    task = build_task("vae", IMG, {"loss": "mse"}, normalizer=UNIT)
+    model = build_model("vae", IMG, task.output_size(), kind="dense", hidden=[16], latent=2)
+    x = torch.rand(50, 1, 8, 8)
+    score = task.surprise(model, x, 16)
+    with torch.no_grad():
+        want = (model.decode(model.encode(x)[0]) - x).square().reshape(50, -1).mean(1).numpy()
+    assert np.allclose(score, want, rtol=1e-5)
+    q = task.test(model, x, torch.zeros(50, dtype=torch.long), 16)["surprise_percentiles"]
+    assert len(q) == 101 and q[0] == pytest.approx(score.min()) and q[100] == pytest.approx(score.max())

@@ -301,6 +301,7 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     from ..serve.predictor import Predictor
 
     p = Predictor(run_dir, device="cuda" if _cuda() else "cpu")
+    result = {}
     if p.task.name == "segmentation":  # images in, probability maps and instance labels out
         rows = p.segment_files(inputs, out or run_dir / "predictions")
         out = None
@@ -310,7 +311,8 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
             _console().print(f"{f}: column{'s' * (len(columns) > 1)} {', '.join(map(repr, columns))} "
                              f"{'are' if len(columns) > 1 else 'is'} not among the model's inputs: left out",
                              highlight=False)
-        rows = _prediction_rows(names, p.predict(x, batch_size))
+        result = p.predict(x, batch_size)
+        rows = _prediction_rows(names, result)
         for f in p.labelled:
             _console().print(f"{f} holds the label column {p.recipe['data']['label']!r}: trainlab evaluate {run_dir} "
                              f"{f} scores the model on it, beside its test score", highlight=False)
@@ -332,6 +334,13 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     if off:
         _console().print(f"[yellow]{off} of {len(rows)} inputs have features outside the range seen in training: "
                          "their predictions extrapolate, trust them less.", highlight=False)
+    if "unusual" in result:
+        from ..serve.predictor import UNUSUAL
+
+        odd = sum(result["unusual"])
+        _console().print(f"{'[yellow]' if odd else ''}{odd} of {len(rows)} inputs {'is' if odd == 1 else 'are'} more "
+                         f"unusual for the model than {UNUSUAL}% of the run's test samples ({result['score']} above "
+                         f"{result['unusual_above']:.4g}).", highlight=False)
 
 
 def _cuda() -> bool:
@@ -341,7 +350,11 @@ def _cuda() -> bool:
 
 
 def _prediction_rows(names: list[str], result: dict) -> list[dict]:
-    if "values" in result:
+    if "scores" in result:  # a density's or an autoencoder's: how unusual each input is
+        rows = [{"input": n, result["score"]: float(v)} for n, v in zip(names, result["scores"])]
+        for row, rank, odd in zip(rows, result.get("percentiles", []), result.get("unusual", [])):
+            row.update({"test samples more typical (%)": float(rank), "unusual": "yes" if odd else ""})
+    elif "values" in result:
         rows = [{"input": n, "value": float(v)} for n, v in zip(names, result["values"])]
     else:
         rows = [{"input": n, "predicted": c, **{f"p({k})": round(float(pk), 6) for k, pk in zip(result["classes"], probs)}}

@@ -147,6 +147,9 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path | None = None) -> 
         except ImportError:
             raise TrainlabError("ONNX export needs onnx and onnxruntime: pip install 'trainlab[export]'.") from None
     p = Predictor(run_dir)
+    if not (p.task.supervised or p.task.name == "segmentation"):
+        raise TrainlabError(f"export writes classification, regression and segmentation models; this run's task is "
+                            f"{p.task.name!r}: trainlab predict (or serve) scores its inputs.")
     out = Path(out_dir) if out_dir else p.run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
     module = WithPreprocessing(p.model, p.normalizer, p.spec.input_shape).eval()

@@ -32,8 +32,8 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
     if predictor.task.name == "segmentation":
         from ..core.errors import CheckpointError
 
-        raise CheckpointError("trainlab serve answers classification and regression runs; segment images with "
-                              "trainlab predict RUN image.tif.")
+        raise CheckpointError("trainlab serve answers classification, regression, density and autoencoder runs; "
+                              "segment images with trainlab predict RUN image.tif.")
     meta = predictor.metadata()
 
     class PredictRequest(BaseModel):

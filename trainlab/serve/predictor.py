@@ -16,6 +16,8 @@ from ..evaluate import conformal
 from ..evaluate.tta import with_tta
 from ..plugins import identity, load_stored
 
+UNUSUAL = 99  # a density's or an autoencoder's input scored above this percentile of the test samples' is unusual
+
 
 class Predictor:
     def __init__(self, run_dir: str | Path, device: str = "cpu"):
@@ -53,9 +55,9 @@ class Predictor:
         chosen = self.metrics.get("test", {}).get("threshold")
         if chosen is not None:  # a binary classifier's or a segmentation's, as the run tested (often chosen on validation)
             self.task.threshold = chosen
-        if not (self.task.supervised or self.task.name == "segmentation"):
-            raise CheckpointError(f"predict, export and serve handle classification, regression and segmentation "
-                                  f"runs; this run's task is {self.task.name!r}.")
+        if not (self.task.supervised or self.task.name == "segmentation" or self.task.surprise_name):
+            raise CheckpointError(f"predict, export and serve handle classification, regression, segmentation, "
+                                  f"density and autoencoder runs; this run's task is {self.task.name!r}.")
         model_params = {k: v for k, v in self.recipe["model"].items() if k != "name"}
         self.network = build_model(self.recipe["model"]["name"], self.spec, self.task.output_size(), **model_params)
         try:
@@ -252,6 +254,8 @@ class Predictor:
             raise CheckpointError("A segmentation run predicts image files: trainlab predict RUN image.tif "
                                   "(or Predictor.segment_files), which writes probability maps and instance labels.")
         a = self.to_array(x, what)
+        if self.task.surprise_name:
+            return self._surprise(a, batch_size)
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         fitted = self.conformal
         if self.spec.target == "class":
@@ -268,6 +272,27 @@ class Predictor:
         if fitted:
             result["coverage"] = fitted["coverage"]
         if self.spec.kind == "table":  # a row outside the training range: the prediction extrapolates
+            off = self.normalizer.outside(a)
+            if any(off):
+                result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
+        return result
+
+    def _surprise(self, a: np.ndarray, batch_size: int) -> dict:
+        """A density's or an autoencoder's inputs → how unusual each is for the model: {"score": its name
+        (nll, reconstruction_error), "scores": list, and where each falls among the test samples' scores:
+        "percentiles" (the share below it, 0-100) and "unusual" (above all but UNUSUAL% of them)}."""
+        import torch
+
+        from ..tasks.base import percentile_rank
+
+        score = self.task.surprise(self.model, torch.as_tensor(self.preprocess(a), device=self.device), batch_size)
+        result = {"score": self.task.surprise_name, "scores": score.tolist()}
+        of = (self.metrics.get("test") or {}).get("surprise_percentiles")
+        if of:
+            rank = percentile_rank(score, of)
+            result.update(percentiles=rank.round(2).tolist(), unusual=(rank > UNUSUAL).tolist(),
+                          unusual_above=float(of[UNUSUAL]))
+        if self.spec.kind == "table":  # a row outside the training range: the model extrapolates
             off = self.normalizer.outside(a)
             if any(off):
                 result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]

@@ -153,6 +153,25 @@ class Task:
         """Parameters that must be stored with the run to rebuild the task for prediction."""
         return {}
 
+    # unsupervised tasks that tell how unusual an input is for the model (a flow's NLL, an autoencoder's
+    # reconstruction error): what `trainlab predict` gives per input, beside where it falls among the
+    # test samples' (their percentiles, stored with the test metrics)
+    surprise_name = ""
+
+    def surprise(self, model, x: torch.Tensor, batch_size: int) -> np.ndarray:
+        """(N,) how unusual each (normalised) input is for the model; higher: more unusual."""
+        raise NotImplementedError
+
+
+def percentiles(scores: np.ndarray) -> list[float]:
+    """The 0th..100th percentiles of the test samples' scores: where a new input's score falls among them."""
+    return np.percentile(np.asarray(scores, np.float64), np.arange(101)).tolist()
+
+
+def percentile_rank(score: np.ndarray, of: list[float]) -> np.ndarray:
+    """The share (0-100) of the test samples whose score is below each of `score`, from their percentiles."""
+    return np.interp(score, of, np.arange(101.0), left=0.0, right=100.0)
+
 
 def build_task(name: str, spec: DataSpec, params: dict, **context) -> Task:
     name = resolve_task_name(name, spec)

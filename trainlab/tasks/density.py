@@ -13,7 +13,7 @@ import torch
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
 from ..data.datasets import mixture_log_density
-from .base import TASKS, Task, infer
+from .base import TASKS, Task, infer, percentiles
 
 GRID = 120  # density maps are GRID × GRID
 
@@ -28,6 +28,7 @@ def gaussian_nll(train: np.ndarray, test: np.ndarray) -> float:
 
 class Density(Task):
     name = "density"
+    surprise_name = "nll"
 
     def __init__(self, spec: DataSpec, normalizer):
         super().__init__(spec)
@@ -51,11 +52,16 @@ class Density(Task):
     def loss(self, outputs, y):
         return -outputs.float().mean()  # NLL of the normalised data, nats per sample
 
+    def surprise(self, model, x, batch_size) -> np.ndarray:
+        """Each input's negative log-likelihood, nats, in the data's own units."""
+        return -(infer(model, x, batch_size).double().cpu().numpy().reshape(len(x)) - self.log_scale)
+
     def test(self, model, x, y, batch_size) -> dict:
-        logp = infer(model, x, batch_size).double().cpu().numpy() - self.log_scale
+        logp = -self.surprise(model, x, batch_size)
         raw = self.normalizer.invert(x.cpu().numpy()).astype(np.float64)
         d = raw.shape[1]
         out = {"nll": float(-logp.mean()), "nll_se": float(logp.std() / math.sqrt(len(logp))),
+               "surprise_percentiles": percentiles(-logp),
                "bits_per_dim": float(-logp.mean() / d / math.log(2)), "dimensions": d,
                "gaussian_nll": gaussian_nll(self.x_train, x.double().cpu().numpy()) + self.log_scale}
         if self.truth:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
-from .base import TASKS, Task, infer
+from .base import TASKS, Task, infer, percentiles
 
 PICTURES = 10  # test samples shown as input / reconstruction
 
@@ -21,6 +21,7 @@ PICTURES = 10  # test samples shown as input / reconstruction
 class Reconstruction(Task):
     name = "reconstruction"
     graph_safe = True
+    surprise_name = "reconstruction_error"
 
     def __init__(self, spec: DataSpec, normalizer, loss: str, noise: float, anomaly_classes: list[int]):
         super().__init__(spec)
@@ -88,6 +89,18 @@ class Reconstruction(Task):
     def loss(self, outputs, x):
         return self.per_sample(outputs, x).mean()
 
+    def surprise(self, model, x, batch_size) -> np.ndarray:
+        """Each input's reconstruction error (the loss's, per value), of the input as it is: no noise added."""
+        return self.per_sample(infer(model, x, batch_size), x).cpu().numpy()
+
+    def _percentiles(self, model, x, y, batch_size) -> list[float]:
+        """The test samples' reconstruction errors' percentiles: of the normal ones where classes are held out
+        as anomalies (an input is then unusual among normal ones)."""
+        score = self.surprise(model, x, batch_size)
+        if self.anomaly_classes:
+            score = score[~np.isin(y.cpu().numpy(), self.anomaly_classes)]
+        return percentiles(score)
+
     def training_step(self, model, x, y):
         return self.loss(model(self.corrupt(x)), x)
 
@@ -108,6 +121,7 @@ class Reconstruction(Task):
         mse = float((recon.float() - x.float()).square().mean())
         d, m = self.spec.num_features, getattr(model, "latent", 0)
         out = {"loss": float(self.loss(recon, x)), "mse": mse, "psnr": _psnr(mse, peak), "peak": peak,
+               "surprise_percentiles": self._percentiles(model, x, y, batch_size),
                "compression": {"input_values": d, "latent_values": m, "ratio": d / m if m else None,
                                "input_bits": 8 * d if self.spec.kind == "image" else 32 * d, "latent_bits": 32 * m}}
         if self.noise:
@@ -181,6 +195,16 @@ class VariationalAE(Reconstruction):
     def training_step(self, model, x, y):
         return self.loss(model(x), x)
 
+    @torch.inference_mode()
+    def surprise(self, model, x, batch_size) -> np.ndarray:
+        """Each input's reconstruction error (the loss's, per value) through its latent mean."""
+        was = model.training
+        model.eval()
+        err = [self.per_sample(model.decode(model.encode(x[i:i + batch_size])[0]), x[i:i + batch_size])
+               for i in range(0, len(x), batch_size)]
+        model.train(was)
+        return torch.cat(err).cpu().numpy()
+
     def validate(self, model, x, y, batch_size):
         rec, kl = self.terms(infer(model, x, batch_size), x)
         return {"loss": (rec + self.beta * kl).mean(), "kl": kl.mean()}
@@ -201,6 +225,7 @@ class VariationalAE(Reconstruction):
         rec, kl, err = torch.cat(rec_s), torch.cat(kl_s), torch.cat(err)
         return {"loss": float((rec + self.beta * kl).mean()), "elbo": float(-(rec + kl).mean()),
                 "reconstruction": float(rec.mean()), "kl": float(kl.mean()), "mse": float(err.mean()),
+                "surprise_percentiles": self._percentiles(model, x, y, batch_size),
                 "beta": self.beta, "latent": model.latent}
 
     @torch.inference_mode()
