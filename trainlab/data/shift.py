@@ -61,8 +61,8 @@ def _text_features(train, test) -> tuple[np.ndarray, list[str], list[np.ndarray]
     present = []
     for side in sets:
         m = np.zeros((len(side), len(vocab)), bool)
-        for i, words in enumerate(side):
-            m[i, [index[w] for w in words if w in index]] = True
+        for i, held in enumerate(side):
+            m[i, [index[w] for w in held if w in index]] = True
         present.append(m)
     length = [np.array([len(w) for w in side], np.float64) for side in each]
     f = np.vstack([np.hstack([m, np.log1p(n)[:, None]]) for m, n in zip(present, length)])

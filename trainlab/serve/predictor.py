@@ -280,7 +280,7 @@ class Predictor:
     def _surprise(self, a: np.ndarray, batch_size: int) -> dict:
         """A density's or an autoencoder's inputs → how unusual each is for the model: {"score": its name
         (nll, reconstruction_error), "scores": list, and where each falls among the test samples' scores:
-        "percentiles" (the share below it, 0-100) and "unusual" (above all but UNUSUAL% of them)}."""
+        "percentiles" (the share below it, 0-100) and "unusual" (above UNUSUAL% of them)}."""
         import torch
 
         from ..tasks.base import percentile_rank

@@ -93,10 +93,9 @@ class Reconstruction(Task):
         """Each input's reconstruction error (the loss's, per value), of the input as it is: no noise added."""
         return self.per_sample(infer(model, x, batch_size), x).cpu().numpy()
 
-    def _percentiles(self, model, x, y, batch_size) -> list[float]:
+    def _percentiles(self, score: np.ndarray, y) -> list[float]:
         """The test samples' reconstruction errors' percentiles: of the normal ones where classes are held out
         as anomalies (an input is then unusual among normal ones)."""
-        score = self.surprise(model, x, batch_size)
         if self.anomaly_classes:
             score = score[~np.isin(y.cpu().numpy(), self.anomaly_classes)]
         return percentiles(score)
@@ -120,22 +119,23 @@ class Reconstruction(Task):
         peak = float(x.max() - x.min()) or 1.0
         mse = float((recon.float() - x.float()).square().mean())
         d, m = self.spec.num_features, getattr(model, "latent", 0)
+        score = self.surprise(model, x, batch_size) if self.noise else self.per_sample(recon, x).cpu().numpy()
         out = {"loss": float(self.loss(recon, x)), "mse": mse, "psnr": _psnr(mse, peak), "peak": peak,
-               "surprise_percentiles": self._percentiles(model, x, y, batch_size),
+               "surprise_percentiles": self._percentiles(score, y),
                "compression": {"input_values": d, "latent_values": m, "ratio": d / m if m else None,
                                "input_bits": 8 * d if self.spec.kind == "image" else 32 * d, "latent_bits": 32 * m}}
         if self.noise:
             noisy_psnr = _psnr(float((noisy.float() - x.float()).square().mean()), peak)
             out.update(noise=self.noise, noisy_psnr=noisy_psnr, psnr_gain=out["psnr"] - noisy_psnr)
         if self.anomaly_classes:
-            a = self._anomaly(model, x, y, batch_size)
+            a = self._anomaly(score, y)
             out.update(roc_auc=a.pop("roc_auc"), pr_auc=a.pop("pr_auc"), anomaly=a)
         return out
 
-    def _anomaly(self, model, x, y, batch_size) -> dict:
+    def _anomaly(self, score: np.ndarray, y) -> dict:
+        """The held-out classes found by each test sample's reconstruction error (`score`)."""
         from sklearn.metrics import average_precision_score, roc_auc_score
 
-        score = self.per_sample(infer(model, x, batch_size), x).cpu().numpy()  # reconstruction error
         labels = np.isin(y.cpu().numpy(), self.anomaly_classes)
         per_class = {self.spec.class_names[c]: float(score[y.cpu().numpy() == c].mean())
                      for c in range(self.spec.num_classes) if (y == c).any()}
@@ -213,19 +213,21 @@ class VariationalAE(Reconstruction):
     def test(self, model, x, y, batch_size) -> dict:
         was = model.training
         model.eval()
-        rec_s, kl_s, err = [], [], []
+        rec_s, kl_s, err, score = [], [], [], []
         for i in range(0, len(x), batch_size):  # the ELBO with a sampled z, as it is defined
             xb = x[i:i + batch_size]
             mu, logvar = model.encode(xb)
             recon = model.decode(model.reparameterise(mu, logvar))
             rec, kl = self.terms((recon, mu, logvar), xb)
             rec_s.append(rec), kl_s.append(kl)
-            err.append((model.decode(mu).float() - xb.float()).square().reshape(len(xb), -1).mean(1))
+            through_mean = model.decode(mu)
+            err.append((through_mean.float() - xb.float()).square().reshape(len(xb), -1).mean(1))
+            score.append(self.per_sample(through_mean, xb))  # (as surprise gives it)
         model.train(was)
         rec, kl, err = torch.cat(rec_s), torch.cat(kl_s), torch.cat(err)
         return {"loss": float((rec + self.beta * kl).mean()), "elbo": float(-(rec + kl).mean()),
                 "reconstruction": float(rec.mean()), "kl": float(kl.mean()), "mse": float(err.mean()),
-                "surprise_percentiles": self._percentiles(model, x, y, batch_size),
+                "surprise_percentiles": self._percentiles(torch.cat(score).cpu().numpy(), y),
                 "beta": self.beta, "latent": model.latent}
 
     @torch.inference_mode()
