@@ -197,6 +197,11 @@ def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(
     k = int(np.sum(got["unusual"][:20]))
     assert f"{k} of 20 inputs {'is' if k == 1 else 'are'} more unusual for the model than 99% of the run's test " \
            f"samples (reconstruction_error above " in said.stdout
+    assert "; of inputs like those, 1% would be (binomial test, p = " in " ".join(said.stdout.split())
+    assert got["unusual_p_value"] < 1e-3  # all 1,797 digits, the 1s among them: more unusual as a set
+    refused = cli_here("evaluate", r.path, tmp_path / "new.csv")
+    assert refused.returncode == 2 and f"trainlab predict {r.path} {tmp_path / 'new.csv'} scores how unusual each " \
+                                       "input is" in " ".join(refused.stderr.split())
     refused = cli_here("export", r.path, "--format", "safetensors")
     assert refused.returncode == 2 and "this run's task is 'reconstruction': trainlab predict (or serve) scores its " \
                                       "inputs" in refused.stderr

@@ -337,10 +337,14 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
     if "unusual" in result:
         from ..serve.predictor import UNUSUAL
 
-        odd = sum(result["unusual"])
-        _console().print(f"{'[yellow]' if odd else ''}{odd} of {len(rows)} inputs {'is' if odd == 1 else 'are'} more "
-                         f"unusual for the model than {UNUSUAL}% of the run's test samples ({result['score']} above "
-                         f"{result['unusual_above']:.4g}).", highlight=False)
+        from ..report import pvalue
+
+        odd, p_odd = sum(result["unusual"]), result["unusual_p_value"]
+        _console().print(f"{'[yellow]' if p_odd < 0.05 else ''}{odd} of {len(rows)} inputs {'is' if odd == 1 else 'are'} "
+                         f"more unusual for the model than {UNUSUAL}% of the run's test samples ({result['score']} above "
+                         f"{result['unusual_above']:.4g}); of inputs like those, {100 - UNUSUAL}% would be (binomial test, "
+                         f"{pvalue(p_odd)}" + ("): as a set, they are more unusual than the run's test samples."
+                                               if p_odd < 0.05 else ")."), highlight=False)
 
 
 def _cuda() -> bool:

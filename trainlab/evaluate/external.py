@@ -192,9 +192,12 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist: name a table, or a folder of images or of the run's files.")
     p = Predictor(run_dir)
-    if p.spec.target not in ("class", "real", "mask"):
+    if not (p.task.supervised or p.task.name == "segmentation"):
         raise TrainlabError(f"evaluate scores classifiers, regressions and segmentations on new labelled data; this "
-                            f"run's task is {p.task.name!r}.")
+                            f"run's task is {p.task.name!r}." + (
+                                f" trainlab predict {run_dir} {path} scores how unusual each input is for the model, "
+                                "and whether they are more unusual than the run's test samples." if p.task.surprise_name
+                                else ""))
     metrics = p.metrics
     if not metrics.get("test"):
         raise TrainlabError(f"Run {str(run_dir)!r} has no test results yet; evaluate a finished run.")

@@ -280,8 +280,10 @@ class Predictor:
     def _surprise(self, a: np.ndarray, batch_size: int) -> dict:
         """A density's or an autoencoder's inputs → how unusual each is for the model: {"score": its name
         (nll, reconstruction_error), "scores": list, and where each falls among the test samples' scores:
-        "percentiles" (the share below it, 0-100) and "unusual" (above UNUSUAL% of them)}."""
+        "percentiles" (the share below it, 0-100) and "unusual" (above UNUSUAL% of them), with the p-value
+        of a binomial test that more are unusual than the (100 - UNUSUAL)% that inputs like them would be}."""
         import torch
+        from scipy import stats
 
         from ..tasks.base import percentile_rank
 
@@ -290,8 +292,10 @@ class Predictor:
         of = (self.metrics.get("test") or {}).get("surprise_percentiles")
         if of:
             rank = percentile_rank(score, of)
-            result.update(percentiles=rank.round(2).tolist(), unusual=(rank > UNUSUAL).tolist(),
-                          unusual_above=float(of[UNUSUAL]))
+            odd = rank > UNUSUAL
+            result.update(percentiles=rank.round(2).tolist(), unusual=odd.tolist(), unusual_above=float(of[UNUSUAL]),
+                          unusual_p_value=float(stats.binomtest(int(odd.sum()), len(odd), 1 - UNUSUAL / 100,
+                                                                alternative="greater").pvalue))
         if self.spec.kind == "table":  # a row outside the training range: the model extrapolates
             off = self.normalizer.outside(a)
             if any(off):
