@@ -767,7 +767,8 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     run_ = load_run(path)
     if not run_.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
-    if run_.recipe.is_rl or not _explainable(DataSpec.from_dict(run_.metrics["spec"])):
+    if run_.recipe.is_rl or run_.metrics["task"]["name"] != "classification" or \
+            not _explainable(DataSpec.from_dict(run_.metrics["spec"])):
         raise TrainlabError("trainlab explain works on classification runs of images or tables.")
     from .evaluate.interpret import interpret
 

@@ -202,6 +202,8 @@ def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(
     refused = cli_here("evaluate", r.path, tmp_path / "new.csv")
     assert refused.returncode == 2 and f"trainlab predict {r.path} {tmp_path / 'new.csv'} scores how unusual each " \
                                        "input is" in " ".join(refused.stderr.split())
+    refused = cli_here("explain", r.path)  # (attributions are drawn for classifiers)
+    assert refused.returncode == 2 and "explain works on classification runs" in refused.stderr
     refused = cli_here("export", r.path, "--format", "safetensors")
     assert refused.returncode == 2 and "this run's task is 'reconstruction': trainlab predict (or serve) scores its " \
                                       "inputs" in refused.stderr
