@@ -89,7 +89,8 @@ def test_a_table_from_elsewhere_is_read_in_the_run_s_columns_and_its_bad_cells_n
             w.writerows(data)
         return path
 
-    write(tmp_path / "mine.csv", rows(400), ["a", "b", "site", "y"])
+    mine = rows(400)
+    write(tmp_path / "mine.csv", mine, ["a", "b", "site", "y"])
     r = trainlab.run(parse_recipe(recipe_dict(data={"name": "table", "path": str(tmp_path / "mine.csv"), "label": "y"},
                                               train={"epochs": 30})), runs_dir=tmp_path, progress=False)
     theirs = [row for row in rows(300, shift=1.5) if row["site"] != "east"]
@@ -100,6 +101,15 @@ def test_a_table_from_elsewhere_is_read_in_the_run_s_columns_and_its_bad_cells_n
     accuracy = np.mean([g == row["y"] for g, row in zip(got["predicted"], theirs)])
     assert ext["samples"] == len(theirs) and ext["rows"][0]["external"] == pytest.approx(accuracy)
     assert ext["copies"] == 0 and ext["shift"]["differ"] and ext["shift"]["columns"][0]["feature"] == "a"
+    mixed = evaluate_external(r.path, write(tmp_path / "mixed.csv", mine[:50] + theirs, ["id", "y", "b", "site", "a"]))
+    clean = mixed["without_copies"]  # the 50 rows the run read, left out: the score on the others alone
+    assert mixed["copies"] == 50 and clean["samples"] == len(theirs)
+    assert clean["rows"][0]["external"] == pytest.approx(ext["rows"][0]["external"])
+    from trainlab.report.methods import external_sentences
+
+    said = " ".join(t for t, _ in external_sentences({**mixed, "name": "mixed"}))
+    assert f"50 of the {len(theirs) + 50} external samples are exact copies" in said and \
+        f"Without them ({len(theirs)} samples), accuracy is {ext['rows'][0]['external']:.4f}" in said
     write(tmp_path / "west.csv", [{**theirs[0], "site": "west"}, *theirs[1:]], ["a", "b", "site", "y"])
     with pytest.raises(DataError, match=r"column 'site': 'west' \(1 row\) is not one of the categories seen in "
                                         r"training \('east', 'north', 'south'\)"):

@@ -126,20 +126,20 @@ def _inputs(raw, p, path: Path) -> np.ndarray:
     return p.check_array(x, str(path))
 
 
-def _copies(mine, external: np.ndarray) -> int:
-    """How many external samples are exact copies of a sample the run read (training, validation or test:
-    the model saw it, or was chosen or scored on it)."""
+def _copies(mine, external: np.ndarray) -> np.ndarray:
+    """Which external samples are exact copies of a sample the run read (training, validation or test: the
+    model saw it, or was chosen or scored on it), as a mask."""
     from ..data.split import sample_hashes
 
     if mine.x.shape[1:] != external.shape[1:]:
-        return 0
+        return np.zeros(len(external), bool)
     same = np.ones(len(external), bool)
     if external.dtype != mine.x.dtype:  # compared in the run's type (uint8 pixels): a value that does not
         back = external.astype(mine.x.dtype)  # survive the cast is no copy
         same = (back == external).reshape(len(external), -1).all(1)
         external = back
     seen = {h for part in (mine.x, mine.x_test) if part is not None for h in sample_hashes(part)}
-    return sum(h in seen for h, ok in zip(sample_hashes(external), same) if ok)
+    return np.array([ok and h in seen for h, ok in zip(sample_hashes(external), same)], bool)
 
 
 def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dict]:
@@ -210,21 +210,24 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
         from ..tasks.segmentation import image_bootstrap
 
         own_boot = image_bootstrap(own["per_image"])
-    rows = []
-    for k in headline_keys(metrics):
-        if k in got and k in own and isinstance(got[k], (int, float)):
-            rows.append({"metric": k, "lower_is_better": lower_is_better(k, metrics), "run": own[k],
-                         "run_interval": own_boot.get(k), "external": float(got[k]),
-                         "external_interval": got["bootstrap"].get(k),
-                         "test": _difference(own[k], own_boot.get(k), float(got[k]), got["bootstrap"].get(k))})
-    result = {"path": str(path), "samples": int(len(y)), "source": raw.source, "rows": rows, "metrics": got,
+    def rows(got: dict) -> list[dict]:  # each headline metric beside the run's, and whether they differ
+        return [{"metric": k, "lower_is_better": lower_is_better(k, metrics), "run": own[k],
+                 "run_interval": own_boot.get(k), "external": float(got[k]), "external_interval": got["bootstrap"].get(k),
+                 "test": _difference(own[k], own_boot.get(k), float(got[k]), got["bootstrap"].get(k))}
+                for k in headline_keys(metrics) if k in got and k in own and isinstance(got[k], (int, float))]
+
+    result = {"path": str(path), "samples": int(len(y)), "source": raw.source, "rows": rows(got), "metrics": got,
               "run_test_samples": ((metrics.get("data") or {}).get("sizes") or {}).get("test"), **classes}
     try:  # the data the run read: do the external inputs differ from it? are some of them its own samples?
         mine = load_raw(run_recipe.data.name, run_recipe.data.params)
     except DataError as err:
         result["shift"] = {"unavailable": str(err)}
     else:
-        result["copies"] = _copies(mine, x if p.tokenizer is None else _both(raw.x, raw.x_test))
+        copied = _copies(mine, x if p.tokenizer is None else _both(raw.x, raw.x_test))
+        result["copies"] = int(copied.sum())
+        if 0 < copied.sum() < len(y) and p.spec.target != "mask":  # the clean external test: the others alone
+            result["without_copies"] = {"samples": int((~copied).sum()),
+                                        "rows": rows(_scores(p, x[~copied], y[~copied], batch_size)[0])}
         if p.spec.kind == "text":
             result["shift"] = shift.check(mine.x, _both(raw.x, raw.x_test), "text", "external")
         elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:

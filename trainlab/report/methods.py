@@ -239,6 +239,10 @@ def _external_paragraph(external: list[dict]) -> str:
                   f"({pvalue(shift['p_value'])})")
         if e.get("copies"):
             s += f"; {e['copies']:,} of its samples were exact copies of development samples"
+            clean = _headline_row(e.get("without_copies") or {})
+            if clean:
+                s += (f" (without them, {fmt(clean['external'])}, 95% interval {fmt(clean['external_interval'][0])}-"
+                      f"{fmt(clean['external_interval'][1])}, {pvalue(clean['test']['p_value'])})")
         said.append(s + ".")
     return ("External test: the best model was scored on data from elsewhere (trainlab evaluate). " + " ".join(said)) \
         if said else ""
@@ -284,7 +288,7 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
 
 def _headline_row(result: dict) -> dict | None:
     """An external test set's first headline metric that both sides have an interval of (the one it is said by)."""
-    return next((r for r in result["rows"] if r["test"]), None)
+    return next((r for r in result.get("rows") or [] if r["test"]), None)
 
 
 def external_sentences(result: dict) -> list[tuple[str, bool]]:
@@ -310,9 +314,15 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
     copies = result.get("copies", 0)
     if copies:
         are = "is an exact copy of a sample" if copies == 1 else "are exact copies of samples"
+        rest = result.get("without_copies") or {}
+        row = _headline_row(rest)
+        clean = (f" Without them ({rest['samples']:,} samples), {row['metric'].replace('_', ' ')} is "
+                 f"{fmt(row['external'])} (95% interval {fmt(row['external_interval'][0])}-"
+                 f"{fmt(row['external_interval'][1])}) against {fmt(row['run'])}, {pvalue(row['test']['p_value'])}: the "
+                 "clean external test.") if row else " Leave them out for a clean external test."
         out.append((f"{copies:,} of the {result['samples']:,} external samples {are} the run read"
                     " (for training, choosing the epoch or its test): the external score is in part a score on data "
-                    "the model has seen. Leave them out for a clean external test.", True))
+                    "the model has seen." + clean, True))
     shift = result.get("shift") or {}
     if shift.get("unavailable"):
         out.append((f"Whether these data differ from the run's was not checked: the run's own data could not be read "
