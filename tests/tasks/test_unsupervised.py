@@ -185,3 +185,36 @@ def test_a_vae_scores_how_unusual_an_input_is_by_its_reconstruction_through_the_
     assert np.allclose(score, want, rtol=1e-5)
     q = task.test(model, x, torch.zeros(50, dtype=torch.long), 16)["surprise_percentiles"]
     assert len(q) == 101 and q[0] == pytest.approx(score.min()) and q[100] == pytest.approx(score.max())
+
+
+def test_a_denoising_autoencoder_writes_the_new_images_it_cleans(tmp_path):
+    """trainlab predict RUN images --out folder: each reconstruction as a PNG beside its scores."""
+    from PIL import Image
+
+    from tests.cli.test_cli import cli_here
+    from trainlab.serve.predictor import Predictor
+
+    folder = write_mnist_folder(tmp_path / "mnist", n_train=200, n_test=40)
+    d = recipe_dict(data={"name": "mnist_folder", "path": str(folder), "normalize": "minmax"},
+                    task={"name": "reconstruction", "noise": 0.3}, train={"epochs": 6, "batch_size": 32})
+    d["model"] = {"name": "autoencoder", "kind": "dense", "hidden": [64], "latent": 16}
+    r = trainlab.run(parse_recipe(d), runs_dir=tmp_path / "runs", progress=False)
+    from tests.conftest import class_image
+
+    rng = np.random.default_rng(1)
+    truth = np.stack([class_image(c, rng) for c in (3, 7)]).astype(np.float32)  # new images, then noise on them
+    noisy = np.clip(np.round(truth + rng.normal(0, 0.3 * 255, truth.shape)), 0, 255).astype(np.uint8)
+    for i, a in enumerate(noisy):
+        Image.fromarray(a).save(tmp_path / f"in{i}.png")
+    said = cli_here("predict", r.path, tmp_path / "in0.png", tmp_path / "in1.png", "--out", tmp_path / "clean")
+    assert said.returncode == 0, said.stderr
+    written = sorted((tmp_path / "clean").glob("*.png"))
+    assert [f.name for f in written] == ["0000_in0_reconstructed.png", "0001_in1_reconstructed.png"]
+    want = Predictor(r.path).reconstructions(noisy[:, None].astype(np.float32))
+    got = np.stack([np.asarray(Image.open(f)) for f in written]).astype(np.float32)
+    assert np.array_equal(got, np.clip(np.round(want[:, 0]), 0, 255))
+    error = lambda a: float(np.square(a - truth).mean())  # noqa: E731
+    assert error(got) < 0.7 * error(noisy.astype(np.float32))  # cleaned: nearer the images before the noise
+    table = (tmp_path / "clean" / "predictions.csv").read_text().splitlines()
+    assert table[0] == "input,reconstruction_error,test samples more typical (%),unusual,reconstruction" and \
+        table[1].endswith("0000_in0_reconstructed.png")

@@ -292,7 +292,8 @@ def list_(kind: str = typer.Argument(..., help="models | datasets | tasks | loss
 def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
             inputs: List[str] = typer.Argument(..., help="Image files or folders (PNG/JPEG/TIFF/NPY), CSV files of table rows, or texts."),
             out: Optional[Path] = typer.Option(None, "--out", help="Write all predictions to a .csv or .json file "
-                                               "(segmentation: a folder for the TIFFs; default RUN/predictions)."),
+                                               "(segmentation: a folder for the TIFFs, default RUN/predictions; an "
+                                               "image autoencoder: a folder for the reconstructions)."),
             batch_size: int = typer.Option(256, help="Inputs per forward pass.")):
     """Predict new inputs with a run's best model and its training preprocessing."""
     from rich.table import Table
@@ -313,6 +314,9 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
                              highlight=False)
         result = p.predict(x, batch_size)
         rows = _prediction_rows(names, result)
+        if out is not None and not out.suffix and hasattr(p.task, "reconstruct") and p.spec.kind == "image":
+            _write_reconstructions(out, names, x, p.reconstructions(x, batch_size), rows)
+            out = out / "predictions.csv"
         for f in p.labelled:
             _console().print(f"{f} holds the label column {p.recipe['data']['label']!r}: trainlab evaluate {run_dir} "
                              f"{f} scores the model on it, beside its test score", highlight=False)
@@ -345,6 +349,28 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
                          f"{result['unusual_above']:.4g}); of inputs like those, {100 - UNUSUAL}% would be (binomial test, "
                          f"{pvalue(p_odd)}" + ("): as a set, they are more unusual than the run's test samples."
                                                if p_odd < 0.05 else ")."), highlight=False)
+
+
+def _write_reconstructions(folder: Path, names: list[str], x, images, rows: list[dict]) -> None:
+    """An image autoencoder's reconstructions (a denoising one's: the inputs cleaned), one file per input in
+    `folder`: a PNG for inputs of 8-bit pixels, else the array as .npy; each row names its file."""
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    eight_bit = bool(np.all((x >= 0) & (x <= 255) & (x == np.round(x))))
+    for i, (name, image, row) in enumerate(zip(names, images, rows)):
+        stem = f"{i:04d}_" + re.sub(r"[^\w.-]+", "_", Path(name).stem) + "_reconstructed"
+        if eight_bit:
+            pixels = np.clip(np.round(image), 0, 255).astype(np.uint8)
+            f = folder / f"{stem}.png"
+            Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0)).save(f)
+        else:
+            f = folder / f"{stem}.npy"
+            np.save(f, image.astype(np.float32))
+        row["reconstruction"] = str(f)
 
 
 def _cuda() -> bool:

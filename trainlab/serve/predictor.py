@@ -302,6 +302,18 @@ class Predictor:
                 result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
         return result
 
+    def reconstructions(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """An autoencoder's or a VAE's reconstructions of inputs in the training data's units (a denoising
+        autoencoder's: the inputs cleaned), in those units."""
+        import torch
+
+        if not hasattr(self.task, "reconstruct"):
+            raise CheckpointError(f"Reconstructions come from an autoencoder or a VAE; this run's task is "
+                                  f"{self.task.name!r}.")
+        a = self.to_array(x)
+        out = self.task.reconstruct(self.model, torch.as_tensor(self.preprocess(a), device=self.device), batch_size)
+        return self.normalizer.invert(out.float().cpu().numpy().reshape(a.shape))
+
     def metadata(self) -> dict:
         return {
             "run": self.run_dir.name, "recipe": self.recipe.get("name"), "recipe_hash": self.recipe_hash,

@@ -89,9 +89,13 @@ class Reconstruction(Task):
     def loss(self, outputs, x):
         return self.per_sample(outputs, x).mean()
 
+    def reconstruct(self, model, x, batch_size) -> torch.Tensor:
+        """Each input's reconstruction (normalised units), of the input as it is: no noise added."""
+        return infer(model, x, batch_size)
+
     def surprise(self, model, x, batch_size) -> np.ndarray:
-        """Each input's reconstruction error (the loss's, per value), of the input as it is: no noise added."""
-        return self.per_sample(infer(model, x, batch_size), x).cpu().numpy()
+        """Each input's reconstruction error (the loss's, per value)."""
+        return self.per_sample(self.reconstruct(model, x, batch_size), x).cpu().numpy()
 
     def _percentiles(self, score: np.ndarray, y) -> list[float]:
         """The test samples' reconstruction errors' percentiles: of the normal ones where classes are held out
@@ -196,14 +200,13 @@ class VariationalAE(Reconstruction):
         return self.loss(model(x), x)
 
     @torch.inference_mode()
-    def surprise(self, model, x, batch_size) -> np.ndarray:
-        """Each input's reconstruction error (the loss's, per value) through its latent mean."""
+    def reconstruct(self, model, x, batch_size) -> torch.Tensor:
+        """Each input's reconstruction through its latent mean (normalised units)."""
         was = model.training
         model.eval()
-        err = [self.per_sample(model.decode(model.encode(x[i:i + batch_size])[0]), x[i:i + batch_size])
-               for i in range(0, len(x), batch_size)]
+        out = torch.cat([model.decode(model.encode(x[i:i + batch_size])[0]) for i in range(0, len(x), batch_size)])
         model.train(was)
-        return torch.cat(err).cpu().numpy()
+        return out
 
     def validate(self, model, x, y, batch_size):
         rec, kl = self.terms(infer(model, x, batch_size), x)
