@@ -102,6 +102,10 @@ def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_pat
     os.close(read)
     assert np.array_equal(piped, x) and piped_names[0] == f"{read}:2 (S{order[0]:04d})"
     assert r.predictor.labelled == []  # a pipe is read once: no hint to evaluate it
+    (tmp_path / "rows.csv").write_text("\n".join((tmp_path / "p.csv").read_text().splitlines()[1:4]))
+    with pytest.raises(DataError, match=r"rows.csv: its first line \(0, S\d{4}, P000, site \d+, \.\.\.\) names none "
+                                        r"of the model's input columns \(fluid, radius, Sex\); a CSV file starts"):
+        r.predictor.read_files([tmp_path / "rows.csv"])  # rows without their header line (as `grep` passes them)
     with open(tmp_path / "ids.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "y"], *([i, i % 2] for i in range(30))])
     with pytest.raises(DataError, match="no column is left to learn 'y' from \\('id' is left out\\)"):

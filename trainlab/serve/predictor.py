@@ -157,12 +157,17 @@ class Predictor:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
                                 f"{', '.join(self.spec.input_columns)}).")
             dict_rows = [dict(zip(header, r)) for r in rows]
-            arrays.append(self.rows_to_array(dict_rows, str(p), first_row=2, other_columns=True))
+            what = "standard input" if str(p) == "/dev/stdin" else str(p)
+            if not set(header) & set(self.spec.input_columns):
+                raise DataError(f"{what}: its first line ({', '.join(header[:4])}{', ...' if len(header) > 4 else ''}) "
+                                f"names none of the model's input columns ({', '.join(self.spec.input_columns)}); "
+                                "a CSV file starts with a line of column names.")
+            arrays.append(self.rows_to_array(dict_rows, what, first_row=2, other_columns=True))
             ids = self._row_ids(header, rows)
             names += [f"{p.name}:{i + 2}" + (f" ({ids[i]})" if ids else "") for i in range(len(rows))]
             other = [c for c in header if c not in self.spec.input_columns and c not in self.not_inputs]
             if other:
-                self.ignored_columns[str(p)] = other
+                self.ignored_columns[what] = other
             if self.recipe["data"].get("label") in header and p.is_file():  # (a pipe is read once)
                 self.labelled.append(str(p))
         return np.concatenate(arrays), names
