@@ -210,7 +210,7 @@ def test_a_denoising_autoencoder_writes_the_new_images_it_cleans(tmp_path):
     assert said.returncode == 0, said.stderr
     written = sorted((tmp_path / "clean").glob("*.png"))
     assert [f.name for f in written] == ["0000_in0_reconstructed.png", "0001_in1_reconstructed.png"]
-    want = Predictor(r.path).reconstructions(noisy[:, None].astype(np.float32))
+    want = Predictor(r.path).predict(noisy[:, None].astype(np.float32), reconstructions=True)["reconstructions"]
     got = np.stack([np.asarray(Image.open(f)) for f in written]).astype(np.float32)
     assert np.array_equal(got, np.clip(np.round(want[:, 0]), 0, 255))
     error = lambda a: float(np.square(a - truth).mean())  # noqa: E731

@@ -312,10 +312,11 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
             _console().print(f"{f}: column{'s' * (len(columns) > 1)} {', '.join(map(repr, columns))} "
                              f"{'are' if len(columns) > 1 else 'is'} not among the model's inputs: left out",
                              highlight=False)
-        result = p.predict(x, batch_size)
+        images = out is not None and not out.suffix and hasattr(p.task, "reconstructed") and p.spec.kind == "image"
+        result = p.predict(x, batch_size, reconstructions=images)
         rows = _prediction_rows(names, result)
-        if out is not None and not out.suffix and hasattr(p.task, "reconstruct") and p.spec.kind == "image":
-            _write_reconstructions(out, names, x, p.reconstructions(x, batch_size), rows)
+        if images:  # an image autoencoder's reconstructions, to a folder
+            _write_reconstructions(out, names, x, result.pop("reconstructions"), rows)
             out = out / "predictions.csv"
         for f in p.labelled:
             _console().print(f"{f} holds the label column {p.recipe['data']['label']!r}: trainlab evaluate {run_dir} "
@@ -339,9 +340,8 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
         _console().print(f"[yellow]{off} of {len(rows)} inputs have features outside the range seen in training: "
                          "their predictions extrapolate, trust them less.", highlight=False)
     if "unusual" in result:
-        from ..serve.predictor import UNUSUAL
-
         from ..report import pvalue
+        from ..serve.predictor import UNUSUAL
 
         odd, p_odd = sum(result["unusual"]), result["unusual_p_value"]
         _console().print(f"{'[yellow]' if p_odd < 0.05 else ''}{odd} of {len(rows)} inputs {'is' if odd == 1 else 'are'} "

@@ -142,8 +142,9 @@ def _copies(mine, external: np.ndarray) -> np.ndarray:
     return np.array([ok and h in seen for h, ok in zip(sample_hashes(external), same)], bool)
 
 
-def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dict]:
-    """(the task's test metrics of the external samples with their bootstrap intervals, the class counts)."""
+def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int, out=None) -> tuple[dict, dict]:
+    """(the task's test metrics of the external samples with their bootstrap intervals, the class counts);
+    `out`: the network's outputs for `x`, when they were computed already."""
     import torch
 
     from .robustness import bootstrap
@@ -154,7 +155,8 @@ def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[dict, dic
         got = p.task.test(p.model, torch.as_tensor(p.preprocess(x)), torch.as_tensor(y[:, None], dtype=torch.float32),
                           batch_size, choose=False)
         return {**got, "bootstrap": image_bootstrap(got["per_image"])}, {}
-    out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
+    if out is None:
+        out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
     if p.spec.target == "real":
         got = p.task.test_metrics(out, torch.as_tensor(p.normalizer.apply_target(y)))
         pred = p.task.predict(out).numpy().reshape(len(y), -1)
@@ -204,12 +206,19 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     run_recipe = load_recipe(run_dir / "recipe.toml")
     raw = _read(run_recipe, p.spec, path, label, list(overrides))
     x, y = _inputs(raw, p, path), _labels(raw, p.spec, path)
+    samples = x if p.tokenizer is None else _both(raw.x, raw.x_test)  # as the run's data holds them: texts, not ids
     own, own_boot = metrics["test"], metrics["test"].get("bootstrap") or {}
-    got, classes = _scores(p, x, y, batch_size)
+    out = None
+    if p.spec.target != "mask":  # the network on every sample once (the copies left out below: a part of it)
+        import torch
+
+        out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
+    got, classes = _scores(p, x, y, batch_size, out)
     if p.spec.target == "mask":  # intervals over the images, the run's own test images too
         from ..tasks.segmentation import image_bootstrap
 
         own_boot = image_bootstrap(own["per_image"])
+
     def rows(got: dict) -> list[dict]:  # each headline metric beside the run's, and whether they differ
         return [{"metric": k, "lower_is_better": lower_is_better(k, metrics), "run": own[k],
                  "run_interval": own_boot.get(k), "external": float(got[k]), "external_interval": got["bootstrap"].get(k),
@@ -223,13 +232,13 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     except DataError as err:
         result["shift"] = {"unavailable": str(err)}
     else:
-        copied = _copies(mine, x if p.tokenizer is None else _both(raw.x, raw.x_test))
+        copied = _copies(mine, samples)
         result["copies"] = int(copied.sum())
-        if 0 < copied.sum() < len(y) and p.spec.target != "mask":  # the clean external test: the others alone
-            result["without_copies"] = {"samples": int((~copied).sum()),
-                                        "rows": rows(_scores(p, x[~copied], y[~copied], batch_size)[0])}
+        if 0 < copied.sum() < len(y) and out is not None:  # the clean external test: the others alone
+            result["without_copies"] = {"samples": int((~copied).sum()), "rows": rows(
+                _scores(p, x[~copied], y[~copied], batch_size, out[torch.as_tensor(~copied)])[0])}
         if p.spec.kind == "text":
-            result["shift"] = shift.check(mine.x, _both(raw.x, raw.x_test), "text", "external")
+            result["shift"] = shift.check(mine.x, samples, "text", "external")
         elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
             result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
         if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:

@@ -228,10 +228,9 @@ def _external_paragraph(external: list[dict]) -> str:
         row = _headline_row(e)
         if row is None:
             continue
-        lo, hi = row["external_interval"]
         s = (f"On {e['name']} ({e['samples']:,} samples), read and preprocessed as the development data, "
-             f"{row['metric'].replace('_', ' ')} was {fmt(row['external'])} (95% bootstrap interval {fmt(lo)}-"
-             f"{fmt(hi)}) against {fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
+             f"{row['metric'].replace('_', ' ')} was {_with_interval(row, '95% bootstrap interval')} against "
+             f"{fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
              f"{pvalue(row['test']['p_value'])})")
         shift = e.get("shift") or {}
         if "auc" in shift:
@@ -241,8 +240,7 @@ def _external_paragraph(external: list[dict]) -> str:
             s += f"; {e['copies']:,} of its samples were exact copies of development samples"
             clean = _headline_row(e.get("without_copies") or {})
             if clean:
-                s += (f" (without them, {fmt(clean['external'])}, 95% interval {fmt(clean['external_interval'][0])}-"
-                      f"{fmt(clean['external_interval'][1])}, {pvalue(clean['test']['p_value'])})")
+                s += f" (without them, {_with_interval(clean)}, {pvalue(clean['test']['p_value'])})"
         said.append(s + ".")
     return ("External test: the best model was scored on data from elsewhere (trainlab evaluate). " + " ".join(said)) \
         if said else ""
@@ -286,6 +284,12 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
        "groups": "groups the training split does not hold"}  # how a test set not drawn at random was chosen
 
 
+def _with_interval(row: dict, what: str = "95% interval") -> str:
+    """An external set's score and its interval: "0.8175 (95% interval 0.8020-0.8345)"."""
+    lo, hi = row["external_interval"]
+    return f"{fmt(row['external'])} ({what} {fmt(lo)}-{fmt(hi)})"
+
+
 def _headline_row(result: dict) -> dict | None:
     """An external test set's first headline metric that both sides have an interval of (the one it is said by)."""
     return next((r for r in result.get("rows") or [] if r["test"]), None)
@@ -300,12 +304,11 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
     row = _headline_row(result)
     if row:
         t, key = row["test"], row["metric"].replace("_", " ")
-        lo, hi = row["external_interval"]
         change = "higher" if t["difference"] > 0 else "lower"
         beyond = t["p_value"] < 0.05 and (change == "higher") == bool(row.get("lower_is_better"))  # and worse
         by = f"{change} by {fmt(abs(t['difference']))}" if t["difference"] else "the same"
-        out.append((f"On {result['name']} ({result['samples']:,} samples), {key} {fmt(row['external'])} (95% interval "
-                    f"{fmt(lo)}-{fmt(hi)}) against {fmt(row['run'])} on the run's own test set: {by}, "
+        out.append((f"On {result['name']} ({result['samples']:,} samples), {key} {_with_interval(row)} against "
+                    f"{fmt(row['run'])} on the run's own test set: {by}, "
                     f"{pvalue(t['p_value'])} (z test on the two bootstrap intervals), "
                     + ("beyond chance: the model does not carry over as its test score said." if beyond else
                        "beyond chance." if t["p_value"] < 0.05 else
@@ -317,9 +320,8 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
         rest = result.get("without_copies") or {}
         row = _headline_row(rest)
         clean = (f" Without them ({rest['samples']:,} samples), {row['metric'].replace('_', ' ')} is "
-                 f"{fmt(row['external'])} (95% interval {fmt(row['external_interval'][0])}-"
-                 f"{fmt(row['external_interval'][1])}) against {fmt(row['run'])}, {pvalue(row['test']['p_value'])}: the "
-                 "clean external test.") if row else " Leave them out for a clean external test."
+                 f"{_with_interval(row)} against {fmt(row['run'])}, {pvalue(row['test']['p_value'])}: the clean "
+                 "external test.") if row else " Leave them out for a clean external test."
         out.append((f"{copies:,} of the {result['samples']:,} external samples {are} the run read"
                     " (for training, choosing the epoch or its test): the external score is in part a score on data "
                     "the model has seen." + clean, True))

@@ -248,19 +248,29 @@ class Predictor:
             return self.rows_to_array(x, what)
         return self.check_array(x, what)
 
-    def predict(self, x, batch_size: int = 1024, what: str = "input") -> dict:
+    def predict(self, x, batch_size: int = 1024, what: str = "input", reconstructions: bool = False) -> dict:
         """Inputs (see to_array) → predictions. Classification: {"predicted": names,
         "probabilities": (N, K) list}; regression: {"values": list}. A run with eval.conformal adds
         "prediction_sets" (classes) or "intervals" ([low, high] per value, per target when there are
-        several) and their "coverage"."""
-        import torch
-
+        several) and their "coverage". A density's or an autoencoder's: see _surprise; with
+        `reconstructions`, an autoencoder's also gives them ("reconstructions", an array in the data's
+        units: a denoising autoencoder's inputs cleaned)."""
         if self.task.name == "segmentation":
             raise CheckpointError("A segmentation run predicts image files: trainlab predict RUN image.tif "
                                   "(or Predictor.segment_files), which writes probability maps and instance labels.")
         a = self.to_array(x, what)
-        if self.task.surprise_name:
-            return self._surprise(a, batch_size)
+        result = self._surprise(a, batch_size, reconstructions) if self.task.surprise_name else \
+            self._predicted(a, batch_size)
+        if self.spec.kind == "table":  # a row outside the training range: the model extrapolates
+            off = self.normalizer.outside(a)
+            if any(off):
+                result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
+        return result
+
+    def _predicted(self, a: np.ndarray, batch_size: int) -> dict:
+        """A classifier's or a regression's predictions of the inputs `a` (see predict)."""
+        import torch
+
         out = torch.as_tensor(self.forward(self.preprocess(a), batch_size))
         fitted = self.conformal
         if self.spec.target == "class":
@@ -276,13 +286,9 @@ class Predictor:
                 result["intervals"] = conformal.intervals(fitted, np.asarray(result["values"]).reshape(len(a), -1))
         if fitted:
             result["coverage"] = fitted["coverage"]
-        if self.spec.kind == "table":  # a row outside the training range: the prediction extrapolates
-            off = self.normalizer.outside(a)
-            if any(off):
-                result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
         return result
 
-    def _surprise(self, a: np.ndarray, batch_size: int) -> dict:
+    def _surprise(self, a: np.ndarray, batch_size: int, reconstructions: bool = False) -> dict:
         """A density's or an autoencoder's inputs → how unusual each is for the model: {"score": its name
         (nll, reconstruction_error), "scores": list, and where each falls among the test samples' scores:
         "percentiles" (the share below it, 0-100) and "unusual" (above UNUSUAL% of them), with the p-value
@@ -292,8 +298,17 @@ class Predictor:
 
         from ..tasks.base import percentile_rank
 
-        score = self.task.surprise(self.model, torch.as_tensor(self.preprocess(a), device=self.device), batch_size)
+        x = torch.as_tensor(self.preprocess(a), device=self.device)
+        if reconstructions:
+            if not hasattr(self.task, "reconstructed"):
+                raise CheckpointError(f"Reconstructions come from an autoencoder or a VAE; this run's task is "
+                                      f"{self.task.name!r}.")
+            recon, score = self.task.reconstructed(self.model, x, batch_size)
+        else:
+            score = self.task.surprise(self.model, x, batch_size)
         result = {"score": self.task.surprise_name, "scores": score.tolist()}
+        if reconstructions:
+            result["reconstructions"] = self.normalizer.invert(recon.float().cpu().numpy().reshape(a.shape))
         of = (self.metrics.get("test") or {}).get("surprise_percentiles")
         if of:
             rank = percentile_rank(score, of)
@@ -301,23 +316,7 @@ class Predictor:
             result.update(percentiles=rank.round(2).tolist(), unusual=odd.tolist(), unusual_above=float(of[UNUSUAL]),
                           unusual_p_value=float(stats.binomtest(int(odd.sum()), len(odd), 1 - UNUSUAL / 100,
                                                                 alternative="greater").pvalue))
-        if self.spec.kind == "table":  # a row outside the training range: the model extrapolates
-            off = self.normalizer.outside(a)
-            if any(off):
-                result["outside_training_range"] = [[self.spec.feature_names[j] for j in row] for row in off]
         return result
-
-    def reconstructions(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """An autoencoder's or a VAE's reconstructions of inputs in the training data's units (a denoising
-        autoencoder's: the inputs cleaned), in those units."""
-        import torch
-
-        if not hasattr(self.task, "reconstruct"):
-            raise CheckpointError(f"Reconstructions come from an autoencoder or a VAE; this run's task is "
-                                  f"{self.task.name!r}.")
-        a = self.to_array(x)
-        out = self.task.reconstruct(self.model, torch.as_tensor(self.preprocess(a), device=self.device), batch_size)
-        return self.normalizer.invert(out.float().cpu().numpy().reshape(a.shape))
 
     def metadata(self) -> dict:
         return {

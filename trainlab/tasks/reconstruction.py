@@ -93,9 +93,13 @@ class Reconstruction(Task):
         """Each input's reconstruction (normalised units), of the input as it is: no noise added."""
         return infer(model, x, batch_size)
 
+    def reconstructed(self, model, x, batch_size) -> tuple[torch.Tensor, np.ndarray]:
+        """(each input's reconstruction, its reconstruction error: the loss's, per value)."""
+        recon = self.reconstruct(model, x, batch_size)
+        return recon, self.per_sample(recon, x).cpu().numpy()
+
     def surprise(self, model, x, batch_size) -> np.ndarray:
-        """Each input's reconstruction error (the loss's, per value)."""
-        return self.per_sample(self.reconstruct(model, x, batch_size), x).cpu().numpy()
+        return self.reconstructed(model, x, batch_size)[1]
 
     def _percentiles(self, score: np.ndarray, y) -> list[float]:
         """The test samples' reconstruction errors' percentiles: of the normal ones where classes are held out
