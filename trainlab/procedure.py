@@ -438,9 +438,9 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
     return results
 
 
-def _explainable(spec) -> bool:
+def _explainable(task: str, spec) -> bool:
     """Attributions and learned features are drawn for classifiers of images, tables and points."""
-    return spec.target == "class" and spec.kind in ("image", "table", "points")
+    return task == "classification" and spec.kind in ("image", "table", "points")
 
 
 def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric,
@@ -490,7 +490,7 @@ def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progr
                                         loss=task.custom if task.name == "regression" else None,
                                         own=recipe.eval.metrics)
     n_params = sum(p.numel() for p in model.parameters())
-    if main and first and recipe.report.interpret and task.supervised and _explainable(data.spec):
+    if main and first and recipe.report.interpret and _explainable(task.name, data.spec):
         from .evaluate.interpret import interpret as interpret_model
 
         # the best weights are in memory: no need to read the checkpoint back
@@ -767,8 +767,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     run_ = load_run(path)
     if not run_.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
-    if run_.recipe.is_rl or run_.metrics["task"]["name"] != "classification" or \
-            not _explainable(DataSpec.from_dict(run_.metrics["spec"])):
+    if run_.recipe.is_rl or not _explainable(run_.metrics["task"]["name"], DataSpec.from_dict(run_.metrics["spec"])):
         raise TrainlabError("trainlab explain works on classification runs of images or tables.")
     from .evaluate.interpret import interpret
 
