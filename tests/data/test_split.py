@@ -96,6 +96,20 @@ def test_limit_keeps_classes_balanced():
         prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard", seed=0, limit=5)
 
 
+def test_the_samples_a_limited_run_read_are_those_its_splits_hold_over_its_seeds():
+    """samples_read: what runs with data.limit read of the data (external copies are looked for there)."""
+    from trainlab.data.split import sample_hashes, samples_read, split
+
+    raw = load_raw("digits", {})
+    parts = [split(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, seed=s, limit=300) for s in (0, 1)]
+    held = {h for s in parts for x in (s.x_train, s.x_val, s.x_test) for h in sample_hashes(x)}
+    read = samples_read(raw, 300, [0, 1], True)
+    assert set(sample_hashes(read.x)) == held and 300 < len(read.x) < 600 and len(read.y) == len(read.x)
+    assert samples_read(raw, 0, [0], True) is raw
+    fashion = samples_read(load_raw("fashion_mnist", {}), 1000, [0], True)  # the official test set's first 1,000
+    assert len(fashion.x) == 1000 and len(fashion.x_test) == len(fashion.y_test) == 1000
+
+
 def test_k_fold_tests_every_sample_exactly_once():
     import pytest
 

@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import (balanced_accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef, mean_absolute_error,
                              mean_squared_error, r2_score)
 
-from trainlab.evaluate.robustness import aggregate, bootstrap
+from trainlab.evaluate.robustness import aggregate, auc_interval, bootstrap
 
 
 def _percentiles(true, pred, metric, resamples, seed=0):
@@ -12,6 +12,17 @@ def _percentiles(true, pred, metric, resamples, seed=0):
     idx = np.concatenate([rng.integers(0, len(true), (min(100, resamples - s), len(true)))
                           for s in range(0, resamples, 100)])  # the draws bootstrap() makes
     return np.percentile([metric(true[i], pred[i]) for i in idx], [2.5, 97.5])
+
+
+def test_the_roc_auc_interval_is_sklearn_s_auc_on_each_resample_ties_and_all():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    positive = rng.random(400) < 0.15
+    score = np.round(rng.normal(positive * 1.0, 1), 1)  # rounded: many ties
+    ci = auc_interval(positive, score, resamples=300)
+    assert ci == pytest.approx(_percentiles(positive, score, roc_auc_score, 300))
+    assert ci[0] < roc_auc_score(positive, score) < ci[1] and 0.05 < ci[1] - ci[0] < 0.25
 
 
 def test_bootstrap_intervals_match_sklearn_on_each_resample():

@@ -174,6 +174,7 @@ def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(
     """trainlab predict on an autoencoder: each input's reconstruction error and the share of the normal
     test samples that reconstruct better; the held-out class ranks high. Export refuses, and says why."""
     import csv
+    import json
 
     from sklearn.datasets import load_digits
 
@@ -199,9 +200,22 @@ def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(
            f"samples (reconstruction_error above " in said.stdout
     assert "; of inputs like those, 1% would be (binomial test, p = " in " ".join(said.stdout.split())
     assert got["unusual_p_value"] < 1e-3  # all 1,797 digits, the 1s among them: more unusual as a set
-    refused = cli_here("evaluate", r.path, tmp_path / "new.csv")
-    assert refused.returncode == 2 and f"trainlab predict {r.path} {tmp_path / 'new.csv'} scores how unusual each " \
-                                       "input is" in " ".join(refused.stderr.split())
+    scanned = np.clip(digits.data + np.random.default_rng(0).normal(0, 0.5, digits.data.shape), 0, 16)  # another
+    with open(tmp_path / "scanner_b.csv", "w", newline="") as f:  # scanner's digits, labelled: no copies
+        csv.writer(f).writerows([[*digits.feature_names, "digit"], *(list(v) + [t] for v, t in zip(scanned, digits.target))])
+    said = cli_here("evaluate", r.path, tmp_path / "scanner_b.csv", "--label", "digit")
+    assert said.returncode == 0, said.stderr
+    ext = json.loads((r.path / "external" / "scanner_b.json").read_text())
+    assert ext["anomalous"] == {"classes": ["1"], "share": pytest.approx(np.mean(ones))} and ext["copies"] == 0
+    assert list(ext["by_class"])[0] == "1" and ext["by_class"]["1"]["mean_percentile"] > 70  # the most unusual class
+    auc = next(row for row in ext["rows"] if row["metric"] == "roc_auc")
+    assert auc["external"] > 0.65 and auc["external_interval"][0] < auc["external"] < auc["external_interval"][1]
+    assert auc["run_interval"] == Predictor(r.path).metrics["test"]["bootstrap"]["roc_auc"] and auc["test"]["p_value"] > 0
+    u = ext["surprise"]
+    assert u["samples"] == 1797 and u["run_samples"] == Predictor(r.path).metrics["test"]["surprise_samples"]
+    assert u["mean_percentile"] > 50 and u["ks_p_value"] < 0.05  # noisier than the run's digits: more unusual
+    text = " ".join(said.stdout.split())
+    assert "1 (anomalous)" in text and f"D = {u['ks']:.2f}" in text and "as a set they are more unusual" in text
     refused = cli_here("explain", r.path)  # (attributions are drawn for classifiers)
     assert refused.returncode == 2 and "explain works on classification runs" in refused.stderr
     refused = cli_here("export", r.path, "--format", "safetensors")

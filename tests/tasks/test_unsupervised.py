@@ -171,6 +171,19 @@ def test_flows_draw_their_density(tmp_path, data):
         assert got["score"] == "nll" and len(got["scores"]) == 402 and 30 < rank[:400].mean() < 70
         assert got["unusual"][400] and rank[400] == 100.0 and got["scores"][400] > got["unusual_above"]
         assert np.mean(got["unusual"][:400]) < 0.05  # new points from the same moons: about 1% above the 99th
+        from trainlab.evaluate.external import evaluate_external
+        from trainlab.report.methods import external_sentences
+
+        for name, shift in (("same", 0.0), ("moved", 0.4)):  # evaluate: the set of them against the test points
+            np.savetxt(tmp_path / f"{name}.csv", points + [shift, 0], delimiter=",", header="x1,x2", comments="")
+        same, moved = (evaluate_external(r.path, tmp_path / f"{n}.csv") for n in ("same", "moved"))
+        assert same["samples"] == 400 and same["copies"] == 0 and same["surprise"]["ks_p_value"] > 0.01
+        assert moved["surprise"]["ks_p_value"] < 1e-6 and moved["surprise"]["mean_percentile"] > 65
+        assert moved["surprise"]["unusual_share"] > 0.03 and moved["surprise"]["unusual_p_value"] < 1e-3
+        nll = moved["rows"][0]  # the mean NLLs side by side, not tested (a few far points move a mean)
+        assert nll["metric"] == "nll" and nll["test"] is None and nll["external"] > nll["run"]
+        assert any(warn and "as a set they are more unusual for the model" in s for s, warn in external_sentences(moved))
+        assert not any(warn for _, warn in external_sentences(same))
 
 
 def test_a_vae_scores_how_unusual_an_input_is_by_its_reconstruction_through_the_latent_mean():

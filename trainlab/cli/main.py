@@ -423,9 +423,11 @@ def _write_rows(out: Path, rows: list[dict]) -> None:
 
 
 @app.command()
-def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification, regression or segmentation run."),
+def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification, regression, segmentation, "
+                                                     "autoencoder, VAE or flow run."),
              data: Path = typer.Argument(..., help="Labelled data from elsewhere, in the layout the run read (a table, "
-                                                   "a folder of class sub-folders, an IDX or CIFAR folder, ...)."),
+                                                   "a folder of class sub-folders, an IDX or CIFAR folder, ...); for an "
+                                                   "autoencoder or a flow, labels are optional."),
              label: Optional[str] = typer.Option(None, help="A table's label column, when it is not the run's."),
              name: Optional[str] = typer.Option(None, help="What to call this set in RUN/external/ and the report "
                                                            "(default: the file or folder name)."),
@@ -433,7 +435,9 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
                                                       "--set data.features=[\"age\",\"bmi\"]. Repeatable.")):
     """Test a run's best model on an external test set (another site, a later year): its metrics with their
     bootstrap intervals beside the run's own test score, whether the two differ beyond chance, and
-    whether the external data differ from the run's. Kept in RUN/external/ and shown in the report."""
+    whether the external data differ from the run's. An autoencoder, VAE or flow: where the inputs' scores
+    fall among the run's test samples', and how well held-out classes are found. Kept in RUN/external/
+    and shown in the report."""
     from rich.table import Table
 
     from ..evaluate.external import evaluate_external
@@ -450,7 +454,20 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
         table.add_row(row["metric"], f"{row['run']:.4f}", span(row["run_interval"]), f"{row['external']:.4f}",
                       span(row["external_interval"]), f"{t['difference']:+.4f}" if t else "",
                       f"{t['p_value']:.3g}" if t else "")
-    _console().print(table)
+    if r["rows"]:
+        _console().print(table)
+    if r.get("by_class"):
+        from ..serve.predictor import UNUSUAL
+
+        odd = set((r.get("anomalous") or {}).get("classes") or [])
+        table = Table(title=f"{r['name']}: where each class's {r['score'].replace('_', ' ')}s fall among the run's "
+                            "test samples'")
+        for col in ("class", "samples", "mean percentile", "median percentile", f"above the {UNUSUAL}th"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for c, s in r["by_class"].items():
+            table.add_row(c + (" (anomalous)" if c in odd else ""), f"{s['samples']:,}", f"{s['mean_percentile']:.1f}",
+                          f"{s['median_percentile']:.1f}", f"{s['unusual_share']:.1%}")
+        _console().print(table)
     for sentence, warn in external_sentences(r):
         _console().print(f"[yellow]{sentence}" if warn else sentence, highlight=False)
     report = run_dir / "report.html"

@@ -99,6 +99,35 @@ def _fold(y, cv: tuple[int, int, int], stratify: bool, groups=None, what: str = 
         raise DataError(f"Cannot cut {len(y)} samples into {k} folds: {err} Use fewer folds or more data.") from None
 
 
+def _limited(raw: RawData, limit: int, seed: int, stratify: bool) -> np.ndarray:
+    """The indices of the samples that data.limit keeps (drawn with `seed`, stratified by class when asked);
+    all of them without a limit. (Of an official test set, its first `limit` samples are kept.)"""
+    if not limit or limit >= len(raw.x):
+        return np.arange(len(raw.x))
+    k = len(np.unique(raw.y)) if stratify and raw.target == "class" else 0
+    if limit < k:
+        raise DataError(f"data.limit = {limit} keeps fewer samples than the {k} classes, so a subset stratified by "
+                        f"class cannot hold one of each; raise it (training, validation and test each need every "
+                        f"class: {10 * k} or more) or set data.stratify = false.")
+    return np.sort(_cut(raw.y, len(raw.x) - limit, seed, stratify, "unused")[0])
+
+
+def samples_read(raw: RawData, limit: int, seeds: list[int], stratify: bool) -> RawData:
+    """`raw` cut to the samples that runs with data.limit = `limit` and these split seeds read (the union of
+    their subsets, and the official test set's first `limit`): the data a run learned from and was tested on."""
+    from dataclasses import replace
+
+    if not limit:
+        return raw
+    keep = np.unique(np.concatenate([_limited(raw, limit, s, stratify) for s in seeds]))
+    cut = lambda a: None if a is None else a[keep]  # noqa: E731
+    first = lambda a: None if a is None else a[:limit]  # noqa: E731
+    return replace(raw, x=raw.x[keep], y=raw.y[keep], x_test=first(raw.x_test), y_test=first(raw.y_test),
+                   groups=cut(raw.groups), time=cut(raw.time), time_labels=cut(raw.time_labels),
+                   subgroups=raw.subgroups and {k: cut(v) for k, v in raw.subgroups.items()},
+                   subgroups_test=raw.subgroups_test and {k: first(v) for k, v in raw.subgroups_test.items()})
+
+
 def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: bool, seed: int,
           limit: int = 0, cv: tuple[int, int, int] | None = None, train_fraction: float = 1.0,
           calibration_fraction: float = 0.0, time_window: int = 0) -> Split:
@@ -110,15 +139,8 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
     into a calibration split, which neither trains nor chooses the epoch: conformal prediction and
     temperature scaling fitted on it hold as exchangeability promises. `time_window`: see _in_time_order."""
     x, y, g = raw.x, raw.y, raw.groups
-    keep = np.arange(len(x))
-    if limit and limit < len(x):
-        k = len(np.unique(y)) if stratify and raw.target == "class" else 0
-        if limit < k:
-            raise DataError(f"data.limit = {limit} keeps fewer samples than the {k} classes, so a subset stratified by "
-                            f"class cannot hold one of each; raise it (training, validation and test each need every "
-                            f"class: {10 * k} or more) or set data.stratify = false.")
-        keep, _ = _cut(y, len(x) - limit, cv[2] if cv else seed, stratify, "unused")
-        keep = np.sort(keep)
+    keep = _limited(raw, limit, cv[2] if cv else seed, stratify)
+    if len(keep) < len(x):
         x, y, g = x[keep], y[keep], (g[keep] if g is not None else None)
     official = raw.x_test is not None
     if official and cv:

@@ -3,7 +3,10 @@ hospital, a later year, another lab's images), read as the run read its own data
 with the run's stored statistics. A random test split measures the model on more of the same; an
 external set measures whether it carries over, the test a reviewer asks for. Its score comes with its
 bootstrap interval beside the run's own test score, a test of whether the two differ beyond chance,
-and whether the external inputs and classes differ from the data the run learned from (data/shift.py)."""
+and whether the external inputs and classes differ from the data the run learned from (data/shift.py).
+A model that says how unusual an input is (an autoencoder's reconstruction error, a flow's NLL) is
+scored on data with or without labels: where its scores fall among the run's test samples', and with
+classes held out as anomalies, how well it finds them there."""
 from __future__ import annotations
 
 import json
@@ -167,6 +170,81 @@ def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int, out=None) -> tuple
     return got, {"counts": dict(zip(map(str, p.spec.class_names), counts))}
 
 
+def _read_unlabelled(p, run_recipe, path: Path, label: str | None, overrides: list[str]):
+    """An autoencoder's or a flow's external data → (the inputs, each sample's class name or None): read as
+    the run read its data when it can be (with the classes of a class folder, an IDX folder, a --label
+    column), or as predict reads inputs (a CSV without labels, a folder of images)."""
+    try:
+        raw = _read(run_recipe, p.spec, path, label, overrides)
+    except DataError:
+        if label:
+            raise
+        return p.read_files([str(path)])[0], None
+    y = _both(raw.y, raw.y_test)
+    named = raw.class_names is not None and len(raw.class_names) and y.dtype.kind in "iu"
+    return _inputs(raw, p, path), np.asarray(list(map(str, raw.class_names)))[y] if named else None
+
+
+def _unusual(p, scores: np.ndarray, classes: np.ndarray | None) -> dict:
+    """Where the external inputs' scores (how unusual each is for the model: `p.task.surprise`) fall among the
+    run's test samples' (from their stored percentiles): {"score": its name, "surprise": each input's
+    percentile summarised, the share above the UNUSUAL-th (binomial test against the share expected), a
+    Kolmogorov-Smirnov test of the percentiles against the uniform ones inputs like the test samples get,
+    with the two-sample p-value of the run's test size; "by_class": the same per class (`classes`: each
+    sample's class name); "rows": a flow's mean NLL beside the run's; with held-out classes, the ROC AUC
+    with which the score finds them (and classes the run never saw) beside the run's}."""
+    from scipy import stats
+
+    from ..serve.predictor import UNUSUAL
+    from ..tasks.base import percentile_rank
+    from .robustness import auc_interval
+
+    test = p.metrics["test"]
+    sizes = (p.metrics.get("data") or {}).get("sizes") or {}
+    n_run = int(test.get("surprise_samples") or sizes.get("test") or 0)
+    rank = percentile_rank(scores, test["surprise_percentiles"])
+    d = float(stats.kstest(rank / 100, "uniform").statistic) if len(rank) else 0.0
+    n_eff = max(1, round(len(rank) * n_run / (len(rank) + n_run))) if n_run else len(rank)
+
+    def summary(r: np.ndarray) -> dict:
+        return {"samples": len(r), "mean_percentile": float(r.mean()), "median_percentile": float(np.median(r)),
+                "unusual": int((r > UNUSUAL).sum()), "unusual_share": float((r > UNUSUAL).mean())}
+
+    out = {"score": p.task.surprise_name, "surprise": {
+        **summary(rank), "unusual_above": float(test["surprise_percentiles"][UNUSUAL]), "expected_share": 1 - UNUSUAL / 100,
+        "unusual_p_value": float(stats.binomtest(int((rank > UNUSUAL).sum()), len(rank), 1 - UNUSUAL / 100,
+                                                 alternative="greater").pvalue),
+        "ks": d, "ks_p_value": float(stats.kstwo.sf(d, n_eff)), "run_samples": n_run,
+        "mean_score": float(scores.mean())}, "rows": []}
+    if classes is not None:
+        out["by_class"] = {c: summary(rank[classes == c]) for c in sorted(set(classes.tolist()),
+                                                                         key=lambda c: -rank[classes == c].mean())}
+    if p.task.name == "density" and len(scores) > 1:  # the mean NLL beside the test's, with normal intervals; not
+        se = float(scores.std(ddof=1) / math.sqrt(len(scores)))  # tested: a few far inputs move it, the ranks above
+        own, ext = (test["nll"], test["nll_se"]), (float(scores.mean()), se)  # do not
+        ci = [[m - 1.96 * s, m + 1.96 * s] for m, s in (own, ext)]
+        out["rows"].append({"metric": "nll", "lower_is_better": True, "run": own[0], "run_interval": ci[0],
+                            "external": ext[0], "external_interval": ci[1], "test": None})
+    held = set((test.get("anomaly") or {}).get("held_out") or [])
+    if held:
+        out["held_out"] = sorted(held)
+    if held and classes is not None:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        known, gone = {_key(c) for c in p.spec.class_names}, {_key(c) for c in held}  # T-shirt_top is T-shirt/top
+        odd = np.array([_key(c) in gone or _key(c) not in known for c in classes.tolist()])
+        out["anomalous"] = {"classes": sorted(set(classes[odd].tolist())), "share": float(odd.mean())}
+        if 0 < odd.sum() < len(odd):
+            own_ci = (test.get("bootstrap") or {}).get("roc_auc")
+            auc, ci = float(roc_auc_score(odd, scores)), auc_interval(odd, scores)
+            out["rows"] += [{"metric": "roc_auc", "lower_is_better": False, "run": test["roc_auc"], "run_interval": own_ci,
+                             "external": auc, "external_interval": ci, "test": _difference(test["roc_auc"], own_ci, auc, ci)},
+                            {"metric": "pr_auc", "lower_is_better": False, "run": test["pr_auc"], "run_interval": None,
+                             "external": float(average_precision_score(odd, scores)), "external_interval": None,
+                             "test": None}]
+    return out
+
+
 def _difference(own: float, own_ci, ext: float, ext_ci) -> dict | None:
     """Whether two independent scores differ beyond chance: a z test with each one's standard error read
     from its 95% bootstrap interval (its width / 3.92)."""
@@ -182,36 +260,44 @@ def _difference(own: float, own_ci, ext: float, ext_ci) -> dict | None:
 def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None = None, overrides: list[str] = (),
                       name: str | None = None, batch_size: int = 1024) -> dict:
     """Score the run's best model on the labelled data at `path` (read with the run's dataset, its path
-    swapped; `overrides` as --set; `label`: the label column of a table). Written to
-    RUN/external/NAME.json (NAME: the data's file or folder name); the run's report shows it."""
+    swapped; `overrides` as --set; `label`: the label column of a table); an autoencoder's or a flow's on
+    data with or without labels (_unusual). Written to RUN/external/NAME.json (NAME: the data's file or
+    folder name); the run's report shows it."""
     from ..core.config import load_recipe
-    from ..data.prepare import load_raw
-    from ..data import shift
     from ..report import headline_keys, lower_is_better
     from ..serve.predictor import Predictor
 
     run_dir, path = Path(run_dir), Path(path).resolve()
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist: name a table, or a folder of images or of the run's files.")
+    import torch
+
     p = Predictor(run_dir)
-    if not (p.task.supervised or p.task.name == "segmentation"):
-        raise TrainlabError(f"evaluate scores classifiers, regressions and segmentations on new labelled data; this "
-                            f"run's task is {p.task.name!r}." + (
-                                f" trainlab predict {run_dir} {path} scores how unusual each input is for the model, "
-                                "and whether they are more unusual than the run's test samples." if p.task.surprise_name
-                                else ""))
+    if not (p.task.supervised or p.task.name == "segmentation" or p.task.surprise_name):
+        raise TrainlabError(f"evaluate scores classifiers, regressions, segmentations, and the models that say how "
+                            f"unusual an input is (autoencoders, VAEs, flows) on new data; this run's task is "
+                            f"{p.task.name!r}.")
     metrics = p.metrics
     if not metrics.get("test"):
         raise TrainlabError(f"Run {str(run_dir)!r} has no test results yet; evaluate a finished run.")
+    if p.task.surprise_name and not metrics["test"].get("surprise_percentiles"):
+        raise TrainlabError(f"Run {str(run_dir)!r} keeps no test scores to compare new inputs with (an older trainlab "
+                            f"wrote it); trainlab run {run_dir / 'recipe.toml'} trains it again with them.")
     run_recipe = load_recipe(run_dir / "recipe.toml")
+    if p.task.surprise_name:  # how unusual the inputs are for the model: no labels needed
+        x, names = _read_unlabelled(p, run_recipe, path, label, list(overrides))
+        scores = p.task.surprise(p.model, torch.as_tensor(p.preprocess(x)), batch_size)
+        result = {"path": str(path), "samples": len(x), "source": str(path), **_unusual(p, scores, names)}
+        result["run_test_samples"] = result["surprise"]["run_samples"]
+        part = lambda keep: _unusual(p, scores[keep], None if names is None else names[keep])  # noqa: E731
+        _external_data(p, run_recipe, result, x, x, None, part)
+        return _written(run_dir, path, name, result)
     raw = _read(run_recipe, p.spec, path, label, list(overrides))
     x, y = _inputs(raw, p, path), _labels(raw, p.spec, path)
     samples = x if p.tokenizer is None else _both(raw.x, raw.x_test)  # as the run's data holds them: texts, not ids
     own, own_boot = metrics["test"], metrics["test"].get("bootstrap") or {}
     out = None
     if p.spec.target != "mask":  # the network on every sample once (the copies left out below: a part of it)
-        import torch
-
         out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
     got, classes = _scores(p, x, y, batch_size, out)
     if p.spec.target == "mask":  # intervals over the images, the run's own test images too
@@ -227,24 +313,46 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
 
     result = {"path": str(path), "samples": int(len(y)), "source": raw.source, "rows": rows(got), "metrics": got,
               "run_test_samples": ((metrics.get("data") or {}).get("sizes") or {}).get("test"), **classes}
-    try:  # the data the run read: do the external inputs differ from it? are some of them its own samples?
+    part = None if out is None else lambda keep: {"rows": rows(  # noqa: E731
+        _scores(p, x[keep], y[keep], batch_size, out[torch.as_tensor(keep)])[0])}
+    _external_data(p, run_recipe, result, x, samples, y, part)
+    return _written(run_dir, path, name, result)
+
+
+def _external_data(p, run_recipe, result: dict, x: np.ndarray, samples, y: np.ndarray | None, part) -> None:
+    """Into `result`: do the external inputs differ from the data the run read ("shift"), are some of them its
+    own samples ("copies"), and the external test without those ("without_copies": `part`(kept samples),
+    the result's scores of a part of the samples; None when there is none)."""
+    from ..data import shift
+    from ..data.prepare import load_raw
+    from ..data.split import samples_read
+
+    try:
         mine = load_raw(run_recipe.data.name, run_recipe.data.params)
     except DataError as err:
         result["shift"] = {"unavailable": str(err)}
-    else:
-        copied = _copies(mine, samples)
-        result["copies"] = int(copied.sum())
-        if 0 < copied.sum() < len(y) and out is not None:  # the clean external test: the others alone
-            result["without_copies"] = {"samples": int((~copied).sum()), "rows": rows(
-                _scores(p, x[~copied], y[~copied], batch_size, out[torch.as_tensor(~copied)])[0])}
-        if p.spec.kind == "text":
-            result["shift"] = shift.check(mine.x, samples, "text", "external")
-        elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
-            result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
-        if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:
-            result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names)
-        if p.spec.target == "real":
-            result.setdefault("shift", {"why": "external"})["targets"] = shift.targets(mine.y, y)
+        return
+    repeats = p.metrics.get("repeats") or {}
+    seeds = [run_recipe.seed] if repeats.get("folds") else repeats.get("seeds") or [run_recipe.seed]
+    mine = samples_read(mine, run_recipe.data.limit, seeds, run_recipe.data.stratify)  # what the run read of it
+    copied = _copies(mine, samples)
+    result["copies"] = int(copied.sum())
+    if 0 < copied.sum() < len(copied) and part is not None:  # the clean external test: the others alone
+        result["without_copies"] = {"samples": int((~copied).sum()), **part(~copied)}
+    if p.spec.kind == "text":
+        result["shift"] = shift.check(mine.x, samples, "text", "external")
+    elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
+        result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
+    if y is None:  # an autoencoder's or a flow's inputs, scored without their labels
+        return
+    if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:
+        result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names)
+    if p.spec.target == "real":
+        result.setdefault("shift", {"why": "external"})["targets"] = shift.targets(mine.y, y)
+
+
+def _written(run_dir: Path, path: Path, name: str | None, result: dict) -> dict:
+    """`result` kept as RUN/external/NAME.json, NAME (`name`, or the data's file or folder name) added to it."""
     name = re.sub(r"[^\w.-]+", "_", name or path.stem or path.name)  # a file name in RUN/external/
     folder = run_dir / "external"
     folder.mkdir(exist_ok=True)

@@ -225,22 +225,31 @@ def _external_paragraph(external: list[dict]) -> str:
 
     said = []
     for e in external:
-        row = _headline_row(e)
-        if row is None:
+        row, u = _headline_row(e), e.get("surprise")
+        if row is None and not u:
             continue
-        s = (f"On {e['name']} ({e['samples']:,} samples), read and preprocessed as the development data, "
-             f"{row['metric'].replace('_', ' ')} was {_with_interval(row, '95% bootstrap interval')} against "
-             f"{fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
-             f"{pvalue(row['test']['p_value'])})")
+        s = f"On {e['name']} ({e['samples']:,} samples), read and preprocessed as the development data, "
+        if row:
+            s += (f"{row['metric'].replace('_', ' ')} was {_with_interval(row, '95% bootstrap interval')} against "
+                  f"{fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
+                  f"{pvalue(row['test']['p_value'])})" + ("; " if u else ""))
+        if u:
+            s += (f"the inputs' {SCORES[e['score']]} sat at the {_ordinal(u['mean_percentile'])} percentile of the "
+                  f"internal test samples' on average, {u['unusual_share']:.1%} of them above their {UNUSUAL_AT} "
+                  f"(binomial test, {pvalue(u['unusual_p_value'])}; Kolmogorov-Smirnov test of the percentiles, "
+                  f"D = {u['ks']:.2f}, {pvalue(u['ks_p_value'])})")
         shift = e.get("shift") or {}
         if "auc" in shift:
             s += (f"; a linear classifier told its inputs from the development data's with ROC AUC {shift['auc']:.2f} "
                   f"({pvalue(shift['p_value'])})")
         if e.get("copies"):
             s += f"; {e['copies']:,} of its samples were exact copies of development samples"
-            clean = _headline_row(e.get("without_copies") or {})
+            rest = e.get("without_copies") or {}
+            clean = _headline_row(rest)
             if clean:
                 s += f" (without them, {_with_interval(clean)}, {pvalue(clean['test']['p_value'])})"
+            elif rest.get("surprise"):
+                s += f" (without them, {_placed(rest['surprise'])})"
         said.append(s + ".")
     return ("External test: the best model was scored on data from elsewhere (trainlab evaluate). " + " ".join(said)) \
         if said else ""
@@ -287,7 +296,48 @@ WHY = {"official": "the dataset's official test set", "time": "the latest sample
 def _with_interval(row: dict, what: str = "95% interval") -> str:
     """An external set's score and its interval: "0.8175 (95% interval 0.8020-0.8345)"."""
     lo, hi = row["external_interval"]
-    return f"{fmt(row['external'])} ({what} {fmt(lo)}-{fmt(hi)})"
+    return f"{fmt(row['external'])} ({what} {fmt(lo)}{' to ' if min(lo, hi) < 0 else '-'}{fmt(hi)})"
+
+
+SCORES = {"reconstruction_error": "reconstruction errors", "nll": "negative log-likelihoods"}  # Task.surprise_name
+UNUSUAL_AT = "99th percentile"  # serve.predictor.UNUSUAL, in words
+
+
+def _ordinal(x: float) -> str:
+    """A percentile in words: 1st, 2nd, 3rd, 11th, 80th."""
+    n = int(round(x))
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _placed(u: dict) -> str:
+    """Where a set's scores sit among the test samples' (_unusual's "surprise"), in a few words."""
+    from . import pvalue
+
+    return (f"the {_ordinal(u['mean_percentile'])} percentile on average (Kolmogorov-Smirnov D = {u['ks']:.2f}, "
+            f"{pvalue(u['ks_p_value'])})")
+
+
+def surprise_sentence(result: dict) -> tuple[str, bool]:
+    """Where an external set's scores fall among the run's test samples' (evaluate/external.py _unusual), in
+    words, with whether it warns (more unusual than the test samples, beyond chance)."""
+    from . import pvalue
+
+    u = result["surprise"]
+    which = "normal test samples'" if result.get("held_out") else "test samples'"
+    s = (f"The inputs' {SCORES[result['score']]} sit at the {_ordinal(u['mean_percentile'])} percentile of the "
+         f"run's {which} on average (median {_ordinal(u['median_percentile'])}; 50th for inputs like them), and "
+         f"{u['unusual']:,} of {u['samples']:,} ({u['unusual_share']:.1%}) lie above their {UNUSUAL_AT} "
+         f"({u['unusual_above']:.4g}), against {u['expected_share']:.0%} expected (binomial test, "
+         f"{pvalue(u['unusual_p_value'])}). Kolmogorov-Smirnov test of the percentiles against those of inputs like "
+         f"the run's {u['run_samples']:,} test samples: D = {u['ks']:.2f}, {pvalue(u['ks_p_value'])}: ")
+    if u["ks_p_value"] >= 0.05:
+        return s + "their scores are distributed as the test samples' as far as these samples can tell.", False
+    if u["mean_percentile"] > 50:
+        return s + ("as a set they are more unusual for the model than its test samples: data unlike those it "
+                    "learned from."), True
+    return s + ("as a set they are more typical for the model than its test samples. That is not to say they are like "
+                "its data: simpler inputs score so (a squared error is smaller on darker images, for one); whether "
+                "they differ is checked apart."), False
 
 
 def _headline_row(result: dict) -> dict | None:
@@ -314,6 +364,14 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
                        "beyond chance." if t["p_value"] < 0.05 else
                        "within what chance gives: the model carries over as far as these samples can tell."),
                     beyond))
+    if result.get("surprise"):
+        out.append(surprise_sentence(result))
+        gone = sorted((result.get("anomalous") or {}).get("classes") or [])
+        if gone and row and row["metric"] == "roc_auc":
+            out.append((f"Anomalous here: {', '.join(gone)} (the classes held out of training, and any it never "
+                        f"saw), {result['anomalous']['share']:.1%} of the samples; ROC AUC and PR AUC say how well "
+                        f"the {SCORES[result['score']][:-1]} tells them from the others. PR AUC depends on that share, "
+                        f"so it is not compared with the test set's.", False))
     copies = result.get("copies", 0)
     if copies:
         are = "is an exact copy of a sample" if copies == 1 else "are exact copies of samples"
@@ -321,7 +379,9 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
         row = _headline_row(rest)
         clean = (f" Without them ({rest['samples']:,} samples), {row['metric'].replace('_', ' ')} is "
                  f"{_with_interval(row)} against {fmt(row['run'])}, {pvalue(row['test']['p_value'])}: the clean "
-                 "external test.") if row else " Leave them out for a clean external test."
+                 "external test.") if row else (
+            f" Without them ({rest['samples']:,} samples), the scores sit at {_placed(rest['surprise'])}: the clean "
+            "external test.") if rest.get("surprise") else " Leave them out for a clean external test."
         out.append((f"{copies:,} of the {result['samples']:,} external samples {are} the run read"
                     " (for training, choosing the epoch or its test): the external score is in part a score on data "
                     "the model has seen." + clean, True))

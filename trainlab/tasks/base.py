@@ -163,9 +163,11 @@ class Task:
         raise NotImplementedError
 
 
-def percentiles(scores: np.ndarray) -> list[float]:
-    """The 0th..100th percentiles of the test samples' scores: where a new input's score falls among them."""
-    return np.percentile(np.asarray(scores, np.float64), np.arange(101)).tolist()
+def surprise_summary(scores: np.ndarray) -> dict:
+    """The test samples' scores as the test metrics keep them: their 0th..100th percentiles (where a new
+    input's score falls among them) and how many they are (how sure those percentiles are)."""
+    return {"surprise_percentiles": np.percentile(np.asarray(scores, np.float64), np.arange(101)).tolist(),
+            "surprise_samples": len(scores)}
 
 
 def percentile_rank(score: np.ndarray, of: list[float]) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
 from ..data.datasets import mixture_log_density
-from .base import TASKS, Task, infer, percentiles
+from .base import TASKS, Task, infer, surprise_summary
 
 GRID = 120  # density maps are GRID × GRID
 
@@ -61,7 +61,7 @@ class Density(Task):
         raw = self.normalizer.invert(x.cpu().numpy()).astype(np.float64)
         d = raw.shape[1]
         out = {"nll": float(-logp.mean()), "nll_se": float(logp.std() / math.sqrt(len(logp))),
-               "surprise_percentiles": percentiles(-logp),
+               **surprise_summary(-logp),
                "bits_per_dim": float(-logp.mean() / d / math.log(2)), "dimensions": d,
                "gaussian_nll": gaussian_nll(self.x_train, x.double().cpu().numpy()) + self.log_scale}
         if self.truth:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..core.errors import RecipeError
 from ..core.spec import DataSpec
-from .base import TASKS, Task, infer, percentiles
+from .base import TASKS, Task, infer, surprise_summary
 
 PICTURES = 10  # test samples shown as input / reconstruction
 
@@ -101,12 +101,12 @@ class Reconstruction(Task):
     def surprise(self, model, x, batch_size) -> np.ndarray:
         return self.reconstructed(model, x, batch_size)[1]
 
-    def _percentiles(self, score: np.ndarray, y) -> list[float]:
-        """The test samples' reconstruction errors' percentiles: of the normal ones where classes are held out
+    def _surprise(self, score: np.ndarray, y) -> dict:
+        """The test samples' reconstruction errors, summarised: of the normal ones where classes are held out
         as anomalies (an input is then unusual among normal ones)."""
         if self.anomaly_classes:
             score = score[~np.isin(y.cpu().numpy(), self.anomaly_classes)]
-        return percentiles(score)
+        return surprise_summary(score)
 
     def training_step(self, model, x, y):
         return self.loss(model(self.corrupt(x)), x)
@@ -129,7 +129,7 @@ class Reconstruction(Task):
         d, m = self.spec.num_features, getattr(model, "latent", 0)
         score = self.surprise(model, x, batch_size) if self.noise else self.per_sample(recon, x).cpu().numpy()
         out = {"loss": float(self.loss(recon, x)), "mse": mse, "psnr": _psnr(mse, peak), "peak": peak,
-               "surprise_percentiles": self._percentiles(score, y),
+               **self._surprise(score, y),
                "compression": {"input_values": d, "latent_values": m, "ratio": d / m if m else None,
                                "input_bits": 8 * d if self.spec.kind == "image" else 32 * d, "latent_bits": 32 * m}}
         if self.noise:
@@ -137,19 +137,23 @@ class Reconstruction(Task):
             out.update(noise=self.noise, noisy_psnr=noisy_psnr, psnr_gain=out["psnr"] - noisy_psnr)
         if self.anomaly_classes:
             a = self._anomaly(score, y)
-            out.update(roc_auc=a.pop("roc_auc"), pr_auc=a.pop("pr_auc"), anomaly=a)
+            interval = {"resamples": 1000, "samples": len(score), "roc_auc": a.pop("roc_auc_interval")}
+            out.update(roc_auc=a.pop("roc_auc"), pr_auc=a.pop("pr_auc"), anomaly=a, bootstrap=interval)
         return out
 
     def _anomaly(self, score: np.ndarray, y) -> dict:
         """The held-out classes found by each test sample's reconstruction error (`score`)."""
         from sklearn.metrics import average_precision_score, roc_auc_score
 
+        from ..evaluate.robustness import auc_interval
+
         labels = np.isin(y.cpu().numpy(), self.anomaly_classes)
         per_class = {self.spec.class_names[c]: float(score[y.cpu().numpy() == c].mean())
                      for c in range(self.spec.num_classes) if (y == c).any()}
         self._scores = (score[~labels], score[labels])
         return {"held_out": [self.spec.class_names[c] for c in self.anomaly_classes],
-                "roc_auc": float(roc_auc_score(labels, score)), "pr_auc": float(average_precision_score(labels, score)),
+                "roc_auc": float(roc_auc_score(labels, score)), "roc_auc_interval": auc_interval(labels, score),
+                "pr_auc": float(average_precision_score(labels, score)),
                 "anomalous_share": float(labels.mean()), "mean_error_by_class": per_class}
 
     def pictures(self, model, data, device) -> dict:
@@ -234,7 +238,7 @@ class VariationalAE(Reconstruction):
         rec, kl, err = torch.cat(rec_s), torch.cat(kl_s), torch.cat(err)
         return {"loss": float((rec + self.beta * kl).mean()), "elbo": float(-(rec + kl).mean()),
                 "reconstruction": float(rec.mean()), "kl": float(kl.mean()), "mse": float(err.mean()),
-                "surprise_percentiles": self._percentiles(torch.cat(score).cpu().numpy(), y),
+                **self._surprise(torch.cat(score).cpu().numpy(), y),
                 "beta": self.beta, "latent": model.latent}
 
     @torch.inference_mode()
