@@ -56,6 +56,12 @@ def test_a_table_gets_its_label_by_name_free_text_left_out_and_gaps_filled(tmp_p
                                                                                                   "progression")[1])
     with pytest.raises(DataError, match=re.escape("Which column of") + ".*--label; the columns are mean radius"):
         starter_recipe(_tumours(tmp_path / "u.csv"))
+    (tmp_path / "one.csv").write_text("a,b,y\n1,2,x\n3,4,x\n")  # a label of one value, a table of no rows
+    with pytest.raises(DataError, match="column 'y' holds one value only \\('x'\\) in 2 rows: nothing to learn"):
+        starter_recipe(tmp_path / "one.csv", "y")
+    (tmp_path / "none.csv").write_text("a,b,y\n")
+    with pytest.raises(DataError, match="column 'y' holds no values: the table has no data rows"):
+        starter_recipe(tmp_path / "none.csv", "y")
 
 
 def test_identifiers_are_left_out_and_a_patient_column_splits_by_patient(tmp_path):

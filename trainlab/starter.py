@@ -104,6 +104,9 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
     if label not in header:
         raise DataError(f"{str(path)!r} has no column {label!r}; its columns are {', '.join(header)}.")
     values = {row[header.index(label)].strip() for row in rows if len(row) == len(header)}
+    if len(values) < 2:  # before any note: nothing to learn
+        raise DataError(f"{str(path)!r} column {label!r} holds " + (f"one value only ({next(iter(values))!r}) in "
+                        f"{len(rows):,} rows: nothing to learn." if values else "no values: the table has no data rows."))
     if are_values(values):  # as the table dataset decides
         notes.append(f"{label!r} holds {len(values)} different numbers: regression (data.target = \"class\" to "
                      "take them as classes)")
