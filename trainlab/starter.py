@@ -15,12 +15,15 @@ TABLES = (".csv", ".tsv", ".tab", ".parquet", ".pq")
 SUBGROUPS = ("sex", "gender", "site", "center", "centre", "hospital", "clinic", "scanner", "device", "batch", "ethnicity",
              "race", "age_group", "age group")
 TEXT_LENGTH = 20  # a column whose cells average this many characters or more, mostly distinct, holds texts
+SERIES_VALUES = 16  # arrays (N, T, F) with at most this many values a step, and twice as many steps: series
 
 TABLE = {"model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.1}, "optim": {"name": "adam", "lr": 0.001,
                                                                           "weight_decay": 1e-4},
          "train": {"epochs": 200, "batch_size": 32, "early_stopping": {"patience": 20}}}
 IMAGES = {"model": {"name": "convnet"}, "optim": {"name": "adam", "lr": 0.001},
           "train": {"epochs": 30, "batch_size": 64, "early_stopping": {"patience": 5}}}
+SERIES = {"model": {"name": "rnn", "cell": "lstm", "hidden": 64}, "optim": {"name": "adam", "lr": 0.002},
+          "train": {"epochs": 60, "batch_size": 64, "grad_clip": 1.0, "early_stopping": {"patience": 8}}}
 TEXTS = {"model": {"name": "rnn", "cell": "gru"}, "optim": {"name": "adam", "lr": 0.002},
          "train": {"epochs": 20, "batch_size": 64, "grad_clip": 1.0, "early_stopping": {"patience": 4}}}
 MASKS = {"model": {"name": "unet", "batch_norm": True}, "task": {"name": "segmentation"},
@@ -81,6 +84,10 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
         raise DataError(f"The arrays hold {', '.join(shapes) or 'nothing'}; trainlab run takes inputs named x and labels "
                         "named y (x_test and y_test for an official test set), or a recipe naming them (data.x, data.y).")
     shape = shapes["x"][0]
+    if len(shape) == 3 and shape[2] <= SERIES_VALUES and shape[1] >= 2 * shape[2]:  # (N, T, F): steps of a few values
+        return {"name": "arrays", "kind": "series"}, SERIES, [
+            f"arrays: x of shape {list(shape)}, series of {shape[1]} steps of {shape[2]} value{'s' * (shape[2] > 1)} "
+            "each: an LSTM reads them step by step (data.kind = \"image\" reads them as images instead)"]
     if len(shape) in (3, 4):
         return {"name": "arrays"}, IMAGES, [f"arrays: x of shape {list(shape)}, images (data.kind = \"table\" "
                                             "flattens each sample instead)"]

@@ -14,12 +14,13 @@ SPECS = {
     "text": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=50),
     "sequence": DataSpec("sequence", (6,), "sequence", 13, tuple("_^$0123456789"), vocab_size=13, num_targets=7),
     "points": DataSpec("points", (2,), "class", 2, ("a", "b")),
+    "series": DataSpec("series", (20, 3), "class", 4, ("a", "b", "c", "d"), ("ax", "ay", "az")),
     "wordpieces": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=30522),  # MiniLM's tokenizer
 }
 # the inputs each model family takes; every registered model must appear here
-TAKES = {"mlp": ("image", "table"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
+TAKES = {"mlp": ("image", "table", "series"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
-         "vit": ("image",), "rnn": ("text",), "transformer": ("text",), "seq2seq_transformer": ("sequence",),
+         "vit": ("image",), "rnn": ("text", "series"), "transformer": ("text", "series"), "seq2seq_transformer": ("sequence",),
          "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table"),
          "unet": ("image", "cifar"), "minilm": ("wordpieces",)}
 CASES = [(name, kind) for name in MODELS.names() for kind in TAKES.get(name, SPECS)]
@@ -134,6 +135,19 @@ def test_recurrent_nets_unpacked_equal_packed(cell, layers, bidirectional):
     ids = torch.randint(1, 50, (4, 12))
     ids[1, 5:], ids[2, 1:] = 0, 0
     torch.testing.assert_close(model._unpacked(ids), model(ids), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_recurrent_net_reads_a_series_in_order_and_its_ends_both_ways(bidirectional):
+    """Over a series, the output is the last step's state (and the first step's, backwards): the same as
+    the RNN's own final hidden state, and it changes when the steps are reordered."""
+    torch.manual_seed(0)
+    model = build_model("rnn", SPECS["series"], 4, cell="lstm", bidirectional=bidirectional).eval()
+    x = torch.randn(5, 20, 3)
+    _, (h, _) = model.rnn(x)
+    last = torch.cat([h[-2], h[-1]], 1) if bidirectional else h[-1]
+    torch.testing.assert_close(model(x), model.head(last))
+    assert not torch.allclose(model(x), model(x.flip(1)), atol=1e-3)
 
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.get(n).builtin])

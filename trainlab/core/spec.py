@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: str                      # "image" | "table" | "points" | "text"
+    kind: str                      # "image" | "table" | "points" | "text" | "sequence" | "series" (T, F)
     input_shape: tuple[int, ...]   # one sample, e.g. (1, 28, 28) or (30,)
     target: str                    # "class" | "real"
     num_classes: int = 0           # 0 for regression

@@ -24,7 +24,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 class RawData:
     x: np.ndarray                 # (N, ...) uint8 images or float32 features
     y: np.ndarray                 # (N,) int64 classes or (N,) / (N, K) float32 targets
-    kind: str                     # "image" | "table" | "points"
+    kind: str                     # "image" | "table" | "points" | "series" (N, T, F): T steps of F values
     target: str                   # "class" | "real" | "sequence" | "mask" (instance labels per pixel)
     source: str                   # where it came from, for the report
     class_names: tuple[str, ...] = ()
@@ -54,7 +54,9 @@ class RawData:
                                                             f"{len(self.x_test)} test samples" if self.x_test is not None
                                                             else "") + ".")
         features = int(np.prod(self.x.shape[1:]))
-        if self.kind in ("table", "points") and self.feature_names and len(self.feature_names) != features:
+        if self.kind == "series":  # one name per value of a step
+            features = self.x.shape[-1]
+        if self.kind in ("table", "points", "series") and self.feature_names and len(self.feature_names) != features:
             raise DataError(f"{self.source}: {len(self.feature_names)} feature names for {features} features.")
         for part, x, y in (("training", self.x, self.y), ("test", self.x_test, self.y_test)):
             if x is None:
@@ -335,10 +337,12 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
 
 @DATASETS.register("arrays")
 def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_test: str = "y_test", groups: str = "",
-           kind: Literal["auto", "image", "table"] = "auto", target: Literal["auto", "class", "real"] = "auto",
+           kind: Literal["auto", "image", "table", "series"] = "auto", target: Literal["auto", "class", "real"] = "auto",
            class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = []) -> RawData:
     """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
-    or (N, C, H, W) (images; (N, H, W, C) is transposed) and labels y: integers or strings are classes,
+    or (N, C, H, W) (images; (N, H, W, C) is transposed), or with kind = "series" (N, T, F) or (N, T):
+    T steps of F values each (sensor readings, a signal; `feature_names` names the F), and labels y:
+    integers or strings are classes,
     floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
     y_test, when the file holds them, are its official test set; `groups` names an array of group ids,
     `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
@@ -353,7 +357,7 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
                         f"{y_test if x_test in a else x_test!r}; an official test set needs both.")
     inputs, note = _array_inputs([a[x], test[0]], kind, where)
     labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
-    kind = "table" if inputs[0].ndim == 2 else "image"
+    kind = "series" if kind == "series" else "table" if inputs[0].ndim == 2 else "image"
     for k in subgroups:
         if inputs[1] is not None and f"{k}_test" not in a:
             raise DataError(f"{where}: subgroup {k!r} needs {k + '_test'!r} too, its value for each official test sample.")
@@ -366,7 +370,8 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
 
 
 def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
-    """Inputs as trainlab trains on them: (N, F) float32 tables, (N, C, H, W) images (uint8 kept)."""
+    """Inputs as trainlab trains on them: (N, F) float32 tables, (N, C, H, W) images (uint8 kept), (N, T, F)
+    float32 series."""
     x = xs[0]
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{where}: the inputs are {x.dtype}; they must be numbers.")
@@ -383,6 +388,11 @@ def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
             continue
         if kind == "table":
             a = a.reshape(len(a), -1)
+        elif kind == "series":
+            if a.ndim not in (2, 3) or a.shape[1:] != xs[0].shape[1:]:
+                raise DataError(f"{where}: series must be (N, T, F) (T steps of F values) or (N, T); received "
+                                f"{list(a.shape)}" + (f" beside {list(xs[0].shape)}" if a is not xs[0] else "") + ".")
+            a = a[:, :, None] if a.ndim == 2 else a
         elif a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3, 4):
             a, note = a.transpose(0, 3, 1, 2), ", channels moved first"  # (N, H, W, C) → (N, C, H, W)
         elif a.ndim not in (3, 4):

@@ -25,6 +25,7 @@ class Prepared:
 
 
 KINDS = {"image": ("class", "real", "mask"), "table": ("class", "real"), "points": ("class", "real"),
+         "series": ("class", "real"),
          "text": ("class",), "sequence": ("sequence",)}  # what each kind of input can be trained to predict
 
 
@@ -34,8 +35,8 @@ def load_raw(name: str, params: dict) -> RawData:
     if not entry.builtin:  # a user's: checked for what trainlab's own datasets guarantee
         _check_user_data(raw, f"Dataset {name!r} ({entry.where})")
     raw.validate()
-    if raw.kind in ("table", "points") and not raw.feature_names:  # named in reports, predict and serve
-        raw.feature_names = tuple(f"x{i + 1}" for i in range(int(np.prod(raw.x.shape[1:]))))
+    if raw.kind in ("table", "points", "series") and not raw.feature_names:  # named in reports, predict and serve
+        raw.feature_names = tuple(f"x{i + 1}" for i in range(int(np.prod(raw.x.shape[1 + (raw.kind == "series"):]))))
     if raw.kind == "image" and raw.x.ndim == 3:  # (N, H, W) → (N, 1, H, W)
         raw.x = raw.x[:, None]
         raw.x_test = raw.x_test[:, None] if raw.x_test is not None else None

@@ -10,7 +10,8 @@ import numpy as np
 @dataclass
 class Normalizer:
     mode: str                                  # "standard" | "minmax" | "none"
-    axes: str                                  # "feature" (tables) | "channel" (images) | "tokens" (text)
+    axes: str                                  # "feature" (tables) | "channel" (images) | "step" (series: per
+    #                                            feature, over every step) | "tokens" (text)
     shift: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
     target_shift: float = 0.0                  # regression targets are standardised too
@@ -21,14 +22,15 @@ class Normalizer:
 
     @classmethod
     def fit(cls, x: np.ndarray, mode: str, kind: str, y: np.ndarray | None = None, fill: bool = False) -> "Normalizer":
-        axes = "channel" if kind == "image" else "feature"
+        axes = {"image": "channel", "series": "step"}.get(kind, "feature")
         medians = []
         if fill:  # the statistics below are those of the filled training split
             medians = np.nanmedian(x, 0)  # prepare() made sure every feature has training values
             x = np.where(np.isnan(x), medians, x).astype(np.float32)
             medians = medians.tolist()
         # (N, K, M): K statistics (channels or features), each over N·M values; no full float64 copy
-        flat = x.reshape(len(x), x.shape[1], -1) if axes == "channel" else x.reshape(len(x), -1, 1)
+        flat = x.reshape(len(x), x.shape[1], -1) if axes == "channel" else \
+            x.reshape(-1, x.shape[-1], 1) if axes == "step" else x.reshape(len(x), -1, 1)
         if mode == "standard":
             s1, s2 = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
             for i in range(0, len(flat), 4096):  # float64 sums, a block at a time
@@ -54,11 +56,12 @@ class Normalizer:
 
     def broadcast(self, sample_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(shift, scale) as float32 arrays that broadcast against a batch of `sample_shape` samples."""
-        shape = (1, -1) + (1,) * (len(sample_shape) - 1) if self.axes == "channel" else (1, *sample_shape)
+        shape = (1, -1) + (1,) * (len(sample_shape) - 1) if self.axes == "channel" else \
+            (1,) * len(sample_shape) + (-1,) if self.axes == "step" else (1, *sample_shape)
         return (np.asarray(self.shift, np.float32).reshape(shape), np.asarray(self.scale, np.float32).reshape(shape))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) or (N, F) → float32, normalised. Token ids (axes "tokens") pass through."""
+        """(N, C, H, W), (N, T, F) or (N, F) → float32, normalised. Token ids (axes "tokens") pass through."""
         if self.axes == "tokens":
             return x
         shift, scale = self.broadcast(x.shape[1:])

@@ -1,5 +1,6 @@
-"""Recurrent text classifiers: embedding → RNN, LSTM or GRU over the packed variable-length
-sequence → the last hidden state → linear. Hochreiter & Schmidhuber, "Long short-term memory",
+"""Recurrent classifiers and regressors: of texts, embedding → RNN, LSTM or GRU over the packed
+variable-length sequence → the last hidden state → linear; of series (N, T, F: sensor readings, a
+signal), the same over the T steps of F values. Hochreiter & Schmidhuber, "Long short-term memory",
 1997; Cho et al., "Learning phrase representations using RNN encoder-decoder", 2014."""
 from __future__ import annotations
 
@@ -72,6 +73,25 @@ class RecurrentClassifier(nn.Module):
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
+class SeriesRecurrent(nn.Module):
+    """RNN / LSTM / GRU over the T steps of a series, each step's F values its input → the last step's
+    hidden state (both directions' ends when bidirectional) → linear."""
+
+    def __init__(self, features: int, out_features: int, cell: str, hidden: int, layers: int, bidirectional: bool,
+                 dropout: float):
+        super().__init__()
+        self.rnn = CELLS[cell](features, hidden, layers, batch_first=True, bidirectional=bidirectional,
+                               dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
+
+    def forward(self, x):  # (B, T, F)
+        out, _ = self.rnn(x)  # (B, T, hidden · directions)
+        h = self.rnn.hidden_size
+        last = torch.cat([out[:, -1, :h], out[:, 0, h:]], 1) if self.rnn.bidirectional else out[:, -1]
+        return self.head(self.drop(last))
+
+
 def _at(out, index):
     """out[b, index[b]] for each b: (B, T, H) → (B, H)."""
     return out.gather(1, index.view(-1, 1, 1).expand(-1, 1, out.shape[2])).squeeze(1)
@@ -85,7 +105,11 @@ def _onnx_export() -> bool:
 @MODELS.register("rnn")
 def build_rnn(spec: DataSpec, out_features: int, *, cell: Literal["rnn", "lstm", "gru"] = "gru", embed: Count = 64,
               hidden: Count = 128, layers: Count = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
-    """RNN / LSTM / GRU text classifier over packed variable-length sequences."""
+    """RNN / LSTM / GRU over texts (packed variable-length token sequences, embedded in `embed` values) or
+    series (T steps of F values, each step's values the input)."""
+    if spec.kind == "series":
+        return SeriesRecurrent(spec.input_shape[-1], out_features, cell, hidden, layers, bidirectional, dropout)
     if spec.kind != "text":
-        raise RecipeError(f"model 'rnn' reads token sequences; this data is {spec.kind!r}. Use a text dataset.")
+        raise RecipeError(f"model 'rnn' reads token sequences and series; this data is {spec.kind!r}. Use a text "
+                          "dataset, or arrays with data.kind = \"series\".")
     return RecurrentClassifier(spec.vocab_size, out_features, cell, embed, hidden, layers, bidirectional, dropout)

@@ -24,17 +24,18 @@ def sinusoidal(length: int, dim: int) -> torch.Tensor:
 
 class TransformerClassifier(nn.Module):
     def __init__(self, vocab: int, max_len: int, out_features: int, dim: int, depth: int, heads: int, ff: int,
-                 dropout: float):
+                 dropout: float, features: int = 0):
         super().__init__()
-        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        # texts: token ids embedded; a series (features > 0): each step's values projected
+        self.embed = nn.Linear(features, dim) if features else nn.Embedding(vocab, dim, padding_idx=0)
         self.register_buffer("pos", sinusoidal(max_len, dim), persistent=False)
         layer = nn.TransformerEncoderLayer(dim, heads, ff, dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.head = nn.Linear(dim, out_features)
         self.scale = math.sqrt(dim)
 
-    def forward(self, ids):  # (B, T) token ids, 0 = padding
-        pad = ids == 0
+    def forward(self, ids):  # (B, T) token ids, 0 = padding; or a series (B, T, F), nothing padded
+        pad = ids == 0 if ids.ndim == 2 else torch.zeros(ids.shape[:2], dtype=torch.bool, device=ids.device)
         x = self.embed(ids) * self.scale + self.pos[: ids.shape[1]]  # (B, T, dim)
         x = self.encoder(x, src_key_padding_mask=pad)
         keep = (~pad).unsqueeze(-1).float()
@@ -44,9 +45,12 @@ class TransformerClassifier(nn.Module):
 @MODELS.register("transformer")
 def build_transformer(spec: DataSpec, out_features: int, *, dim: Count = 64, depth: Count = 2, heads: Count = 4,
                       ff: Count = 128, dropout: float = 0.1) -> nn.Module:
-    """Transformer encoder classifier: multi-head self-attention, positional encoding, padding mask."""
-    if spec.kind != "text":
-        raise RecipeError(f"model 'transformer' reads token sequences; this data is {spec.kind!r}. Use a text dataset.")
+    """Transformer encoder classifier: multi-head self-attention, positional encoding, padding mask; over
+    texts (token ids) or series (each step's values projected to `dim`)."""
+    if spec.kind not in ("text", "series"):
+        raise RecipeError(f"model 'transformer' reads token sequences and series; this data is {spec.kind!r}. Use a "
+                          "text dataset, or arrays with data.kind = \"series\".")
     if dim % heads:
         raise RecipeError(f"model.dim = {dim} must be a multiple of model.heads = {heads}.")
-    return TransformerClassifier(spec.vocab_size, spec.input_shape[0], out_features, dim, depth, heads, ff, dropout)
+    return TransformerClassifier(spec.vocab_size, spec.input_shape[0], out_features, dim, depth, heads, ff, dropout,
+                                 features=spec.input_shape[-1] if spec.kind == "series" else 0)

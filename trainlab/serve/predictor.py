@@ -152,6 +152,9 @@ class Predictor:
                 arrays.append(stack)
                 names += [f"{p}[{i}]" for i in range(len(stack))]
                 continue
+            if self.spec.kind == "series":
+                raise DataError(f"Input {str(p)!r}: a series run reads .npy files of series, shape [N, "
+                                f"{', '.join(map(str, self.spec.input_shape))}] ({self._steps()}).")
             header, rows = sources.read_csv_rows(p) if p.exists() and not p.is_dir() else (None, None)
             if header is None:
                 raise DataError(f"Input {str(p)!r} does not exist (expected a CSV file with columns "
@@ -198,6 +201,13 @@ class Predictor:
             return None
         return self.check_array(a, str(path))
 
+    def _steps(self) -> str:
+        """A series run's input in words: "28 steps of 3 values (ax, ay, az)"."""
+        t, f = self.spec.input_shape
+        names = list(self.spec.feature_names)
+        named = ", ".join(names if len(names) <= 6 else [*names[:3], "...", names[-1]])
+        return f"{t} steps of {f} value{'s' * (f > 1)} ({named})"
+
     def check_array(self, x, what: str = "input") -> np.ndarray:
         """Raw inputs (training units) as (N, *input_shape) float32; errors name the shape."""
         try:
@@ -216,6 +226,14 @@ class Predictor:
             if a.ndim != 4 or tuple(a.shape[1:]) != shape:
                 raise DataError(f"{what}: expected images of shape {list(shape)} (a batch: [N, {', '.join(map(str, shape))}]); "
                                 f"received an array of shape {list(a.shape)}.")
+        elif self.spec.kind == "series":  # (T, F) one series; (N, T, F); with one value a step, (T,) and (N, T)
+            if shape[1] == 1 and a.ndim in (1, 2) and a.shape[-1] == shape[0]:
+                a = a[..., None]
+            if a.ndim == 2:
+                a = a[None]
+            if a.ndim != 3 or tuple(a.shape[1:]) != shape:
+                raise DataError(f"{what}: expected series of {self._steps()}, shape {list(shape)} (a batch: [N, "
+                                f"{shape[0]}, {shape[1]}]); received an array of shape {list(a.shape)}.")
         else:
             if a.ndim == 1:
                 a = a[None]
