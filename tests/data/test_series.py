@@ -77,3 +77,25 @@ def test_trainlab_run_on_arrays_of_steps_of_a_few_values_reads_them_as_series(tm
     assert "series of 64 steps of 1 value each: an LSTM reads them step by step" in notes[0]
     recipe, _ = starter_recipe(_rows(tmp_path / "rows.npz"))  # 8 × 8: as many steps as values, images
     assert "kind" not in recipe["data"] and recipe["model"]["name"] == "convnet"
+
+
+def test_an_official_test_set_of_series_brighter_than_training_is_said_to_differ_by_its_values(tmp_path):
+    """The shift check reads series as the table of each value's mean and spread over a series."""
+    from trainlab.report.methods import shift_sentence
+
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.images))
+    train, test = order[:1200], order[1200:]
+    for name, scale in (("alike", 1.0), ("brighter", 1.3)):
+        np.savez(tmp_path / f"{name}.npz", x=d.images[train], y=d.target[train], x_test=d.images[test] * scale,
+                 y_test=d.target[test])
+    got = {}
+    for name in ("alike", "brighter"):
+        raw = load_raw("arrays", {"path": str(tmp_path / f"{name}.npz"), "kind": "series"})
+        got[name] = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard",
+                            seed=0).summary["shift"]
+    assert not got["alike"]["differ"] and got["alike"]["auc"] < 0.6 and got["alike"]["series"]
+    b = got["brighter"]
+    assert b["differ"] and b["auc"] > 0.7 and b["columns"][0]["feature"].endswith("over a series")
+    assert b["columns"][0]["test_mean"] > b["columns"][0]["train_mean"]
+    assert "values whose level or spread over a series differs most: x" in shift_sentence(b)

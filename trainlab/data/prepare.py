@@ -189,7 +189,7 @@ def _shift(raw: RawData, s: Split) -> dict | None:
     from . import shift
 
     out = {"why": why}
-    if raw.kind in ("image", "table", "text"):
+    if raw.kind in ("image", "table", "text", "series"):
         out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
                           None if s.groups is None else (s.groups[0], s.groups[2]))
     if raw.target == "class" and why != "groups":  # and its classes, in the same proportions? (a group's samples

@@ -8,6 +8,7 @@ The classifier is linear discriminant analysis on each sample's features and the
 spreads that differ), fitted on one half of the samples and scored on the other, so that Mann-Whitney's
 test of its AUC on that half holds; the AUC is 0.5 when the two sides are alike. With groups, each
 group's mean is the unit compared. Tables also get each column's two-sample Kolmogorov-Smirnov test;
+series are the table of each value's mean and standard deviation over a series' steps;
 images are described by 8 × 8 block means, their brightness and contrast; texts by which of the common
 words they hold and their length, and each word's share of the texts is compared (Fisher's exact test).
 Classes are checked for other proportions in the test set (χ²), a regression's targets for another
@@ -147,6 +148,12 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
     the test set was chosen. `groups`: (train, test) group ids; the groups are then the units compared
     (each its mean), since a test set of 30 patients differs from 70 others by chance far more than 600
     samples drawn alike would."""
+    series = kind == "series"
+    if series:  # each value's level and spread over a series' steps: a table of 2F columns
+        names = [f"{n}'s {what} over a series" for what in ("mean", "standard deviation")
+                 for n in (names or [f"x{j + 1}" for j in range(train.shape[-1])])]
+        train, test = (np.hstack([x.mean(1, dtype=np.float64), x.std(1, dtype=np.float64)]) for x in (train, test))
+        kind = "table"
     rng = np.random.default_rng(seed)
     most = TEXT_SAMPLES if kind == "text" else SAMPLES
     pick = [np.sort(rng.choice(len(x), min(most, len(x)), replace=False)) for x in (train, test)]
@@ -175,7 +182,8 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
     auc, se, p = _auc(f[half == 1] @ w, side[half == 1])
     out = {"why": why, "auc": auc, "interval": [max(auc - 1.96 * se, 0.0), min(auc + 1.96 * se, 1.0)], "p_value": p,
            "samples": {"train": int((side[half == 1] == 0).sum()), "test": int(side[half == 1].sum())},
-           "unit": "groups" if groups is not None else "samples", "differ": bool(auc >= DIFFERENT and p < ALPHA)}
+           "unit": "groups" if groups is not None else "samples", "differ": bool(auc >= DIFFERENT and p < ALPHA),
+           **({"series": True} if series else {})}
     if columns:  # a column that alone differs clearly says so too
         out["columns"] = _columns(*columns, list(names))
         out["differ"] |= any(c["p_holm"] < ALPHA and c["ks"] >= COLUMN_D for c in out["columns"])

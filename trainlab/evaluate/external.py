@@ -341,7 +341,7 @@ def _external_data(p, run_recipe, result: dict, x: np.ndarray, samples, y: np.nd
         result["without_copies"] = {"samples": int((~copied).sum()), **part(~copied)}
     if p.spec.kind == "text":
         result["shift"] = shift.check(mine.x, samples, "text", "external")
-    elif p.spec.kind in ("image", "table") and mine.x.shape[1:] == x.shape[1:]:
+    elif p.spec.kind in ("image", "table", "series") and mine.x.shape[1:] == x.shape[1:]:
         result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
     if y is None:  # an autoencoder's or a flow's inputs, scored without their labels
         return

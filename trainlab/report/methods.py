@@ -434,7 +434,7 @@ def shift_sentence(shift: dict) -> str:
            f"{shift['auc']:.2f} (95% interval {lo:.2f}-{hi:.2f}, {pvalue(shift['p_value'])}; 0.5 is chance)")
     texts = "words" in shift
     what = "words that differ most (Fisher's exact test on each one's share of the texts)" if texts else \
-        "columns that differ most"
+        "values whose level or spread over a series differs most" if shift.get("series") else "columns that differ most"
     cols = [c for c in shift.get("words") or shift.get("columns") or [] if c["p_holm"] < 0.05][:3]
     named = ", ".join(
         f"'{c['feature']}' ({c['train_share']:.1%} of the texts in {w['train']}, {c['test_share']:.1%} in "
