@@ -439,8 +439,8 @@ def _train_repeats(path: Path, recipe: Recipe, raw, device: str, progress: bool,
 
 
 def _explainable(task: str, spec) -> bool:
-    """Attributions and learned features are drawn for classifiers of images, tables and points."""
-    return task == "classification" and spec.kind in ("image", "table", "points")
+    """Attributions and learned features are drawn for classifiers of images, tables, points and series."""
+    return task == "classification" and spec.kind in ("image", "table", "points", "series")
 
 
 def _train_one(folder: Path, recipe: Recipe, data, device: str, seed: int, progress: bool, first: bool, fabric,
@@ -768,7 +768,7 @@ def explain(path: str | Path, samples: int = 8) -> Run:
     if not run_.metrics:
         raise CheckpointError(f"Run {str(path)!r} has not finished; explain it once it has.")
     if run_.recipe.is_rl or not _explainable(run_.metrics["task"]["name"], DataSpec.from_dict(run_.metrics["spec"])):
-        raise TrainlabError("trainlab explain works on classification runs of images or tables.")
+        raise TrainlabError("trainlab explain works on classification runs of images, tables and series.")
     from .evaluate.interpret import interpret
 
     p = Predictor(run_.path)

@@ -60,11 +60,23 @@ def test_digits_read_row_by_row_are_learned_and_predicted_from_npy_files(tmp_pat
     (tmp_path / "rows.csv").write_text("x1,x2\n1,2\n")
     with pytest.raises(DataError, match="a series run reads .npy files of series"):
         p.read_files([str(tmp_path / "rows.csv")])
-    if model["name"] == "rnn":
-        pytest.importorskip("onnxruntime")
-        from trainlab.export.exporter import export
+    if model["name"] != "rnn":
+        return
+    pytest.importorskip("captum")  # which steps and values the LSTM's decisions rest on
+    import json
 
-        assert export(r.path, "onnx", tmp_path / "onnx")["parity"]["passed"]
+    from trainlab.procedure import explain
+
+    explain(r.path, samples=4)
+    att = json.loads((r.path / "interpret.json").read_text())["attributions"]
+    importance = np.asarray(att["global_importance"])
+    assert importance.shape == (8, 8) and np.asarray(att["series"]).shape == (4, 8, 8)
+    assert importance[:, 0].sum() < importance[:, 3].sum()  # the digits' left edge column is nearly always blank
+    assert 'alt="attributions over the steps"' in (r.path / "report.html").read_text()
+    pytest.importorskip("onnxruntime")
+    from trainlab.export.exporter import export
+
+    assert export(r.path, "onnx", tmp_path / "onnx")["parity"]["passed"]
 
 
 def test_trainlab_run_on_arrays_of_steps_of_a_few_values_reads_them_as_series(tmp_path):

@@ -217,7 +217,7 @@ def test_an_anomaly_autoencoder_scores_new_inputs_among_the_normal_test_samples(
     text = " ".join(said.stdout.split())
     assert "1 (anomalous)" in text and f"D = {u['ks']:.2f}" in text and "as a set they are more unusual" in text
     refused = cli_here("explain", r.path)  # (attributions are drawn for classifiers)
-    assert refused.returncode == 2 and "explain works on classification runs" in refused.stderr
+    assert refused.returncode == 2 and "explain works on classification runs of images, tables and series" in refused.stderr
     refused = cli_here("export", r.path, "--format", "safetensors")
     assert refused.returncode == 2 and "this run's task is 'reconstruction': trainlab predict (or serve) scores its " \
                                       "inputs" in refused.stderr

@@ -71,7 +71,8 @@ def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: n
         "integrated_gradients": ig.detach().numpy().round(5).tolist(),
         "gradient_shap": shap.detach().numpy().round(5).tolist(),
     }
-    if x_test.ndim == 2:  # tables: rank the features over many test samples (an image's pixels need no ranking)
+    if x_test.ndim in (2, 3):  # tables and series (T, F): rank the features (steps and values) over many test
+        # samples (an image's pixels need no ranking)
         many = torch.as_tensor(x_test[rng.choice(len(x_test), min(500, len(x_test)), replace=False)])
         with torch.no_grad():
             many_pred = task.predict(model(many))
@@ -148,8 +149,12 @@ def _interpret(model, data, task, n_samples: int) -> dict:
         out["attributions"] = attributions(model, task, s.x_test, s.y_test, s.x_train, n_samples)
     else:
         log.warning("captum is not installed: no attributions (pip install 'trainlab[explain]')")
-    out["learned"] = learned_features(model, s.x_test, s.y_test, data.spec.input_shape)
+    if data.spec.kind != "series":  # (a recurrent net's first linear layer is its output layer)
+        out["learned"] = learned_features(model, s.x_test, s.y_test, data.spec.input_shape)
     out["projection"] = feature_projection(model, s.x_test, s.y_test)
+    if data.spec.kind == "series" and "attributions" in out:  # the series the report draws, in their own units
+        idx = [r["index"] for r in out["attributions"]["samples"]]
+        out["attributions"]["series"] = np.round(data.normalizer.invert(s.x_test[idx]), 5).tolist()
     if data.spec.kind == "image":  # the pictures the report draws, in the data's own units
         if "attributions" in out:
             idx = [r["index"] for r in out["attributions"]["samples"]]

@@ -194,6 +194,8 @@ def _interpretation_figures(interp: dict) -> dict:
     att, names = interp.get("attributions"), interp["feature_names"]
     if att and interp["kind"] == "image":
         fig["attributions"] = plots.attribution_grid(att)
+    elif att and interp["kind"] == "series":
+        fig["series_attributions"] = plots.series_attributions(att, names)
     elif att:
         columns, importance = _by_column(names, att["global_importance"], interp.get("categories") or {})
         fig["global_importance"] = plots.feature_bars(

@@ -296,6 +296,38 @@ def attribution_grid(att: dict) -> str:
                    above=above, left=[f"{s['true']}\n→ {s['predicted']}" for s in att["samples"]], size=8)
 
 
+def series_attributions(att: dict, names: list[str], shown: int = 4) -> str:
+    """A series classifier's attributions: the mean |integrated gradient| of each value at each step over
+    test samples (which steps and values decide), then a few test series, each value a line, on each
+    step's integrated gradient for the predicted class (summed over the values; red: for, blue: against)."""
+    glob = np.asarray(att["global_importance"], float)  # (T, F)
+    t, f = glob.shape
+    k = min(shown, len(att["samples"]))
+    fig, axes = plt.subplots(1 + k, 1, figsize=(7, 1.2 + 0.18 * min(f, 16) + 1.5 * k), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [0.4 + 0.12 * min(f, 16)] + [1.0] * k, "hspace": 0.45})
+    ax = axes[0, 0]
+    ax.imshow(glob.T, aspect="auto", cmap="hot_r", interpolation="nearest", extent=(-0.5, t - 0.5, f - 0.5, -0.5))
+    ax.set_title("Mean |integrated gradient| over test samples: each value (rows) at each step", fontsize=9)
+    ax.set_yticks(range(f) if f <= 16 else [], names if f <= 16 else [], fontsize=6)
+    steps = np.arange(t)
+    for i in range(k):
+        s, a = att["samples"][i], axes[1 + i, 0]
+        ig = np.asarray(att["integrated_gradients"][i], float).sum(1)
+        scale = np.abs(ig).max() or 1.0
+        for step, v in zip(steps, ig):  # each step shaded by its attribution
+            a.axvspan(step - 0.5, step + 0.5, color="tab:red" if v > 0 else "tab:blue", alpha=0.5 * abs(v) / scale, lw=0)
+        x = np.asarray(att["series"][i], float)
+        for j in range(min(x.shape[1], 8)):  # at most 8 values drawn
+            a.plot(steps, x[:, j], lw=1, label=names[j])
+        a.set_title(f"test sample {s['index']}: {s['true']} → {s['predicted']}", fontsize=8)
+        a.tick_params(labelsize=7)
+        if i == 0:
+            a.legend(fontsize=6, loc="upper right", ncol=min(x.shape[1], 8, 4), framealpha=0.6)
+    axes[-1, 0].set_xlabel("step")
+    axes[-1, 0].set_xlim(-0.5, t - 0.5)
+    return _uri(fig)
+
+
 def feature_bars(names: list[str], values, title: str) -> str:
     v = np.asarray(values, float)
     order = np.argsort(np.abs(v))[::-1][:20][::-1]
