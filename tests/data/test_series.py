@@ -111,3 +111,74 @@ def test_an_official_test_set_of_series_brighter_than_training_is_said_to_differ
     assert b["differ"] and b["auc"] > 0.7 and b["columns"][0]["feature"].endswith("over a series")
     assert b["columns"][0]["test_mean"] > b["columns"][0]["train_mean"]
     assert "values whose level or spread over a series differs most: x" in shift_sentence(b)
+
+
+def _waves(path, n=300, longest=60, seed=0) -> str:
+    """Series of 20 to `longest` steps of 2 values, the class the frequency of the first (generated: the
+    lengths are the point), padded with NaN steps to the longest."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = np.full((n, longest, 2), np.nan, np.float32)
+    for i in range(n):
+        t = np.arange(rng.integers(20, longest + 1))
+        x[i, :len(t), 0] = np.sin(t * (0.2 + 0.25 * y[i]) + rng.uniform(0, 6))
+        x[i, :len(t), 1] = rng.normal(0, 1, len(t))
+    np.savez(path, x=x, y=y)
+    return str(path)
+
+
+@pytest.mark.parametrize("name,params", [("rnn", {"cell": "gru", "bidirectional": False}),
+                                         ("rnn", {"cell": "lstm", "bidirectional": True, "layers": 2}),
+                                         ("transformer", {"dim": 16, "depth": 1, "heads": 2, "ff": 32})])
+def test_a_padded_series_gives_the_same_output_however_long_its_padding(name, params):
+    """Series of several lengths end in NaN steps: a net reads each one's own steps, packed or (as ONNX
+    traces it) not, so more padding changes nothing."""
+    import torch
+
+    from trainlab.core.spec import DataSpec
+    from trainlab.models import build_model
+
+    spec = DataSpec("series", (30, 2), "class", 3, ("a", "b", "c"), ("u", "v"), padded=True)
+    torch.manual_seed(0)
+    model = build_model(name, spec, 3, **params).eval()
+    x = torch.randn(4, 30, 2)
+    x[1, 12:], x[2, 1:] = float("nan"), float("nan")
+    with torch.no_grad():
+        out = model(x)
+        assert torch.isfinite(out).all()  # series 1 and 2 end before step 20: cut there, less padding
+        torch.testing.assert_close(model(x[:, :20])[1:3], out[1:3], atol=1e-5, rtol=1e-4)
+        if name == "rnn":  # (a transformer's positions end at the longest training series)
+            longer = torch.cat([x, torch.full((4, 9, 2), float("nan"))], 1)
+            torch.testing.assert_close(model(longer), out, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model._unpacked(x), out, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model(x[2:3, :1]), out[2:3], atol=1e-5, rtol=1e-4)  # alone, unpadded
+    from trainlab.core.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="model 'mlp' reads series of one length; these are of several"):
+        build_model("mlp", spec, 3)
+
+
+def test_series_of_several_lengths_are_learned_and_a_shorter_one_predicted_as_it_is(tmp_path):
+    raw = load_raw("arrays", {"path": _waves(tmp_path / "waves.npz"), "kind": "series"})
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    steps = p.summary["series_steps"]
+    assert p.spec.padded and steps["shortest"] >= 20 and steps["longest"] == 60
+    real = ~np.isnan(p.split.x_train)  # the steps alone are standardised; the padding stays NaN
+    assert abs(p.split.x_train[..., 0][real[..., 0]].mean()) < 1e-4 and np.isnan(p.split.x_train).any()
+    d = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "waves.npz"), "kind": "series",
+                          "normalize": "standard", "test_fraction": 0.2}, optim={"name": "adam", "lr": 0.01},
+                    train={"epochs": 25, "batch_size": 32}, eval={"baselines": True})
+    d["model"] = {"name": "rnn", "cell": "gru", "hidden": 32}
+    r = trainlab.run(parse_recipe(d), runs_dir=tmp_path, progress=False)
+    assert r.metrics["test"]["accuracy"] > 0.85 and r.metrics["baselines"]["models"]  # (the baselines ran)
+    t = np.arange(25)
+    wave = np.stack([np.sin(t * 0.7), np.zeros(25)], 1)  # 25 steps of class 2's frequency, unpadded
+    assert r.predictor.predict(wave)["predicted"] == ["2"]
+    with pytest.raises(DataError, match=r"series 0, step 3: NaN beside numbers"):
+        r.predictor.predict(np.where(np.arange(25)[:, None] == 3, [np.nan, 0.0], wave))
+    with pytest.raises(DataError, match=r"expected series of up to 60 steps of 2 values"):
+        r.predictor.predict(np.zeros((61, 2)))
+    pytest.importorskip("onnxruntime")
+    from trainlab.export.exporter import export
+
+    assert export(r.path, "onnx", tmp_path / "onnx")["parity"]["passed"]  # on the padded test series

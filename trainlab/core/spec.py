@@ -17,6 +17,7 @@ class DataSpec:
     vocab_size: int = 0            # text: token ids are < vocab_size (0 is padding)
     columns: tuple[str, ...] = ()  # tables: the input columns, before one-hot encoding (empty: feature_names)
     categories: tuple[tuple[str, tuple[str, ...]], ...] = ()  # tables: categorical column → its values
+    padded: bool = False           # series of several lengths, padded to the longest with NaN steps
 
     @property
     def num_features(self) -> int:

@@ -68,7 +68,10 @@ class RawData:
             if x.shape[1:] != self.x.shape[1:]:
                 raise DataError(f"{self.source}: test inputs are {list(x.shape[1:])} per sample, training inputs "
                                 f"{list(self.x.shape[1:])}.")
-            bad = np.isinf(x) if self.missing else ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else None
+            if self.kind == "series":  # NaN only as the steps that pad a shorter series to the longest
+                series_lengths(x, f"{self.source}: {part}")
+            bad = np.isinf(x) if self.missing or self.kind == "series" else ~np.isfinite(x) \
+                if np.issubdtype(x.dtype, np.floating) else None
             if bad is not None and bad.any():
                 row, col = np.argwhere(bad.reshape(len(x), -1))[0]
                 raise DataError(f"{self.source}: {part} sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; "
@@ -85,6 +88,28 @@ class RawData:
             elif not np.isfinite(y).all():
                 raise DataError(f"{self.source}: {part} target at sample {np.flatnonzero(~np.isfinite(y))[0]} is not finite.")
         return self
+
+
+def series_lengths(x: np.ndarray, where: str) -> np.ndarray:
+    """Series (N, T, F) → each one's length: its steps before the steps, NaN throughout, that pad a shorter
+    series to the longest at its end. A NaN beside numbers, padding before a series' last step, or a series
+    of no step is an error naming the series and the step."""
+    nan = np.isnan(x) if np.issubdtype(x.dtype, np.floating) else np.zeros(x.shape, bool)
+    pad = nan.all(-1)
+    partial = np.argwhere(nan.any(-1) & ~pad)
+    if len(partial):
+        i, t = partial[0]
+        raise DataError(f"{where} series {i}, step {t}: NaN beside numbers. A missing value inside a series is not "
+                        "read; a shorter series is padded with steps that are NaN throughout, after its last step.")
+    inner = np.argwhere(pad[:, :-1] & ~pad[:, 1:])
+    if len(inner):
+        i, t = inner[0]
+        raise DataError(f"{where} series {i}: step {t} is NaN throughout but step {t + 1} is not; padding comes after "
+                        "a series' last step.")
+    lengths = (~pad).sum(1)
+    if len(lengths) and lengths.min() == 0:
+        raise DataError(f"{where} series {int(np.argmin(lengths))} has no step that is not NaN.")
+    return lengths
 
 
 def resize_images(x: np.ndarray, size: int, channels: int) -> np.ndarray:
@@ -341,7 +366,8 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
            class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = []) -> RawData:
     """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
     or (N, C, H, W) (images; (N, H, W, C) is transposed), or with kind = "series" (N, T, F) or (N, T):
-    T steps of F values each (sensor readings, a signal; `feature_names` names the F), and labels y:
+    T steps of F values each (sensor readings, a signal; `feature_names` names the F; a shorter series
+    padded to the longest with steps that are NaN throughout, after its last), and labels y:
     integers or strings are classes,
     floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
     y_test, when the file holds them, are its official test set; `groups` names an array of group ids,

@@ -115,6 +115,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         class_names=raw.class_names, feature_names=raw.feature_names,
         columns=raw.columns if raw.categories else (), categories=tuple((raw.categories or {}).items()),
         num_targets=1 if raw.y.ndim == 1 or raw.target == "mask" else raw.y.shape[1],  # sequences: the target length
+        padded=raw.kind == "series" and any(np.isnan(x).any() for x, _ in parts.values()),
     )
     summary = {
         "source": raw.source,
@@ -128,6 +129,11 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         summary["near_duplicates"] = near
     if shifted is not None:  # a test set not drawn at random from the data: from the same distribution?
         summary["shift"] = shifted
+    if spec.padded:  # series of several lengths: how many steps they have
+        from .datasets import series_lengths
+
+        n = np.concatenate([series_lengths(x, raw.source) for x, _ in parts.values()])
+        summary["series_steps"] = {"shortest": int(n.min()), "median": float(np.median(n)), "longest": int(n.max())}
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits

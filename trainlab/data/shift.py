@@ -149,10 +149,13 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
     (each its mean), since a test set of 30 patients differs from 70 others by chance far more than 600
     samples drawn alike would."""
     series = kind == "series"
-    if series:  # each value's level and spread over a series' steps: a table of 2F columns
+    if series:  # each value's level and spread over a series' steps (and, padded, its steps): a table of 2F columns
+        padded = any(np.isnan(x).any() for x in (train, test))
         names = [f"{n}'s {what} over a series" for what in ("mean", "standard deviation")
-                 for n in (names or [f"x{j + 1}" for j in range(train.shape[-1])])]
-        train, test = (np.hstack([x.mean(1, dtype=np.float64), x.std(1, dtype=np.float64)]) for x in (train, test))
+                 for n in (names or [f"x{j + 1}" for j in range(train.shape[-1])])] + ["steps"] * padded
+        train, test = (np.hstack([np.nanmean(x, 1, dtype=np.float64), np.nanstd(x, 1, dtype=np.float64)]
+                                 + [(~np.isnan(x).all(-1)).sum(1, keepdims=True).astype(np.float64)] * padded)
+                       for x in (train, test))
         kind = "table"
     rng = np.random.default_rng(seed)
     most = TEXT_SAMPLES if kind == "text" else SAMPLES

@@ -31,17 +31,19 @@ class Normalizer:
         # (N, K, M): K statistics (channels or features), each over N·M values; no full float64 copy
         flat = x.reshape(len(x), x.shape[1], -1) if axes == "channel" else \
             x.reshape(-1, x.shape[-1], 1) if axes == "step" else x.reshape(len(x), -1, 1)
+        padded = axes == "step" and np.isnan(flat).any()  # series padded to one length: their steps alone
         if mode == "standard":
-            s1, s2 = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
+            s1, s2, count = np.zeros(flat.shape[1]), np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
             for i in range(0, len(flat), 4096):  # float64 sums, a block at a time
                 b = flat[i:i + 4096].astype(np.float64)
-                s1 += b.sum((0, 2))
-                s2 += np.square(b).sum((0, 2))
-            count = flat.shape[0] * flat.shape[2]
+                s1 += np.nansum(b, (0, 2)) if padded else b.sum((0, 2))
+                s2 += np.nansum(np.square(b), (0, 2)) if padded else np.square(b).sum((0, 2))
+                count += (~np.isnan(b)).sum((0, 2)) if padded else b.shape[0] * b.shape[2]
             shift = s1 / count
             scale = np.sqrt(np.maximum(s2 / count - shift ** 2, 0.0))
         elif mode == "minmax":
-            lo, hi = flat.min((0, 2)).astype(np.float64), flat.max((0, 2)).astype(np.float64)
+            least, most = (np.nanmin, np.nanmax) if padded else (np.min, np.max)
+            lo, hi = least(flat, (0, 2)).astype(np.float64), most(flat, (0, 2)).astype(np.float64)
             shift, scale = lo, hi - lo
         else:
             shift, scale = np.zeros(flat.shape[1]), np.ones(flat.shape[1])

@@ -27,7 +27,8 @@ PATH = {"class": ("C", (0.01, 0.1, 1.0, 10.0)), "real": ("alpha", (100.0, 10.0, 
 
 
 def _flat(x, vocab: int = 0):
-    """Model inputs as a feature matrix: token ids become bag-of-words counts."""
+    """Model inputs as a feature matrix: token ids become bag-of-words counts; the NaN steps that pad a
+    series, 0 (each value's training mean when standardised)."""
     if vocab:
         from scipy.sparse import csr_matrix
 
@@ -35,7 +36,8 @@ def _flat(x, vocab: int = 0):
         m = csr_matrix((np.ones(x.size), (rows, x.reshape(-1))), shape=(len(x), vocab))
         m[:, 0] = 0  # padding is no word
         return m
-    return x.reshape(len(x), -1)
+    flat = x.reshape(len(x), -1)
+    return np.nan_to_num(flat) if np.issubdtype(flat.dtype, np.floating) and np.isnan(flat).any() else flat
 
 
 def compared_on(baselines: dict, target: str) -> str:

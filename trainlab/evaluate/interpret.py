@@ -58,18 +58,23 @@ def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: n
     x = torch.as_tensor(x_test[idx])
     with torch.no_grad():
         pred = task.predict(model(x))  # the class the run predicts (a binary run's threshold included)
-    mean = torch.as_tensor(x_train.mean(0, keepdims=True))
+    # the baseline: the training mean (of a padded series' steps, over the series that have them; a step padded
+    # in all of them, 0); a padded step stays NaN on the way to it, and gets no attribution
+    with np.errstate(all="ignore"):
+        mean = torch.as_tensor(np.nan_to_num(np.nanmean(x_train, 0, keepdims=True) if np.isnan(x_train).any()
+                                             else x_train.mean(0, keepdims=True)))
     rng = np.random.default_rng(0)
     background = torch.as_tensor(x_train[rng.choice(len(x_train), min(100, len(x_train)), replace=False)])
     sal = Saliency(f).attribute(x, target=pred, abs=True)
     ig = IntegratedGradients(f).attribute(x, baselines=mean.expand_as(x), target=pred, n_steps=32)
     shap = GradientShap(f).attribute(x, baselines=background, target=pred, n_samples=16, stdevs=0.0)
+    sal, ig, shap = (torch.nan_to_num(a.detach()) for a in (sal, ig, shap))
     out = {
         "samples": [{"index": int(i), "true": class_names[y_test[i]], "predicted": class_names[int(p)]}
                     for i, p in zip(idx, pred)],
-        "saliency": sal.detach().numpy().round(5).tolist(),
-        "integrated_gradients": ig.detach().numpy().round(5).tolist(),
-        "gradient_shap": shap.detach().numpy().round(5).tolist(),
+        "saliency": sal.numpy().round(5).tolist(),
+        "integrated_gradients": ig.numpy().round(5).tolist(),
+        "gradient_shap": shap.numpy().round(5).tolist(),
     }
     if x_test.ndim in (2, 3):  # tables and series (T, F): rank the features (steps and values) over many test
         # samples (an image's pixels need no ranking)
@@ -77,7 +82,7 @@ def attributions(model, task, x_test: np.ndarray, y_test: np.ndarray, x_train: n
         with torch.no_grad():
             many_pred = task.predict(model(many))
         glob = IntegratedGradients(f).attribute(many, baselines=mean.expand_as(many), target=many_pred, n_steps=16)
-        out["global_importance"] = glob.abs().mean(0).detach().numpy().round(6).tolist()
+        out["global_importance"] = torch.nan_to_num(glob.detach()).abs().mean(0).numpy().round(6).tolist()
     return out
 
 

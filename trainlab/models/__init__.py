@@ -11,6 +11,9 @@ def build_model(name: str, spec, out_features: int, **params):
 
     entry = MODELS.get(name)
     params = entry.validate(params, "model")
+    if getattr(spec, "padded", False) and name not in ("rnn", "transformer") and entry.builtin:
+        raise RecipeError(f"model {name!r} reads series of one length; these are of several, padded with NaN steps "
+                          "to the longest: the rnn and the transformer read each series' own steps.")
     try:
         return entry.build(spec, out_features, **params)
     except (ValueError, IndexError, AssertionError, ZeroDivisionError, RuntimeError) as err:

@@ -20,20 +20,38 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentClassifier(nn.Module):
+    """Texts (`vocab` > 0: token ids, 0 the padding, embedded in `embed` values) or series (`features` > 0:
+    T steps of F values; `padded`: shorter series end in steps that are NaN throughout) → the RNN over
+    each one's own steps → the last step's hidden state (both directions' ends when bidirectional) →
+    linear."""
+
     def __init__(self, vocab: int, out_features: int, cell: str, embed: int, hidden: int, layers: int,
-                 bidirectional: bool, dropout: float):
+                 bidirectional: bool, dropout: float, features: int = 0, padded: bool = True):
         super().__init__()
-        self.embed = nn.Embedding(vocab, embed, padding_idx=0)
-        self.rnn = CELLS[cell](embed, hidden, layers, batch_first=True, bidirectional=bidirectional,
+        self.embed = None if features else nn.Embedding(vocab, embed, padding_idx=0)
+        self.padded = padded
+        self.rnn = CELLS[cell](features or embed, hidden, layers, batch_first=True, bidirectional=bidirectional,
                                dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
 
-    def forward(self, ids):  # (B, T) token ids, 0 = padding
+    def _inputs(self, x) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each step's input (B, T, I), each one's length (B,))."""
+        if self.embed is not None:
+            return self.embed(x), (x != 0).sum(1).clamp(min=1)
+        pad = torch.isnan(x).all(-1)
+        return torch.where(torch.isnan(x), torch.zeros_like(x), x), (~pad).sum(1).clamp(min=1)
+
+    def forward(self, x):  # (B, T) token ids, 0 = padding; or series (B, T, F)
+        if self.embed is None and not self.padded:  # series of one length: every step is read
+            out, _ = self.rnn(x)  # (B, T, hidden · directions)
+            h = self.rnn.hidden_size
+            return self.head(self.drop(torch.cat([out[:, -1, :h], out[:, 0, h:]], 1) if self.rnn.bidirectional
+                                       else out[:, -1]))
         if _onnx_export():
-            return self._unpacked(ids)
-        lengths = (ids != 0).sum(1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
+            return self._unpacked(x)
+        v, lengths = self._inputs(x)
+        packed = pack_padded_sequence(v, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, h = self.rnn(packed)
         h = h[0] if isinstance(h, tuple) else h  # LSTM returns (h, c); h: (layers · directions, B, hidden)
         last = torch.cat([h[-2], h[-1]], 1) if self.rnn.bidirectional else h[-1]  # (B, hidden · directions)
@@ -44,8 +62,7 @@ class RecurrentClassifier(nn.Module):
         a text's last token does not depend on the padding after it, so read every layer's output there.
         Bidirectional: the backward direction reads each text reversed within its own length, layer by
         layer, so it too starts at the text's last token and never sees padding."""
-        lengths = (ids != 0).sum(1).clamp(min=1)
-        x = self.embed(ids)
+        x, lengths = self._inputs(ids)
         if not self.rnn.bidirectional:
             out, _ = self.rnn(x)  # (B, T, hidden)
             return self.head(self.drop(_at(out, lengths - 1)))
@@ -73,25 +90,6 @@ class RecurrentClassifier(nn.Module):
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-class SeriesRecurrent(nn.Module):
-    """RNN / LSTM / GRU over the T steps of a series, each step's F values its input → the last step's
-    hidden state (both directions' ends when bidirectional) → linear."""
-
-    def __init__(self, features: int, out_features: int, cell: str, hidden: int, layers: int, bidirectional: bool,
-                 dropout: float):
-        super().__init__()
-        self.rnn = CELLS[cell](features, hidden, layers, batch_first=True, bidirectional=bidirectional,
-                               dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden * (2 if bidirectional else 1), out_features)
-
-    def forward(self, x):  # (B, T, F)
-        out, _ = self.rnn(x)  # (B, T, hidden · directions)
-        h = self.rnn.hidden_size
-        last = torch.cat([out[:, -1, :h], out[:, 0, h:]], 1) if self.rnn.bidirectional else out[:, -1]
-        return self.head(self.drop(last))
-
-
 def _at(out, index):
     """out[b, index[b]] for each b: (B, T, H) → (B, H)."""
     return out.gather(1, index.view(-1, 1, 1).expand(-1, 1, out.shape[2])).squeeze(1)
@@ -108,7 +106,8 @@ def build_rnn(spec: DataSpec, out_features: int, *, cell: Literal["rnn", "lstm",
     """RNN / LSTM / GRU over texts (packed variable-length token sequences, embedded in `embed` values) or
     series (T steps of F values, each step's values the input)."""
     if spec.kind == "series":
-        return SeriesRecurrent(spec.input_shape[-1], out_features, cell, hidden, layers, bidirectional, dropout)
+        return RecurrentClassifier(0, out_features, cell, embed, hidden, layers, bidirectional, dropout,
+                                   features=spec.input_shape[-1], padded=spec.padded)
     if spec.kind != "text":
         raise RecipeError(f"model 'rnn' reads token sequences and series; this data is {spec.kind!r}. Use a text "
                           "dataset, or arrays with data.kind = \"series\".")

@@ -34,8 +34,12 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Linear(dim, out_features)
         self.scale = math.sqrt(dim)
 
-    def forward(self, ids):  # (B, T) token ids, 0 = padding; or a series (B, T, F), nothing padded
-        pad = ids == 0 if ids.ndim == 2 else torch.zeros(ids.shape[:2], dtype=torch.bool, device=ids.device)
+    def forward(self, ids):  # (B, T) token ids, 0 = padding; or a series (B, T, F), padded with NaN steps
+        if ids.ndim == 2:
+            pad = ids == 0
+        else:
+            pad = torch.isnan(ids).all(-1)
+            ids = torch.where(torch.isnan(ids), torch.zeros_like(ids), ids)
         x = self.embed(ids) * self.scale + self.pos[: ids.shape[1]]  # (B, T, dim)
         x = self.encoder(x, src_key_padding_mask=pad)
         keep = (~pad).unsqueeze(-1).float()

@@ -206,7 +206,7 @@ class Predictor:
         t, f = self.spec.input_shape
         names = list(self.spec.feature_names)
         named = ", ".join(names if len(names) <= 6 else [*names[:3], "...", names[-1]])
-        return f"{t} steps of {f} value{'s' * (f > 1)} ({named})"
+        return f"{'up to ' * self.spec.padded}{t} steps of {f} value{'s' * (f > 1)} ({named})"
 
     def check_array(self, x, what: str = "input") -> np.ndarray:
         """Raw inputs (training units) as (N, *input_shape) float32; errors name the shape."""
@@ -227,13 +227,21 @@ class Predictor:
                 raise DataError(f"{what}: expected images of shape {list(shape)} (a batch: [N, {', '.join(map(str, shape))}]); "
                                 f"received an array of shape {list(a.shape)}.")
         elif self.spec.kind == "series":  # (T, F) one series; (N, T, F); with one value a step, (T,) and (N, T)
-            if shape[1] == 1 and a.ndim in (1, 2) and a.shape[-1] == shape[0]:
+            if shape[1] == 1 and a.ndim in (1, 2) and (a.shape[-1] == shape[0] or self.spec.padded and a.ndim == 1):
                 a = a[..., None]
             if a.ndim == 2:
                 a = a[None]
+            if self.spec.padded and a.ndim == 3 and a.shape[1] < shape[0]:  # shorter: padded as in training
+                a = np.concatenate([a.astype(np.float32), np.full((len(a), shape[0] - a.shape[1], a.shape[2]), np.nan,
+                                                                 np.float32)], 1)
             if a.ndim != 3 or tuple(a.shape[1:]) != shape:
                 raise DataError(f"{what}: expected series of {self._steps()}, shape {list(shape)} (a batch: [N, "
                                 f"{shape[0]}, {shape[1]}]); received an array of shape {list(a.shape)}.")
+            if self.spec.padded:
+                from ..data.datasets import series_lengths
+
+                series_lengths(a.astype(np.float32), what)
+                return finite_float32(a, what, nan_ok=True)
         else:
             if a.ndim == 1:
                 a = a[None]
