@@ -23,7 +23,7 @@ class RecurrentClassifier(nn.Module):
     """Texts (`vocab` > 0: token ids, 0 the padding, embedded in `embed` values) or series (`features` > 0:
     T steps of F values; `padded`: shorter series end in steps that are NaN throughout) → the RNN over
     each one's own steps → the last step's hidden state (both directions' ends when bidirectional) →
-    linear."""
+    linear. Texts are packed; series take the unpacked form, the same function with no host sync."""
 
     def __init__(self, vocab: int, out_features: int, cell: str, embed: int, hidden: int, layers: int,
                  bidirectional: bool, dropout: float, features: int = 0, padded: bool = True):
@@ -48,7 +48,7 @@ class RecurrentClassifier(nn.Module):
             h = self.rnn.hidden_size
             return self.head(self.drop(torch.cat([out[:, -1, :h], out[:, 0, h:]], 1) if self.rnn.bidirectional
                                        else out[:, -1]))
-        if _onnx_export():
+        if _onnx_export() or self.embed is None:  # (series: no host sync for the lengths, and on a CPU 4x faster)
             return self._unpacked(x)
         v, lengths = self._inputs(x)
         packed = pack_padded_sequence(v, lengths.cpu(), batch_first=True, enforce_sorted=False)
