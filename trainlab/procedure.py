@@ -741,7 +741,7 @@ def model_shapes(recipe: str | Path | Recipe, overrides: list[str] = ()) -> tupl
         def record(module, inputs, output):
             row = {"layer": name, "type": type(module).__name__, "output": list(output.shape[1:]),
                    "parameters": sum(p.numel() for p in module.parameters(recurse=False))}
-            if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
                 pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
                 k, s_, p = pair(module.kernel_size)[0], pair(module.stride)[0], pair(module.padding)[0]
                 d_in = inputs[0].shape[-1]

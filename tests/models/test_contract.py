@@ -18,7 +18,7 @@ SPECS = {
     "wordpieces": DataSpec("text", (12,), "class", 2, ("neg", "pos"), vocab_size=30522),  # MiniLM's tokenizer
 }
 # the inputs each model family takes; every registered model must appear here
-TAKES = {"mlp": ("image", "table", "series"), "perceptron": ("image", "table"), "convnet": ("image", "cifar"),
+TAKES = {"mlp": ("image", "table", "series"), "perceptron": ("image", "table"), "convnet": ("image", "cifar", "series"),
          "tp2_model1": ("cifar",), "tp2_model2": ("cifar",), "tp2_model3": ("cifar",), "resnet": ("image", "cifar"),
          "vit": ("image",), "rnn": ("text", "series"), "transformer": ("text", "series"), "seq2seq_transformer": ("sequence",),
          "autoencoder": ("image", "table"), "vae": ("image", "table"), "gan": ("image", "table"), "flow": ("points", "table"),

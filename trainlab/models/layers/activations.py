@@ -47,7 +47,7 @@ def init_weights(module: nn.Module, scheme: str, std: float = 0.01) -> None:
     if scheme == "default":
         return
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             if scheme == "xavier":
                 nn.init.xavier_normal_(m.weight)
             elif scheme == "he":
