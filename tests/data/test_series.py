@@ -189,3 +189,57 @@ def test_series_of_several_lengths_are_learned_and_a_shorter_one_predicted_as_it
     from trainlab.export.exporter import export
 
     assert export(r.path, "onnx", tmp_path / "onnx")["parity"]["passed"]  # on the padded test series
+
+
+def _recordings(stride: int, normalise: bool, recordings=30, length=300, steps=40, seed=0):
+    """Windows of `steps` steps cut every `stride` steps from random walks of 3 values (the recordings;
+    generated: the overlaps are the point), each window standardised when `normalise`."""
+    rng = np.random.default_rng(seed)
+    xs, ids = [], []
+    for r in range(recordings):
+        walk = np.cumsum(rng.normal(0, 1, (length, 3)), 0).astype(np.float32)
+        for s in range(0, length - steps + 1, stride):
+            v = walk[s:s + steps]
+            xs.append((v - v.mean(0)) / v.std(0) if normalise else v)
+            ids.append(r)
+    return np.stack(xs), np.array(ids)
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_windows_cut_with_overlap_from_one_recording_are_found_across_the_split_and_not_across_recordings(normalise):
+    """A random split of overlapping windows puts a recording's steps on both sides; split by recording, or
+    with windows that do not overlap, nothing is found; images read as series give no false match."""
+    from trainlab.data.split import overlapping_series
+    from trainlab.report.methods import near_sentence
+
+    x, rec = _recordings(20, normalise)  # half of each window is its neighbour's
+    test = np.random.default_rng(1).permutation(len(x))[:60]
+    train = np.setdiff1d(np.arange(len(x)), test)
+    found = overlapping_series(x[test], x[train])
+    assert len(found) > 50 and all(abs(k) == 20 and n == 20 and rec[test[j]] == rec[train[i]] for j, i, k, n in found)
+    j, i, k, _ = found[0]
+    if not normalise:  # the shared steps, value for value: test step s is training step s + k
+        later, earlier = (x[train[i]], x[test[j]]) if k > 0 else (x[test[j]], x[train[i]])
+        assert np.array_equal(later[abs(k):], earlier[:40 - abs(k)])
+    held = np.isin(rec, [0, 1, 2])
+    assert overlapping_series(x[held], x[~held]) == []  # a recording on one side only
+    apart, _ = _recordings(40, normalise)
+    assert overlapping_series(apart[:30], apart[30:]) == []  # windows that share no step
+    said = near_sentence({"kind": "series", "share": 0.5, "threshold": 0.999, "steps": 40, "test_in_train": len(found)})
+    assert said.startswith(f"{len(found)} test series move as a training series does over 50% of their 40 steps")
+    assert "Name the recording of each window (data.groups)" in said
+    raw = load_raw("fashion_mnist", {})
+    rows = raw.x[:3000, 0].astype(np.float32)
+    assert overlapping_series(rows[:500], rows[500:]) == []  # 28 rows of 28 pixels: no picture moves as another
+
+
+def test_a_run_s_data_summary_counts_overlapping_windows_unless_each_recording_is_split_whole(tmp_path):
+    x, rec = _recordings(20, True)
+    np.savez(tmp_path / "w.npz", x=x, y=rec % 2, recording=rec)
+    near = {}
+    for by in ("", "recording"):
+        raw = load_raw("arrays", {"path": str(tmp_path / "w.npz"), "kind": "series", "groups": by})
+        near[by] = prepare(raw, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard",
+                           seed=0).summary["near_duplicates"]
+    assert near[""]["kind"] == "series" and near[""]["test_in_train"] > 40 and near[""]["pairs"][0]["steps"] == 20
+    assert near["recording"]["test_in_train"] == 0

@@ -10,7 +10,8 @@ from ..core.errors import DataError
 from ..core.spec import DataSpec
 from .datasets import DATASETS, RawData
 from .sources import consecutive_ids
-from .split import NEAR, SHIFTED, SHOWN_PIXELS, Split, duplicates, largest_shift, near_duplicates, near_texts, split
+from .split import (NEAR, OVERLAP, SAME_RECORDING, SHIFTED, SHOWN_PIXELS, Split, duplicates, largest_shift,
+                    near_duplicates, near_texts, overlapping_series, split)
 from .transforms import Normalizer
 
 
@@ -84,7 +85,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
               cv=cv, train_fraction=train_fraction, calibration_fraction=calibration_fraction, time_window=time_window)
     cal = s.x_cal is not None
     dups, digest = duplicates(s)
-    near = _near(s, raw.kind) if find_near and raw.kind in ("image", "text") else None  # (texts before token ids)
+    near = _near(s, raw.kind) if find_near and raw.kind in ("image", "text", "series") else None  # (texts before ids)
     shifted = _shift(raw, s) if find_near else None
     tok = None
     if raw.kind == "text":  # a word vocabulary comes from the training split only
@@ -164,6 +165,12 @@ def _near(s: Split, kind: str) -> dict:
     """The test images (texts) with a near-identical training one (split.near_duplicates, near_texts),
     counted, and the first few pairs: the test sample's index in the data as read, and both images when
     they are small, or both texts."""
+    if kind == "series":  # windows of one recording on both sides
+        found = overlapping_series(s.x_test, s.x_train)
+        pairs = [{"sample": int(s.test_index[j]) if s.test_index is not None else j, "shift": k, "steps": n}
+                 for j, _, k, n in found[:8]]
+        return {"kind": kind, "share": OVERLAP, "threshold": SAME_RECORDING, "steps": int(s.x_test.shape[1]),
+                "test_in_train": len(found), "pairs": pairs}
     if kind == "text":
         found = near_texts(s.x_test, s.x_train)
         shown = lambda j, i: {"test_text": str(s.x_test[j])[:300], "train_text": str(s.x_train[i])[:300]}  # noqa: E731

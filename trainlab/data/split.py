@@ -294,6 +294,9 @@ def duplicates(s: Split) -> tuple[dict[str, int], str]:
 
 
 NEAR = 0.995  # the correlation of two images' pixels from which they are one picture (Fashion-MNIST: 16 such pairs)
+OVERLAP = 0.5  # two series with the same values over this share of a series' steps, shifted: windows of one recording
+CANDIDATES = 64  # a window of steps that this many training series hold is too common to say which one it came from
+SAME_RECORDING = 0.999  # the correlation of each value over the steps two series share from which they are one recording
 SHOWN_PIXELS = 64 * 64  # near-duplicate pairs of images up to this size are kept to be shown in the report
 
 
@@ -381,6 +384,76 @@ def _standardised(x: np.ndarray, size: int = 64) -> np.ndarray:
         norm = np.linalg.norm(a, axis=1, keepdims=True)
         parts.append(a / np.where(norm > 0, norm, 1))
     return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+
+
+def _window_keys(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' windows of `w` steps to the next, as the directions its values move in (down, still,
+    up; bytes), (N, T - w): the same for a window shifted, rescaled or offset, as a recording's windows
+    are once each is normalised; and which of them tell something (no NaN, not still throughout)."""
+    with np.errstate(invalid="ignore"):
+        moves = np.sign(np.diff(x.astype(np.float32), axis=1))  # (N, T - 1, F)
+    win = np.lib.stride_tricks.sliding_window_view(moves, w, axis=1)  # (N, T - w, F, w)
+    win = np.ascontiguousarray(np.swapaxes(win, -1, -2)).reshape(*win.shape[:2], -1)  # (N, T - w, w · F)
+    useful = ~np.isnan(win).any(-1) & (win != 0).any(-1)
+    win = np.nan_to_num(win).astype(np.int8)
+    return win.view(np.dtype((np.void, win.shape[-1])))[..., 0], useful
+
+
+def _lengths(x: np.ndarray) -> np.ndarray:
+    return (~np.isnan(x).all(-1)).sum(1) if np.issubdtype(x.dtype, np.floating) else np.full(len(x), x.shape[1])
+
+
+def _same_recording(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two stretches (L, F) are one recording's, each value perhaps offset or rescaled: every value
+    that moves correlates at SAME_RECORDING or more."""
+    a, b = a.astype(np.float64) - a.mean(0), b.astype(np.float64) - b.mean(0)
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    moving = (na > 1e-12) & (nb > 1e-12)
+    return bool(moving.any() and ((a * b).sum(0)[moving] / (na * nb)[moving] >= SAME_RECORDING).all()
+                and ((na > 1e-12) == (nb > 1e-12)).all())
+
+
+def overlapping_series(test: np.ndarray, train: np.ndarray, share: float = OVERLAP) -> list[tuple[int, int, int, int]]:
+    """(test index, train index, shift, steps shared) for each test series (N, T, F) that moves as a training
+    series does over `share` of its steps or more, shifted in time (`shift` > 0: the test series starts that
+    many steps into the training one; < 0: the training series starts inside it), each value there the
+    training one's offset or rescaled (correlation ≥ SAME_RECORDING), and is not its copy: windows cut with
+    overlap from one recording, which a random split puts on both sides. Found by the first and the last
+    window (24 moves or more) of the test series' part that any such overlap holds, looked up among every
+    training window by the directions its values move in; a window more than CANDIDATES training series
+    share is passed over."""
+    n_test, t, f = test.shape
+    need = max(2, int(np.ceil(share * t)))
+    w = min(need - 1, max(1, -(-24 // f)))
+    keys, useful = _window_keys(train, w)
+    order = np.argsort(keys, axis=None, kind="stable")
+    sorted_keys = keys.reshape(-1)[order]
+    test_keys, test_useful = _window_keys(test, w)
+    len_train, len_test = _lengths(train), _lengths(test)
+    best: dict[int, tuple[int, int, int]] = {}
+    for j in range(n_test):
+        m = int(len_test[j])
+        if m < need:
+            continue
+        ends = ([a for a in range(0, need - w) if test_useful[j, a]][:1]  # in every overlap from the start,
+                + [a for a in range(m - need, m - w) if test_useful[j, a]][-1:])  # and in every one to the end
+        for a in ends:
+            lo, hi = np.searchsorted(sorted_keys, test_keys[j, a]), np.searchsorted(sorted_keys, test_keys[j, a], "right")
+            if hi - lo > CANDIDATES:
+                continue
+            for flat in order[lo:hi]:
+                i, step = divmod(int(flat), keys.shape[1])
+                if not useful[i, step]:
+                    continue
+                k = step - a  # test step s is training step s + k
+                first, last = max(0, -k), min(m, int(len_train[i]) - k)
+                steps = last - first
+                if steps < need or steps <= best.get(j, (0, 0, 0))[2]:
+                    continue
+                mine, theirs = test[j, first:last], train[i, first + k:last + k]
+                if _same_recording(mine, theirs) and not (k == 0 and m == len_train[i] and np.array_equal(mine, theirs)):
+                    best[j] = (i, k, steps)
+    return sorted((j, *found) for j, found in best.items())
 
 
 def _words(text: str) -> str:

@@ -211,7 +211,8 @@ def _unusual(p, scores: np.ndarray, classes: np.ndarray | None) -> dict:
                 "unusual": int((r > UNUSUAL).sum()), "unusual_share": float((r > UNUSUAL).mean())}
 
     out = {"score": p.task.surprise_name, "surprise": {
-        **summary(rank), "unusual_above": float(test["surprise_percentiles"][UNUSUAL]), "expected_share": 1 - UNUSUAL / 100,
+        **summary(rank), "unusual_at": UNUSUAL, "unusual_above": float(test["surprise_percentiles"][UNUSUAL]),
+        "expected_share": 1 - UNUSUAL / 100,
         "unusual_p_value": float(stats.binomtest(int((rank > UNUSUAL).sum()), len(rank), 1 - UNUSUAL / 100,
                                                  alternative="greater").pvalue),
         "ks": d, "ks_p_value": float(stats.kstwo.sf(d, n_eff)), "run_samples": n_run,

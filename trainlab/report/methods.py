@@ -235,7 +235,8 @@ def _external_paragraph(external: list[dict]) -> str:
                   f"{pvalue(row['test']['p_value'])})" + ("; " if u else ""))
         if u:
             s += (f"the inputs' {SCORES[e['score']]} sat at the {_ordinal(u['mean_percentile'])} percentile of the "
-                  f"internal test samples' on average, {u['unusual_share']:.1%} of them above their {UNUSUAL_AT} "
+                  f"internal test samples' on average, {u['unusual_share']:.1%} of them above their "
+                  f"{_ordinal(u['unusual_at'])} percentile "
                   f"(binomial test, {pvalue(u['unusual_p_value'])}; Kolmogorov-Smirnov test of the percentiles, "
                   f"D = {u['ks']:.2f}, {pvalue(u['ks_p_value'])})")
         shift = e.get("shift") or {}
@@ -300,7 +301,6 @@ def _with_interval(row: dict, what: str = "95% interval") -> str:
 
 
 SCORES = {"reconstruction_error": "reconstruction errors", "nll": "negative log-likelihoods"}  # Task.surprise_name
-UNUSUAL_AT = "99th percentile"  # serve.predictor.UNUSUAL, in words
 
 
 def _ordinal(x: float) -> str:
@@ -326,7 +326,8 @@ def surprise_sentence(result: dict) -> tuple[str, bool]:
     which = "normal test samples'" if result.get("held_out") else "test samples'"
     s = (f"The inputs' {SCORES[result['score']]} sit at the {_ordinal(u['mean_percentile'])} percentile of the "
          f"run's {which} on average (median {_ordinal(u['median_percentile'])}; 50th for inputs like them), and "
-         f"{u['unusual']:,} of {u['samples']:,} ({u['unusual_share']:.1%}) lie above their {UNUSUAL_AT} "
+         f"{u['unusual']:,} of {u['samples']:,} ({u['unusual_share']:.1%}) lie above their {_ordinal(u['unusual_at'])} "
+         f"percentile "
          f"({u['unusual_above']:.4g}), against {u['expected_share']:.0%} expected (binomial test, "
          f"{pvalue(u['unusual_p_value'])}). Kolmogorov-Smirnov test of the percentiles against those of inputs like "
          f"the run's {u['run_samples']:,} test samples: D = {u['ks']:.2f}, {pvalue(u['ks_p_value'])}: ")
@@ -478,6 +479,14 @@ def near_sentence(near: dict) -> str:
     """The test images (texts) that have a near-identical training one, in words (CLI, report, methods), or
     that none has."""
     n, what = near["test_in_train"], "text" if near.get("kind") == "text" else "image"
+    if near.get("kind") == "series":
+        held = (f"as a training series does over {near['share']:.0%} of their {near['steps']} steps or more, shifted in "
+                f"time (each value the training one's, offset or rescaled: correlation ≥ {near['threshold']})")
+        if not n:
+            return f"No test series moves {held}."
+        return (f"{n:,} test series move{'s' * (n == 1)} {held}: windows cut with overlap from one recording, on both "
+                "sides of the split; the test score is in part a score on steps the model has seen. Name the "
+                "recording of each window (data.groups) so that a recording is split whole.")
     if not n:
         return ("No test text has the words of a training text without being the same bytes." if what == "text" else
                 f"No test image has a near-identical training image (pixel correlation ≥ {near['threshold']} with one "
