@@ -420,30 +420,37 @@ def overlapping_series(test: np.ndarray, train: np.ndarray, share: float = OVERL
     training one's offset or rescaled (correlation ≥ SAME_RECORDING), and is not its copy: windows cut with
     overlap from one recording, which a random split puts on both sides. Found by the first and the last
     window (24 moves or more) of the test series' part that any such overlap holds, looked up among every
-    training window by the directions its values move in; a window more than CANDIDATES training series
-    share is passed over."""
+    training window by the directions its values move in (128 MB of training windows at a time); a window
+    more than CANDIDATES training windows share (of those at a time) is passed over."""
     n_test, t, f = test.shape
     need = max(2, int(np.ceil(share * t)))
+    if t < need:  # (a series of one step)
+        return []
     w = min(need - 1, max(1, -(-24 // f)))
-    keys, useful = _window_keys(train, w)
-    order = np.argsort(keys, axis=None, kind="stable")
-    sorted_keys = keys.reshape(-1)[order]
     test_keys, test_useful = _window_keys(test, w)
     len_train, len_test = _lengths(train), _lengths(test)
-    best: dict[int, tuple[int, int, int]] = {}
+    anchors = []  # (test series, its step) of the windows looked up
     for j in range(n_test):
         m = int(len_test[j])
-        if m < need:
-            continue
-        ends = ([a for a in range(0, need - w) if test_useful[j, a]][:1]  # in every overlap from the start,
-                + [a for a in range(m - need, m - w) if test_useful[j, a]][-1:])  # and in every one to the end
-        for a in ends:
+        if m >= need:
+            anchors += [(j, a) for a in [a for a in range(0, need - w) if test_useful[j, a]][:1]  # in every overlap
+                        + [a for a in range(m - need, m - w) if test_useful[j, a]][-1:]]  # from the start, to the end
+    best: dict[int, tuple[int, int, int]] = {}
+    per_series = (t - w) * (w * f + 4 * f)  # bytes of one training series' windows and moves
+    for start in range(0, len(train), max(1, (1 << 27) // per_series)):  # 128 MB of training windows at a time
+        part = train[start:start + max(1, (1 << 27) // per_series)]
+        keys, useful = _window_keys(part, w)
+        order = np.argsort(keys, axis=None, kind="stable")
+        sorted_keys = keys.reshape(-1)[order]
+        for j, a in anchors:
+            m = int(len_test[j])
             lo, hi = np.searchsorted(sorted_keys, test_keys[j, a]), np.searchsorted(sorted_keys, test_keys[j, a], "right")
             if hi - lo > CANDIDATES:
                 continue
             for flat in order[lo:hi]:
-                i, step = divmod(int(flat), keys.shape[1])
-                if not useful[i, step]:
+                row, step = divmod(int(flat), keys.shape[1])
+                i = start + row
+                if not useful[row, step]:
                     continue
                 k = step - a  # test step s is training step s + k
                 first, last = max(0, -k), min(m, int(len_train[i]) - k)
