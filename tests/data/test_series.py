@@ -174,10 +174,11 @@ def test_series_of_several_lengths_are_learned_and_a_shorter_one_predicted_as_it
     assert abs(p.split.x_train[..., 0][real[..., 0]].mean()) < 1e-4 and np.isnan(p.split.x_train).any()
     d = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "waves.npz"), "kind": "series",
                           "normalize": "standard", "test_fraction": 0.2}, optim={"name": "adam", "lr": 0.01},
-                    train={"epochs": 25, "batch_size": 32}, eval={"baselines": True})
+                    train={"epochs": 25, "batch_size": 32}, eval={"baselines": True}, report={"html": True})
     d["model"] = {"name": "rnn", "cell": "gru", "hidden": 32}
     r = trainlab.run(parse_recipe(d), runs_dir=tmp_path, progress=False)
     assert r.metrics["test"]["accuracy"] > 0.85 and r.metrics["baselines"]["models"]  # (the baselines ran)
+    assert f"(series of {steps['shortest']} to 60 steps, median" in (r.path / "report.html").read_text()
     t = np.arange(25)
     wave = np.stack([np.sin(t * 0.7), np.zeros(25)], 1)  # 25 steps of class 2's frequency, unpadded
     assert r.predictor.predict(wave)["predicted"] == ["2"]
