@@ -457,12 +457,10 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
     if r["rows"]:
         _console().print(table)
     if r.get("by_class"):
-        from ..serve.predictor import UNUSUAL
-
         odd = set((r.get("anomalous") or {}).get("classes") or [])
         table = Table(title=f"{r['name']}: where each class's {r['score'].replace('_', ' ')}s fall among the run's "
                             "test samples'")
-        for col in ("class", "samples", "mean percentile", "median percentile", f"above the {UNUSUAL}th"):
+        for col in ("class", "samples", "mean percentile", "median percentile", f"above the {r['surprise']['unusual_at']}th"):
             table.add_column(col, justify="left" if col == "class" else "right")
         for c, s in r["by_class"].items():
             table.add_row(c + (" (anomalous)" if c in odd else ""), f"{s['samples']:,}", f"{s['mean_percentile']:.1f}",

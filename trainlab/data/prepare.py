@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.spec import DataSpec
-from .datasets import DATASETS, RawData
+from .datasets import DATASETS, RawData, series_lengths
 from .sources import consecutive_ids
 from .split import (NEAR, OVERLAP, SAME_RECORDING, SHIFTED, SHOWN_PIXELS, Split, duplicates, largest_shift,
                     near_duplicates, near_texts, overlapping_series, split)
@@ -109,6 +109,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
                  x_test=norm.apply(s.x_test), y_test=ys[2], x_cal=norm.apply(s.x_cal) if cal else None, y_cal=ys[3])
     parts = {"train": (s.x_train, s.y_train), "val": (s.x_val, s.y_val), "test": (s.x_test, s.y_test),
              **({"calibration": (s.x_cal, s.y_cal)} if cal else {})}
+    steps = np.concatenate([series_lengths(x, raw.source) for x, _ in parts.values()]) if raw.kind == "series" else None
     spec = DataSpec(
         kind=raw.kind, input_shape=tuple(s.x_train.shape[1:]), target=raw.target,
         vocab_size=tok.vocab_size if tok else len(raw.class_names) if raw.kind == "sequence" else 0,
@@ -116,7 +117,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
         class_names=raw.class_names, feature_names=raw.feature_names,
         columns=raw.columns if raw.categories else (), categories=tuple((raw.categories or {}).items()),
         num_targets=1 if raw.y.ndim == 1 or raw.target == "mask" else raw.y.shape[1],  # sequences: the target length
-        padded=raw.kind == "series" and any(np.isnan(x).any() for x, _ in parts.values()),
+        padded=bool(steps is not None and steps.min() < s.x_train.shape[1]),
     )
     summary = {
         "source": raw.source,
@@ -131,10 +132,8 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     if shifted is not None:  # a test set not drawn at random from the data: from the same distribution?
         summary["shift"] = shifted
     if spec.padded:  # series of several lengths: how many steps they have
-        from .datasets import series_lengths
-
-        n = np.concatenate([series_lengths(x, raw.source) for x, _ in parts.values()])
-        summary["series_steps"] = {"shortest": int(n.min()), "median": float(np.median(n)), "longest": int(n.max())}
+        summary["series_steps"] = {"shortest": int(steps.min()), "median": float(np.median(steps)),
+                                   "longest": int(steps.max())}
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits

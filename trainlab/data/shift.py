@@ -153,8 +153,10 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
         padded = any(np.isnan(x).any() for x in (train, test))
         names = [f"{n}'s {what} over a series" for what in ("mean", "standard deviation")
                  for n in (names or [f"x{j + 1}" for j in range(train.shape[-1])])] + ["steps"] * padded
+        from .datasets import series_lengths
+
         train, test = (np.hstack([np.nanmean(x, 1, dtype=np.float64), np.nanstd(x, 1, dtype=np.float64)]
-                                 + [(~np.isnan(x).all(-1)).sum(1, keepdims=True).astype(np.float64)] * padded)
+                                 + [series_lengths(x, "")[:, None].astype(np.float64)] * padded)
                        for x in (train, test))
         kind = "table"
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import DataError
-from .datasets import RawData
+from .datasets import RawData, series_lengths
 
 
 @dataclass
@@ -399,10 +399,6 @@ def _window_keys(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     return win.view(np.dtype((np.void, win.shape[-1])))[..., 0], useful
 
 
-def _lengths(x: np.ndarray) -> np.ndarray:
-    return (~np.isnan(x).all(-1)).sum(1) if np.issubdtype(x.dtype, np.floating) else np.full(len(x), x.shape[1])
-
-
 def _same_recording(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two stretches (L, F) are one recording's, each value perhaps offset or rescaled: every value
     that moves correlates at SAME_RECORDING or more."""
@@ -428,7 +424,7 @@ def overlapping_series(test: np.ndarray, train: np.ndarray, share: float = OVERL
         return []
     w = min(need - 1, max(1, -(-24 // f)))
     test_keys, test_useful = _window_keys(test, w)
-    len_train, len_test = _lengths(train), _lengths(test)
+    len_train, len_test = series_lengths(train, "training"), series_lengths(test, "test")
     anchors = []  # (test series, its step) of the windows looked up
     for j in range(n_test):
         m = int(len_test[j])

@@ -181,7 +181,7 @@ def _read_unlabelled(p, run_recipe, path: Path, label: str | None, overrides: li
             raise
         return p.read_files([str(path)])[0], None
     y = _both(raw.y, raw.y_test)
-    named = raw.class_names is not None and len(raw.class_names) and y.dtype.kind in "iu"
+    named = len(raw.class_names) and y.dtype.kind in "iu"
     return _inputs(raw, p, path), np.asarray(list(map(str, raw.class_names)))[y] if named else None
 
 
@@ -195,8 +195,7 @@ def _unusual(p, scores: np.ndarray, classes: np.ndarray | None) -> dict:
     with which the score finds them (and classes the run never saw) beside the run's}."""
     from scipy import stats
 
-    from ..serve.predictor import UNUSUAL
-    from ..tasks.base import percentile_rank
+    from ..tasks.base import UNUSUAL, percentile_rank, unusual
     from .robustness import auc_interval
 
     test = p.metrics["test"]
@@ -207,16 +206,14 @@ def _unusual(p, scores: np.ndarray, classes: np.ndarray | None) -> dict:
     n_eff = max(1, round(len(rank) * n_run / (len(rank) + n_run))) if n_run else len(rank)
 
     def summary(r: np.ndarray) -> dict:
+        odd, p_value = unusual(r)
         return {"samples": len(r), "mean_percentile": float(r.mean()), "median_percentile": float(np.median(r)),
-                "unusual": int((r > UNUSUAL).sum()), "unusual_share": float((r > UNUSUAL).mean())}
+                "unusual": int(odd.sum()), "unusual_share": float(odd.mean()), "unusual_p_value": p_value}
 
     out = {"score": p.task.surprise_name, "surprise": {
         **summary(rank), "unusual_at": UNUSUAL, "unusual_above": float(test["surprise_percentiles"][UNUSUAL]),
-        "expected_share": 1 - UNUSUAL / 100,
-        "unusual_p_value": float(stats.binomtest(int((rank > UNUSUAL).sum()), len(rank), 1 - UNUSUAL / 100,
-                                                 alternative="greater").pvalue),
-        "ks": d, "ks_p_value": float(stats.kstwo.sf(d, n_eff)), "run_samples": n_run,
-        "mean_score": float(scores.mean())}, "rows": []}
+        "expected_share": 1 - UNUSUAL / 100, "ks": d, "ks_p_value": float(stats.kstwo.sf(d, n_eff)),
+        "run_samples": n_run, "mean_score": float(scores.mean())}, "rows": []}
     if classes is not None:
         out["by_class"] = {c: summary(rank[classes == c]) for c in sorted(set(classes.tolist()),
                                                                          key=lambda c: -rank[classes == c].mean())}
@@ -287,7 +284,7 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     run_recipe = load_recipe(run_dir / "recipe.toml")
     if p.task.surprise_name:  # how unusual the inputs are for the model: no labels needed
         x, names = _read_unlabelled(p, run_recipe, path, label, list(overrides))
-        scores = p.task.surprise(p.model, torch.as_tensor(p.preprocess(x)), batch_size)
+        scores = p.task.surprise(p.model, torch.as_tensor(p.preprocess(x), device=p.device), batch_size)
         result = {"path": str(path), "samples": len(x), "source": str(path), **_unusual(p, scores, names)}
         result["run_test_samples"] = result["surprise"]["run_samples"]
         part = lambda keep: _unusual(p, scores[keep], None if names is None else names[keep])  # noqa: E731

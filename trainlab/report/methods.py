@@ -221,8 +221,6 @@ def external_results(path) -> list[dict]:
 def _external_paragraph(external: list[dict]) -> str:
     """The Results paragraph of the external test sets: each one's headline score against the internal test
     score, and whether its inputs differ."""
-    from . import pvalue
-
     said = []
     for e in external:
         row, u = _headline_row(e), e.get("surprise")
@@ -311,8 +309,6 @@ def _ordinal(x: float) -> str:
 
 def _placed(u: dict) -> str:
     """Where a set's scores sit among the test samples' (_unusual's "surprise"), in a few words."""
-    from . import pvalue
-
     return (f"the {_ordinal(u['mean_percentile'])} percentile on average (Kolmogorov-Smirnov D = {u['ks']:.2f}, "
             f"{pvalue(u['ks_p_value'])})")
 
@@ -320,8 +316,6 @@ def _placed(u: dict) -> str:
 def surprise_sentence(result: dict) -> tuple[str, bool]:
     """Where an external set's scores fall among the run's test samples' (evaluate/external.py _unusual), in
     words, with whether it warns (more unusual than the test samples, beyond chance)."""
-    from . import pvalue
-
     u = result["surprise"]
     which = "normal test samples'" if result.get("held_out") else "test samples'"
     s = (f"The inputs' {SCORES[result['score']]} sit at the {_ordinal(u['mean_percentile'])} percentile of the "
@@ -349,8 +343,6 @@ def _headline_row(result: dict) -> dict | None:
 def external_sentences(result: dict) -> list[tuple[str, bool]]:
     """An external test set's results (evaluate/external.py) in words, each with whether it warns: the
     headline metric against the run's own test score, and whether the external data differ."""
-    from . import pvalue
-
     out = []
     row = _headline_row(result)
     if row:
@@ -405,8 +397,6 @@ def shift_sentence(shift: dict) -> str:
     """Whether the test inputs, classes and targets differ from the training ones (data/shift.py), in words
     (CLI, report, methods); "" when none could be checked. An external set (trainlab evaluate) is
     compared with all the data the run read."""
-    from . import pvalue
-
     external = shift.get("why") == "external"
     w = EXTERNAL_WORDS if external else {**TEST_WORDS, "which": f" ({WHY.get(shift.get('why'), shift.get('why'))})"}
     cls = shift.get("classes") or {}

@@ -16,7 +16,7 @@ from ..evaluate import conformal
 from ..evaluate.tta import with_tta
 from ..plugins import identity, load_stored
 
-UNUSUAL = 99  # a density's or an autoencoder's input scored above this percentile of the test samples' is unusual
+from ..tasks.base import UNUSUAL, percentile_rank, unusual
 
 
 class Predictor:
@@ -240,8 +240,9 @@ class Predictor:
             if self.spec.padded:
                 from ..data.datasets import series_lengths
 
-                series_lengths(a.astype(np.float32), what)
-                return finite_float32(a, what, nan_ok=True)
+                a = finite_float32(a, what, nan_ok=True)
+                series_lengths(a, what)
+                return a
         else:
             if a.ndim == 1:
                 a = a[None]
@@ -320,9 +321,6 @@ class Predictor:
         "percentiles" (the share below it, 0-100) and "unusual" (above UNUSUAL% of them), with the p-value
         of a binomial test that more are unusual than the (100 - UNUSUAL)% that inputs like them would be}."""
         import torch
-        from scipy import stats
-
-        from ..tasks.base import percentile_rank
 
         x = torch.as_tensor(self.preprocess(a), device=self.device)
         if reconstructions:
@@ -338,10 +336,9 @@ class Predictor:
         of = (self.metrics.get("test") or {}).get("surprise_percentiles")
         if of:
             rank = percentile_rank(score, of)
-            odd = rank > UNUSUAL
+            odd, p_value = unusual(rank)
             result.update(percentiles=rank.round(2).tolist(), unusual=odd.tolist(), unusual_above=float(of[UNUSUAL]),
-                          unusual_p_value=float(stats.binomtest(int(odd.sum()), len(odd), 1 - UNUSUAL / 100,
-                                                                alternative="greater").pvalue))
+                          unusual_p_value=p_value)
         return result
 
     def metadata(self) -> dict:

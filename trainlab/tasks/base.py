@@ -175,6 +175,18 @@ def percentile_rank(score: np.ndarray, of: list[float]) -> np.ndarray:
     return np.interp(score, of, np.arange(101.0), left=0.0, right=100.0)
 
 
+UNUSUAL = 99  # an input scored above this percentile of the test samples' is unusual for the model
+
+
+def unusual(rank: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inputs at these percentiles (percentile_rank) → (which are unusual, the p-value of a binomial test that
+    more are than the (100 - UNUSUAL)% that inputs like the test samples would be)."""
+    from scipy import stats
+
+    odd = np.asarray(rank) > UNUSUAL
+    return odd, float(stats.binomtest(int(odd.sum()), len(odd), 1 - UNUSUAL / 100, alternative="greater").pvalue)
+
+
 def build_task(name: str, spec: DataSpec, params: dict, **context) -> Task:
     name = resolve_task_name(name, spec)
     entry = TASKS.get(name)
