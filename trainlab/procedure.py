@@ -121,7 +121,7 @@ def _resolved(recipe: str | Path | Recipe, overrides=(), label: str | None = Non
     if not isinstance(recipe, Recipe) and Path(recipe).suffix.lower() != ".toml":
         from .starter import starter_recipe
 
-        d, notes = starter_recipe(recipe, label)
+        d, notes = starter_recipe(recipe, label, overrides)
         for note in notes:
             log.info("%s: %s", Path(recipe).name, note)
         recipe = parse_recipe(d, str(recipe))

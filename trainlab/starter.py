@@ -16,6 +16,12 @@ SUBGROUPS = ("sex", "gender", "site", "center", "centre", "hospital", "clinic", 
              "race", "age_group", "age group")
 TEXT_LENGTH = 20  # a column whose cells average this many characters or more, mostly distinct, holds texts
 SERIES_VALUES = 16  # arrays (N, T, F) with at most this many values a step, and twice as many steps: series
+# a table written one row a step: a column naming the series (these names, or an identifier's) and one its steps
+SERIES_COLUMNS = ("series", "recording", "session", "trial", "sequence", "signal", "episode", "stay")
+STEP_COLUMNS = ("t", "time", "timestamp", "step", "date", "datetime", "seconds", "second", "sec", "s", "ms", "frame",
+                "tick", "minute", "hour", "day", "elapsed")
+MIN_STEPS = 8  # rows a series has, at the median, for the table to be read as series (fewer: a group's rows)
+MIN_SERIES = 10
 
 TABLE = {"model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.1}, "optim": {"name": "adam", "lr": 0.001,
                                                                           "weight_decay": 1e-4},
@@ -31,28 +37,31 @@ MASKS = {"model": {"name": "unet", "batch_norm": True}, "task": {"name": "segmen
          "eval": {"baselines": False}}
 
 
-def starter_recipe(path: str | Path, label: str | None = None) -> tuple[dict, list[str]]:
+def starter_recipe(path: str | Path, label: str | None = None, overrides=()) -> tuple[dict, list[str]]:
     """(recipe as a dict, sentences saying what was chosen and why) for the data at `path`: a table
     (CSV/TSV/Parquet; `label` names its label column), texts and labels in a table or JSONL file,
     NumPy arrays (.npz, or a folder of .npy files), a folder of MNIST-format IDX files, a folder of
-    class sub-folders of images, or a folder of images/ and masks/."""
+    class sub-folders of images, or a folder of images/ and masks/. `overrides` (--set, applied after)
+    may say how to read a table: data.series makes it series, one row a step."""
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist. trainlab run takes a recipe (.toml) or your data: a table "
                         "(.csv, .tsv, .parquet), a .jsonl of texts, a .npz of arrays, or a folder of images.")
-    data, recipe, notes = _data(path, label)
+    given = {k.strip()[5:]: v.strip().strip("\"'") for k, _, v in (o.partition("=") for o in overrides)
+             if k.strip() in ("data.series", "data.order")}
+    data, recipe, notes = _data(path, label, given)
     name, rest = data.pop("name"), data
     return {"name": path.stem or "data", "data": {"name": name, "path": str(path), **rest}, **recipe}, notes
 
 
-def _data(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
+def _data(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list[str]]:
     from .data import sources
 
     suffix = path.suffix.lower()
     if path.is_file() and suffix == ".npz" or path.is_dir() and (path / "x.npy").is_file():
         return _arrays(sources.peek_arrays(path))
     if path.is_file() and suffix in (*TABLES, ".jsonl", ".ndjson"):
-        return _table(path, label)
+        return _table(path, label, given)
     if path.is_file():
         raise DataError(f"{str(path)!r}: trainlab reads tables (.csv, .tsv, .parquet), texts (.jsonl), arrays (.npz) "
                         "and folders of images; for anything else, write a dataset plugin (README: \"Your own model "
@@ -94,7 +103,7 @@ def _arrays(shapes: dict) -> tuple[dict, dict, list[str]]:
     return {"name": "arrays"}, TABLE, [f"arrays: x of shape {list(shape)}, a table"]
 
 
-def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
+def _table(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list[str]]:
     from .data import sources
     from .data.datasets import all_numbers, are_values, is_iso_date
 
@@ -127,6 +136,23 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
             [f"texts in column {texts[0]!r}: a word vocabulary and a GRU"]
     data = {"name": "table", "label": label}
     left_out = {c: "free text, not a measurement or a category" for c in texts}
+    labels = [row[header.index(label)].strip() for row in rows if len(row) == len(header)]
+    recipe, count = TABLE, len(rows)
+    if given.get("series") in column:  # --set data.series: series, one row a step, as the user says
+        series, order = given["series"], given.get("order")
+        left_out.update({c: None for c in (series, order) if c})
+        notes.append(f"column {series!r} names {len(_rows_of(column[series]))} series (data.series), read by an LSTM")
+        recipe = SERIES
+    elif found := _long_format(column, labels, [c for c in features if c not in left_out]):
+        series, order, count = found
+        data.update(series=series, order=order)
+        left_out.update({series: None, order: None})
+        lengths = sorted(map(len, _rows_of(column[series]).values()))
+        notes.append(f"column {series!r} names {count} series of {lengths[0]}"
+                     + (f"-{lengths[-1]}" if lengths[-1] > lengths[0] else "") + f" rows, each of one {label!r}: "
+                     f"each series is a sample, its rows its steps in the order of column {order!r} (data.series, "
+                     "data.order), read by an LSTM")
+        recipe = SERIES
     for c in features:
         if c in left_out:
             continue
@@ -140,12 +166,16 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
         elif distinct == len(cells) and len(cells) >= 20 and (id_name(c) or _row_numbers(cells) or not numbers):
             left_out[c] = "an identifier, a different value on every row (as a feature: noise, or a leak when " \
                           "the rows are in label order)"
-        elif id_name(c) and distinct < len(cells) and "group" not in data:
+        elif (id_name(c) or c.strip().lower() in SERIES_COLUMNS) and distinct < len(cells) and "group" not in data:
             data["group"] = c
             left_out[c] = None
+            steps = next((o for o in features if o != c and _steps(o, column[o], _rows_of(column[c]))), None) \
+                if recipe is TABLE else None
             notes.append(f"column {c!r} names {distinct} groups of rows (say, patients): a group is never split "
                          f"between training and test (data.group), so the test measures new {c}s, not "
-                         "recognised ones")
+                         "recognised ones" + (f"; if each is a recording, one row a step, --set data.series={c} "
+                                              f"--set data.order={steps} --set data.window=N reads windows of N "
+                                              "steps instead" if steps else ""))
         elif distinct > sources.MAX_CATEGORIES and not numbers:
             left_out[c] = f"{distinct} different texts, too many to one-hot as a category (data.categorical takes " \
                           "it anyway)"
@@ -165,11 +195,57 @@ def _table(path: Path, label: str | None) -> tuple[dict, dict, list[str]]:
         notes.append(f"test metrics also by {', '.join(map(repr, by))} (data.subgroups), with a test of whether they "
                      "differ")
     if any(cell.strip().lower() in sources.MISSING for c in data.get("features", features) for cell in column[c]):
-        data["missing"] = "median"
-        notes.append("missing cells filled with the training split's median of their column (data.missing)")
-    if len(rows) < 1000:
-        notes.append(f"{len(rows)} rows: one test split of a tenth is a small sample; --folds 5 tests every row once")
-    return data, TABLE, notes
+        if recipe is SERIES:
+            data["missing"] = "previous"
+            notes.append("missing cells take the last value before them in their series (data.missing)")
+        else:
+            data["missing"] = "median"
+            notes.append("missing cells filled with the training split's median of their column (data.missing)")
+    if count < 1000 and "series" not in given:
+        what = "series" if "series" in data else "rows"
+        notes.append(f"{count} {what}: one test split of a tenth is a small sample; --folds 5 tests every "
+                     f"{what.removesuffix('s')} once")
+    return data, recipe, notes
+
+
+def _long_format(column: dict, labels: list[str], candidates: list[str]) -> tuple[str, str, int] | None:
+    """(series column, step column, series count) when the table is series written one row a step: a column
+    named as series or identifiers, with at least MIN_SERIES values of MIN_STEPS rows or more at the median,
+    each of one label, and a column named as a time that orders the rows of each (a patient's few visits, or
+    rows without a time, are a group's rows instead)."""
+    for c in candidates:
+        if not (id_name(c) or c.strip().lower() in SERIES_COLUMNS):
+            continue
+        members = _rows_of(column[c])
+        sizes = sorted(map(len, members.values()))
+        if len(members) < MIN_SERIES or sizes[len(sizes) // 2] < MIN_STEPS:
+            continue
+        if any(len({labels[r] for r in rows}) > 1 for rows in members.values()):
+            continue  # a label per row: rows are the samples (a group), or windows (the note on groups says how)
+        order = next((o for o in candidates if o != c and _steps(o, column[o], members)), None)
+        if order:
+            return c, order, len(members)
+    return None
+
+
+def _rows_of(cells: list[str]) -> dict[str, list[int]]:
+    members: dict[str, list[int]] = {}
+    for r, v in enumerate(cells):
+        members.setdefault(v.strip(), []).append(r)
+    return members
+
+
+def _steps(column: str, cells: list[str], members: dict) -> bool:
+    """Whether a column orders each series' steps: named as a time, numbers or ISO dates, none twice in a series."""
+    from .data.datasets import all_numbers, is_iso_date
+
+    low = column.strip().lower()
+    if not (low in STEP_COLUMNS or re.search(r"[_ ](time|step|t|timestamp)$", low)):
+        return False
+    cells = [v.strip() for v in cells]
+    if not (all_numbers(cells) or all(map(is_iso_date, cells))):
+        return False
+    return all(len({cells[r] for r in rows}) == len(rows) for rows in members.values())
 
 
 def id_name(column: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.registry import Registry
+from ..core.registry import Registry, Size
 from . import sources
 
 DATASETS = Registry("dataset")
@@ -326,8 +326,8 @@ for _name, _target, _summary in (
 
 @DATASETS.register("table")
 def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
-          missing: Literal["error", "median"] = "error", group: str = "", subgroups: list[str] = [],
-          time: str = "") -> RawData:
+          missing: Literal["error", "median", "previous"] = "error", group: str = "", subgroups: list[str] = [],
+          time: str = "", series: str = "", order: str = "", window: Size = 0, stride: Size = 0) -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
     texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
     A missing number is an error, or with missing = "median" the training split's median. `group`
@@ -335,29 +335,87 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     `subgroups` names columns (sex, site, age; features or not) by whose values the test metrics are
     also given, with a test of whether they differ. `time` names a column of dates (ISO 8601: 2024-03-01,
     2024-03-01T08:30) or numbers (a year, a day count): the split follows it, the test set last, so
-    the network is tested on what came after what it learned from."""
+    the network is tested on what came after what it learned from.
+
+    Series in long format, one row a step: `series` names the column saying which series (a recording,
+    a session) each row belongs to, `order` the one ordering its steps (numbers or ISO dates; else the
+    file's order). Each series is a sample, of one label, or with `window` each series is cut into
+    windows of that many steps, one every `stride` (default `window`): windows of one series are then
+    split together, as a group (unless `group` names another, say the subject), and a window whose rows
+    are not all of one label is left out. missing = "previous" fills a gap with the series' last value
+    before it."""
     if time and (time == group or time in features):
         raise DataError(f"data.time = {time!r} orders the rows; it cannot also be the group or a feature.")
-    extra = [*subgroups, *([time] if time and time not in subgroups else [])]
-    t = sources.read_table(path, label, features or None, categorical, missing == "median", group, extra,
-                           exclude=[time] if time else [])
+    if not series and (order or window or stride or missing == "previous"):
+        raise DataError("data.order, data.window, data.stride and data.missing = \"previous\" read series written "
+                        "one row a step; name the column that says which series a row belongs to: data.series.")
+    if series and missing == "median":
+        raise DataError("data.missing = \"median\" fills a table's cells; a series' gaps take its last value before "
+                        "them: data.missing = \"previous\".")
+    if stride and not window:
+        raise DataError(f"data.stride = {stride} moves a window; set data.window, the steps each window holds.")
+    steps = [c for c in (series, order) if c]
+    taken = [c for c in steps if c in (label, time) or c == group != series] + ([order] if order and order == series else [])
+    if taken:
+        raise DataError(f"data.series and data.order name the columns of series ids and steps; {taken[0]!r} cannot "
+                        "also be the label, the time or both, nor data.order the group.")
+    features = [c for c in features if c not in steps]  # (a recipe trainlab wrote before they were set lists them)
+    extra = list(dict.fromkeys([*subgroups, *([time] if time else []), *steps]))
+    t = sources.read_table(path, label, features or None, categorical, missing != "error", group, extra,
+                           exclude=[c for c in (time, *steps) if c], fill="previous" if series else "median")
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
+    if series:
+        return _long(t, path, label, target, series, order, window, stride, missing == "previous", group, subgroups,
+                     time)
     groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
                  groups=groups, subgroups={c: np.array(t.extra[c], dtype=str) for c in subgroups} or None,
                  **(dict(zip(("time", "time_labels"), moments(t.extra[time], f"{path!r} column {time!r}")))
                     if time else {}))
-    labels = t.labels
+    y, target, classes = _labels_of(t.labels, target, f"{path!r}", label)
+    return RawData(t.x, y, "table", target, f"table {path}", classes, **about)
+
+
+def _labels_of(labels: list[str], target: str, where: str, column: str) -> tuple[np.ndarray, str, tuple]:
+    """A label column's cells → (labels, "class" or "real", class names), as the table dataset reads them."""
     numeric = all_numbers(labels)
     if target == "real" or (target == "auto" and are_values(labels)):
         if not numeric:
-            raise DataError(f"{path!r}: data.target is 'real' but label column {label!r} holds non-numbers.")
-        return RawData(t.x, np.array(labels, np.float32), "table", "real", f"table {path}", **about)
+            raise DataError(f"{where}: data.target is 'real' but label column {column!r} holds non-numbers.")
+        return np.array(labels, np.float32), "real", ()
     classes = sorted(set(labels), key=lambda v: (float(v), v) if numeric else (0, v))
     index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[v] for v in labels], np.int64)
-    return RawData(t.x, y, "table", "class", f"table {path}", tuple(str(c) for c in classes), **about)
+    return np.array([index[v] for v in labels], np.int64), "class", tuple(str(c) for c in classes)
+
+
+def _long(t, path: str, label: str, target: str, series: str, order: str, window: int, stride: int, fill: bool,
+          group: str, subgroups: list[str], time: str) -> RawData:
+    """A long table's rows (one a step) as series (data/long.py), each sample's label, group, subgroups and
+    time the one value of its rows."""
+    from . import long
+
+    where = f"{path!r}"
+    steps = moments(t.extra[order], f"{where} column {order!r}") if order else (None, None)
+    g = long.group(t.x, t.extra[series], where, order=steps[0], order_text=steps[1], window=window, stride=stride,
+                   fill=fill, labels=t.labels if window else None, feature_names=t.feature_names)
+    hint = "; set data.window to cut each series into windows of one label" if not window else ""
+    labels, target, classes = _labels_of(long.per_sample(t.labels, g, "the label", where, hint=hint), target, where,
+                                         label)
+    if group:
+        ids = long.per_sample(t.groups, g, f"group {group!r}", where)
+    groups = np.unique(ids if group else g.series, return_inverse=True)[1].astype(np.int64) \
+        if group or window else None
+    by = {c: np.array(long.per_sample(t.extra[c], g, f"subgroup {c!r}", where), dtype=str) for c in subgroups}
+    when = dict(zip(("time", "time_labels"), moments(long.per_sample(t.extra[time], g, f"time {time!r}", where),
+                                                     f"{where} column {time!r}"))) if time else {}
+    said = f"table {path}: {g.count:,} series by {series!r}" + (f", steps in order of {order!r}" if order else "")
+    if window:
+        said += f", cut into {len(g.x):,} windows of {window} steps every {stride or window}" + "".join(
+            f"; {n:,} {what} left out" for n, what in ((g.too_short, "series shorter than a window"),
+                                                       (g.mixed, "windows spanning two labels")) if n)
+    return RawData(g.x, labels, "series", target, said, classes, t.feature_names, columns=t.columns,
+                   categories=t.categories, groups=groups, subgroups=by or None, **when)
 
 
 @DATASETS.register("arrays")

@@ -106,13 +106,15 @@ class Table(NamedTuple):
 
 
 def read_table(path: str | Path, label: str, features: list[str] | None, categorical: list[str] | None = None,
-               missing: bool = False, group: str = "", extra: list[str] = (), exclude: list[str] = ()) -> Table:
+               missing: bool = False, group: str = "", extra: list[str] = (), exclude: list[str] = (),
+               fill: str = "median") -> Table:
     """Read a CSV/TSV/Parquet table. A column of texts (or one listed in `categorical`) is one-hot
     encoded over its values, sorted; each becomes a feature "column=value". In a numeric column, a
     non-numeric cell is an error naming its row and column; so is a missing one (empty, NA, nan, ...)
     unless `missing`, which leaves it NaN to be filled in after the split. The `group` column (say,
     a patient) is read as group ids, never as a feature; the `extra` columns (features or not) as text;
-    the `exclude` columns are no features unless named in `features`."""
+    the `exclude` columns are no features unless named in `features`; `fill`: the data.missing an error
+    on a missing cell suggests."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
@@ -163,7 +165,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     x = encode_cells(cells, names, categories,
                      lambda r, j: f"{str(path)!r} row {r + first_row}, column {names[j]!r}",
                      "Clean the table, leave the column out with data.features, name it in data.categorical if it "
-                     "is a category, or set data.missing = \"median\" to fill missing cells.", missing)
+                     f"is a category, or set data.missing = \"{fill}\" to fill missing cells.", missing)
     groups = [cell_text(row[header.index(group)]) for row in rows] if group else None
     return Table(x, labels, one_hot_names(names, categories), tuple(names),
                  categories, groups, {c: [cell_text(row[header.index(c)]) for row in rows] for c in extra})

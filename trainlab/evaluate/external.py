@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +70,16 @@ def _read(run_recipe, spec, path: Path, label: str | None, overrides: list[str])
 
 def _table_inputs(raw, spec, path: Path) -> np.ndarray:
     """The external table's one-hot columns in the run's order: a category training never saw is an error
-    naming its column and value; a category the external table lacks is a column of zeros."""
+    naming its column and value; a category the external table lacks is a column of zeros. Series read from
+    a table (N, T, F) alike, each step a row, their padding kept."""
     have = {n: j for j, n in enumerate(raw.feature_names)}
     x_in = _both(raw.x, raw.x_test)
+    if x_in.ndim == 3:
+        pad = np.isnan(x_in).all(-1)
+        x = _table_inputs(replace(raw, x=x_in.reshape(-1, x_in.shape[-1]), x_test=None), spec, path)
+        x = x.reshape(*x_in.shape[:2], -1)
+        x[pad] = np.nan
+        return x
     cats = dict(spec.categories)
     for n in have:
         if n not in spec.feature_names:
@@ -121,6 +129,8 @@ def _both(x: np.ndarray, x_test: np.ndarray | None) -> np.ndarray:
 def _inputs(raw, p, path: Path) -> np.ndarray:
     if p.spec.kind == "table":
         return _table_inputs(raw, p.spec, path)
+    if p.spec.kind == "series" and p.spec.categories:  # series from a table: their one-hot columns too
+        return p.check_array(_table_inputs(raw, p.spec, path), str(path))
     x = _both(raw.x, raw.x_test)
     if p.tokenizer is not None:
         return p.texts_to_array(list(x), str(path))

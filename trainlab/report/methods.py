@@ -103,8 +103,10 @@ def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) ->
                  "split (data.calibration_fraction), used neither for training nor for choosing the epoch")
     if data.get("groups"):
         parts = "training, validation, calibration" if sizes.get("calibration") else "training, validation"
-        s.append(f"split by group (data.group = \"{d.params.get('group')}\", {data['groups']['count']} groups) so that "
-                 f"no group appears in two of {parts} and test")
+        by = f"data.group = \"{d.params['group']}\"" if d.params.get("group") else \
+            f"each series' windows one group, data.series = \"{d.params.get('series')}\""
+        s.append(f"split by group ({by}, {data['groups']['count']} groups) so that no group appears in two of {parts} "
+                 "and test")
     if data.get("normalize", "none") not in ("none", "none (token ids)"):
         s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
     if data.get("missing"):

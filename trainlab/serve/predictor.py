@@ -37,7 +37,8 @@ class Predictor:
             raise CheckpointError(f"{str(self.run_dir)!r} is not a supervised run (a reinforcement-learning run, or one "
                                   "from an older trainlab): predict, export, serve and explain need a model trained on data.")
         self.meta, self.recipe = meta, meta["recipe"]
-        self.not_inputs = {self.recipe["data"].get(k) for k in ("label", "group")} - {None}  # a table's, not read
+        self.not_inputs = {self.recipe["data"].get(k) for k in ("label", "group", "series", "order")} - {None, ""}
+        # (a table's columns that are no input)
         plugins = load_stored(self.run_dir) if self.recipe.get("plugins") else []  # the code it was trained with
         self.spec = DataSpec.from_dict(meta["spec"])
         self.normalizer = Normalizer(**meta["normalizer"])
@@ -97,7 +98,7 @@ class Predictor:
                                 + f". Expected columns: {', '.join(names)}.")
         return sources.encode_cells([[row[n] for n in names] for row in rows], names, dict(self.spec.categories),
                                     lambda r, j: f"{what} row {r + first_row}, column {names[j]!r}",
-                                    missing=bool(self.normalizer.fill))
+                                    missing=bool(self.normalizer.fill) or self.recipe["data"].get("missing") == "previous")
 
     def texts_to_array(self, texts, what: str = "inputs") -> np.ndarray:
         """Strings → token ids with the run's own vocabulary."""
@@ -152,7 +153,8 @@ class Predictor:
                 arrays.append(stack)
                 names += [f"{p}[{i}]" for i in range(len(stack))]
                 continue
-            if self.spec.kind == "series":
+            long = self.recipe["data"].get("series") if self.recipe["data"]["name"] == "table" else None
+            if self.spec.kind == "series" and not long:
                 raise DataError(f"Input {str(p)!r}: a series run reads .npy files of series, shape [N, "
                                 f"{', '.join(map(str, self.spec.input_shape))}] ({self._steps()}).")
             header, rows = sources.read_csv_rows(p) if p.exists() and not p.is_dir() else (None, None)
@@ -165,15 +167,41 @@ class Predictor:
                 raise DataError(f"{what}: its first line ({', '.join(header[:4])}{', ...' if len(header) > 4 else ''}) "
                                 f"names none of the model's input columns ({', '.join(self.spec.input_columns)}); "
                                 "a CSV file starts with a line of column names.")
-            arrays.append(self.rows_to_array(dict_rows, what, first_row=2, other_columns=True))
-            ids = self._row_ids(header, rows)
-            names += [f"{p.name}:{i + 2}" + (f" ({ids[i]})" if ids else "") for i in range(len(rows))]
+            x = self.rows_to_array(dict_rows, what, first_row=2, other_columns=True)
+            if long:  # one row a step: grouped into series (or windows) as in training
+                x, samples = self._long_series(x, header, rows, what)
+                arrays.append(x)
+                names += [f"{p.name}: {n}" for n in samples]
+            else:
+                arrays.append(x)
+                ids = self._row_ids(header, rows)
+                names += [f"{p.name}:{i + 2}" + (f" ({ids[i]})" if ids else "") for i in range(len(rows))]
             other = [c for c in header if c not in self.spec.input_columns and c not in self.not_inputs]
             if other:
                 self.ignored_columns[what] = other
             if self.recipe["data"].get("label") in header and p.is_file():  # (a pipe is read once)
                 self.labelled.append(str(p))
         return np.concatenate(arrays), names
+
+    def _long_series(self, x: np.ndarray, header: list[str], rows: list[list[str]], what: str):
+        """A long table's rows, encoded (R, F), → its series (N, T, F) as the run read its own (data.series,
+        data.order, data.window, data.stride, data.missing), and their names."""
+        from ..data import long
+        from ..data.datasets import moments
+
+        data = self.recipe["data"]
+        for c in (data["series"], data.get("order")):
+            if c and c not in header:
+                raise DataError(f"{what} has no column {c!r}; the run read series one row a step, told apart by column "
+                                f"{data['series']!r}" + (f" and ordered by {data['order']!r}" if data.get("order")
+                                                         else "") + ".")
+        ids = [r[header.index(data["series"])] for r in rows]
+        order = moments([r[header.index(data["order"])] for r in rows], f"{what} column {data['order']!r}") \
+            if data.get("order") else (None, None)
+        g = long.group(x, ids, what, order=order[0], order_text=order[1], window=data.get("window", 0),
+                       stride=data.get("stride", 0), fill=data.get("missing") == "previous",
+                       feature_names=self.spec.feature_names)
+        return self.check_array(g.x, what), g.names
 
     def _row_ids(self, header: list[str], rows: list[list[str]]) -> list[str] | None:
         """A table's identifier column, when it is not an input (named id, patient_id, ... and different on

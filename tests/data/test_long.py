@@ -1,0 +1,167 @@
+"""Series written as a table one row a step (data.series, data.order, data.window): what a sensor or a
+monitor writes. Real data: scikit-learn's digits, each image a series of its 8 rows, written one row a line."""
+import csv
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import trainlab
+from trainlab.core.config import parse_recipe
+from trainlab.core.errors import DataError
+from trainlab.data.prepare import load_raw, prepare
+from trainlab.starter import starter_recipe
+
+PIXELS = [f"p{j}" for j in range(8)]
+
+
+def _write(path, header, rows) -> str:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    return str(path)
+
+
+def _digits_long(path, n=None, shuffle=True, phase=False) -> str:
+    """Each digit image a series of 8 steps (its rows), one row a line, lines shuffled; `phase`: a categorical
+    column per step, "top" for the first 4 rows and "bottom" after."""
+    d = load_digits()
+    rows = [[f"img{i}", t, *d.images[i, t].tolist(), *(["top" if t < 4 else "bottom"] if phase else []), int(d.target[i])]
+            for i in range(n or len(d.images)) for t in range(8)]
+    if shuffle:
+        np.random.default_rng(0).shuffle(rows)
+    return _write(path, ["image_id", "t", *PIXELS, *(["phase"] if phase else []), "label"], rows)
+
+
+def _recordings(path, per=10, count=60) -> tuple[str, np.ndarray]:
+    """Recordings of `per` digits one after the other, 8 rows each, a label per row: the digits' order."""
+    d = load_digits()
+    order = np.random.default_rng(1).permutation(len(d.images))[:per * count].reshape(count, per)
+    rows = [[f"rec{r}", k * 8 + t, *d.images[i, t].tolist(), int(d.target[i])]
+            for r in range(count) for k, i in enumerate(order[r]) for t in range(8)]
+    return _write(path, ["recording", "step", *PIXELS, "digit"], rows), order
+
+
+def test_a_long_table_is_read_as_one_series_per_id_in_step_order(tmp_path):
+    raw = load_raw("table", {"path": _digits_long(tmp_path / "d.csv"), "label": "label", "series": "image_id",
+                             "order": "t"})
+    d = load_digits()
+    assert raw.kind == "series" and raw.x.shape == (1797, 8, 8) and raw.feature_names == tuple(PIXELS)
+    assert "1,797 series by 'image_id', steps in order of 't'" in raw.source and raw.groups is None
+    ids = np.array([int(s.removeprefix("img")) for s in _ids_in_order(tmp_path / "d.csv")])
+    assert np.array_equal(raw.x, d.images[ids].astype(np.float32)) and np.array_equal(raw.y, d.target[ids])
+    p = prepare(raw, val_fraction=0.1, test_fraction=0.1, stratify=True, normalize="standard", seed=0)
+    assert p.spec.kind == "series" and p.spec.input_shape == (8, 8) and p.normalizer.axes == "step"
+
+
+def _ids_in_order(path) -> list[str]:
+    seen = {}
+    with open(path) as f:
+        for row in list(csv.reader(f))[1:]:
+            seen.setdefault(row[0], None)
+    return list(seen)
+
+
+def test_a_long_table_names_the_rows_that_break_it(tmp_path):
+    header = ["id", "t", "v", "y"]
+    same = _write(tmp_path / "same.csv", header, [["a", 0, 1, 0], ["a", 1, 2, 0], ["a", 1, 3, 0], ["b", 0, 1, 1]])
+    with pytest.raises(DataError, match=r"rows 3 and 4 of series 'a' are both at 1; a series has one row a step"):
+        load_raw("table", {"path": same, "label": "y", "series": "id", "order": "t"})
+    changes = _write(tmp_path / "changes.csv", header, [["a", 0, 1, 0], ["a", 1, 2, 1], ["b", 0, 1, 1]])
+    with pytest.raises(DataError, match=r"the label changes within series 'a': '0' at row 2, '1' at row 3\. A sample "
+                                        r"has one the label; set data.window"):
+        load_raw("table", {"path": changes, "label": "y", "series": "id", "order": "t"})
+    no_id = _write(tmp_path / "no_id.csv", header, [["a", 0, 1, 0], ["", 1, 2, 0], ["b", 0, 1, 1]])
+    with pytest.raises(DataError, match=r"row 3: no series id"):
+        load_raw("table", {"path": no_id, "label": "y", "series": "id"})
+    for params, said in (({"order": "t"}, "name the column that says which series a row belongs to: data.series"),
+                         ({"series": "id", "missing": "median"}, r"data.missing = \"previous\""),
+                         ({"series": "id", "stride": 2}, "set data.window"),
+                         ({"series": "y"}, "'y' cannot also be the label")):
+        with pytest.raises(DataError, match=said):
+            load_raw("table", {"path": same, "label": "y", **params})
+
+
+def test_windows_cut_from_recordings_are_split_by_recording_and_keep_one_label(tmp_path):
+    """Windows of 8 steps every 8 are the digits themselves; every 4, the windows across two digits of
+    different classes are left out, and the rest still never share a recording between splits."""
+    path, order = _recordings(tmp_path / "rec.csv")
+    d = load_digits()
+    raw = load_raw("table", {"path": path, "label": "digit", "series": "recording", "order": "step", "window": 8})
+    assert raw.x.shape == (600, 8, 8) and np.array_equal(raw.x, d.images[order.reshape(-1)].astype(np.float32))
+    assert np.array_equal(raw.groups, np.repeat(np.argsort(np.argsort([f"rec{r}" for r in range(60)])), 10))
+    half = load_raw("table", {"path": path, "label": "digit", "series": "recording", "order": "step", "window": 8,
+                              "stride": 4})
+    labels = d.target[order]
+    mixed = int((labels[:, 1:] != labels[:, :-1]).sum())  # the window across digits k and k + 1 of another class
+    assert len(half.x) == 600 + 60 * 9 - mixed and f"{mixed:,} windows spanning two labels left out" in half.source
+    p = prepare(half, val_fraction=0.1, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    assert p.summary["groups"]["in_two_splits"] == 0 and p.summary["near_duplicates"]["test_in_train"] == 0
+    with pytest.raises(DataError, match=r"no window of 100 steps \(60 of 60 series are shorter\)"):
+        load_raw("table", {"path": path, "label": "digit", "series": "recording", "window": 100})
+
+
+def test_gaps_take_the_last_value_of_their_series(tmp_path):
+    header = ["id", "t", "v", "w", "y"]
+    rows = [["a", 2, 3, "", 0], ["a", 0, "", 5, 0], ["a", 1, 2, "", 0], ["a", 3, "NA", 7, 0],
+            ["b", 0, 1, 1, 1], ["b", 1, "", 2, 1]]
+    path = _write(tmp_path / "gaps.csv", header, rows)
+    with pytest.raises(DataError, match=r"row 2, column 'w'.*data.missing = \"previous\""):
+        load_raw("table", {"path": path, "label": "y", "series": "id", "order": "t"})
+    raw = load_raw("table", {"path": path, "label": "y", "series": "id", "order": "t", "missing": "previous"})
+    a = [[2, 5], [2, 5], [3, 5], [3, 7]]  # v at step 0 from step 1 (none before); w carried from step 0
+    assert np.array_equal(raw.x[0], np.array(a, np.float32)) and np.array_equal(raw.x[1, :2], [[1, 1], [1, 2]])
+    assert np.isnan(raw.x[1, 2:]).all()  # b: 2 steps, padded to a's 4
+    empty = _write(tmp_path / "empty.csv", header, [["a", 0, 1, "", 0], ["a", 1, 2, "", 0], ["b", 0, 1, 1, 1]])
+    with pytest.raises(DataError, match=r"series 'a' has no value of 'w' in any of its 2 rows"):
+        load_raw("table", {"path": empty, "label": "y", "series": "id", "missing": "previous"})
+
+
+def test_trainlab_run_reads_a_long_table_as_series_then_predicts_and_evaluates_its_rows(tmp_path):
+    """The starter finds the id column and the step column and trains an LSTM (0.96 in 15 epochs); predict
+    and evaluate read a CSV of the same layout, series by series, the categorical column one-hot as in
+    training even where a new file lacks one of its values."""
+    path = _digits_long(tmp_path / "digits.csv", phase=True)
+    recipe, notes = starter_recipe(path)
+    assert recipe["data"]["series"] == "image_id" and recipe["data"]["order"] == "t"
+    assert recipe["model"]["name"] == "rnn" and "image_id" not in recipe["data"].get("features", [])
+    assert any("column 'image_id' names 1797 series of 8 rows, each of one 'label'" in n for n in notes)
+    recipe["train"].update(epochs=15, early_stopping={"patience": 15})
+    r = trainlab.run(parse_recipe(recipe), runs_dir=tmp_path, progress=False)
+    assert r.metrics["test"]["accuracy"] > 0.9
+    d = load_digits()
+    new = _digits_long(tmp_path / "new.csv", n=30, shuffle=False)  # without the phase column: an error
+    with pytest.raises(DataError, match="missing feature column 'phase'"):
+        r.predictor.read_files([new])
+    rows = [[f"new{i}", t, *d.images[i, t].tolist(), "bottom" if t >= 4 else "top"] for i in range(30) for t in range(8)]
+    x, names = r.predictor.read_files([_write(tmp_path / "p.csv", ["image_id", "t", *PIXELS, "phase"], rows[::-1])])
+    assert names[:2] == ["p.csv: new29", "p.csv: new28"] and x.shape == (30, 8, 10)
+    assert np.array_equal(x[::-1, :, :8], d.images[:30].astype(np.float32))
+    got = r.predictor.predict(x)["predicted"]
+    assert np.mean(np.array(got[::-1]) == d.target[:30].astype(str)) > 0.8
+    from trainlab.evaluate.external import evaluate_external
+
+    # every step written "bottom": the run's column phase=top is zeros there, phase=bottom ones
+    bottom = [[*row[:-1], "bottom", int(d.target[int(row[0][3:])])] for row in rows]
+    result = evaluate_external(r.path, _write(tmp_path / "bottom.csv", ["image_id", "t", *PIXELS, "phase", "label"],
+                                                 bottom))
+    assert r.predictor.spec.feature_names[-2:] == ("phase=bottom", "phase=top")
+    aligned = np.concatenate([d.images[:30, :, :], np.ones((30, 8, 1)), np.zeros((30, 8, 1))], -1)
+    expected = np.mean(np.array(r.predictor.predict(aligned)["predicted"]) == d.target[:30].astype(str))
+    assert result["samples"] == 30 and result["metrics"]["accuracy"] == pytest.approx(expected)
+
+
+def test_a_table_with_a_label_per_row_is_read_as_rows_of_groups_or_as_windows_when_asked(tmp_path):
+    """A label per row (what each step is doing): each row a sample, split by recording, and the note says how
+    to read windows instead; with --set data.series the starter picks an LSTM for them."""
+    path, _ = _recordings(tmp_path / "rec.csv", count=20)
+    recipe, notes = starter_recipe(path, "digit")
+    assert recipe["data"]["group"] == "recording" and recipe["model"]["name"] == "mlp" and "series" not in recipe["data"]
+    assert any("--set data.series=recording --set data.order=step --set data.window=N reads windows" in n for n in notes)
+    sets = ["data.series=recording", "data.order=step", "data.window=8"]
+    recipe, notes = starter_recipe(path, "digit", sets)
+    assert recipe["model"]["name"] == "rnn" and not {"recording", "step"} & set(recipe["data"].get("features", []))
+    assert any("column 'recording' names 20 series (data.series)" in n for n in notes)
+    from trainlab.procedure import _resolved
+
+    r = _resolved(path, sets, "digit")
+    assert r.data.params["window"] == 8 and r.data.params["series"] == "recording"
