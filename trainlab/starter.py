@@ -19,7 +19,7 @@ SERIES_VALUES = 16  # arrays (N, T, F) with at most this many values a step, and
 # a table written one row a step: a column naming the series (these names, or an identifier's) and one its steps
 SERIES_COLUMNS = ("series", "recording", "session", "trial", "sequence", "signal", "episode", "stay")
 STEP_COLUMNS = ("t", "time", "timestamp", "step", "date", "datetime", "seconds", "second", "sec", "s", "ms", "frame",
-                "tick", "minute", "hour", "day", "elapsed")
+                "tick", "minute", "hour", "day", "elapsed", "row", "position")
 MIN_STEPS = 8  # rows a series has, at the median, for the table to be read as series (fewer: a group's rows)
 MIN_SERIES = 10
 
@@ -119,7 +119,9 @@ def _table(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list
         notes.append(f"label column {label!r} (taken by its name; --label picks another)")
     if label not in header:
         raise DataError(f"{str(path)!r} has no column {label!r}; its columns are {', '.join(header)}.")
-    values = {row[header.index(label)].strip() for row in rows if len(row) == len(header)}
+    whole = [row for row in rows if len(row) == len(header)]
+    column = dict(zip(header, map(list, zip(*whole)))) if whole else {c: [] for c in header}  # each column's cells
+    values = {v.strip() for v in set(column[label])}
     if len(values) < 2:  # before any note: nothing to learn
         raise DataError(f"{str(path)!r} column {label!r} holds " + (f"one value only ({next(iter(values))!r}) in "
                         f"{len(rows):,} rows: nothing to learn." if values else "no values: the table has no data rows."))
@@ -129,14 +131,13 @@ def _table(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list
     else:
         notes.append(f"{label!r} holds {len(values)} classes: classification")
     features = [c for c in header if c != label]
-    column = {c: [row[header.index(c)] for row in rows if len(row) == len(header)] for c in features}
     texts = [c for c in features if _free_text(column[c])]
     if len(features) == 1 and texts:
         return {"name": "text_table", "text": texts[0], "label": label}, TEXTS, \
             [f"texts in column {texts[0]!r}: a word vocabulary and a GRU"]
     data = {"name": "table", "label": label}
     left_out = {c: "free text, not a measurement or a category" for c in texts}
-    labels = [row[header.index(label)].strip() for row in rows if len(row) == len(header)]
+    labels = [v.strip() for v in column[label]]
     recipe, count = TABLE, len(rows)
     if given.get("series") in column:  # --set data.series: series, one row a step, as the user says
         series, order = given["series"], given.get("order")
@@ -156,20 +157,22 @@ def _table(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list
     for c in features:
         if c in left_out:
             continue
-        cells = [v.strip() for v in column[c]]
-        distinct, numbers = len(set(cells)), all_numbers(v for v in cells if v.lower() not in sources.MISSING)
+        cells = {v.strip() for v in set(column[c])}  # each value once (a test on them: on every cell)
+        distinct, numbers = len(cells), all_numbers(v for v in cells if v.lower() not in sources.MISSING)
         if distinct == 1:
-            left_out[c] = f"the same cell ({cells[0] or 'empty'}) on every row: nothing to learn from"
+            left_out[c] = f"the same cell ({next(iter(cells)) or 'empty'}) on every row: nothing to learn from"
         elif not numbers and all(map(is_iso_date, cells)):
             left_out[c] = (f"dates ({min(cells)} to {max(cells)}), not a measurement; --set data.time={c} splits in "
                            "time order instead, testing on the latest rows")
-        elif distinct == len(cells) and len(cells) >= 20 and (id_name(c) or _row_numbers(cells) or not numbers):
+        elif distinct == len(column[c]) >= 20 and (id_name(c) or _row_numbers(cells) or not numbers):
             left_out[c] = "an identifier, a different value on every row (as a feature: noise, or a leak when " \
                           "the rows are in label order)"
-        elif (id_name(c) or c.strip().lower() in SERIES_COLUMNS) and distinct < len(cells) and "group" not in data:
+        elif (id_name(c) or c.strip().lower() in SERIES_COLUMNS) and distinct < len(column[c]) \
+                and "group" not in data:
             data["group"] = c
             left_out[c] = None
-            steps = next((o for o in features if o != c and _steps(o, column[o], _rows_of(column[c]))), None) \
+            members = _rows_of(column[c])
+            steps = next((o for o in features if o != c and _steps(o, column[o], members)), None) \
                 if recipe is TABLE else None
             notes.append(f"column {c!r} names {distinct} groups of rows (say, patients): a group is never split "
                          f"between training and test (data.group), so the test measures new {c}s, not "
@@ -189,12 +192,12 @@ def _table(path: Path, label: str | None, given: dict) -> tuple[dict, dict, list
         named = [c for c, w in left_out.items() if w == why]
         notes.append(f"column{'s' if len(named) > 1 else ''} {', '.join(map(repr, named))} left out: {why}")
     by = [c for c in features if c.strip().lower() in SUBGROUPS and c not in left_out
-          and 1 < len({v.strip() for v in column[c]}) <= 20]
+          and 1 < len({v.strip() for v in set(column[c])}) <= 20]
     if by:
         data["subgroups"] = by
         notes.append(f"test metrics also by {', '.join(map(repr, by))} (data.subgroups), with a test of whether they "
                      "differ")
-    if any(cell.strip().lower() in sources.MISSING for c in data.get("features", features) for cell in column[c]):
+    if any(v.strip().lower() in sources.MISSING for c in data.get("features", features) for v in set(column[c])):
         if recipe is SERIES:
             data["missing"] = "previous"
             notes.append("missing cells take the last value before them in their series (data.missing)")
@@ -267,6 +270,8 @@ def _row_numbers(cells: list[str]) -> bool:
 
 
 def _free_text(cells: list[str]) -> bool:
+    if not cells or max(map(len, cells)) < TEXT_LENGTH:  # (quickly: no cell as long as a text)
+        return False
     filled = [c for c in cells if c.strip()]
     return bool(filled) and sum(map(len, filled)) / len(filled) >= TEXT_LENGTH and len(set(filled)) > len(filled) / 2 \
         and sum(any(ch.isalpha() for ch in c) and " " in c.strip() for c in filled) * 2 > len(filled)

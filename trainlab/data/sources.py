@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import logging
+import operator
 import os
 import pickle
 import re
@@ -142,7 +143,11 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     for r, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(f"{str(path)!r} row {r + first_row} has {len(row)} cells; the header has {len(header)}.")
-    labels = [cell_text(row[header.index(label)]) for row in rows]  # " cat" and "cat " are the class "cat"
+    def texts(column: str) -> list[str]:
+        j = header.index(column)
+        return [cell_text(row[j]) for row in rows]
+
+    labels = texts(label)  # " cat" and "cat " are the class "cat"
     # (not all of MISSING: "none" or "NA" may be a class)
     empty = [r for r, v in enumerate(labels) if v.lower() in ("", "nan")]
     if empty:  # a row without a label can neither train nor test, and is no class "" of its own
@@ -150,10 +155,14 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
                         f"{f', and in {len(empty) - 1:,} more rows' if len(empty) > 1 else ''}. Drop or label those "
                         "rows (a trained run predicts them: trainlab predict).")
     idx = [header.index(n) for n in names]
-    cells = [[row[i] for i in idx] for row in rows]
-    categories = {}
-    for j, n in enumerate(names):
-        column = [cell_text(row[j]) for row in cells]
+    cells = [[row[i] for i in idx] for row in rows] if len(idx) < 2 else list(map(operator.itemgetter(*idx), rows))
+    categories, numbers = {}, {}
+    for j, column in enumerate(zip(*cells)):
+        n = names[j]
+        numbers[j] = finite_column(column) if n not in (categorical or ()) else None
+        if numbers[j] is not None:
+            continue  # numbers throughout (the common case, at NumPy's pace)
+        column = [cell_text(c) for c in column]
         if n in (categorical or ()) or _mostly_text(column):
             values = sorted(set(column))
             if n not in (categorical or ()) and len(values) > MAX_CATEGORIES:
@@ -165,10 +174,10 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     x = encode_cells(cells, names, categories,
                      lambda r, j: f"{str(path)!r} row {r + first_row}, column {names[j]!r}",
                      "Clean the table, leave the column out with data.features, name it in data.categorical if it "
-                     f"is a category, or set data.missing = \"{fill}\" to fill missing cells.", missing)
-    groups = [cell_text(row[header.index(group)]) for row in rows] if group else None
+                     f"is a category, or set data.missing = \"{fill}\" to fill missing cells.", missing, numbers)
+    groups = texts(group) if group else None
     return Table(x, labels, one_hot_names(names, categories), tuple(names),
-                 categories, groups, {c: [cell_text(row[header.index(c)]) for row in rows] for c in extra})
+                 categories, groups, {c: texts(c) for c in extra})
 
 
 def cell_text(cell) -> str:
@@ -185,6 +194,15 @@ def finite_number(cell) -> float | None:
     return v if np.isfinite(v) else None
 
 
+def finite_column(column) -> np.ndarray | None:
+    """A column's cells as float64 when each is a finite number, read by NumPy as float() reads one; else None."""
+    try:
+        v = np.array(column, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    return v if np.isfinite(v).all() else None
+
+
 def _mostly_text(column: list[str]) -> bool:
     filled = [c for c in column if c.lower() not in MISSING]
     return sum(finite_number(c) is None for c in filled) * 2 > len(filled)
@@ -195,18 +213,28 @@ def one_hot_names(columns, categories: dict) -> tuple[str, ...]:
     return tuple(f for c in columns for f in ([f"{c}={v}" for v in categories[c]] if c in categories else [c]))
 
 
-def encode_cells(cells, columns, categories: dict, where, hint: str = "", missing: bool = False) -> np.ndarray:
+def encode_cells(cells, columns, categories: dict, where, hint: str = "", missing: bool = False,
+                 numbers: dict | None = None) -> np.ndarray:
     """Rows of cells, one per column in `columns` order → float32 (N, F): numbers as they are, each
     categorical column one-hot over its values. `where(row, column index)` names a cell in errors:
     a number that is not finite, or a category the table did not have. With `missing`, a missing
-    number (None, NaN, "", "NA", ...) is NaN, for the training median to fill."""
+    number (None, NaN, "", "NA", ...) is NaN, for the training median to fill. `numbers`: column index →
+    its finite_column, when known."""
     width = [len(categories[c]) if c in categories else 1 for c in columns]
     offset = np.concatenate([[0], np.cumsum(width)]).astype(int)
     index = {c: {v: i for i, v in enumerate(categories[c])} for c in categories}
     x = np.zeros((len(cells), int(offset[-1])), np.float32)
+    cell_by_cell = []  # categories, and columns not of finite numbers throughout: their errors, their gaps
+    known = numbers or {}
+    for j, column in enumerate(zip(*cells)):
+        v = None if columns[j] in categories else known[j] if j in known else finite_column(column)
+        if v is None:
+            cell_by_cell.append(j)
+        else:
+            x[:, offset[j]] = v
     for r, row in enumerate(cells):
-        for j, c in enumerate(columns):
-            cell = row[j]
+        for j in cell_by_cell:
+            c, cell = columns[j], row[j]
             if c in categories:
                 k = index[c].get(cell_text(cell))
                 if k is None:
