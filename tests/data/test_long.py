@@ -165,3 +165,28 @@ def test_a_table_with_a_label_per_row_is_read_as_rows_of_groups_or_as_windows_wh
 
     r = _resolved(path, sets, "digit")
     assert r.data.params["window"] == 8 and r.data.params["series"] == "recording"
+
+
+def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_path):
+    """Arrays (N, T, F) of recordings, one label each (10 digits of one class, row after row), cut into windows
+    of 8 steps: each window a digit, of its recording's label, the windows of one recording in one split; a
+    recording cut short (NaN after step 60) gives the windows that fit; an official test set is cut too."""
+    d = load_digits()
+    idx = np.concatenate([np.flatnonzero(d.target == c)[:100] for c in range(10)]).reshape(100, 10)
+    x, y = d.images[idx].reshape(100, 80, 8).astype(np.float32), d.target[idx[:, 0]]
+    x[::4, 60:] = np.nan
+    np.savez(tmp_path / "recs.npz", x=x[:80], y=y[:80], x_test=x[80:], y_test=y[80:])
+    raw = load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 8})
+    kept = [10 if i % 4 else 7 for i in range(100)]  # 60 steps hold 7 windows of 8
+    assert len(raw.x) == sum(kept[:80]) and len(raw.x_test) == sum(kept[80:])
+    assert "80 series cut into 740 windows and 20 test series cut into 185 windows of 8 steps every 8" in raw.source
+    assert np.array_equal(raw.x[:7], d.images[idx[0, :7]]) and np.array_equal(raw.y, np.repeat(y[:80], kept[:80]))
+    assert np.array_equal(raw.groups, np.repeat(np.arange(80), kept[:80]))
+    p = prepare(raw, val_fraction=0.2, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    assert p.summary["groups"]["in_two_splits"] == 0 and not p.spec.padded and p.spec.input_shape == (8, 8)
+    half = load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 16, "stride": 8})
+    assert len(half.x) == sum(9 if i % 4 else 6 for i in range(80))
+    with pytest.raises(DataError, match="set data.kind = \"series\" and data.window"):
+        load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "window": 8})
+    with pytest.raises(DataError, match=r"no series has 100 steps or more \(the longest: 80\)"):
+        load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 100})

@@ -421,7 +421,8 @@ def _long(t, path: str, label: str, target: str, series: str, order: str, window
 @DATASETS.register("arrays")
 def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_test: str = "y_test", groups: str = "",
            kind: Literal["auto", "image", "table", "series"] = "auto", target: Literal["auto", "class", "real"] = "auto",
-           class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = []) -> RawData:
+           class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = [], window: Size = 0,
+           stride: Size = 0) -> RawData:
     """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
     or (N, C, H, W) (images; (N, H, W, C) is transposed), or with kind = "series" (N, T, F) or (N, T):
     T steps of F values each (sensor readings, a signal; `feature_names` names the F; a shorter series
@@ -430,7 +431,9 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
     y_test, when the file holds them, are its official test set; `groups` names an array of group ids,
     `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
-    also <name>_test)."""
+    also <name>_test). Series with `window`: each cut into windows of that many steps, one every `stride`
+    (default `window`), each of its series' label, the windows of one series split together (as a group,
+    or by `groups`); a series shorter than a window gives none."""
     names = [k for k in (x_test, y_test, groups) if k]
     a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups],
                             [*names, *(f"{k}_test" for k in subgroups)])
@@ -445,12 +448,43 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     for k in subgroups:
         if inputs[1] is not None and f"{k}_test" not in a:
             raise DataError(f"{where}: subgroup {k!r} needs {k + '_test'!r} too, its value for each official test sample.")
+    ids = np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None
+    by = {k: a[k].astype(str) for k in subgroups}
+    by_test = {k: a[f"{k}_test"].astype(str) for k in subgroups} if inputs[1] is not None else {}
+    if window or stride:
+        if kind != "series" or not window:
+            raise DataError(f"{where}: data.window (and data.stride) cut series into windows; set data.kind = "
+                            "\"series\" and data.window, the steps each window holds.")
+        inputs, labels, owners, note = _windows(inputs, labels, window, stride, where)
+        ids = owners[0] if ids is None else ids[owners[0]]  # the windows of one series (or group) split together
+        by = {k: v[owners[0]] for k, v in by.items()}
+        by_test = {k: v[owners[1]] for k, v in by_test.items()}
     return RawData(inputs[0], labels[0], kind, target, where + note, classes, tuple(feature_names),
-                   x_test=inputs[1], y_test=labels[1],
-                   groups=np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None,
-                   subgroups={k: a[k].astype(str) for k in subgroups} or None,
-                   subgroups_test={k: a[f"{k}_test"].astype(str) for k in subgroups} if inputs[1] is not None and subgroups
-                   else None)
+                   x_test=inputs[1], y_test=labels[1], groups=ids, subgroups=by or None,
+                   subgroups_test=by_test or None)
+
+
+def _windows(inputs: list, labels: list, window: int, stride: int, where: str):
+    """Series and their labels (and an official test set's) → windows, each with its series' label; and each
+    window's series, and the words for the data's source."""
+    from . import long
+
+    out, said = [], []
+    for part, x, y in (("", inputs[0], labels[0]), ("test ", inputs[1], labels[1])):
+        if x is None:
+            out.append((None, None, None))
+            continue
+        lengths = series_lengths(x, f"{where}: {(part or 'training ').strip()}")
+        w, owner = long.cut(x, lengths, window, stride)
+        if not len(w):
+            raise DataError(f"{where}: no {part}series has {window} steps or more (the longest: {lengths.max()}); "
+                            "set a smaller data.window.")
+        short = int((lengths < window).sum())
+        said.append(f"{len(x):,} {part}series cut into {len(w):,} windows" + (f" ({short:,} shorter than a window left "
+                                                                              "out)" if short else ""))
+        out.append((w, y[owner], owner))
+    windows, ys, owners = map(list, zip(*out))
+    return windows, ys, owners, f", {' and '.join(said)} of {window} steps every {stride or window}"
 
 
 def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:

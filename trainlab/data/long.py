@@ -66,7 +66,7 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: np.ndarray |
             continue
         if len(rows) < window:
             too_short += 1
-        for start in range(0, len(rows) - window + 1, stride or window):
+        for start in starts(len(rows), window, stride):
             part = rows[start:start + window]
             if labels is not None and len({labels[r] for r in part}) > 1:
                 mixed += 1
@@ -87,6 +87,19 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: np.ndarray |
     for i, rows in enumerate(samples):
         x[i, :len(rows)] = x_rows[rows]
     return Grouped(x, samples, labelled, np.array(owners, dtype=str), len(series), too_short, mixed)
+
+
+def starts(steps: int, window: int, stride: int = 0) -> range:
+    """Where the windows of a series of `steps` steps begin: one every `stride` (default: `window`) that fits."""
+    return range(0, steps - window + 1, stride or window)
+
+
+def cut(x: np.ndarray, lengths: np.ndarray, window: int, stride: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Series (N, T, F), each `lengths` steps long, → their windows (M, window, F) and each window's series."""
+    owner = np.array([i for i, n in enumerate(lengths) for _ in starts(int(n), window, stride)], np.int64)
+    first = np.array([s for n in lengths for s in starts(int(n), window, stride)], np.int64)
+    windows = x[owner[:, None], first[:, None] + np.arange(window)] if len(owner) else x[:0, :window]
+    return windows, owner
 
 
 def _carried(block: np.ndarray, sid: str, where: str, feature_names) -> np.ndarray:

@@ -137,7 +137,7 @@ def prepare(raw: RawData, *, val_fraction: float, test_fraction: float, stratify
     if s.periods is not None:  # split in time order: when each part was taken
         summary["periods"] = s.periods
     if s.groups is not None:  # the guarantee the report states: no group in two splits
-        ids = dict(zip(parts, (set(a.tolist()) for a in s.groups)))
+        ids = {part: set(a.tolist()) for part, a in zip(parts, s.groups) if a is not None}  # (none: official test)
         seen = [i for a, b in itertools.combinations(ids.values(), 2) for i in a & b]
         summary["groups"] = {"count": len(set().union(*ids.values())), **{p: len(i) for p, i in ids.items()},
                              "in_two_splits": len(set(seen))}
@@ -203,7 +203,7 @@ def _shift(raw: RawData, s: Split) -> dict | None:
     out = {"why": why}
     if raw.kind in ("image", "table", "text", "series"):
         out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
-                          None if s.groups is None else (s.groups[0], s.groups[2]))
+                          None if s.groups is None or s.groups[2] is None else (s.groups[0], s.groups[2]))
     if raw.target == "class" and why != "groups":  # and its classes, in the same proportions? (a group's samples
         out["classes"] = shift.classes(s.y_train, s.y_test, raw.class_names)  # are not independent draws)
     if raw.target == "real" and why != "groups":  # its targets, from the same distribution?

@@ -58,6 +58,16 @@ def _where(fit: dict, env: dict) -> str:
     return f"{where} ({precision.get(fit.get('precision'), fit.get('precision'))}"
 
 
+def groups_by(params: dict) -> str:
+    """Where a run's groups came from, in words: its dataset's group column or array, or the series its
+    windows were cut from."""
+    if params.get("group") or params.get("groups"):
+        key = "group" if params.get("group") else "groups"
+        return f"data.{key} = \"{params[key]}\""
+    return "each series' windows one group" + (f", data.series = \"{params['series']}\"" if params.get("series")
+                                               else "")
+
+
 def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
     """The Methods and Results paragraphs for a supervised or unsupervised run on data; none for a
     GAN (judged by another network, not stopped by its validation loss) or a reinforcement-learning run.
@@ -102,11 +112,10 @@ def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) ->
         s.append(f"a further {sizes['calibration']:,} samples were held out from the training split as a calibration "
                  "split (data.calibration_fraction), used neither for training nor for choosing the epoch")
     if data.get("groups"):
-        parts = "training, validation, calibration" if sizes.get("calibration") else "training, validation"
-        by = f"data.group = \"{d.params['group']}\"" if d.params.get("group") else \
-            f"each series' windows one group, data.series = \"{d.params.get('series')}\""
-        s.append(f"split by group ({by}, {data['groups']['count']} groups) so that no group appears in two of {parts} "
-                 "and test")
+        parts = ["training", "validation", *(["calibration"] * bool(sizes.get("calibration"))),
+                 *(["test"] * ("test" in data["groups"]))]  # (an official test set is apart)
+        s.append(f"split by group ({groups_by(d.params)}, {data['groups']['count']} groups) so that no group appears "
+                 f"in {'two of ' if len(parts) > 2 else 'both '}{', '.join(parts[:-1])} and {parts[-1]}")
     if data.get("normalize", "none") not in ("none", "none (token ids)"):
         s.append(f"inputs normalised ({data['normalize']}) with statistics of the training split only")
     if data.get("missing"):
