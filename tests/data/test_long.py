@@ -7,6 +7,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import trainlab
+from tests.conftest import recipe_dict
 from trainlab.core.config import parse_recipe
 from trainlab.core.errors import DataError
 from trainlab.data.prepare import load_raw, prepare
@@ -186,6 +187,14 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert p.summary["groups"]["in_two_splits"] == 0 and not p.spec.padded and p.spec.input_shape == (8, 8)
     half = load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 16, "stride": 8})
     assert len(half.x) == sum(9 if i % 4 else 6 for i in range(80))
+    d2 = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "recs.npz"), "kind": "series", "window": 8},
+                     optim={"name": "adam", "lr": 0.005}, train={"epochs": 3})
+    d2["model"] = {"name": "rnn", "cell": "lstm", "hidden": 32}
+    r = trainlab.run(parse_recipe(d2), runs_dir=tmp_path, progress=False)
+    np.save(tmp_path / "two.npy", x[[0, 1]])  # a recording cut short at 60 steps, and a whole one
+    got, names = r.predictor.read_files([str(tmp_path / "two.npy")])
+    assert len(got) == 17 and names[6].endswith("two.npy[0], steps 48-55") and names[7].endswith("[1], steps 0-7")
+    assert np.array_equal(got[7:], d.images[idx[1]])
     with pytest.raises(DataError, match="set data.kind = \"series\" and data.window"):
         load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "window": 8})
     with pytest.raises(DataError, match=r"no series has 100 steps or more \(the longest: 80\)"):

@@ -148,6 +148,12 @@ class Predictor:
             return np.concatenate(arrays), names
         arrays, names = [], []
         for p in (Path("/dev/stdin") if str(p) == "-" else Path(p) for p in paths):
+            window = self.recipe["data"].get("window") if self.recipe["data"]["name"] == "arrays" else 0
+            if window and p.suffix.lower() == ".npy":  # recordings, cut into windows as in training
+                stack, named = self._windows(p, window, self.recipe["data"].get("stride", 0))
+                arrays.append(stack)
+                names += named
+                continue
             stack = self._npy_stack(p) if p.suffix.lower() == ".npy" else None
             if stack is not None:
                 arrays.append(stack)
@@ -182,6 +188,30 @@ class Predictor:
             if self.recipe["data"].get("label") in header and p.is_file():  # (a pipe is read once)
                 self.labelled.append(str(p))
         return np.concatenate(arrays), names
+
+    def _windows(self, path: Path, window: int, stride: int) -> tuple[np.ndarray, list[str]]:
+        """A .npy file of recordings, (N, T, F) (or one, (T, F)), → their windows as the run cut its own, named
+        "file.npy[i], steps 0-99"; a recording shorter than a window gives none."""
+        from ..data import long
+        from ..data.datasets import series_lengths
+
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
+        features = self.spec.input_shape[1]
+        a = a[..., None] if features == 1 and a.ndim in (1, 2) and a.shape[-1] != 1 else a
+        a = a[None] if a.ndim == 2 else a
+        if a.ndim != 3 or a.shape[2] != features:
+            raise DataError(f"{path}: expected recordings of {features} value{'s' * (features > 1)} a step, shape [N, T, "
+                            f"{features}], cut into windows of {window} steps; received {list(a.shape)}.")
+        a = finite_float32(a, str(path), nan_ok=True)
+        lengths = series_lengths(a, str(path))
+        x, owner = long.cut(a, lengths, window, stride)
+        if not len(x):
+            raise DataError(f"{path}: no recording has {window} steps or more, a window (the longest: {lengths.max()}).")
+        first = [s for n in lengths for s in long.starts(int(n), window, stride)]
+        return self.check_array(x, str(path)), [f"{path}[{i}], steps {s}-{s + window - 1}" for i, s in zip(owner, first)]
 
     def _long_series(self, x: np.ndarray, header: list[str], rows: list[list[str]], what: str):
         """A long table's rows, encoded (R, F), → its series (N, T, F) as the run read its own (data.series,
