@@ -402,10 +402,8 @@ def _long(t, path: str, label: str, target: str, series: str, order: str, window
     hint = "; set data.window to cut each series into windows of one label" if not window else ""
     labels, target, classes = _labels_of(long.per_sample(t.labels, g, "the label", where, hint=hint), target, where,
                                          label)
-    if group:
-        ids = long.per_sample(t.groups, g, f"group {group!r}", where)
-    groups = np.unique(ids if group else g.series, return_inverse=True)[1].astype(np.int64) \
-        if group or window else None
+    ids = long.per_sample(t.groups, g, f"group {group!r}", where) if group else g.series if window else None
+    groups = None if ids is None else np.unique(ids, return_inverse=True)[1].astype(np.int64)
     by = {c: np.array(long.per_sample(t.extra[c], g, f"subgroup {c!r}", where), dtype=str) for c in subgroups}
     when = dict(zip(("time", "time_labels"), moments(long.per_sample(t.extra[time], g, f"time {time!r}", where),
                                                      f"{where} column {time!r}"))) if time else {}
@@ -475,7 +473,7 @@ def _windows(inputs: list, labels: list, window: int, stride: int, where: str):
             out.append((None, None, None))
             continue
         lengths = series_lengths(x, f"{where}: {(part or 'training ').strip()}")
-        w, owner = long.cut(x, lengths, window, stride)
+        w, owner, _ = long.cut(x, lengths, window, stride)
         if not len(w):
             raise DataError(f"{where}: no {part}series has {window} steps or more (the longest: {lengths.max()}); "
                             "set a smaller data.window.")

@@ -94,12 +94,13 @@ def starts(steps: int, window: int, stride: int = 0) -> range:
     return range(0, steps - window + 1, stride or window)
 
 
-def cut(x: np.ndarray, lengths: np.ndarray, window: int, stride: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Series (N, T, F), each `lengths` steps long, → their windows (M, window, F) and each window's series."""
-    owner = np.array([i for i, n in enumerate(lengths) for _ in starts(int(n), window, stride)], np.int64)
-    first = np.array([s for n in lengths for s in starts(int(n), window, stride)], np.int64)
+def cut(x: np.ndarray, lengths: np.ndarray, window: int, stride: int = 0):
+    """Series (N, T, F), each `lengths` steps long, → their windows (M, window, F), each window's series and
+    its first step."""
+    pairs = np.array([(i, s) for i, n in enumerate(lengths) for s in starts(int(n), window, stride)], np.int64)
+    owner, first = pairs.reshape(-1, 2).T
     windows = x[owner[:, None], first[:, None] + np.arange(window)] if len(owner) else x[:0, :window]
-    return windows, owner
+    return windows, owner, first
 
 
 def _carried(block: np.ndarray, sid: str, where: str, feature_names) -> np.ndarray:

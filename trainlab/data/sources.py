@@ -125,9 +125,10 @@ def read_table(path: str | Path, label: str, features: list[str] | None, categor
     else:
         header, rows = read_csv_rows(path)
         first_row = 2  # 1-based line numbers, after the header
-    for what, c in (("label", label), ("group", group), *(("subgroup", c) for c in extra)):
+    for what, c in (("label", label), ("group", group), *(("", c) for c in extra)):
         if c and c not in header:
-            raise DataError(f"{str(path)!r} has no {what} column {c!r}; its columns are {', '.join(header)}.")
+            raise DataError(f"{str(path)!r} has no {what + ' ' * bool(what)}column {c!r}; its columns are "
+                            f"{', '.join(header)}.")
     names = features or [c for c in header if c not in (label, group, *exclude)]
     for n in [*names, *(categorical or ())]:
         if n not in header:

@@ -207,10 +207,9 @@ class Predictor:
                             f"{features}], cut into windows of {window} steps; received {list(a.shape)}.")
         a = finite_float32(a, str(path), nan_ok=True)
         lengths = series_lengths(a, str(path))
-        x, owner = long.cut(a, lengths, window, stride)
+        x, owner, first = long.cut(a, lengths, window, stride)
         if not len(x):
             raise DataError(f"{path}: no recording has {window} steps or more, a window (the longest: {lengths.max()}).")
-        first = [s for n in lengths for s in long.starts(int(n), window, stride)]
         return self.check_array(x, str(path)), [f"{path}[{i}], steps {s}-{s + window - 1}" for i, s in zip(owner, first)]
 
     def _long_series(self, x: np.ndarray, header: list[str], rows: list[list[str]], what: str):
