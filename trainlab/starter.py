@@ -47,9 +47,9 @@ def starter_recipe(path: str | Path, label: str | None = None, overrides=()) -> 
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist. trainlab run takes a recipe (.toml) or your data: a table "
                         "(.csv, .tsv, .parquet), a .jsonl of texts, a .npz of arrays, or a folder of images.")
-    given = {k.strip()[5:]: v.strip().strip("\"'") for k, _, v in (o.partition("=") for o in overrides)
-             if k.strip() in ("data.series", "data.order")}
-    data, recipe, notes = _data(path, label, given)
+    from .core.config import apply_overrides
+
+    data, recipe, notes = _data(path, label, apply_overrides({}, list(overrides)).get("data", {}))
     name, rest = data.pop("name"), data
     return {"name": path.stem or "data", "data": {"name": name, "path": str(path), **rest}, **recipe}, notes
 

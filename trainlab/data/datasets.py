@@ -396,9 +396,8 @@ def _long(t, path: str, label: str, target: str, series: str, order: str, window
     from . import long
 
     where = f"{path!r}"
-    steps = moments(t.extra[order], f"{where} column {order!r}") if order else (None, None)
-    g = long.group(t.x, t.extra[series], where, order=steps[0], order_text=steps[1], window=window, stride=stride,
-                   fill=fill, labels=t.labels if window else None, feature_names=t.feature_names)
+    g = long.group(t.x, t.extra[series], where, order=(order, t.extra[order]) if order else None, window=window,
+                   stride=stride, fill=fill, labels=t.labels if window else None, feature_names=t.feature_names)
     hint = "; set data.window to cut each series into windows of one label" if not window else ""
     labels, target, classes = _labels_of(long.per_sample(t.labels, g, "the label", where, hint=hint), target, where,
                                          label)

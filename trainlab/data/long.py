@@ -24,15 +24,21 @@ class Grouped:
     mixed: int = 0             # windows whose rows are not all of one label, left out
 
 
-def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: np.ndarray | None = None,
-          order_text=None, window: int = 0, stride: int = 0, fill: bool = False, labels: list[str] | None = None,
+def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: tuple[str, list[str]] | None = None,
+          window: int = 0, stride: int = 0, fill: bool = False, labels: list[str] | None = None,
           feature_names=(), first_row: int = 2) -> Grouped:
-    """Rows (R, F) of a long table → series. `ids`: each row's series; `order`: each row's place in its series
-    (numbers; two rows of one series at the same place are an error), else the file's order. `fill`: a
+    """Rows (R, F) of a long table → series. `ids`: each row's series; `order`: (the column, its cells) giving
+    each row's place in its series (numbers or ISO dates; two rows of one series at the same place are an
+    error), else the file's order. `fill`: a
     missing value (NaN) takes the last one before it in its series (the first ones, the first after them).
     With `window`, each series is cut into windows of that many steps, one every `stride` steps (default:
     `window`, no overlap); a shorter series is left out, and with `labels` (each row's), so is a window
     whose rows are not all of one label. Errors name the table row (counted from `first_row`)."""
+    from .datasets import moments
+
+    order_text = None
+    if order is not None:
+        order, order_text = moments(order[1], f"{where} column {order[0]!r}")
     ids = np.array([str(i).strip() for i in ids], dtype=str)
     empty = np.flatnonzero(ids == "")
     if len(empty):
@@ -49,9 +55,9 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: np.ndarray |
             same = np.flatnonzero(np.diff(order[rows]) == 0)
             if len(same):
                 a, b = rows[same[0]], rows[same[0] + 1]
-                at = order_text[a] if order_text is not None else order[a]
                 raise DataError(f"{where}: rows {min(a, b) + first_row} and {max(a, b) + first_row} of series {sid!r} "
-                                f"are both at {at}; a series has one row a step (two recordings under one id?).")
+                                f"are both at {order_text[a]}; a series has one row a step (two recordings under one "
+                                "id?).")
     x_rows = np.asarray(x_rows, np.float32)
     if fill:
         x_rows = x_rows.copy()

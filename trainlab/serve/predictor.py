@@ -195,10 +195,7 @@ class Predictor:
         from ..data import long
         from ..data.datasets import series_lengths
 
-        try:
-            a = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
+        a = _load_npy(path)
         features = self.spec.input_shape[1]
         a = a[..., None] if features == 1 and a.ndim in (1, 2) and a.shape[-1] != 1 else a
         a = a[None] if a.ndim == 2 else a
@@ -216,7 +213,6 @@ class Predictor:
         """A long table's rows, encoded (R, F), → its series (N, T, F) as the run read its own (data.series,
         data.order, data.window, data.stride, data.missing), and their names."""
         from ..data import long
-        from ..data.datasets import moments
 
         data = self.recipe["data"]
         for c in (data["series"], data.get("order")):
@@ -224,12 +220,14 @@ class Predictor:
                 raise DataError(f"{what} has no column {c!r}; the run read series one row a step, told apart by column "
                                 f"{data['series']!r}" + (f" and ordered by {data['order']!r}" if data.get("order")
                                                          else "") + ".")
-        ids = [r[header.index(data["series"])] for r in rows]
-        order = moments([r[header.index(data["order"])] for r in rows], f"{what} column {data['order']!r}") \
-            if data.get("order") else (None, None)
-        g = long.group(x, ids, what, order=order[0], order_text=order[1], window=data.get("window", 0),
-                       stride=data.get("stride", 0), fill=data.get("missing") == "previous",
-                       feature_names=self.spec.feature_names)
+
+        def cells(column: str) -> list[str]:
+            j = header.index(column)
+            return [r[j] for r in rows]
+
+        g = long.group(x, cells(data["series"]), what, order=(data["order"], cells(data["order"]))
+                       if data.get("order") else None, window=data.get("window", 0), stride=data.get("stride", 0),
+                       fill=data.get("missing") == "previous", feature_names=self.spec.feature_names)
         return self.check_array(g.x, what), g.names
 
     def _row_ids(self, header: list[str], rows: list[list[str]]) -> list[str] | None:
@@ -249,10 +247,7 @@ class Predictor:
         a table), as float32; None for a file of one image, which read_image takes."""
         if path.suffix.lower() != ".npy":
             return None
-        try:
-            a = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
+        a = _load_npy(path)
         shape = tuple(self.spec.input_shape)
         if self.spec.kind == "image" and a.ndim == len(shape) - (shape[0] == 1):  # one image
             return None
@@ -415,3 +410,10 @@ class Predictor:
             "best_epoch": self.meta.get("epoch"),
             "val_loss": self.meta.get("val_loss"),
         }
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
