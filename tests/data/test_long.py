@@ -183,14 +183,25 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert "80 series cut into 740 windows and 20 test series cut into 185 windows of 8 steps every 8" in raw.source
     assert np.array_equal(raw.x[:7], d.images[idx[0, :7]]) and np.array_equal(raw.y, np.repeat(y[:80], kept[:80]))
     assert np.array_equal(raw.groups, np.repeat(np.arange(80), kept[:80]))
+    assert np.array_equal(raw.groups_test, np.repeat(np.arange(80, 100), kept[80:]))  # the test recordings, numbered on
     p = prepare(raw, val_fraction=0.2, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
     assert p.summary["groups"]["in_two_splits"] == 0 and not p.spec.padded and p.spec.input_shape == (8, 8)
+    assert p.summary["groups"]["count"] == 100 and p.summary["groups"]["test"] == 20
+    shift = p.summary["shift"]  # recordings, not windows, are the units of the checks on the official test set
+    assert shift["unit"] == "groups" and shift["samples"]["test"] < 20 and shift["classes"]["unit"] == "groups"
     half = load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 16, "stride": 8})
     assert len(half.x) == sum(9 if i % 4 else 6 for i in range(80))
     d2 = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "recs.npz"), "kind": "series", "window": 8},
-                     optim={"name": "adam", "lr": 0.005}, train={"epochs": 3})
+                     optim={"name": "adam", "lr": 0.005}, train={"epochs": 3}, report={"html": True, "interpret": False})
     d2["model"] = {"name": "rnn", "cell": "lstm", "hidden": 32}
     r = trainlab.run(parse_recipe(d2), runs_dir=tmp_path, progress=False)
+    test = r.metrics["test"]
+    assert test["bootstrap"]["groups"] == 20 and test["bootstrap"]["samples"] == 185
+    assert test["by_group"]["groups"] == 20 and test["by_group"]["samples_per_group"] == {"median": 10, "smallest": 7,
+                                                                                          "largest": 10}
+    assert test["group_accuracy"] == test["by_group"]["accuracy"]
+    html = (r.path / "report.html").read_text()
+    assert "over the 20 test recordings, each resampled whole" in html and "Per recording (20 test recordings" in html
     np.save(tmp_path / "two.npy", x[[0, 1]])  # a recording cut short at 60 steps, and a whole one
     got, names = r.predictor.read_files([str(tmp_path / "two.npy")])
     assert len(got) == 17 and names[6].endswith("two.npy[0], steps 48-55") and names[7].endswith("[1], steps 0-7")

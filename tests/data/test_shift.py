@@ -115,6 +115,24 @@ def test_an_official_test_set_whose_classes_come_in_other_proportions_is_said_to
         "The classes of the test set (the dataset's official test set) come in other proportions")  # texts: no inputs
 
 
+def test_with_groups_the_groups_classes_are_counted_not_their_samples():
+    """100 recordings of 12 windows each, 10 in the test set: 120 test windows would make a change of
+    proportions look certain; 10 recordings do not."""
+    y_groups = np.r_[np.tile([0, 1], 45), [0] * 7 + [1] * 3]
+    groups = np.arange(100).repeat(12)
+    y = y_groups[groups]
+    train, test = groups < 90, groups >= 90
+    by_window = shift.classes(y[train], y[test], ["a", "b"])
+    by_group = shift.classes(y[train], y[test], ["a", "b"], (groups[train], groups[test]))
+    assert by_window["differ"] and by_window["p_value"] < 0.01 and by_window["unit"] == "samples"
+    assert not by_group["differ"] and by_group["p_value"] > 0.1 and by_group["unit"] == "groups"
+    m = by_group["most_changed"]  # (a and b both moved by 20 points)
+    assert m["train_share"] == 0.5 and m["test_share"] == pytest.approx(0.7 if m["class"] == "a" else 0.3)
+    mixed = y.copy()
+    mixed[-1] = 0 if mixed[-1] else 1  # a test recording whose windows differ in class: no class to count it by
+    assert shift.classes(y[train], mixed[test], ["a", "b"], (groups[train], groups[test])) is None
+
+
 def test_reviews_whose_test_set_uses_adjectives_training_never_saw_are_said_to_differ_and_random_halves_not():
     from trainlab.data.datasets import sentiment_demo
     from trainlab.data.prepare import prepare

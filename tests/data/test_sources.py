@@ -275,6 +275,29 @@ def test_image_folder_groups_come_from_file_names(tmp_path):
         load_raw("image_folder", {"path": str(tmp_path / "imgs"), "channels": 1, "group": "(patient"})
 
 
+def test_a_patient_in_both_an_image_folder_s_train_and_test_folders_is_found(tmp_path):
+    from PIL import Image
+
+    from trainlab.data.prepare import prepare
+    from trainlab.report.methods import shared_groups_sentence
+
+    rng = np.random.default_rng(1)
+    for part, patients in (("train", range(8)), ("test", (7, 8, 9))):  # patient 7 on both sides
+        for cls in ("benign", "malignant"):
+            (tmp_path / "imgs" / part / cls).mkdir(parents=True)
+            for p in patients:
+                for k in range(2):
+                    Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+                        tmp_path / "imgs" / part / cls / f"patient{p}_scan{k}.png")
+    raw = load_raw("image_folder", {"path": str(tmp_path / "imgs"), "channels": 1, "group": r"^(patient\d+)_"})
+    assert len(raw.groups_test) == len(raw.x_test) == 12 and len(np.unique(np.r_[raw.groups, raw.groups_test])) == 10
+    p = prepare(raw, val_fraction=0.25, test_fraction=0.2, stratify=True, normalize="standard", seed=0)
+    g = p.summary["groups"]
+    assert g["count"] == 10 and g["test"] == 3 and g["in_two_splits"] == 1
+    assert shared_groups_sentence(g).startswith("1 of the 10 groups has samples both in the official test set and in "
+                                                "training or validation")
+
+
 def test_text_tables_and_imdb_layout(tmp_path):
     import json
 

@@ -67,3 +67,35 @@ def test_a_one_sample_test_set_has_no_r2_interval_and_raises_no_warning():
         warnings.simplefilter("error")
         b = bootstrap(np.array([1.0]), np.array([1.25]), resamples=100)
     assert np.isnan(b["r2"]).all() and b["rmse"] == b["mae"] == [0.25, 0.25]
+
+
+def test_with_groups_the_bootstrap_resamples_whole_groups_as_the_textbook_cluster_bootstrap():
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(30), rng.integers(2, 12, 30))  # recordings of 2-11 windows
+    n = len(groups)
+    good = rng.random(30) < 0.75  # a recording is mostly right or mostly wrong: its windows are not independent
+    y = rng.integers(0, 3, n)
+    pred = np.where(good[groups] ^ (rng.random(n) < 0.1), y, (y + 1) % 3)
+    b = bootstrap(y, pred, 3, resamples=300, groups=groups)
+    members = [np.flatnonzero(groups == g) for g in range(30)]
+    draws = np.random.default_rng(0)  # whole groups drawn with replacement, their samples scored together
+    idx = [np.concatenate([members[g] for g in row]) for s in range(0, 300, 100) for row in draws.integers(0, 30, (100, 30))]
+    textbook = lambda metric, a=y, c=pred: np.percentile([metric(a[i], c[i]) for i in idx], [2.5, 97.5])  # noqa: E731
+    assert b["groups"] == 30 and b["samples"] == n
+    assert b["accuracy"] == pytest.approx(textbook(lambda t, p: (t == p).mean()))
+    assert b["balanced_accuracy"] == pytest.approx(textbook(balanced_accuracy_score))
+    assert b["mcc"] == pytest.approx(textbook(matthews_corrcoef))
+    alone = bootstrap(y, pred, 3, resamples=300)["accuracy"]  # as if every window were an independent sample
+    assert b["accuracy"][1] - b["accuracy"][0] > 1.5 * (alone[1] - alone[0])
+
+    t = rng.normal(size=n) + rng.normal(size=30)[groups]
+    p = t + rng.normal(size=n) * 0.5
+    b = bootstrap(t, p, resamples=300, groups=groups)
+    assert b["r2"] == pytest.approx(textbook(r2_score, t, p))
+    assert b["mae"] == pytest.approx(textbook(mean_absolute_error, t, p))
+    positive = y == 1
+    score = np.where(positive, 1.0, 0.0) + rng.normal(size=n)
+    from sklearn.metrics import roc_auc_score
+
+    assert auc_interval(positive, score, resamples=300, groups=groups) == pytest.approx(
+        textbook(roc_auc_score, positive, score))

@@ -38,7 +38,7 @@ def _print_summary(run) -> None:
     fit = m["fit"]
     from ..evaluate.baselines import LEAK_SCORE
     from ..report import results_table
-    from ..report.methods import baseline_verdict, learned_nothing, small_test
+    from ..report.methods import baseline_verdict, group_sentence, learned_nothing, small_test
 
     tta = ", each averaged with its mirror" if run.recipe.eval.tta == "flip" else ""
     table = Table(title=f"{run.recipe.name}: test metrics ({m['data']['sizes']['test']} samples{tta}, best epoch "
@@ -49,6 +49,9 @@ def _print_summary(run) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    grouped = group_sentence(m, run.recipe.data.params)
+    if grouped:
+        console.print(grouped, highlight=False)
     few = small_test(m)
     if few:
         console.print(f"[yellow]{few}", highlight=False)
@@ -92,13 +95,13 @@ def _print_summary(run) -> None:
 def _data_checks(data: dict) -> list[tuple[str, bool]]:
     """What the data's checks found (a prepared split's summary), each sentence with whether it warns:
     near-identical test samples, repeated or conflicting samples, a test set that differs."""
-    from ..report.methods import duplicates_sentence, near_sentence, shift_sentence, shift_warns
+    from ..report.methods import duplicates_sentence, near_sentence, shared_groups_sentence, shift_sentence, shift_warns
 
     near = data.get("near_duplicates")
     out = [(near_sentence(near), bool(near["test_in_train"]))] if near else []
-    repeated = duplicates_sentence(data.get("duplicates") or {})
-    if repeated:
-        out.append((repeated, True))
+    for said in (duplicates_sentence(data.get("duplicates") or {}), shared_groups_sentence(data.get("groups"))):
+        if said:
+            out.append((said, True))
     shift = data.get("shift") or {}
     said = shift_sentence(shift)
     if said:

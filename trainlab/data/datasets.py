@@ -36,6 +36,7 @@ class RawData:
     categories: dict | None = None     # tables: categorical column → its values, one feature each
     missing: bool = False              # tables: NaN marks a missing number, filled with the training median
     groups: np.ndarray | None = None   # (N,) group ids (e.g. patients): a group never spans two splits
+    groups_test: np.ndarray | None = None  # ... of the official test set's samples (ids shared with `groups`)
     subgroups: dict | None = None      # name → (N,) str array (sex, site): test metrics are also given per value
     subgroups_test: dict | None = None  # ... of the official test set's samples, when there is one
     time: np.ndarray | None = None     # (N,) when each sample was taken (float): split in time order, the test last
@@ -53,6 +54,10 @@ class RawData:
                                 f"{len(self.x)} samples" + (f", {'none' if test is None else len(test)} for the "
                                                             f"{len(self.x_test)} test samples" if self.x_test is not None
                                                             else "") + ".")
+        for part, ids, x in (("", self.groups, self.x), ("test ", self.groups_test, self.x_test)):
+            if ids is not None and (x is None or len(ids) != len(x)):
+                raise DataError(f"{self.source}: {len(ids)} {part}group ids for "
+                                f"{'no' if x is None else len(x)} {part}samples; a group id is one per sample.")
         features = int(np.prod(self.x.shape[1:]))
         if self.kind == "series":  # one name per value of a step
             features = self.x.shape[-1]
@@ -180,8 +185,12 @@ def image_folder(*, path: str, size: int = 0, channels: Literal[1, 3] = 3, skip_
     else:
         x, y, classes, bad, files = sources.read_image_folder(root, size, channels, skip_bad)
         extra = {}
-    if group:
-        extra["groups"] = np.unique(_names_in(files, group, "data.group"), return_inverse=True)[1].astype(np.int64)
+    if group:  # (ids shared by both sets: a patient in both is counted)
+        names = _names_in(files + (files_test or []), group, "data.group")
+        ids = np.unique(names, return_inverse=True)[1].astype(np.int64)
+        extra["groups"] = ids[:len(files)]
+        if files_test is not None:
+            extra["groups_test"] = ids[len(files):]
     if subgroups:
         found = lambda fs: {k: np.array(_names_in(fs, rx, f"data.subgroups.{k}"), str)  # noqa: E731
                             for k, rx in subgroups.items()}
@@ -426,14 +435,15 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     padded to the longest with steps that are NaN throughout, after its last), and labels y:
     integers or strings are classes,
     floats values (or classes, when they are at most 20 whole numbers); (N, K) floats, K values. x_test and
-    y_test, when the file holds them, are its official test set; `groups` names an array of group ids,
+    y_test, when the file holds them, are its official test set; `groups` names an array of group ids
+    (and <name>_test, when the file holds it, the official test set's, the same ids for the same group),
     `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
     also <name>_test). Series with `window`: each cut into windows of that many steps, one every `stride`
     (default `window`), each of its series' label, the windows of one series split together (as a group,
     or by `groups`); a series shorter than a window gives none."""
-    names = [k for k in (x_test, y_test, groups) if k]
+    names = [k for k in (x_test, y_test) if k]
     a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups],
-                            [*names, *(f"{k}_test" for k in subgroups)])
+                            [*names, *(f"{k}_test" for k in subgroups), *([f"{groups}_test"] if groups else [])])
     where = f"arrays {path}"
     test = (a.get(x_test), a.get(y_test)) if x_test in a and y_test in a else (None, None)
     if (x_test in a) != (y_test in a):
@@ -445,7 +455,14 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     for k in subgroups:
         if inputs[1] is not None and f"{k}_test" not in a:
             raise DataError(f"{where}: subgroup {k!r} needs {k + '_test'!r} too, its value for each official test sample.")
-    ids = np.unique(a[groups], return_inverse=True)[1].astype(np.int64) if groups else None
+    ids, ids_test = None, None
+    if groups:  # one numbering for both sets
+        test_ids = a.get(f"{groups}_test") if inputs[1] is not None else None
+        every = np.unique(np.concatenate([a[groups].astype(str), *([] if test_ids is None else [test_ids.astype(str)])]),
+                          return_inverse=True)[1].astype(np.int64)
+        ids, ids_test = every[:len(a[groups])], None if test_ids is None else every[len(a[groups]):]
+        if ids_test is not None and len(ids_test) != len(inputs[1]):
+            raise DataError(f"{where}: {len(ids_test)} values in {groups + '_test'!r} for {len(inputs[1])} test samples.")
     by = {k: a[k].astype(str) for k in subgroups}
     by_test = {k: a[f"{k}_test"].astype(str) for k in subgroups} if inputs[1] is not None else {}
     if window or stride:
@@ -453,11 +470,14 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
             raise DataError(f"{where}: data.window (and data.stride) cut series into windows; set data.kind = "
                             "\"series\" and data.window, the steps each window holds.")
         inputs, labels, owners, note = _windows(inputs, labels, window, stride, where)
-        ids = owners[0] if ids is None else ids[owners[0]]  # the windows of one series (or group) split together
+        # the windows of one series (or group) split together; an official test set's series numbered after
+        ids_test = ids_test[owners[1]] if ids_test is not None else \
+            owners[1] + len(a[x]) if ids is None and owners[1] is not None else None
+        ids = owners[0] if ids is None else ids[owners[0]]
         by = {k: v[owners[0]] for k, v in by.items()}
         by_test = {k: v[owners[1]] for k, v in by_test.items()}
     return RawData(inputs[0], labels[0], kind, target, where + note, classes, tuple(feature_names),
-                   x_test=inputs[1], y_test=labels[1], groups=ids, subgroups=by or None,
+                   x_test=inputs[1], y_test=labels[1], groups=ids, groups_test=ids_test, subgroups=by or None,
                    subgroups_test=by_test or None)
 
 

@@ -201,12 +201,14 @@ def _shift(raw: RawData, s: Split) -> dict | None:
     from . import shift
 
     out = {"why": why}
+    groups = None if s.groups is None or s.groups[2] is None else (s.groups[0], s.groups[2])
     if raw.kind in ("image", "table", "text", "series"):
-        out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names,
-                          None if s.groups is None or s.groups[2] is None else (s.groups[0], s.groups[2]))
-    if raw.target == "class" and why != "groups":  # and its classes, in the same proportions? (a group's samples
-        out["classes"] = shift.classes(s.y_train, s.y_test, raw.class_names)  # are not independent draws)
-    if raw.target == "real" and why != "groups":  # its targets, from the same distribution?
+        out = shift.check(s.x_train, s.x_test, raw.kind, why, raw.feature_names, groups)
+    if raw.target == "class":  # and its classes, in the same proportions? (with groups, the groups' classes)
+        counted = shift.classes(s.y_train, s.y_test, raw.class_names, groups)
+        if counted is not None:
+            out["classes"] = counted
+    if raw.target == "real" and groups is None:  # its targets, from the same distribution?
         out["targets"] = shift.targets(s.y_train, s.y_test)
     return out if len(out) > 1 else None
 

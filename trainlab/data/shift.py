@@ -205,11 +205,27 @@ def check(train: np.ndarray, test: np.ndarray, kind: str, why: str, names=(), gr
     return out
 
 
-def classes(y_train: np.ndarray, y_test: np.ndarray, names) -> dict:
+def one_label(y: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+    """Each group's class (groups in the order of np.unique); None when a group's samples differ in class."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    inverse = inverse.ravel()
+    lo, hi = np.full(inverse.max(initial=-1) + 1, np.iinfo(np.int64).max), np.full(inverse.max(initial=-1) + 1, -1)
+    np.minimum.at(lo, inverse, y)
+    np.maximum.at(hi, inverse, y)
+    return lo if np.array_equal(lo, hi) else None
+
+
+def classes(y_train: np.ndarray, y_test: np.ndarray, names, groups=None) -> dict | None:
     """Whether the classes come in other proportions in the test set: χ² on the two splits' class counts
     (classes seen in neither left out), and the class whose share changed most, with its share on each
-    side."""
+    side. `groups`: (train, test) group ids; the groups are then counted, each of its samples' class (the
+    samples of a group are not independent draws), and None returned when a group's samples differ in class."""
     from scipy import stats
+
+    if groups is not None:
+        y_train, y_test = (one_label(y, g) for y, g in zip((y_train, y_test), groups))
+        if y_train is None or y_test is None:
+            return None
 
     k = max(len(names), int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1)
     counts = np.stack([np.bincount(y_train, minlength=k), np.bincount(y_test, minlength=k)])
@@ -217,9 +233,9 @@ def classes(y_train: np.ndarray, y_test: np.ndarray, names) -> dict:
     share = counts / counts.sum(1, keepdims=True)
     p = float(stats.chi2_contingency(counts[:, seen]).pvalue) if seen.sum() > 1 else 1.0
     c = int(np.argmax(np.abs(share[1] - share[0])))
-    return {"p_value": p, "differ": bool(p < ALPHA), "most_changed": {
-        "class": str(names[c]) if c < len(names) else str(c), "train_share": float(share[0, c]),
-        "test_share": float(share[1, c])}}
+    return {"p_value": p, "differ": bool(p < ALPHA), "unit": "samples" if groups is None else "groups",
+            "most_changed": {"class": str(names[c]) if c < len(names) else str(c), "train_share": float(share[0, c]),
+                             "test_share": float(share[1, c])}}
 
 
 def targets(y_train: np.ndarray, y_test: np.ndarray, names=()) -> dict:

@@ -123,7 +123,7 @@ def samples_read(raw: RawData, limit: int, seeds: list[int], stratify: bool) -> 
     cut = lambda a: None if a is None else a[keep]  # noqa: E731
     first = lambda a: None if a is None else a[:limit]  # noqa: E731
     return replace(raw, x=raw.x[keep], y=raw.y[keep], x_test=first(raw.x_test), y_test=first(raw.y_test),
-                   groups=cut(raw.groups), time=cut(raw.time), time_labels=cut(raw.time_labels),
+                   groups=cut(raw.groups), groups_test=first(raw.groups_test), time=cut(raw.time), time_labels=cut(raw.time_labels),
                    subgroups=raw.subgroups and {k: cut(v) for k, v in raw.subgroups.items()},
                    subgroups_test=raw.subgroups_test and {k: first(v) for k, v in raw.subgroups_test.items()})
 
@@ -162,9 +162,9 @@ def split(raw: RawData, *, val_fraction: float, test_fraction: float, stratify: 
         return _in_time_order(raw, x, y, keep, val_fraction, test_fraction, cv, g, official, train_fraction, seed,
                               stratify, time_window)
     if official:
-        x_test, y_test = raw.x_test, raw.y_test
+        x_test, y_test, g_test = raw.x_test, raw.y_test, raw.groups_test
         if limit and limit < len(x_test):
-            x_test, y_test = x_test[:limit], y_test[:limit]
+            x_test, y_test, g_test = x_test[:limit], y_test[:limit], None if g_test is None else g_test[:limit]
         test_index = np.arange(len(x_test))
     else:
         rest, test = _fold(y, cv, stratify, g) if cv else _cut(y, test_fraction, seed, stratify, "test", g)

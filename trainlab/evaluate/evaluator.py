@@ -11,10 +11,11 @@ import torch
 from ..tasks.base import infer
 from . import metrics as user_metrics
 from . import subgroups
+from .grouped import by_group
 from .calibration import fit_temperature, reliability
 from .conformal import fit_classes, fit_values
 from .errors import classification_errors, doubtful_labels, regression_residuals
-from .robustness import bootstrap
+from .robustness import CLASS_SCORES, VALUE_SCORES, bootstrap
 
 TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor fits: one inference pass at most this long
 
@@ -53,6 +54,7 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
         metrics["threshold"], metrics["threshold_by"] = task.threshold, chosen or "recipe"
     metrics["inference_seconds"] = seconds
     y_np, pred, true = s.y_test, None, s.y_test
+    groups = s.groups[2] if s.groups is not None else None  # the test samples' groups (None: none, or not known)
     fns = user_metrics.bound(own)
     if own:
         metrics["user_metrics"] = user_metrics.about(own)
@@ -74,7 +76,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, y_np, pred, data.spec.num_classes)
         metrics.update(user_metrics.compute(fns, y_np, pred, probs))
         metrics["bootstrap"] = bootstrap(y_np, pred, data.spec.num_classes,
-                                         extra=user_metrics.resampled(fns, y_np, pred, probs))
+                                         extra=user_metrics.resampled(fns, y_np, pred, probs), groups=groups)
+        _per_group(metrics, groups, y_np, probs, data.spec.num_classes)
         errors = classification_errors(probs, y_np, list(data.spec.class_names), pred)
         _attach_samples(data, errors["most_confident_wrong"])
         if check_test:  # merged over the folds, every sample's label judged by a network that never saw it
@@ -103,7 +106,9 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             metrics["subgroup_stats"] = subgroups.statistics(data.subgroups, true, pred, 0)
         metrics.update(user_metrics.compute(fns, true, pred, None))  # (N,) for one target, (N, T) for several
         # intervals of the headline metrics, over every target
-        metrics["bootstrap"] = bootstrap(each_true, each_pred, extra=user_metrics.resampled(fns, true, pred, None))
+        metrics["bootstrap"] = bootstrap(each_true, each_pred, extra=user_metrics.resampled(fns, true, pred, None),
+                                         groups=groups)
+        _per_group(metrics, groups, each_true, each_pred)
         _attach_samples(data, metrics["residuals"]["largest"])
         if check_training:  # the training samples the trained network fits worst: outliers, or wrong targets
             pick, train_out = _on_training(model, s.x_train, device, batch_size)
@@ -111,6 +116,17 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             _attach_training(data, fit["largest"], pick)
             metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
     return metrics, (None if pred is None else {"true": true, "pred": pred})
+
+
+def _per_group(metrics: dict, groups, true: np.ndarray, scores: np.ndarray, num_classes: int = 0) -> None:
+    """The test metrics per group (grouped.py), when the test samples have groups of several samples; its
+    first three also as scalars (group_accuracy, ...), which repeats summarise."""
+    got = None if groups is None else by_group(groups, true, scores, num_classes)
+    if got is None:
+        return
+    metrics["by_group"] = got
+    if not got.get("too_few"):
+        metrics.update({f"group_{k}": got[k] for k in (CLASS_SCORES if num_classes else VALUE_SCORES)[:3]})
 
 
 def _in_units(task, out, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

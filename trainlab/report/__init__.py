@@ -13,7 +13,7 @@ HEADLINE = {"classification": ["accuracy", "balanced_accuracy", "f1_macro", "mcc
             "segmentation": ["dice", "object_f1", "iou", "object_precision", "object_recall", "count_error"]}
 
 LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "nll", "gap_to_truth", "gaussian_nll", "bits_per_dim", "true_nll",
-                   "fid_judge", "fid_real_halves", "reconstruction", "kl", "count_error"}
+                   "fid_judge", "fid_real_halves", "reconstruction", "kl", "count_error", "group_rmse", "group_mae"}
 
 
 def fmt(v) -> str:

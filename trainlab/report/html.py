@@ -13,8 +13,9 @@ from ..core.config import to_toml
 from ..evaluate import conformal
 from ..evaluate.baselines import COLUMNS, LEAK_SCORE
 from . import fmt, headline_keys, plots, pvalue
-from .methods import (baseline_verdict, duplicates_sentence, external_results, groups_by, learned_nothing,
-                      methods_text, near_sentence, shift_sentence, shift_warns, small_test)
+from .methods import (baseline_verdict, duplicates_sentence, external_results, group_sentence, group_words, groups_by,
+                      learned_nothing, methods_text, near_sentence, shared_groups_sentence, shift_sentence, shift_warns,
+                      small_test)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -82,9 +83,12 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         if test.get("conformal") else "",
         "near_sentence": near_sentence(near) if near else "",
         "groups_by": groups_by(recipe.data.params),
+        "group_unit": group_words(recipe.data.params)[0],
+        "group_sentence": group_sentence(metrics, recipe.data.params),
         "shift_sentence": shift_sentence(metrics["data"].get("shift") or {}),
         "shift_warns": shift_warns(metrics["data"].get("shift") or {}),
-        "duplicates_sentence": duplicates_sentence(metrics["data"].get("duplicates") or {}),
+        "duplicates_sentence": " ".join(filter(None, (duplicates_sentence(metrics["data"].get("duplicates") or {}),
+                                                      shared_groups_sentence(metrics["data"].get("groups"))))),
         "external": external,
     }
 

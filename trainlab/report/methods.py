@@ -68,6 +68,32 @@ def groups_by(params: dict) -> str:
                                                else "")
 
 
+def group_words(params: dict) -> tuple[str, str]:
+    """(a group, its samples) in words: a recording and its windows, or a group and its samples."""
+    return ("recording", "windows") if params.get("window") else ("group", "samples")
+
+
+def group_sentence(metrics: dict, params: dict) -> str:
+    """The test scores per group (evaluate/grouped.py) in words; "" when the test groups were not scored."""
+    g = metrics["test"].get("by_group")
+    if not g:
+        return ""
+    unit, members = group_words(params)
+    left = f"; {g['left_out']} {unit}{'s' * (g['left_out'] != 1)} whose {members} differ in label left out" \
+        if g["left_out"] else ""
+    if g.get("too_few"):
+        return f"Too few test {unit}s of one label ({g['groups']}) to score each {unit} as one{left}."
+    real = metrics["spec"].get("target") == "real"
+    keys = ("r2", "rmse", "mae") if real else ("accuracy", "balanced_accuracy", "f1_macro")
+    boot = g.get("bootstrap") or {}
+    each = g["samples_per_group"]
+    return (f"Per {unit} ({g['groups']} test {unit}s of {each['median']:g} {members} each, median, "
+            f"{each['smallest']}-{each['largest']}{left}), each scored once by its {members}' mean "
+            f"{'prediction' if real else 'predicted probabilities'}: " + ", ".join(
+                f"{k.replace('_', ' ')} {fmt(g[k])}" + (f" [{fmt(boot[k][0])}, {fmt(boot[k][1])}]" if k in boot else "")
+                for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s).")
+
+
 def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
     """The Methods and Results paragraphs for a supervised or unsupervised run on data; none for a
     GAN (judged by another network, not stopped by its validation loss) or a reinforcement-learning run.
@@ -128,7 +154,7 @@ def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) ->
         s.append("training images augmented on the fly (" + ", ".join(f"{k} {v}" for k, v in aug.items()) + ")")
     near = data.get("near_duplicates") or {}
     said = [near_sentence(near) if near.get("test_in_train") else "", duplicates_sentence(data.get("duplicates") or {}),
-            shift_sentence(data.get("shift") or {})]
+            shared_groups_sentence(data.get("groups")), shift_sentence(data.get("shift") or {})]
     out.append(" ".join(["; ".join(s) + ".", *filter(None, said)]))
 
     model = MODELS.get(recipe.model.name) + _settings('models', recipe.model.name, recipe.model.params, True) \
@@ -186,10 +212,15 @@ def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) ->
         res = f"Results (mean ± std over {how}, the whole procedure repeated): " + "; ".join(parts) + "."
     else:
         boot = metrics["test"].get("bootstrap") or {}
-        res = "Results (test set): " + "; ".join(
+        whole = f"; the bootstrap resamples its {boot['groups']} {group_words(d.params)[0]}s whole" \
+            if boot.get("groups") else ""
+        res = f"Results (test set{whole}): " + "; ".join(
             f"{k.replace('_', ' ')} {fmt(metrics['test'][k])}"
             + (f" (95% bootstrap interval {fmt(boot[k][0])}-{fmt(boot[k][1])})" if k in boot else "")
             for k in keys) + "."
+    grouped = group_sentence(metrics, d.params)
+    if grouped:
+        res += " " + grouped
     base = (metrics.get("baselines") or {}).get("models", {})
     if base and keys and all(keys[0] in b for b in base.values()):
         rep_base = (repeats or {}).get("baselines", {})
@@ -297,6 +328,17 @@ def duplicates_sentence(dups: dict) -> str:
                     "each copy counts in the test score again, and its bootstrap interval, which takes the copies for "
                     "independent samples, is too narrow.")
     return " ".join(said)
+
+
+def shared_groups_sentence(groups: dict) -> str:
+    """The groups with samples on both sides of the official test set (a split by group keeps each whole; the
+    data's own test set need not), in words (CLI, report, methods); "" for none."""
+    n = (groups or {}).get("in_two_splits", 0)
+    if not n:
+        return ""
+    return (f"{n:,} of the {groups['count']:,} groups {'has' if n == 1 else 'have'} samples both in the official test "
+            "set and in training or validation: the test scores count groups the network learned from, as a leak "
+            "would. Keep each group on one side.")
 
 
 WHY = {"official": "the dataset's official test set", "time": "the latest samples, split in time order",
@@ -412,9 +454,10 @@ def shift_sentence(shift: dict) -> str:
     w = EXTERNAL_WORDS if external else {**TEST_WORDS, "which": f" ({WHY.get(shift.get('why'), shift.get('why'))})"}
     cls = shift.get("classes") or {}
     m = cls.get("most_changed") or {}
-    classes = (f"{chr(967)}² test on the class counts, {pvalue(cls['p_value'])}): {m['class']} makes "
-               f"{m['train_share']:.1%} of {w['train_split']} and {m['test_share']:.1%} of {w['test_set']}, which "
-               "weighs each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
+    counted, of = ("groups' class counts", "'s groups") if cls.get("unit") == "groups" else ("class counts", "")
+    classes = (f"{chr(967)}² test on the {counted}, {pvalue(cls['p_value'])}): {m['class']} makes "
+               f"{m['train_share']:.1%} of {w['train_split']}{of} and {m['test_share']:.1%} of {w['test_set']}{of}, "
+               "which weighs each class's errors otherwise in the accuracy.") if cls.get("differ") else ""
     tg = shift.get("targets") or {}
     t = tg.get("most_changed") or {}
     targets = (f" {w['test_sets']} targets come from another distribution than in {w['trained']} (Kolmogorov-Smirnov "
