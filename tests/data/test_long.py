@@ -210,3 +210,31 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
         load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "window": 8})
     with pytest.raises(DataError, match=r"no series has 100 steps or more \(the longest: 80\)"):
         load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 100})
+
+
+def test_windows_over_a_label_per_row_take_their_last_most_common_or_mean_label(tmp_path):
+    """data.window_label: windows of 8 steps every 2 across two digits keep every window, labelled by the last
+    row's digit, the most common one (6 rows against 2; a tie goes to the later digit) or the rows' mean."""
+    path, order = _recordings(tmp_path / "rec.csv", count=20)
+    labels = load_digits().target[order]  # (20 recordings, 10 digits)
+    starts = np.arange(0, 80 - 8 + 1, 2)  # 37 windows per recording
+    first, last = labels[:, starts // 8], labels[:, (starts + 7) // 8]
+    base = {"path": path, "label": "digit", "series": "recording", "order": "step", "window": 8, "stride": 2}
+    for how, want in (("last", last), ("majority", np.where(starts % 8 <= 2, first, last))):
+        raw = load_raw("table", {**base, "window_label": how})
+        assert raw.x.shape == (20 * 37, 8, 8) and raw.target == "class" and "left out" not in raw.source
+        assert f"each labelled by its {'last row' if how == 'last' else 'most common'}" in raw.source
+        names = np.array(raw.class_names, dtype=np.int64)
+        assert np.array_equal(names[raw.y], want.reshape(-1))
+    # mean: the digits as numbers, a regression target averaged over each window's rows
+    raw = load_raw("table", {**base, "window_label": "mean"})
+    rows = np.repeat(labels, 8, axis=1).astype(np.float64)  # (20, 80): each row's digit
+    mean = np.stack([rows[:, s:s + 8].mean(1) for s in starts], 1)
+    assert raw.target == "real" and np.allclose(np.asarray(raw.y, np.float64).reshape(-1), mean.reshape(-1))
+    for params, match in (({"window": 0, "stride": 0, "window_label": "last"}, "labels a window; set data.window"),
+                          ({"window_label": "mean", "target": "class"}, "takes a mean of values"),
+                          ({"window_label": "majority", "target": "real"}, "takes the most common class")):
+        with pytest.raises(DataError, match=match):
+            load_raw("table", {**base, **params})
+    with pytest.raises(DataError, match="window_label"):  # the mixed windows' error names the way out
+        load_raw("table", {**base, "stride": 80, "window": 80})

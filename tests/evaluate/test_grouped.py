@@ -3,6 +3,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_score
 
 from trainlab.evaluate.grouped import by_group
+from trainlab.report.methods import group_sentence
 
 
 def test_each_group_is_scored_once_by_its_samples_mean_probabilities():
@@ -32,5 +33,10 @@ def test_values_are_scored_per_group_by_the_mean_prediction_and_single_samples_a
     assert g["r2"] == pytest.approx(r2_score(target, means)) and g["mae"] == pytest.approx(mean_absolute_error(target, means))
     assert g["r2"] > r2_score(target[groups], pred) + 0.2
     assert by_group(np.arange(10), np.zeros(10), np.zeros(10)) is None
-    assert by_group(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.eye(2)[[0, 1, 0, 1]], 2) == \
-        {"groups": 0, "left_out": 2, "too_few": True}
+    mixed = by_group(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.eye(2)[[0, 1, 0, 1]], 2)
+    assert mixed == {"groups": 0, "left_out": 2, "too_few": True}
+    metrics = {"test": {"by_group": mixed}, "spec": {"target": "class"}}
+    assert group_sentence(metrics, {"window": 8}) == "Not scored per recording: each of the 2 test recordings holds windows " \
+        "of more than one label."
+    metrics["test"]["by_group"] = {**mixed, "groups": 1, "left_out": 1}
+    assert group_sentence(metrics, {}).startswith("Too few test groups of one label (1)")

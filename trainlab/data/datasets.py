@@ -336,7 +336,8 @@ for _name, _target, _summary in (
 @DATASETS.register("table")
 def table(*, path: str, label: str, features: list[str] = [], categorical: list[str] = [], target: str = "auto",
           missing: Literal["error", "median", "previous"] = "error", group: str = "", subgroups: list[str] = [],
-          time: str = "", series: str = "", order: str = "", window: Size = 0, stride: Size = 0) -> RawData:
+          time: str = "", series: str = "", order: str = "", window: Size = 0, stride: Size = 0,
+          window_label: Literal["same", "last", "majority", "mean"] = "same") -> RawData:
     """Any CSV/TSV/Parquet table: feature columns and a label column (class or real). A column of
     texts is a category, one-hot encoded (so is a column named in `categorical`, e.g. site codes 1-4).
     A missing number is an error, or with missing = "median" the training split's median. `group`
@@ -351,8 +352,9 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     file's order). Each series is a sample, of one label, or with `window` each series is cut into
     windows of that many steps, one every `stride` (default `window`): windows of one series are then
     split together, as a group (unless `group` names another, say the subject), and a window whose rows
-    are not all of one label is left out. missing = "previous" fills a gap with the series' last value
-    before it."""
+    are not all of one label is left out; or with `window_label` each window takes its last row's label
+    ("last"), its most common one ("majority") or, of values, their mean ("mean"). missing = "previous" fills
+    a gap with the series' last value before it."""
     if time and (time == group or time in features):
         raise DataError(f"data.time = {time!r} orders the rows; it cannot also be the group or a feature.")
     if not series and (order or window or stride or missing == "previous"):
@@ -361,8 +363,12 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     if series and missing == "median":
         raise DataError("data.missing = \"median\" fills a table's cells; a series' gaps take its last value before "
                         "them: data.missing = \"previous\".")
-    if stride and not window:
-        raise DataError(f"data.stride = {stride} moves a window; set data.window, the steps each window holds.")
+    if (stride or window_label != "same") and not window:
+        what = f"data.stride = {stride} moves" if stride else f"data.window_label = {window_label!r} labels"
+        raise DataError(f"{what} a window; set data.window, the steps each window holds.")
+    if window_label == "mean" and target == "class" or window_label == "majority" and target == "real":
+        raise DataError(f"data.window_label = {window_label!r} takes " + ("a mean of values" if window_label == "mean"
+                        else "the most common class") + f", and data.target is {target!r}.")
     steps = [c for c in (series, order) if c]
     taken = [c for c in steps if c in (label, time) or c == group != series] + ([order] if order and order == series else [])
     if taken:
@@ -375,8 +381,8 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     if target not in ("auto", "class", "real"):
         raise DataError(f"data.target must be 'auto', 'class' or 'real'; received {target!r}.")
     if series:
-        return _long(t, path, label, target, series, order, window, stride, missing == "previous", group, subgroups,
-                     time)
+        return _long(t, path, label, "real" if window_label == "mean" else target, series, order, window, stride,
+                     missing == "previous", group, subgroups, time, window_label)
     groups = np.unique(t.groups, return_inverse=True)[1].astype(np.int64) if t.groups is not None else None
     about = dict(feature_names=t.feature_names, columns=t.columns, categories=t.categories, missing=missing == "median",
                  groups=groups, subgroups={c: np.array(t.extra[c], dtype=str) for c in subgroups} or None,
@@ -398,18 +404,25 @@ def _labels_of(labels: list[str], target: str, where: str, column: str) -> tuple
     return np.array([index[v] for v in labels], np.int64), "class", tuple(str(c) for c in classes)
 
 
+WINDOW_LABEL_WORDS = {"last": "its last row's label", "majority": "its most common label",
+                      "mean": "the mean of its rows' labels"}
+
+
 def _long(t, path: str, label: str, target: str, series: str, order: str, window: int, stride: int, fill: bool,
-          group: str, subgroups: list[str], time: str) -> RawData:
-    """A long table's rows (one a step) as series (data/long.py), each sample's label, group, subgroups and
-    time the one value of its rows."""
+          group: str, subgroups: list[str], time: str, window_label: str = "same") -> RawData:
+    """A long table's rows (one a step) as series (data/long.py), each sample's label (or each window's, as
+    `window_label` says), group, subgroups and time the one value of its rows."""
     from . import long
 
     where = f"{path!r}"
+    same = window_label == "same"
     g = long.group(t.x, t.extra[series], where, order=(order, t.extra[order]) if order else None, window=window,
-                   stride=stride, fill=fill, labels=t.labels if window else None, feature_names=t.feature_names)
+                   stride=stride, fill=fill, labels=t.labels if window and same else None,
+                   feature_names=t.feature_names)
     hint = "; set data.window to cut each series into windows of one label" if not window else ""
-    labels, target, classes = _labels_of(long.per_sample(t.labels, g, "the label", where, hint=hint), target, where,
-                                         label)
+    cells = long.per_sample(t.labels, g, "the label", where, hint=hint) if same else \
+        long.window_labels(t.labels, g, window_label, where)
+    labels, target, classes = _labels_of(cells, target, where, label)
     ids = long.per_sample(t.groups, g, f"group {group!r}", where) if group else g.series if window else None
     groups = None if ids is None else np.unique(ids, return_inverse=True)[1].astype(np.int64)
     by = {c: np.array(long.per_sample(t.extra[c], g, f"subgroup {c!r}", where), dtype=str) for c in subgroups}
@@ -417,7 +430,8 @@ def _long(t, path: str, label: str, target: str, series: str, order: str, window
                                                      f"{where} column {time!r}"))) if time else {}
     said = f"table {path}: {g.count:,} series by {series!r}" + (f", steps in order of {order!r}" if order else "")
     if window:
-        said += f", cut into {len(g.x):,} windows of {window} steps every {stride or window}" + "".join(
+        said += f", cut into {len(g.x):,} windows of {window} steps every {stride or window}" + (
+            f", each labelled by {WINDOW_LABEL_WORDS[window_label]}" if not same else "") + "".join(
             f"; {n:,} {what} left out" for n, what in ((g.too_short, "series shorter than a window"),
                                                        (g.mixed, "windows spanning two labels")) if n)
     return RawData(g.x, labels, "series", target, said, classes, t.feature_names, columns=t.columns,

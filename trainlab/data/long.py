@@ -83,7 +83,8 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: tuple[str, l
     if not samples:
         raise DataError(f"{where}: no window of {window} steps" + (f" ({too_short} of {len(series)} series are "
                         "shorter)" if too_short else "") + (f"; {mixed} windows span two labels" if mixed else "")
-                        + ". Set a smaller data.window.")
+                        + ". Set a smaller data.window" + (", or data.window_label = \"last\" or \"majority\" to "
+                                                           "label a window by its rows" if mixed else "") + ".")
     steps = max(map(len, samples))
     size = len(samples) * steps * x_rows.shape[1] * 4
     if size > MAX_BYTES:
@@ -125,6 +126,34 @@ def _carried(block: np.ndarray, sid: str, where: str, feature_names) -> np.ndarr
     lead = np.isnan(filled)  # before the first value: the first value
     first = np.argmax(~gaps, 0)
     return np.where(lead, block[first, np.arange(block.shape[1])], filled)
+
+
+WINDOW_LABELS = ("same", "last", "majority", "mean")
+
+
+def window_labels(labels: list[str], g: Grouped, how: str, where: str) -> list[str]:
+    """Each window's label from its rows' (data.window_label): "last", its last row's (the state the window
+    leads up to); "majority", the most common (a tie: the one seen last); "mean", the mean of numbers."""
+    out = []
+    for rows in g.rows:
+        cells = [labels[r] for r in rows]
+        if how == "last":
+            out.append(cells[-1])
+        elif how == "majority":
+            seen: dict[str, tuple[int, int]] = {}
+            for j, c in enumerate(cells):
+                seen[c] = (seen.get(c, (0, 0))[0] + 1, j)
+            out.append(max(seen, key=seen.get))
+        else:
+            from .sources import finite_number
+
+            values = [finite_number(c) for c in cells]
+            bad = next((j for j, v in enumerate(values) if v is None), None)
+            if bad is not None:
+                raise DataError(f"{where} row {rows[bad] + 2}: label {cells[bad]!r} is not a number; data.window_label "
+                                "= \"mean\" averages numbers (\"majority\" or \"last\" take a class).")
+            out.append(repr(float(np.mean(values))))
+    return out
 
 
 def per_sample(values, g: Grouped, what: str, where: str, first_row: int = 2, hint: str = "") -> list[str]:

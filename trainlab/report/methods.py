@@ -81,6 +81,9 @@ def group_sentence(metrics: dict, params: dict) -> str:
     unit, members = group_words(params)
     left = f"; {g['left_out']} {unit}{'s' * (g['left_out'] != 1)} whose {members} differ in label left out" \
         if g["left_out"] else ""
+    if g.get("too_few") and not g["groups"]:
+        return (f"Not scored per {unit}: each of the {g['left_out']} test {unit}s holds {members} of more than "
+                "one label.")
     if g.get("too_few"):
         return f"Too few test {unit}s of one label ({g['groups']}) to score each {unit} as one{left}."
     real = metrics["spec"].get("target") == "real"
