@@ -202,6 +202,7 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert test["group_accuracy"] == test["by_group"]["accuracy"]
     html = (r.path / "report.html").read_text()
     assert "over the 20 test recordings, each resampled whole" in html and "Per recording (20 test recordings" in html
+    assert "Only 20 test recordings (185 windows): the windows of one recording are not independent" in html
     np.save(tmp_path / "two.npy", x[[0, 1]])  # a recording cut short at 60 steps, and a whole one
     got, names = r.predictor.read_files([str(tmp_path / "two.npy")])
     assert len(got) == 17 and names[6].endswith("two.npy[0], steps 48-55") and names[7].endswith("[1], steps 0-7")

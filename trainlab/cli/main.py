@@ -52,7 +52,7 @@ def _print_summary(run) -> None:
     grouped = group_sentence(m, run.recipe.data.params)
     if grouped:
         console.print(grouped, highlight=False)
-    few = small_test(m)
+    few = small_test(m, run.recipe.data.params)
     if few:
         console.print(f"[yellow]{few}", highlight=False)
     verdict = baseline_verdict(m)

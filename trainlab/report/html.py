@@ -75,7 +75,7 @@ def build_context(path: Path, recipe, metrics: dict, env: dict) -> dict:
         "interp": interp, "gallery": gallery, "task": task,
         "methods": methods_text(recipe, metrics, env, external), "verdict": baseline_verdict(metrics),
         "learned_nothing": learned_nothing(metrics),
-        "small_test": small_test(metrics),
+        "small_test": small_test(metrics, recipe.data.params),
         "pvalue": pvalue, "leak_score": LEAK_SCORE,
         "scalars": {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "subgroups": _subgroup_tables(metrics),

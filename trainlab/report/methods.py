@@ -620,16 +620,22 @@ def _size(metrics: dict, part: str, default=None):
     return ((metrics.get("data") or {}).get("sizes") or {}).get(part, default)
 
 
-def small_test(metrics: dict) -> str:
-    """For classes and values, a warning when the test set is small (unless every sample was tested once, over
-    folds); "" otherwise."""
+def small_test(metrics: dict, params: dict = {}) -> str:
+    """For classes and values, a warning when the test set is small, or its samples come from few groups (the
+    recordings its windows were cut from), unless every sample was tested once, over folds; "" otherwise."""
     n = _size(metrics, "test", SMALL_TEST)
-    if n >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds") or \
+    groups = ((metrics.get("test") or {}).get("bootstrap") or {}).get("groups", SMALL_TEST)
+    if min(n, groups) >= SMALL_TEST or (metrics.get("repeats") or {}).get("folds") or \
             (metrics.get("spec") or {}).get("target") not in ("class", "real"):
         return ""
+    how = "sample is tested once, by a model trained without it (e.g. trainlab run ... --folds 5)."
+    if n >= SMALL_TEST:
+        unit, members = group_words(params)
+        return (f"Only {groups} test {unit}{'s' * (groups != 1)} ({n} {members}): the {members} of one {unit} are not "
+                f"independent, so every test score rests on {'it' if groups == 1 else 'those few'}, and the bootstrap "
+                f"interval, drawn from the same few, understates how uncertain it is. With --folds K every " + how)
     return (f"Only {n} test sample{'s' * (n != 1)}: every test score rests on {'it' if n == 1 else 'them'}, and the "
-            "bootstrap interval, drawn from the same few, understates how uncertain it is. With --folds K every "
-            "sample is tested once, by a model trained without it (e.g. trainlab run ... --folds 5).")
+            "bootstrap interval, drawn from the same few, understates how uncertain it is. With --folds K every " + how)
 
 
 def _little_evidence(metrics: dict) -> bool:
