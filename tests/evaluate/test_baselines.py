@@ -239,3 +239,25 @@ def test_the_baselines_cache_keeps_the_entries_used_last_within_its_size(tmp_pat
     assert sorted(p.name for p in cache.iterdir()) == ["baselines-b.npz", "baselines-c.npz", "other.npz"]
     procedure._prune(cache, "baselines-*.npz", 10)  # the newest stays, however large
     assert sorted(p.name for p in cache.iterdir()) == ["baselines-c.npz", "other.npz"]
+
+
+def test_with_groups_the_paired_test_flips_whole_groups():
+    """20 windows from each of 10 recordings, the network right on all of 6 and the baseline on all of 4:
+    McNemar on the 200 windows finds a difference; flipping whole recordings (10 units, 6 against 4) does not,
+    as 10 coin tosses give 6 against 4 or further in 1 - C(10, 5) / 2^10 of their orders."""
+    from math import comb
+
+    from trainlab.evaluate.baselines import sign_flip
+
+    groups = np.repeat(np.arange(10), 20)
+    true = np.zeros(200, int)
+    net, base = (groups >= 6).astype(int), (groups < 6).astype(int)  # 0 is right
+    windows = paired_test(true, net, base, classes=True)
+    assert windows["test"] == "McNemar's exact test" and windows["p_value"] < 0.01
+    grouped = paired_test(true, net, base, classes=True, groups=groups)
+    assert (grouped["network_only"], grouped["baseline_only"], grouped["groups"]) == (120, 80, 10)
+    assert grouped["p_value"] == pytest.approx(1 - comb(10, 5) / 2 ** 10)
+    assert paired_test(true, net, base, classes=True, groups=np.arange(200)) == windows  # one sample each: McNemar
+    assert sign_flip(np.array([1.0, 1.0, 1.0])) == 0.25 and sign_flip(np.zeros(4)) == 1.0
+    rng = np.random.default_rng(0)
+    assert sign_flip(rng.normal(0.5, 1, 400)) < 0.001 and sign_flip(rng.normal(0, 1, 400)) > 0.01  # random signs

@@ -123,7 +123,8 @@ def samples_read(raw: RawData, limit: int, seeds: list[int], stratify: bool) -> 
     cut = lambda a: None if a is None else a[keep]  # noqa: E731
     first = lambda a: None if a is None else a[:limit]  # noqa: E731
     return replace(raw, x=raw.x[keep], y=raw.y[keep], x_test=first(raw.x_test), y_test=first(raw.y_test),
-                   groups=cut(raw.groups), groups_test=first(raw.groups_test), time=cut(raw.time), time_labels=cut(raw.time_labels),
+                   groups=cut(raw.groups), groups_test=first(raw.groups_test), time=cut(raw.time),
+                   time_labels=cut(raw.time_labels),
                    subgroups=raw.subgroups and {k: cut(v) for k, v in raw.subgroups.items()},
                    subgroups_test=raw.subgroups_test and {k: first(v) for k, v in raw.subgroups_test.items()})
 

@@ -130,6 +130,7 @@ def score_baselines(fitted: dict, data, network, loss=None, own=()) -> dict:
     if loss is not None:  # the network's own loss on each test sample, from its predictions in the target's units
         theirs = per_sample(loss, (np.asarray(network) - norm.target_shift) / norm.target_scale, s.y_test)
     out, fns = {}, user_metrics.bound(own)
+    groups = s.groups[2] if s.groups is not None else None  # the test samples' groups: the paired tests' units
     for name, f in fitted["models"].items():
         pred, true = f["pred"], s.y_test
         on_loss = {}
@@ -140,7 +141,7 @@ def score_baselines(fitted: dict, data, network, loss=None, own=()) -> dict:
             pred, true = pred * norm.target_scale + norm.target_shift, true * norm.target_scale + norm.target_shift
         mine = user_metrics.compute(fns, true, pred, f["proba"], f"the {name} baseline's predictions") if own else {}
         out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": f["fit_seconds"],
-                     "paired": paired_test(true, network, pred, spec.target == "class"), **on_loss,
+                     "paired": paired_test(true, network, pred, spec.target == "class", groups), **on_loss,
                      **({"tuned": f["tuned"]} if f["tuned"] else {})}
     single = fitted["single_feature"]
     return {"models": out, "note": fitted["note"], "tuning": tuning_note(fitted["classical"],
@@ -297,12 +298,14 @@ def _scores(spec, pred, true) -> dict:
             "share_below_prediction": float((true < pred).mean())}
 
 
-def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, classes: bool) -> dict:
+def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, classes: bool, groups=None) -> dict:
     """Whether the network and a baseline differ on the same test samples more than chance would
     make them. Classes: McNemar's exact test, on the samples only one of the two gets right (under
     no difference each is as likely to be the network's as the baseline's: a binomial with p = ½).
     Values: Wilcoxon's signed-rank test on the two absolute errors of each sample; with several targets,
-    each sample's absolute errors in units of each target's spread, summed (one target: the same test)."""
+    each sample's absolute errors in units of each target's spread, summed (one target: the same test).
+    `groups` (each test sample's, when some group holds several: windows of one recording are not
+    independent): a sign-flip test over the groups instead (`sign_flip`) on the same per-sample differences."""
     from scipy import stats
 
     n = len(true)
@@ -311,14 +314,40 @@ def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, cla
         true, network, baseline = true[:, :1], network[:, :1], baseline[:, :1]
     if classes:
         right_net, right_base = network[:, 0] == true[:, 0], baseline[:, 0] == true[:, 0]
-        wins, losses = int((right_net & ~right_base).sum()), int((~right_net & right_base).sum())
-        p = float(stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
-        return {"test": "McNemar's exact test", "network_only": wins, "baseline_only": losses, "p_value": p}
-    e_net, e_base = spread_errors(network, true), spread_errors(baseline, true)
-    wins, losses = int((e_net < e_base).sum()), int((e_net > e_base).sum())
-    p = float(stats.wilcoxon(e_net, e_base).pvalue) if wins + losses else 1.0
-    return {"test": "Wilcoxon's signed-rank test on absolute errors", "network_only": wins, "baseline_only": losses,
-            "p_value": p}
+        ahead = right_net.astype(np.float64) - right_base  # +1: only the network right; -1: only the baseline
+        test, p = "McNemar's exact test", lambda w, l: float(stats.binomtest(w, w + l, 0.5).pvalue)  # noqa: E731
+    else:
+        e_net, e_base = spread_errors(network, true), spread_errors(baseline, true)
+        ahead = e_base - e_net  # > 0: the network closer
+        test = "Wilcoxon's signed-rank test on absolute errors"
+        p = lambda w, l: float(stats.wilcoxon(e_net, e_base).pvalue)  # noqa: E731
+    wins, losses = int((ahead > 0).sum()), int((ahead < 0).sum())
+    out = {"test": test, "network_only": wins, "baseline_only": losses}
+    if groups is not None and len(np.unique(groups)) < n:
+        units = np.unique(groups, return_inverse=True)[1].ravel()
+        out.update(test="a sign-flip test over whole test groups", groups=int(units.max()) + 1,
+                   p_value=sign_flip(np.bincount(units, weights=ahead)))
+        return out
+    return {**out, "p_value": p(wins, losses) if wins + losses else 1.0}
+
+
+def sign_flip(d: np.ndarray, resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided p-value of a paired randomisation test on `d`, one difference per unit (a group's summed
+    per-sample differences): under no difference, the two models' outputs could be swapped within each unit,
+    flipping its sign. Exact over every sign pattern for up to 16 units, else `resamples` random ones."""
+    d = np.asarray(d, np.float64)
+    observed = abs(d.sum())
+    if not np.any(d):
+        return 1.0
+    tol = 1e-9 * np.abs(d).sum()
+    if len(d) <= 16:
+        signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+        return float((np.abs(signs @ d) >= observed - tol).mean())
+    rng, hits = np.random.default_rng(seed), 0
+    for start in range(0, resamples, 1000):  # 1,000 sign patterns at a time: bounded memory for many groups
+        signs = rng.integers(0, 2, (min(1000, resamples - start), len(d))) * 2 - 1
+        hits += int((np.abs(signs @ d) >= observed - tol).sum())
+    return (hits + 1) / (resamples + 1)
 
 
 def over_repeats(network: list[float], baseline: list[float]) -> dict:

@@ -8,8 +8,8 @@ import numpy as np
 
 # metrics that cannot leave [0, 1]: their interval is clipped there (a t-interval knows no bounds)
 UNIT_RANGE = {"accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro", "average_precision_macro",
-              "roc_auc", "group_accuracy", "group_balanced_accuracy", "group_f1_macro", "exact_sequence_accuracy", "token_accuracy", "dice", "iou", "object_f1", "object_precision",
-              "object_recall", "pr_auc"}
+              "roc_auc", "group_accuracy", "group_balanced_accuracy", "group_f1_macro", "exact_sequence_accuracy",
+              "token_accuracy", "dice", "iou", "object_f1", "object_precision", "object_recall", "pr_auc"}
 
 
 def summarize(values: list[float], unit_range: bool = False) -> dict:

@@ -598,7 +598,8 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
                   f"{t['baseline_only']:,} the baseline)" if classes else
                   f"({t['network_only']:,} test samples {closer} for the network, {t['baseline_only']:,} for the "
                   f"baseline)") if t else ""
-        test = f"; {t['test']} {counts}, {pvalue(t['p_value'])}" if t else ""
+        over = f" ({t['groups']:,} of them, each group's samples flipped together)" if t and t.get("groups") else ""
+        test = f"; {t['test']}{over} {counts}, {pvalue(t['p_value'])}" if t else ""
     better = _ahead(net, base, t, lower)
     if t is None:  # a run from before the paired tests
         verdict = "the network is better" if better else "a classical model does as well here"
