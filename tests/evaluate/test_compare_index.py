@@ -50,3 +50,30 @@ def test_single_runs_on_the_same_test_samples_are_compared_sample_by_sample(tmp_
     same, other = against_first([a, b, c], "accuracy")
     assert same["test"] == "McNemar's exact test on the same 180 test samples" and same["only"] == only
     assert other["test"] is None and "tested on different samples" in other["note"]
+
+
+def test_runs_whose_test_samples_come_in_groups_are_compared_over_whole_groups(tmp_path):
+    """Digits in groups of 6 (say, one writer's): the saved predictions keep each test sample's group,
+    and the paired test between two runs is the sign-flip test over those groups, not McNemar's."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from trainlab.evaluate.baselines import paired_test
+    from trainlab.report.compare import against_first
+
+    x, y = load_digits(return_X_y=True)
+    np.savez(tmp_path / "digits.npz", x=x[:600].astype(np.float32), y=y[:600], writer=np.arange(600) // 6)
+    small = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "digits.npz"), "groups": "writer"},
+                        train={"epochs": 3})
+    a = trainlab.run(parse_recipe(small), runs_dir=tmp_path, progress=False)
+    b = trainlab.run(parse_recipe({**small, "model": {"name": "mlp", "hidden": [4]}}), runs_dir=tmp_path, progress=False)
+    with np.load(a.path / "test_predictions.npz") as pa, np.load(b.path / "test_predictions.npz") as pb:
+        groups = pa["groups"]
+        assert len(groups) == len(pa["true"]) == a.metrics["data"]["sizes"]["test"]
+        assert np.all(np.bincount(groups)[np.unique(groups)] == 6)  # whole writers in the test split
+        expected = paired_test(pa["true"], pa["pred"], pb["pred"], True, groups)
+    (same,) = against_first([a, b], "accuracy")
+    g = len(np.unique(groups))
+    assert same["test"] == f"a sign-flip test over whole test groups ({g} of them) on the same {len(groups)} test samples"
+    assert same["p_value"] == expected["p_value"] and expected["groups"] == g
+    assert same["only"] == [expected["network_only"], expected["baseline_only"]] and sum(same["only"]) > 0

@@ -22,8 +22,9 @@ TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor f
 
 def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = False, check_training: bool = True,
                   check_test: bool = False, own=(), conformal: float = 0.0, by_class: bool = False):
-    """The test metrics, and the predictions they score: {"true", "pred"}, classes or values in the
-    target's units (None for a task that measures itself), for comparisons on the same samples.
+    """The test metrics, and the predictions they score: {"true", "pred"} (and "groups", when known),
+    classes or values in the target's units (None for a task that measures itself), for comparisons on
+    the same samples.
     `check_training`: also list the training labels doubted, or targets fitted worst (the report
     shows the first split's; further repeats skip the extra inference pass). `check_test`: also the
     test labels doubted most, with their rows in the data (a cross-validation merges its folds'). `own`:
@@ -115,7 +116,8 @@ def evaluate_test(model, task, data, device, batch_size: int, calibrate: bool = 
             fit = regression_residuals(*_in_units(task, train_out, s.y_train[pick]))
             _attach_training(data, fit["largest"], pick)
             metrics["residuals"].update(training_largest=fit["largest"], training_checked=len(pick))
-    return metrics, (None if pred is None else {"true": true, "pred": pred})
+    kept = {} if groups is None else {"groups": groups}  # a paired test between runs then flips whole groups
+    return metrics, (None if pred is None else {"true": true, "pred": pred, **kept})
 
 
 def _per_group(metrics: dict, groups, true: np.ndarray, scores: np.ndarray, num_classes: int = 0) -> None:

@@ -33,7 +33,9 @@ def significance(a: dict, b: dict, key: str, pairs: dict | None = None) -> dict:
     ra, rb = a.get("repeats") or {}, b.get("repeats") or {}
     splits = lambda r: (r.get("seeds"), r.get("folds", 0))  # noqa: E731 - the same seeds, and folds or not
     if (len(va) < 2 or len(vb) < 2) and pairs:
-        out.update(test=f"{pairs['test']} on the same {a['data']['sizes']['test']:,} test samples", p_value=pairs["p_value"],
+        over = f" ({pairs['groups']:,} of them)" if pairs.get("groups") else ""
+        out.update(test=f"{pairs['test']}{over} on the same {a['data']['sizes']['test']:,} test samples",
+                   p_value=pairs["p_value"],
                    only=[pairs["network_only"], pairs["baseline_only"]])
     elif len(va) < 2 or len(vb) < 2:
         out.update(test=None, p_value=None, note="one run per recipe, tested on different samples: repeat both with "
@@ -50,7 +52,8 @@ def significance(a: dict, b: dict, key: str, pairs: dict | None = None) -> dict:
 
 def same_samples(a, b) -> dict | None:
     """McNemar's test (classes) or Wilcoxon's (values) between two runs tested on the same samples
-    (the same test digest), from their saved test predictions; None when they were not."""
+    (the same test digest), from their saved test predictions, or over whole test groups when the samples
+    came in groups (baselines.paired_test); None when they were not."""
     from ..evaluate.baselines import paired_test
 
     digest = a.metrics["data"].get("test_digest")
@@ -58,7 +61,8 @@ def same_samples(a, b) -> dict | None:
     if not digest or digest != b.metrics["data"].get("test_digest") or not all(f.is_file() for f in files):
         return None
     with np.load(files[0]) as pa, np.load(files[1]) as pb:
-        return paired_test(pa["true"], pa["pred"], pb["pred"], a.metrics["spec"]["target"] == "class")
+        groups = pa["groups"] if "groups" in pa.files else None  # windows of recordings: whole ones are flipped
+        return paired_test(pa["true"], pa["pred"], pb["pred"], a.metrics["spec"]["target"] == "class", groups)
 
 
 def against_first(runs: list, key: str) -> list[dict]:
