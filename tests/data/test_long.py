@@ -174,6 +174,7 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     recording cut short (NaN after step 60) gives the windows that fit; an official test set is cut too."""
     d = load_digits()
     idx = np.concatenate([np.flatnonzero(d.target == c)[:100] for c in range(10)]).reshape(100, 10)
+    idx = idx[np.random.default_rng(0).permutation(100)]  # recordings of every class in both sets
     x, y = d.images[idx].reshape(100, 80, 8).astype(np.float32), d.target[idx[:, 0]]
     x[::4, 60:] = np.nan
     np.savez(tmp_path / "recs.npz", x=x[:80], y=y[:80], x_test=x[80:], y_test=y[80:])
@@ -192,7 +193,8 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     half = load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "kind": "series", "window": 16, "stride": 8})
     assert len(half.x) == sum(9 if i % 4 else 6 for i in range(80))
     d2 = recipe_dict(data={"name": "arrays", "path": str(tmp_path / "recs.npz"), "kind": "series", "window": 8},
-                     optim={"name": "adam", "lr": 0.005}, train={"epochs": 3}, report={"html": True, "interpret": False})
+                     optim={"name": "adam", "lr": 0.005}, train={"epochs": 3}, report={"html": True, "interpret": False},
+                     eval={"baselines": True})
     d2["model"] = {"name": "rnn", "cell": "lstm", "hidden": 32}
     r = trainlab.run(parse_recipe(d2), runs_dir=tmp_path, progress=False)
     test = r.metrics["test"]
@@ -200,7 +202,13 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert test["by_group"]["groups"] == 20 and test["by_group"]["samples_per_group"] == {"median": 10, "smallest": 7,
                                                                                           "largest": 10}
     assert test["group_accuracy"] == test["by_group"]["accuracy"]
+    base = r.metrics["baselines"]["models"]  # scored per recording too, and tested against over whole recordings
+    shares = [np.mean(y[80:] == c) for c in range(10)]  # one class guessed for every window: its share of recordings
+    assert any(base["majority class"]["by_group"]["accuracy"] == pytest.approx(v) for v in shares)
+    lr = base["logistic regression"]
+    assert lr["paired"]["groups"] == 20 and (lr["by_group"]["accuracy"] * 20) % 1 == pytest.approx(0, abs=1e-9)
     html = (r.path / "report.html").read_text()
+    assert "; logistic regression, the best baseline, the same way: accuracy " in html
     assert "over the 20 test recordings, each resampled whole" in html and "Per recording (20 test recordings" in html
     assert "Only 20 test recordings (185 windows): the windows of one recording are not independent" in html
     np.save(tmp_path / "two.npy", x[[0, 1]])  # a recording cut short at 60 steps, and a whole one

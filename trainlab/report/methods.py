@@ -90,11 +90,18 @@ def group_sentence(metrics: dict, params: dict) -> str:
     keys = ("r2", "rmse", "mae") if real else ("accuracy", "balanced_accuracy", "f1_macro")
     boot = g.get("bootstrap") or {}
     each = g["samples_per_group"]
-    return (f"Per {unit} ({g['groups']} test {unit}s of {each['median']:g} {members} each, median, "
+    said = (f"Per {unit} ({g['groups']} test {unit}s of {each['median']:g} {members} each, median, "
             f"{each['smallest']}-{each['largest']}{left}), each scored once by its {members}' mean "
             f"{'prediction' if real else 'predicted probabilities'}: " + ", ".join(
                 f"{k.replace('_', ' ')} {fmt(g[k])}" + (f" [{fmt(boot[k][0])}, {fmt(boot[k][1])}]" if k in boot else "")
-                for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s).")
+                for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s)")
+    models = {n: m for n, m in ((metrics.get("baselines") or {}).get("models") or {}).items() if m.get("by_group")}
+    if models:  # the best baseline on the test samples, scored per group the same way
+        key = compared_on(metrics["baselines"], metrics["spec"]["target"])
+        name = (min if lower_is_better(key, metrics) else max)(models, key=lambda n: models[n][key])
+        said += f"; {name}, the best baseline, the same way: " + ", ".join(
+            f"{k.replace('_', ' ')} {fmt(models[name]['by_group'][k])}" for k in keys)
+    return said + "."
 
 
 def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
