@@ -211,6 +211,19 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert "; logistic regression, the best baseline, the same way: accuracy " in html
     assert "over the 20 test recordings, each resampled whole" in html and "Per recording (20 test recordings" in html
     assert "Only 20 test recordings (185 windows): the windows of one recording are not independent" in html
+    np.savez(tmp_path / "again.npz", x=x[80:], y=y[80:])  # the test recordings as an external test set
+    from trainlab.evaluate.external import evaluate_external
+    from trainlab.report.methods import external_sentences
+
+    ext = evaluate_external(r.path, tmp_path / "again.npz")
+    got = ext["metrics"]  # the same windows of the same recordings: the same figures, resampled by recording
+    assert ext["groups"] == 20 and ext["samples"] == 185 and ext["copies"] == 185 and ext["shift"]["unit"] == "groups"
+    assert got["accuracy"] == pytest.approx(test["accuracy"]) and got["bootstrap"]["groups"] == 20
+    assert got["bootstrap"]["accuracy"] == pytest.approx(test["bootstrap"]["accuracy"])
+    assert got["by_group"]["accuracy"] == pytest.approx(test["by_group"]["accuracy"])
+    said = [s for s, _ in external_sentences(ext)]
+    assert said[0].startswith("On again (185 windows of 20 recordings), accuracy") and said[1].startswith(
+        "Per recording (20 test recordings of 10 windows each, median, 7-10)")
     np.save(tmp_path / "two.npy", x[[0, 1]])  # a recording cut short at 60 steps, and a whole one
     got, names = r.predictor.read_files([str(tmp_path / "two.npy")])
     assert len(got) == 17 and names[6].endswith("two.npy[0], steps 48-55") and names[7].endswith("[1], steps 0-7")

@@ -444,10 +444,10 @@ def evaluate(run_dir: Path = typer.Argument(..., help="A finished classification
     from rich.table import Table
 
     from ..evaluate.external import evaluate_external
-    from ..report.methods import external_sentences
+    from ..report.methods import external_sentences, external_size
 
     r = evaluate_external(run_dir, data, label, set_ or [], name)
-    table = Table(title=f"{r['name']}: {r['samples']:,} external samples, the run's test set "
+    table = Table(title=f"{r['name']}: {external_size(r, 'external ')}, the run's test set "
                         f"{r['run_test_samples'] or '?'}")
     for col in ("metric", "run's test", "95% interval", "external", "95% interval ", "difference", "p"):
         table.add_column(col, justify="left" if col == "metric" else "right")

@@ -121,6 +121,15 @@ def _key(name) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
+def _groups(raw, spec) -> np.ndarray | None:
+    """The external samples' group ids (the recordings their windows were cut from, a patient's images),
+    None when they have none or no group holds two samples: each sample is then a unit of its own."""
+    if spec.target == "mask" or raw.groups is None or raw.x_test is not None and raw.groups_test is None:
+        return None
+    ids = _both(raw.groups, raw.groups_test)
+    return ids if np.unique(ids, return_counts=True)[1].max() > 1 else None
+
+
 def _both(x: np.ndarray, x_test: np.ndarray | None) -> np.ndarray:
     """A dataset's samples and its official test samples, when it has them: all external samples alike."""
     return x if x_test is None else np.concatenate([x, x_test])
@@ -155,11 +164,14 @@ def _copies(mine, external: np.ndarray) -> np.ndarray:
     return np.array([ok and h in seen for h, ok in zip(sample_hashes(external), same)], bool)
 
 
-def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int, out=None) -> tuple[dict, dict]:
+def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int, out=None, groups=None) -> tuple[dict, dict]:
     """(the task's test metrics of the external samples with their bootstrap intervals, the class counts);
-    `out`: the network's outputs for `x`, when they were computed already."""
+    `out`: the network's outputs for `x`, when they were computed already. `groups` (each sample's, when
+    some hold several: windows of one recording): the bootstrap resamples whole groups, and the metrics are
+    also given per group ("by_group"), as the run's own test set's are."""
     import torch
 
+    from .grouped import by_group
     from .robustness import bootstrap
 
     if p.spec.target == "mask":  # at the run's threshold, as predict segments; intervals over the images
@@ -173,9 +185,12 @@ def _scores(p, x: np.ndarray, y: np.ndarray, batch_size: int, out=None) -> tuple
     if p.spec.target == "real":
         got = p.task.test_metrics(out, torch.as_tensor(p.normalizer.apply_target(y)))
         pred = p.task.predict(out).numpy().reshape(len(y), -1)
-        return {**got, "bootstrap": bootstrap(y.reshape(len(y), -1), pred)}, {}
+        per = {} if groups is None else {"by_group": by_group(groups, y.reshape(len(y), -1), pred)}
+        return {**got, "bootstrap": bootstrap(y.reshape(len(y), -1), pred, groups=groups), **per}, {}
     got = p.task.test_metrics(out, torch.as_tensor(y))
-    got["bootstrap"] = bootstrap(y, p.task.predict(out).numpy(), p.spec.num_classes)
+    got["bootstrap"] = bootstrap(y, p.task.predict(out).numpy(), p.spec.num_classes, groups=groups)
+    if groups is not None:
+        got["by_group"] = by_group(groups, y, p.task.probabilities(out).numpy(), p.spec.num_classes)
     counts = np.bincount(y, minlength=p.spec.num_classes).tolist()
     return got, {"counts": dict(zip(map(str, p.spec.class_names), counts))}
 
@@ -273,6 +288,7 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
     folder name); the run's report shows it."""
     from ..core.config import load_recipe
     from ..report import headline_keys, lower_is_better
+    from ..report.methods import group_words
     from ..serve.predictor import Predictor
 
     run_dir, path = Path(run_dir), Path(path).resolve()
@@ -302,12 +318,13 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
         return _written(run_dir, path, name, result)
     raw = _read(run_recipe, p.spec, path, label, list(overrides))
     x, y = _inputs(raw, p, path), _labels(raw, p.spec, path)
+    groups = _groups(raw, p.spec)
     samples = x if p.tokenizer is None else _both(raw.x, raw.x_test)  # as the run's data holds them: texts, not ids
     own, own_boot = metrics["test"], metrics["test"].get("bootstrap") or {}
     out = None
     if p.spec.target != "mask":  # the network on every sample once (the copies left out below: a part of it)
         out = torch.as_tensor(p.forward(p.preprocess(x), batch_size))
-    got, classes = _scores(p, x, y, batch_size, out)
+    got, classes = _scores(p, x, y, batch_size, out, groups)
     if p.spec.target == "mask":  # intervals over the images, the run's own test images too
         from ..tasks.segmentation import image_bootstrap
 
@@ -320,17 +337,21 @@ def evaluate_external(run_dir: str | Path, path: str | Path, label: str | None =
                 for k in headline_keys(metrics) if k in got and k in own and isinstance(got[k], (int, float))]
 
     result = {"path": str(path), "samples": int(len(y)), "source": raw.source, "rows": rows(got), "metrics": got,
-              "run_test_samples": ((metrics.get("data") or {}).get("sizes") or {}).get("test"), **classes}
+              "run_test_samples": ((metrics.get("data") or {}).get("sizes") or {}).get("test"), **classes,
+              **({"groups": int(len(np.unique(groups))), "group_words": group_words(run_recipe.data.params)}
+                 if groups is not None else {})}
     part = None if out is None else lambda keep: {"rows": rows(  # noqa: E731
-        _scores(p, x[keep], y[keep], batch_size, out[torch.as_tensor(keep)])[0])}
-    _external_data(p, run_recipe, result, x, samples, y, part)
+        _scores(p, x[keep], y[keep], batch_size, out[torch.as_tensor(keep)], None if groups is None else groups[keep])[0])}
+    _external_data(p, run_recipe, result, x, samples, y, part, groups)
     return _written(run_dir, path, name, result)
 
 
-def _external_data(p, run_recipe, result: dict, x: np.ndarray, samples, y: np.ndarray | None, part) -> None:
+def _external_data(p, run_recipe, result: dict, x: np.ndarray, samples, y: np.ndarray | None, part,
+                   groups=None) -> None:
     """Into `result`: do the external inputs differ from the data the run read ("shift"), are some of them its
     own samples ("copies"), and the external test without those ("without_copies": `part`(kept samples),
-    the result's scores of a part of the samples; None when there is none)."""
+    the result's scores of a part of the samples; None when there is none). `groups`: the external samples',
+    when the run's data had groups too: the shift checks then compare groups, as the run's own did."""
     from ..data import shift
     from ..data.prepare import load_raw
     from ..data.split import samples_read
@@ -347,14 +368,16 @@ def _external_data(p, run_recipe, result: dict, x: np.ndarray, samples, y: np.nd
     result["copies"] = int(copied.sum())
     if 0 < copied.sum() < len(copied) and part is not None:  # the clean external test: the others alone
         result["without_copies"] = {"samples": int((~copied).sum()), **part(~copied)}
+    units = None if groups is None or mine.groups is None else (mine.groups, groups)
     if p.spec.kind == "text":
-        result["shift"] = shift.check(mine.x, samples, "text", "external")
+        result["shift"] = shift.check(mine.x, samples, "text", "external", groups=units)
     elif p.spec.kind in ("image", "table", "series") and mine.x.shape[1:] == x.shape[1:]:
-        result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names)
+        result["shift"] = shift.check(mine.x, x, p.spec.kind, "external", p.spec.feature_names, groups=units)
     if y is None:  # an autoencoder's or a flow's inputs, scored without their labels
         return
     if p.spec.target == "class" and len(mine.class_names) == p.spec.num_classes:
-        result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names)
+        result.setdefault("shift", {"why": "external"})["classes"] = shift.classes(mine.y, y, p.spec.class_names,
+                                                                                   units)
     if p.spec.target == "real":
         result.setdefault("shift", {"why": "external"})["targets"] = shift.targets(mine.y, y)
 

@@ -78,7 +78,19 @@ def group_sentence(metrics: dict, params: dict) -> str:
     g = metrics["test"].get("by_group")
     if not g:
         return ""
-    unit, members = group_words(params)
+    said = per_group_words(g, metrics["spec"].get("target") == "real", *group_words(params))
+    models = {n: m for n, m in ((metrics.get("baselines") or {}).get("models") or {}).items() if m.get("by_group")}
+    if models and not g.get("too_few"):  # the best baseline on the test samples, scored per group the same way
+        key = compared_on(metrics["baselines"], metrics["spec"]["target"])
+        name = (min if lower_is_better(key, metrics) else max)(models, key=lambda n: models[n][key])
+        said += f"; {name}, the best baseline, the same way: " + ", ".join(
+            f"{k.replace('_', ' ')} {fmt(v)}" for k, v in models[name]["by_group"].items())
+    return said + "." * said.startswith("Per ")
+
+
+def per_group_words(g: dict, real: bool, unit: str, members: str) -> str:
+    """grouped.by_group's scores in words (without the final full stop when they were scored): "Per
+    recording (20 test recordings of 10 windows each, median, 7-10), ...: accuracy 0.9500 [0.8500, 1.0000], ..."."""
     left = f"; {g['left_out']} {unit}{'s' * (g['left_out'] != 1)} whose {members} differ in label left out" \
         if g["left_out"] else ""
     if g.get("too_few") and not g["groups"]:
@@ -86,22 +98,14 @@ def group_sentence(metrics: dict, params: dict) -> str:
                 "one label.")
     if g.get("too_few"):
         return f"Too few test {unit}s of one label ({g['groups']}) to score each {unit} as one{left}."
-    real = metrics["spec"].get("target") == "real"
     keys = ("r2", "rmse", "mae") if real else ("accuracy", "balanced_accuracy", "f1_macro")
     boot = g.get("bootstrap") or {}
     each = g["samples_per_group"]
-    said = (f"Per {unit} ({g['groups']} test {unit}s of {each['median']:g} {members} each, median, "
+    return (f"Per {unit} ({g['groups']} test {unit}s of {each['median']:g} {members} each, median, "
             f"{each['smallest']}-{each['largest']}{left}), each scored once by its {members}' mean "
             f"{'prediction' if real else 'predicted probabilities'}: " + ", ".join(
                 f"{k.replace('_', ' ')} {fmt(g[k])}" + (f" [{fmt(boot[k][0])}, {fmt(boot[k][1])}]" if k in boot else "")
                 for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s)")
-    models = {n: m for n, m in ((metrics.get("baselines") or {}).get("models") or {}).items() if m.get("by_group")}
-    if models:  # the best baseline on the test samples, scored per group the same way
-        key = compared_on(metrics["baselines"], metrics["spec"]["target"])
-        name = (min if lower_is_better(key, metrics) else max)(models, key=lambda n: models[n][key])
-        said += f"; {name}, the best baseline, the same way: " + ", ".join(
-            f"{k.replace('_', ' ')} {fmt(models[name]['by_group'][k])}" for k in keys)
-    return said + "."
 
 
 def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
@@ -266,8 +270,16 @@ def external_results(path) -> list[dict]:
     out = []
     for f in sorted((Path(path) / "external").glob("*.json")):
         e = {**json.loads(f.read_text()), "name": f.stem}
-        out.append({**e, "sentences": external_sentences(e)})
+        out.append({**e, "sentences": external_sentences(e), "size": external_size(e)})
     return out
+
+
+def external_size(e: dict, what: str = "") -> str:
+    """An external test set's size in words: "1,234 samples", or with groups "185 windows of 20 recordings"
+    (`what`: words before them, "external " say)."""
+    unit, members = e.get("group_words") or ("group", "samples")
+    return f"{e['samples']:,} {what}{members} of {e['groups']:,} {unit}s" if e.get("groups") else \
+        f"{e['samples']:,} {what}samples"
 
 
 def _external_paragraph(external: list[dict]) -> str:
@@ -278,7 +290,7 @@ def _external_paragraph(external: list[dict]) -> str:
         row, u = _headline_row(e), e.get("surprise")
         if row is None and not u:
             continue
-        s = f"On {e['name']} ({e['samples']:,} samples), read and preprocessed as the development data, "
+        s = f"On {e['name']} ({external_size(e)}), read and preprocessed as the development data, "
         if row:
             s += (f"{row['metric'].replace('_', ' ')} was {_with_interval(row, '95% bootstrap interval')} against "
                   f"{fmt(row['run'])} on the internal test set (z test on the two bootstrap intervals, "
@@ -413,13 +425,17 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
         change = "higher" if t["difference"] > 0 else "lower"
         beyond = t["p_value"] < 0.05 and (change == "higher") == bool(row.get("lower_is_better"))  # and worse
         by = f"{change} by {fmt(abs(t['difference']))}" if t["difference"] else "the same"
-        out.append((f"On {result['name']} ({result['samples']:,} samples), {key} {_with_interval(row)} against "
+        out.append((f"On {result['name']} ({external_size(result)}), {key} {_with_interval(row)} against "
                     f"{fmt(row['run'])} on the run's own test set: {by}, "
                     f"{pvalue(t['p_value'])} (z test on the two bootstrap intervals), "
                     + ("beyond chance: the model does not carry over as its test score said." if beyond else
                        "beyond chance." if t["p_value"] < 0.05 else
                        "within what chance gives: the model carries over as far as these samples can tell."),
                     beyond))
+    grouped = (result.get("metrics") or {}).get("by_group")
+    if grouped:  # (its bootstrap resampled whole groups, as the run's own test set's did)
+        words = per_group_words(grouped, "r2" in result["metrics"], *(result.get("group_words") or ("group", "samples")))
+        out.append((words + "." * words.startswith("Per "), False))
     if result.get("surprise"):
         out.append(surprise_sentence(result))
         gone = sorted((result.get("anomalous") or {}).get("classes") or [])
