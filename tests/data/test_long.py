@@ -228,6 +228,19 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     got, names = r.predictor.read_files([str(tmp_path / "two.npy")])
     assert len(got) == 17 and names[6].endswith("two.npy[0], steps 48-55") and names[7].endswith("[1], steps 0-7")
     assert np.array_equal(got[7:], d.images[idx[1]])
+    from trainlab.serve.predictor import per_recording
+    from tests.cli.test_cli import cli_here
+
+    windows = r.predictor.predict(got)
+    each = per_recording(names, windows)  # each recording as the report scores one: its windows' mean
+    mean = [np.mean(windows["probabilities"][a:b], 0) for a, b in ((0, 7), (7, 17))]
+    assert [(e["input"], e["windows"]) for e in each] == [(f"{tmp_path / 'two.npy'}[{i}]", n) for i, n in ((0, 7), (1, 10))]
+    assert [e["predicted"] for e in each] == [str(r.predictor.spec.class_names[m.argmax()]) for m in mean]
+    assert [each[1][f"p({c})"] for c in windows["classes"]] == pytest.approx(mean[1], abs=1e-6)
+    shown = cli_here("predict", r.path, tmp_path / "two.npy", "--out", tmp_path / "p.csv")
+    assert shown.returncode == 0 and "2 recordings, each by its windows' mean probabilities" in shown.stdout
+    assert (tmp_path / "p-per-recording.csv").read_text().splitlines()[2].startswith(f"{tmp_path / 'two.npy'}[1],10,")
+    assert per_recording(["a.png", "b.png"], windows) is None
     with pytest.raises(DataError, match="set data.kind = \"series\" and data.window"):
         load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "window": 8})
     with pytest.raises(DataError, match=r"no series has 100 steps or more \(the longest: 80\)"):

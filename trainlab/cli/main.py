@@ -298,11 +298,10 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
                                                "(segmentation: a folder for the TIFFs, default RUN/predictions; an "
                                                "image autoencoder: a folder for the reconstructions)."),
             batch_size: int = typer.Option(256, help="Inputs per forward pass.")):
-    """Predict new inputs with a run's best model and its training preprocessing."""
-    from rich.table import Table
-
+    """Predict new inputs with a run's best model and its training preprocessing; a run on windows of
+    recordings also predicts each recording, by its windows' mean (with --out, in OUT-per-recording.csv)."""
     from ..core.errors import TrainlabError
-    from ..serve.predictor import Predictor
+    from ..serve.predictor import Predictor, per_recording
 
     p = Predictor(run_dir, device="cuda" if _cuda() else "cpu")
     result = {}
@@ -328,16 +327,14 @@ def predict(run_dir: Path = typer.Argument(..., help="A run directory."),
         if out.suffix.lower() not in (".csv", ".json"):
             raise TrainlabError(f"--out must end in .csv or .json; received {str(out)!r}.")
         _write_rows(out, rows)
-    table = Table(title=f"{len(rows)} predictions by {run_dir}")
-    shown = _terminal_rows(rows)
-    left = ("input", "predicted", "runner-up", "probability", "labels", "outside training range")
-    for col in shown[0]:
-        table.add_column(col, justify="left" if col in left else "right")
-    for r in shown[:50]:
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
-    _console().print(table)
-    if len(rows) > 50:
-        _console().print(f"... {len(rows) - 50} more" + (f" in {out}" if out else "; use --out to keep them all"))
+    _rows_table(rows, f"{len(rows)} predictions by {run_dir}", out)
+    recordings = per_recording([r["input"] for r in rows], result) if result else None
+    if recordings:  # a windowed run: each recording as the report scores one, by its windows' mean
+        kept = out and out.with_name(f"{out.stem}-per-recording{out.suffix}")
+        if kept:
+            _write_rows(kept, recordings)
+        _rows_table(recordings, f"{len(recordings)} recordings, each by its windows' mean "
+                                f"{'probabilities' if 'predicted' in recordings[0] else 'prediction'}", kept)
     off = sum(1 for r in rows if r.get("outside training range"))
     if off:
         _console().print(f"[yellow]{off} of {len(rows)} inputs have features outside the range seen in training: "
@@ -397,6 +394,22 @@ def _prediction_rows(names: list[str], result: dict) -> list[dict]:
     return rows
 
 
+def _rows_table(rows: list[dict], title: str, out: Path | None) -> None:
+    """Predictions as a terminal table, its first 50 rows (the rest in `out`, when written)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    shown = _terminal_rows(rows)
+    left = ("input", "predicted", "runner-up", "probability", "labels", "outside training range")
+    for col in shown[0]:
+        table.add_column(col, justify="left" if col in left else "right")
+    for r in shown[:50]:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()])
+    _console().print(table)
+    if len(rows) > 50:
+        _console().print(f"... {len(rows) - 50} more" + (f" in {out}" if out else "; use --out to keep them all"))
+
+
 def _terminal_rows(rows: list[dict]) -> list[dict]:
     """The predicted class, its probability and the runner-up (the likeliest other class; a binary
     run's threshold may predict the less probable one): what fits a terminal."""
@@ -406,7 +419,8 @@ def _terminal_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         probs = {k[2:-1]: v for k, v in r.items() if k.startswith("p(")}
         others = sorted(((v, k) for k, v in probs.items() if k != r["predicted"]), reverse=True) or [(0.0, "")]
-        out.append({"input": r["input"], "predicted": r["predicted"], "probability": probs[r["predicted"]],
+        out.append({"input": r["input"], **({"windows": r["windows"]} if "windows" in r else {}),
+                    "predicted": r["predicted"], "probability": probs[r["predicted"]],
                     "runner-up": f"{others[0][1]} ({others[0][0]:.3f})",
                     **({"outside training range": r["outside training range"]} if "outside training range" in r else {})})
     return out

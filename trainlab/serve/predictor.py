@@ -417,3 +417,32 @@ def _load_npy(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
+
+
+WINDOW_NAME = ", steps "  # "rec.npy[3], steps 0-7", "rec7, steps 8-15": a window's name, after its recording's
+
+
+def per_recording(names: list[str], result: dict) -> list[dict] | None:
+    """A windowed run's predictions of windows (names as read_files gives them) → each recording's, as the
+    report scores a test recording: its windows' mean probabilities, the class of the highest (or their mean
+    value). Rows {"input": the recording, "windows", "predicted", "p(class)" ...} or {..., "value"}, in the
+    order the recordings first appear; None when the names are not windows or the model predicts neither."""
+    if not names or not all(WINDOW_NAME in n for n in names) or not ("probabilities" in result or "values" in result):
+        return None
+    owners = [n.rsplit(WINDOW_NAME, 1)[0] for n in names]
+    _, first, ids = np.unique(owners, return_index=True, return_inverse=True)
+    counts = np.bincount(ids)
+    scores = np.asarray(result.get("probabilities", result.get("values")), np.float64).reshape(len(names), -1)
+    mean = np.zeros((len(counts), scores.shape[1]))
+    np.add.at(mean, ids.ravel(), scores)
+    mean /= counts[:, None]
+    rows = []
+    for g in np.argsort(first):
+        row = {"input": owners[first[g]], "windows": int(counts[g])}
+        if "probabilities" in result:
+            row["predicted"] = result["classes"][int(mean[g].argmax())]
+            row.update({f"p({k})": round(float(v), 6) for k, v in zip(result["classes"], mean[g])})
+        else:
+            row["value"] = float(mean[g, 0]) if mean.shape[1] == 1 else mean[g].tolist()
+        rows.append(row)
+    return rows
