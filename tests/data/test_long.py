@@ -139,6 +139,15 @@ def test_trainlab_run_reads_a_long_table_as_series_then_predicts_and_evaluates_i
     assert np.array_equal(x[::-1, :, :8], d.images[:30].astype(np.float32))
     got = r.predictor.predict(x)["predicted"]
     assert np.mean(np.array(got[::-1]) == d.target[:30].astype(str)) > 0.8
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from trainlab.serve.app import create_app
+
+    served = TestClient(create_app(r.predictor)).post(
+        "/predict", files={"file": ("rows.csv", (tmp_path / "p.csv").read_bytes())}).json()  # a long table, uploaded
+    assert served["inputs"][:2] == ["rows.csv: new29", "rows.csv: new28"] and served["predicted"] == got
+    assert "per_recording" not in served  # whole series, not windows
     from trainlab.evaluate.external import evaluate_external
 
     # every step written "bottom": the run's column phase=top is zeros there, phase=bottom ones
@@ -241,6 +250,19 @@ def test_arrays_of_long_recordings_are_cut_into_windows_split_by_recording(tmp_p
     assert shown.returncode == 0 and "2 recordings, each by its windows' mean probabilities" in shown.stdout
     assert (tmp_path / "p-per-recording.csv").read_text().splitlines()[2].startswith(f"{tmp_path / 'two.npy'}[1],10,")
     assert per_recording(["a.png", "b.png"], windows) is None
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from trainlab.serve.app import create_app
+
+    client = TestClient(create_app(r.predictor))
+    served = client.post("/predict", files={"file": ("two.npy", (tmp_path / "two.npy").read_bytes())}).json()
+    assert served["inputs"][6] == "two.npy[0], steps 48-55" and served["predicted"] == windows["predicted"]
+    assert [(e["input"], e["windows"], e["predicted"]) for e in served["per_recording"]] == [
+        ("two.npy[0]", 7, each[0]["predicted"]), ("two.npy[1]", 10, each[1]["predicted"])]
+    np.save(tmp_path / "flat.npy", x[0, :, :4])  # 4 values a step, not 8
+    refused = client.post("/predict", files={"file": ("flat.npy", (tmp_path / "flat.npy").read_bytes())})
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("flat.npy: expected recordings of 8 values")
     with pytest.raises(DataError, match="set data.kind = \"series\" and data.window"):
         load_raw("arrays", {"path": str(tmp_path / "recs.npz"), "window": 8})
     with pytest.raises(DataError, match=r"no series has 100 steps or more \(the longest: 80\)"):

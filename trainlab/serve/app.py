@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
-from .predictor import Predictor
+from .predictor import Predictor, per_recording
 
 log = logging.getLogger("trainlab")
 
@@ -77,6 +77,24 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 raise TooLarge(f"The request body exceeds the limit of {max_body_bytes} bytes.")
         return bytes(body)
 
+    def read_series(name: str, data: bytes) -> tuple[np.ndarray, list[str]]:
+        """An uploaded .npy of recordings or CSV of series, read as trainlab predict reads the file (cut into
+        windows as in training), each input named after the upload."""
+        import tempfile
+        from pathlib import Path
+
+        if not name.lower().endswith((".npy", ".csv")):
+            raise DataError(f"file {name!r}: this model takes series; send a .npy file or a CSV file.")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / ("upload" + Path(name).suffix.lower())
+            path.write_bytes(data)
+            named = lambda said: said.replace(str(path), name).replace(path.name, name)  # noqa: E731
+            try:
+                x, names = predictor.read_files([str(path)])
+            except DataError as err:
+                raise DataError(named(str(err))) from None
+        return x, [named(n) for n in names]
+
     def read_upload(name: str, data: bytes) -> np.ndarray:
         lower = name.lower()
         if not lower.endswith(UPLOAD_SUFFIXES):
@@ -126,7 +144,13 @@ def create_app(predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 if upload is None or isinstance(upload, str):
                     return error(422, "multipart body: send the input as a file in the field 'file'.")
                 data = await upload.read(max_body_bytes + 1)
-                return predictor.predict(read_upload(upload.filename or "upload", data))
+                name = upload.filename or "upload"
+                if predictor.spec.kind == "series":  # recordings: each window, and each recording by their mean
+                    x, names = read_series(name, data)
+                    out = {**predictor.predict(x), "inputs": names}
+                    recordings = per_recording(names, out)
+                    return {**out, **({"per_recording": recordings} if recordings else {})}
+                return predictor.predict(read_upload(name, data))
             return error(415, f"Content-Type {ctype or '(none)'!r} is not supported; send application/json or multipart/form-data.")
         except TooLarge as err:
             return error(413, str(err))
