@@ -83,14 +83,14 @@ def group_sentence(metrics: dict, params: dict) -> str:
     if models and not g.get("too_few"):  # the best baseline on the test samples, scored per group the same way
         key = compared_on(metrics["baselines"], metrics["spec"]["target"])
         name = (min if lower_is_better(key, metrics) else max)(models, key=lambda n: models[n][key])
-        said += f"; {name}, the best baseline, the same way: " + ", ".join(
-            f"{k.replace('_', ' ')} {fmt(v)}" for k, v in models[name]["by_group"].items())
-    return said + "." * said.startswith("Per ")
+        said = said[:-1] + f"; {name}, the best baseline, the same way: " + ", ".join(
+            f"{k.replace('_', ' ')} {fmt(v)}" for k, v in models[name]["by_group"].items()) + "."
+    return said
 
 
 def per_group_words(g: dict, real: bool, unit: str, members: str) -> str:
-    """grouped.by_group's scores in words (without the final full stop when they were scored): "Per
-    recording (20 test recordings of 10 windows each, median, 7-10), ...: accuracy 0.9500 [0.8500, 1.0000], ..."."""
+    """grouped.by_group's scores in words: "Per recording (20 test recordings of 10 windows each, median,
+    7-10), ...: accuracy 0.9500 [0.8500, 1.0000], ...", or why they were not scored."""
     left = f"; {g['left_out']} {unit}{'s' * (g['left_out'] != 1)} whose {members} differ in label left out" \
         if g["left_out"] else ""
     if g.get("too_few") and not g["groups"]:
@@ -105,7 +105,7 @@ def per_group_words(g: dict, real: bool, unit: str, members: str) -> str:
             f"{each['smallest']}-{each['largest']}{left}), each scored once by its {members}' mean "
             f"{'prediction' if real else 'predicted probabilities'}: " + ", ".join(
                 f"{k.replace('_', ' ')} {fmt(g[k])}" + (f" [{fmt(boot[k][0])}, {fmt(boot[k][1])}]" if k in boot else "")
-                for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s)")
+                for k in keys) + f" (in brackets 95% bootstrap intervals over the {unit}s).")
 
 
 def methods_text(recipe, metrics: dict, env: dict, external: list[dict] = ()) -> list[str]:
@@ -434,8 +434,8 @@ def external_sentences(result: dict) -> list[tuple[str, bool]]:
                     beyond))
     grouped = (result.get("metrics") or {}).get("by_group")
     if grouped:  # (its bootstrap resampled whole groups, as the run's own test set's did)
-        words = per_group_words(grouped, "r2" in result["metrics"], *(result.get("group_words") or ("group", "samples")))
-        out.append((words + "." * words.startswith("Per "), False))
+        out.append((per_group_words(grouped, "r2" in result["metrics"],
+                                    *(result.get("group_words") or ("group", "samples"))), False))
     if result.get("surprise"):
         out.append(surprise_sentence(result))
         gone = sorted((result.get("anomalous") or {}).get("classes") or [])
