@@ -8,6 +8,7 @@ from scikit-learn's digits (real data, bundled): each digit image is 8 steps (it
 - recs.npz: 170 recordings (N, 80, 8) of 10 digits of one class, that class their label; every 7th ends
   after 60 steps (NaN after).
 - recs_test.npz: the same recordings, the last 40 as the official test set (x_test, y_test).
+- steps.npz: recordings.csv's recordings as arrays, x (179, 80, 8) and a label per step, y (179, 80).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def write(out: Path) -> None:
         w.writerow(["recording", "step", *(f"p{j}" for j in range(8)), "digit"])
         w.writerows([f"rec{r}", k * 8 + t, *d.images[i, t].tolist(), int(d.target[i])]
                     for r in range(179) for k, i in enumerate(order[r]) for t in range(8))
+    np.savez(out / "steps.npz", x=d.images[order].reshape(179, 80, 8).astype(np.float32),
+             y=np.repeat(d.target[order], 8, axis=1))
     rng = np.random.default_rng(2)
     idx = np.concatenate([rng.permutation(np.flatnonzero(d.target == c))[:170].reshape(17, 10) for c in range(10)])
     idx = idx[rng.permutation(len(idx))]  # 170 recordings, the classes mixed
@@ -41,4 +44,4 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     write(Path(sys.argv[1]))
-    print(f"wrote recordings.csv, recs.npz and recs_test.npz in {sys.argv[1]}")
+    print(f"wrote recordings.csv, recs.npz, recs_test.npz and steps.npz in {sys.argv[1]}")

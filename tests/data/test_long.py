@@ -295,3 +295,43 @@ def test_windows_over_a_label_per_row_take_their_last_most_common_or_mean_label(
             load_raw("table", {**base, **params})
     with pytest.raises(DataError, match="window_label"):  # the mixed windows' error names the way out
         load_raw("table", {**base, "stride": 80, "window": 80})
+
+
+def test_arrays_with_a_label_per_step_label_each_window_by_its_steps(tmp_path):
+    """Recordings (N, 80, 8) of 10 digits one after the other with y (N, 80), each step's digit: windows of one
+    digit only by default, or every window labelled by its last step, its most common one (a tie: the later),
+    or, of values, their mean."""
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.images))[:300].reshape(30, 10)
+    x = d.images[order].reshape(30, 80, 8).astype(np.float32)
+    y = np.repeat(d.target[order], 8, axis=1)  # (30, 80): the digit of each step
+    np.savez(tmp_path / "steps.npz", x=x, y=y)
+    params = {"path": str(tmp_path / "steps.npz"), "kind": "series", "window": 8, "stride": 4}
+    same = load_raw("arrays", params)  # 19 windows a recording; those between two digits of two classes left out
+    starts = np.arange(0, 73, 4)
+    windows = y[:, starts[:, None] + np.arange(8)]  # (30, 19, 8)
+    one = (windows == windows[..., :1]).all(-1)  # (between two digits of one class too)
+    assert 300 <= one.sum() < 30 * 19 and len(same.x) == one.sum()
+    assert f"30 series cut into {one.sum()} windows of 8 steps every 4; {30 * 19 - one.sum()} windows spanning two labels " \
+        "left out" in same.source
+    assert np.array_equal(np.asarray(same.class_names, int)[same.y], windows[one][:, 0])
+    assert np.array_equal(same.groups, np.repeat(np.arange(30), one.sum(1)))
+    assert np.array_equal(same.x, x[:, starts[:, None] + np.arange(8)][one])
+    last = load_raw("arrays", {**params, "window_label": "last"})
+    assert len(last.x) == 30 * 19 and "each labelled by its last step's label" in last.source
+    assert np.array_equal(np.asarray(last.class_names, int)[last.y], y[:, starts + 7].reshape(-1))
+    most = load_raw("arrays", {**params, "stride": 3, "window_label": "majority"})  # 3..10: 5 of one digit, 3 of the next
+    first = np.arange(0, 73, 3)
+    spans = y[:, first[:, None] + np.arange(8)]  # (30, 25, 8)
+    expected = [max(set(w), key=lambda c: (list(w).count(c), max(j for j, v in enumerate(w) if v == c)))
+                for w in spans.reshape(-1, 8).tolist()]
+    assert np.array_equal(np.asarray(most.class_names, int)[most.y], expected)
+    assert (np.array(expected) != spans.reshape(-1, 8)[:, -1]).sum() > 100  # the majority, not the last
+    np.savez(tmp_path / "level.npz", x=x, y=y.astype(np.float32) / 10)
+    mean = load_raw("arrays", {**params, "path": str(tmp_path / "level.npz"), "window_label": "mean"})
+    assert mean.target == "real" and mean.y[1] == pytest.approx(y[0, 4:12].mean() / 10)
+    with pytest.raises(DataError, match="data.window_label = 'mean' takes a mean of values, and data.target is 'class'"):
+        load_raw("arrays", {**params, "window_label": "mean", "target": "class"})
+    np.savez(tmp_path / "one.npz", x=x, y=y[:, 0])
+    with pytest.raises(DataError, match=r"y must then hold one label per step, shape \[N, T\] = \[30, 80\]"):
+        load_raw("arrays", {**params, "path": str(tmp_path / "one.npz"), "window_label": "last"})

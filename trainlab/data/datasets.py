@@ -442,7 +442,7 @@ def _long(t, path: str, label: str, target: str, series: str, order: str, window
 def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_test: str = "y_test", groups: str = "",
            kind: Literal["auto", "image", "table", "series"] = "auto", target: Literal["auto", "class", "real"] = "auto",
            class_names: list[str] = [], feature_names: list[str] = [], subgroups: list[str] = [], window: Size = 0,
-           stride: Size = 0) -> RawData:
+           stride: Size = 0, window_label: Literal["same", "last", "majority", "mean"] = "same") -> RawData:
     """NumPy arrays in a .npz file or a folder of .npy files: inputs x of shape (N, F) (a table), (N, H, W)
     or (N, C, H, W) (images; (N, H, W, C) is transposed), or with kind = "series" (N, T, F) or (N, T):
     T steps of F values each (sensor readings, a signal; `feature_names` names the F; a shorter series
@@ -454,7 +454,10 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     `subgroups` arrays (N,) by whose values the test metrics are also given (with an official test set,
     also <name>_test). Series with `window`: each cut into windows of that many steps, one every `stride`
     (default `window`), each of its series' label, the windows of one series split together (as a group,
-    or by `groups`); a series shorter than a window gives none."""
+    or by `groups`); a series shorter than a window gives none. Or y of shape (N, T), a label per step
+    (what each step is doing): a window whose steps are not all of one label is left out, or with
+    `window_label` each window takes its last step's label ("last"), its most common one ("majority") or,
+    of values, their mean ("mean"), as a table's windows do."""
     names = [k for k in (x_test, y_test) if k]
     a = sources.read_arrays(path, [x, y, *([groups] if groups else []), *subgroups],
                             [*names, *(f"{k}_test" for k in subgroups), *([f"{groups}_test"] if groups else [])])
@@ -464,7 +467,16 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
         raise DataError(f"{where}: holds {x_test if x_test in a else y_test!r} but not "
                         f"{y_test if x_test in a else x_test!r}; an official test set needs both.")
     inputs, note = _array_inputs([a[x], test[0]], kind, where)
-    labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
+    steps = kind == "series" and window and all(v is None or v.ndim == 2 and v.shape == u.shape[:2]
+                                                  for u, v in zip(inputs, (a[y], test[1])))
+    if steps:  # a label per step
+        labels, target, classes = _step_labels([a[y], test[1]], inputs, target, window_label, list(class_names), where)
+    else:
+        if window_label != "same":
+            raise DataError(f"{where}: data.window_label labels each window by its steps' labels; y must then hold "
+                            f"one label per step, shape [N, T] = {list(inputs[0].shape[:2])} (with data.kind = "
+                            f"\"series\" and data.window); received {list(a[y].shape)}.")
+        labels, target, classes = _array_labels([a[y], test[1]], target, list(class_names), where)
     kind = "series" if kind == "series" else "table" if inputs[0].ndim == 2 else "image"
     for k in subgroups:
         if inputs[1] is not None and f"{k}_test" not in a:
@@ -483,7 +495,7 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
         if kind != "series" or not window:
             raise DataError(f"{where}: data.window (and data.stride) cut series into windows; set data.kind = "
                             "\"series\" and data.window, the steps each window holds.")
-        inputs, labels, owners, note = _windows(inputs, labels, window, stride, where)
+        inputs, labels, owners, note = _windows(inputs, labels, window, stride, where, window_label if steps else "")
         # the windows of one series (or group) split together; an official test set's series numbered after
         ids_test = ids_test[owners[1]] if ids_test is not None else \
             owners[1] + len(a[x]) if ids is None and owners[1] is not None else None
@@ -495,27 +507,71 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
                    subgroups_test=by_test or None)
 
 
-def _windows(inputs: list, labels: list, window: int, stride: int, where: str):
-    """Series and their labels (and an official test set's) → windows, each with its series' label; and each
-    window's series, and the words for the data's source."""
+def _step_labels(ys: list, inputs: list, target: str, how: str, names: list[str], where: str):
+    """Labels (N, T), one per step (and an official test set's), as class indices or values (`_array_labels`
+    on the steps each series has: padding after its last step holds no label)."""
+    if how == "mean" and target == "class" or how == "majority" and target == "real":
+        raise DataError(f"data.window_label = {how!r} takes " + ("a mean of values" if how == "mean" else
+                        "the most common class") + f", and data.target is {target!r}.")
+    kept = [None if x is None else np.arange(x.shape[1]) < series_lengths(x, where)[:, None] for x in inputs]
+    mapped, target, classes = _array_labels([None if y is None else y[m] for y, m in zip(ys, kept)],
+                                            "real" if how == "mean" else target, names, where)
+    out = []
+    for m, v in zip(kept, mapped):
+        full = None if m is None else np.zeros(m.shape, v.dtype)
+        if m is not None:
+            full[m] = v
+        out.append(full)
+    return out, target, classes
+
+
+def _window_labels(steps: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's label from its steps' (M, window): (the windows kept, their labels). "same": the windows
+    of one label; "last": its last step's; "majority": the most common (a tie: the one seen last); "mean"."""
+    if how == "same":
+        keep = (steps == steps[:, :1]).all(1)
+        return keep, steps[keep, 0]
+    every = np.ones(len(steps), bool)
+    if how == "last":
+        return every, steps[:, -1]
+    if how == "mean":
+        return every, steps.mean(1).astype(np.float32)
+    onehot = steps[:, :, None] == np.arange(int(steps.max()) + 1)  # (M, window, K)
+    last = np.where(onehot, np.arange(steps.shape[1])[None, :, None], -1).max(1)  # where each class is seen last
+    return every, (onehot.sum(1) * (steps.shape[1] + 1) + last).argmax(1).astype(steps.dtype)
+
+
+def _windows(inputs: list, labels: list, window: int, stride: int, where: str, how: str = ""):
+    """Series and their labels (and an official test set's) → windows, each with its series' label (or with
+    `how`, labels per step: _window_labels); and each window's series, and the words for the data's source."""
     from . import long
 
-    out, said = [], []
+    out, said, left = [], [], ""
     for part, x, y in (("", inputs[0], labels[0]), ("test ", inputs[1], labels[1])):
         if x is None:
             out.append((None, None, None))
             continue
         lengths = series_lengths(x, f"{where}: {(part or 'training ').strip()}")
-        w, owner, _ = long.cut(x, lengths, window, stride)
+        w, owner, first = long.cut(x, lengths, window, stride)
         if not len(w):
             raise DataError(f"{where}: no {part}series has {window} steps or more (the longest: {lengths.max()}); "
                             "set a smaller data.window.")
         short = int((lengths < window).sum())
+        if how:  # a label per step
+            keep, label = _window_labels(y[owner[:, None], first[:, None] + np.arange(window)], how)
+            if not keep.any():
+                raise DataError(f"{where}: every {part}window of {window} steps spans two labels; set a smaller "
+                                "data.window, or data.window_label = \"last\" or \"majority\" to label a window by its steps.")
+            left += f"; {int((~keep).sum()):,} {part}windows spanning two labels left out" if not keep.all() else ""
+            w, owner = w[keep], owner[keep]
+        else:
+            label = y[owner]
         said.append(f"{len(x):,} {part}series cut into {len(w):,} windows" + (f" ({short:,} shorter than a window left "
                                                                               "out)" if short else ""))
-        out.append((w, y[owner], owner))
+        out.append((w, label, owner))
     windows, ys, owners = map(list, zip(*out))
-    return windows, ys, owners, f", {' and '.join(said)} of {window} steps every {stride or window}"
+    by = f", each labelled by {WINDOW_LABEL_WORDS[how].replace('row', 'step')}" if how and how != "same" else ""
+    return windows, ys, owners, f", {' and '.join(said)} of {window} steps every {stride or window}{by}{left}"
 
 
 def _array_inputs(xs: list, kind: str, where: str) -> tuple[list, str]:
