@@ -332,6 +332,8 @@ def test_arrays_with_a_label_per_step_label_each_window_by_its_steps(tmp_path):
     assert mean.target == "real" and mean.y[1] == pytest.approx(y[0, 4:12].mean() / 10)
     with pytest.raises(DataError, match="data.window_label = 'mean' takes a mean of values, and data.target is 'class'"):
         load_raw("arrays", {**params, "window_label": "mean", "target": "class"})
+    with pytest.raises(DataError, match=r"y holds a label per step \(shape \[30, 80\], as x's series\); set data.window"):
+        load_raw("arrays", {"path": str(tmp_path / "steps.npz"), "kind": "series"})
     np.savez(tmp_path / "one.npz", x=x, y=y[:, 0])
     with pytest.raises(DataError, match=r"y must then hold one label per step, shape \[N, T\] = \[30, 80\]"):
         load_raw("arrays", {**params, "path": str(tmp_path / "one.npz"), "window_label": "last"})

@@ -472,6 +472,12 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
     if steps:  # a label per step
         labels, target, classes = _step_labels([a[y], test[1]], inputs, target, window_label, list(class_names), where)
     else:
+        per_step = kind == "series" and a[y].shape == inputs[0].shape[:2] and inputs[0].shape[1] > 1
+        if per_step and target == "auto" and not np.issubdtype(a[y].dtype, np.floating):
+            raise DataError(f"{where}: y holds a label per step (shape {list(a[y].shape)}, as x's series); set "
+                            "data.window (and data.stride) to cut the series into windows, each of one label or "
+                            "labelled by its steps (data.window_label), or data.target = \"real\" to regress every "
+                            "step's value.")
         if window_label != "same":
             raise DataError(f"{where}: data.window_label labels each window by its steps' labels; y must then hold "
                             f"one label per step, shape [N, T] = {list(inputs[0].shape[:2])} (with data.kind = "
