@@ -366,9 +366,7 @@ def table(*, path: str, label: str, features: list[str] = [], categorical: list[
     if (stride or window_label != "same") and not window:
         what = f"data.stride = {stride} moves" if stride else f"data.window_label = {window_label!r} labels"
         raise DataError(f"{what} a window; set data.window, the steps each window holds.")
-    if window_label == "mean" and target == "class" or window_label == "majority" and target == "real":
-        raise DataError(f"data.window_label = {window_label!r} takes " + ("a mean of values" if window_label == "mean"
-                        else "the most common class") + f", and data.target is {target!r}.")
+    _window_label_fits(window_label, target)
     steps = [c for c in (series, order) if c]
     taken = [c for c in steps if c in (label, time) or c == group != series] + ([order] if order and order == series else [])
     if taken:
@@ -402,6 +400,13 @@ def _labels_of(labels: list[str], target: str, where: str, column: str) -> tuple
     classes = sorted(set(labels), key=lambda v: (float(v), v) if numeric else (0, v))
     index = {c: i for i, c in enumerate(classes)}
     return np.array([index[v] for v in labels], np.int64), "class", tuple(str(c) for c in classes)
+
+
+def _window_label_fits(how: str, target: str) -> None:
+    """A clear error when data.window_label cannot give the target asked for: a mean of classes, a majority of values."""
+    if how == "mean" and target == "class" or how == "majority" and target == "real":
+        raise DataError(f"data.window_label = {how!r} takes " + ("a mean of values" if how == "mean" else
+                        "the most common class") + f", and data.target is {target!r}.")
 
 
 WINDOW_LABEL_WORDS = {"last": "its last row's label", "majority": "its most common label",
@@ -516,9 +521,7 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
 def _step_labels(ys: list, inputs: list, target: str, how: str, names: list[str], where: str):
     """Labels (N, T), one per step (and an official test set's), as class indices or values (`_array_labels`
     on the steps each series has: padding after its last step holds no label)."""
-    if how == "mean" and target == "class" or how == "majority" and target == "real":
-        raise DataError(f"data.window_label = {how!r} takes " + ("a mean of values" if how == "mean" else
-                        "the most common class") + f", and data.target is {target!r}.")
+    _window_label_fits(how, target)
     kept = [None if x is None else np.arange(x.shape[1]) < series_lengths(x, where)[:, None] for x in inputs]
     mapped, target, classes = _array_labels([None if y is None else y[m] for y, m in zip(ys, kept)],
                                             "real" if how == "mean" else target, names, where)
