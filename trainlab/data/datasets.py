@@ -472,12 +472,12 @@ def arrays(*, path: str, x: str = "x", y: str = "y", x_test: str = "x_test", y_t
         raise DataError(f"{where}: holds {x_test if x_test in a else y_test!r} but not "
                         f"{y_test if x_test in a else x_test!r}; an official test set needs both.")
     inputs, note = _array_inputs([a[x], test[0]], kind, where)
-    steps = kind == "series" and window and all(v is None or v.ndim == 2 and v.shape == u.shape[:2]
-                                                  for u, v in zip(inputs, (a[y], test[1])))
-    if steps:  # a label per step
+    per_step = kind == "series" and inputs[0].shape[1] > 1 and all(  # y (N, T): a label per step
+        v is None or v.shape == u.shape[:2] for u, v in zip(inputs, (a[y], test[1])))
+    steps = per_step and bool(window)
+    if steps:
         labels, target, classes = _step_labels([a[y], test[1]], inputs, target, window_label, list(class_names), where)
     else:
-        per_step = kind == "series" and a[y].shape == inputs[0].shape[:2] and inputs[0].shape[1] > 1
         if per_step and target == "auto" and not np.issubdtype(a[y].dtype, np.floating):
             raise DataError(f"{where}: y holds a label per step (shape {list(a[y].shape)}, as x's series); set "
                             "data.window (and data.stride) to cut the series into windows, each of one label or "
@@ -525,12 +525,10 @@ def _step_labels(ys: list, inputs: list, target: str, how: str, names: list[str]
     kept = [None if x is None else np.arange(x.shape[1]) < series_lengths(x, where)[:, None] for x in inputs]
     mapped, target, classes = _array_labels([None if y is None else y[m] for y, m in zip(ys, kept)],
                                             "real" if how == "mean" else target, names, where)
-    out = []
-    for m, v in zip(kept, mapped):
-        full = None if m is None else np.zeros(m.shape, v.dtype)
+    out = [None if m is None else np.zeros(m.shape, v.dtype) for m, v in zip(kept, mapped)]
+    for full, m, v in zip(out, kept, mapped):
         if m is not None:
             full[m] = v
-        out.append(full)
     return out, target, classes
 
 

@@ -78,7 +78,7 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: tuple[str, l
                 mixed += 1
                 continue
             samples.append(part)
-            labelled.append(f"{sid}, steps {start}-{start + window - 1}")
+            labelled.append(window_name(sid, start, window))
             owners.append(sid)
     if not samples:
         raise DataError(f"{where}: no window of {window} steps" + (f" ({too_short} of {len(series)} series are "
@@ -99,6 +99,14 @@ def group(x_rows: np.ndarray, ids: list[str], where: str, *, order: tuple[str, l
 def starts(steps: int, window: int, stride: int = 0) -> range:
     """Where the windows of a series of `steps` steps begin: one every `stride` (default: `window`) that fits."""
     return range(0, steps - window + 1, stride or window)
+
+
+WINDOW_NAME = ", steps "  # between a window's series and its steps: "rec.npy[3], steps 0-7", "rec7, steps 8-15"
+
+
+def window_name(series: str, start: int, window: int) -> str:
+    """A window's name: its series' and its steps, "rec7, steps 8-15"."""
+    return f"{series}{WINDOW_NAME}{start}-{start + window - 1}"
 
 
 def cut(x: np.ndarray, lengths: np.ndarray, window: int, stride: int = 0):

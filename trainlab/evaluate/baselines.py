@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .errors import spread_errors
+from .grouped import by_group, headline
 
 log = logging.getLogger("trainlab")
 
@@ -143,7 +144,9 @@ def score_baselines(fitted: dict, data, network, loss=None, own=()) -> dict:
         out[name] = {**_score(spec, pred, true), **mine, "fit_seconds": f["fit_seconds"],
                      "paired": paired_test(true, network, pred, spec.target == "class", groups), **on_loss,
                      **({"tuned": f["tuned"]} if f["tuned"] else {})}
-        per = _per_group(groups, true, f["proba"] if spec.target == "class" else pred, spec.num_classes)
+        per = None if groups is None else headline(by_group(  # each group scored once, as the network's are
+            groups, true, f["proba"] if spec.target == "class" else pred, spec.num_classes, intervals=False),
+            spec.num_classes)
         if per:
             out[name]["by_group"] = per
     single = fitted["single_feature"]
@@ -299,18 +302,6 @@ def _scores(spec, pred, true) -> dict:
     return {"mse": float(mean_squared_error(true, pred)), "rmse": float(np.sqrt(mean_squared_error(true, pred))),
             "mae": float(mean_absolute_error(true, pred)), "r2": float(r2_score(true, pred)),
             "share_below_prediction": float((true < pred).mean())}
-
-
-def _per_group(groups, true: np.ndarray, scores: np.ndarray, num_classes: int) -> dict | None:
-    """A baseline's first three metrics per test group, each group scored once as the network's are
-    (grouped.by_group: its samples' mean probabilities, or mean prediction); None without groups to score."""
-    from .grouped import by_group
-    from .robustness import CLASS_SCORES, VALUE_SCORES
-
-    got = None if groups is None else by_group(groups, true, scores, num_classes)
-    if not got or got.get("too_few"):
-        return None
-    return {k: got[k] for k in (CLASS_SCORES if num_classes else VALUE_SCORES)[:3]}
 
 
 def paired_test(true: np.ndarray, network: np.ndarray, baseline: np.ndarray, classes: bool, groups=None) -> dict:

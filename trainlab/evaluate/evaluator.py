@@ -11,11 +11,11 @@ import torch
 from ..tasks.base import infer
 from . import metrics as user_metrics
 from . import subgroups
-from .grouped import by_group
+from .grouped import by_group, headline
 from .calibration import fit_temperature, reliability
 from .conformal import fit_classes, fit_values
 from .errors import classification_errors, doubtful_labels, regression_residuals
-from .robustness import CLASS_SCORES, VALUE_SCORES, bootstrap
+from .robustness import bootstrap
 
 TRAIN_CHECKED = 10_000  # training samples checked for doubtful labels or poor fits: one inference pass at most this long
 
@@ -127,8 +127,7 @@ def _per_group(metrics: dict, groups, true: np.ndarray, scores: np.ndarray, num_
     if got is None:
         return
     metrics["by_group"] = got
-    if not got.get("too_few"):
-        metrics.update({f"group_{k}": got[k] for k in (CLASS_SCORES if num_classes else VALUE_SCORES)[:3]})
+    metrics.update({f"group_{k}": v for k, v in (headline(got, num_classes) or {}).items()})
 
 
 def _in_units(task, out, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

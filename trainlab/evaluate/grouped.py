@@ -10,23 +10,39 @@ import numpy as np
 from .robustness import CLASS_SCORES, VALUE_SCORES, bootstrap, weighted_scores
 
 
-def by_group(groups: np.ndarray, true: np.ndarray, scores: np.ndarray, num_classes: int = 0) -> dict | None:
-    """The per-group metrics (CLASS_SCORES or VALUE_SCORES, with bootstrap intervals over the groups) of
-    test samples of `groups` with labels `true` and `scores`: (N, K) class probabilities, or (N,) / (N, T)
-    predictions in the target's units. None when no group has two samples (the scores per sample then)."""
-    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+def group_means(groups, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each group's mean of `scores` (N, ...) → (the group of each sample as 0..G-1 in sorted order of the
+    ids, each group's first sample, its sample count, its mean scores (G, K))."""
+    _, first, inverse, counts = np.unique(groups, return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    s = np.asarray(scores, np.float64).reshape(len(inverse), -1)
+    mean = np.zeros((len(counts), s.shape[1]))
+    np.add.at(mean, inverse, s)
+    return inverse, first, counts, mean / counts[:, None]
+
+
+def headline(got: dict | None, num_classes: int = 0) -> dict | None:
+    """by_group's first three scores ({"accuracy", "balanced_accuracy", "f1_macro"} or {"r2", "rmse", "mae"}),
+    None when the groups were not scored."""
+    if not got or got.get("too_few"):
+        return None
+    return {k: got[k] for k in (CLASS_SCORES if num_classes else VALUE_SCORES)[:3]}
+
+
+def by_group(groups: np.ndarray, true: np.ndarray, scores: np.ndarray, num_classes: int = 0,
+             intervals: bool = True) -> dict | None:
+    """The per-group metrics (CLASS_SCORES or VALUE_SCORES, with bootstrap intervals over the groups unless
+    not `intervals`) of test samples of `groups` with labels `true` and `scores`: (N, K) class probabilities,
+    or (N,) / (N, T) predictions in the target's units. None when no group has two samples (the scores per
+    sample then)."""
+    inverse, _, counts, mean = group_means(groups, scores)
     if counts.max() < 2:
         return None
-    inverse = inverse.ravel()
     t = np.asarray(true).reshape(len(true), -1).astype(np.float64)
     lo, hi = np.full((len(counts), t.shape[1]), np.inf), np.full((len(counts), t.shape[1]), -np.inf)
     np.minimum.at(lo, inverse, t)
     np.maximum.at(hi, inverse, t)
     one = (lo == hi).all(1)  # every sample of the group has the same label (target)
-    s = np.asarray(scores, np.float64).reshape(len(true), -1)
-    mean = np.zeros((len(counts), s.shape[1]))
-    np.add.at(mean, inverse, s)
-    mean /= counts[:, None]
     kept = np.flatnonzero(one)
     out = {"groups": int(len(kept)), "left_out": int(len(counts) - len(kept))}
     if len(kept) < 2:  # too few groups of one label to score
@@ -42,4 +58,4 @@ def by_group(groups: np.ndarray, true: np.ndarray, scores: np.ndarray, num_class
     values = weighted_scores(g_true, g_pred, np.ones((1, len(kept))), num_classes)[0]
     names = CLASS_SCORES if num_classes else VALUE_SCORES
     return {**out, **{k: float(v) for k, v in zip(names, values)},
-            "bootstrap": bootstrap(g_true, g_pred, num_classes)}
+            **({"bootstrap": bootstrap(g_true, g_pred, num_classes)} if intervals else {})}

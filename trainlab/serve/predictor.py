@@ -207,7 +207,7 @@ class Predictor:
         x, owner, first = long.cut(a, lengths, window, stride)
         if not len(x):
             raise DataError(f"{path}: no recording has {window} steps or more, a window (the longest: {lengths.max()}).")
-        return self.check_array(x, str(path)), [f"{path}[{i}], steps {s}-{s + window - 1}" for i, s in zip(owner, first)]
+        return self.check_array(x, str(path)), [long.window_name(f"{path}[{i}]", s, window) for i, s in zip(owner, first)]
 
     def _long_series(self, x: np.ndarray, header: list[str], rows: list[list[str]], what: str):
         """A long table's rows, encoded (R, F), → its series (N, T, F) as the run read its own (data.series,
@@ -419,23 +419,18 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DataError(f"Cannot read {str(path)!r} as a NumPy array: {err}.") from None
 
 
-WINDOW_NAME = ", steps "  # "rec.npy[3], steps 0-7", "rec7, steps 8-15": a window's name, after its recording's
-
-
 def per_recording(names: list[str], result: dict) -> list[dict] | None:
     """A windowed run's predictions of windows (names as read_files gives them) → each recording's, as the
     report scores a test recording: its windows' mean probabilities, the class of the highest (or their mean
     value). Rows {"input": the recording, "windows", "predicted", "p(class)" ...} or {..., "value"}, in the
     order the recordings first appear; None when the names are not windows or the model predicts neither."""
+    from ..data.long import WINDOW_NAME
+    from ..evaluate.grouped import group_means
+
     if not names or not all(WINDOW_NAME in n for n in names) or not ("probabilities" in result or "values" in result):
         return None
     owners = [n.rsplit(WINDOW_NAME, 1)[0] for n in names]
-    _, first, ids = np.unique(owners, return_index=True, return_inverse=True)
-    counts = np.bincount(ids)
-    scores = np.asarray(result.get("probabilities", result.get("values")), np.float64).reshape(len(names), -1)
-    mean = np.zeros((len(counts), scores.shape[1]))
-    np.add.at(mean, ids.ravel(), scores)
-    mean /= counts[:, None]
+    _, first, counts, mean = group_means(owners, result.get("probabilities", result.get("values")))
     rows = []
     for g in np.argsort(first):
         row = {"input": owners[first[g]], "windows": int(counts[g])}
