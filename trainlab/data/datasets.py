@@ -532,25 +532,9 @@ def _step_labels(ys: list, inputs: list, target: str, how: str, names: list[str]
     return out, target, classes
 
 
-def _window_labels(steps: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's label from its steps' (M, window): (the windows kept, their labels). "same": the windows
-    of one label; "last": its last step's; "majority": the most common (a tie: the one seen last); "mean"."""
-    if how == "same":
-        keep = (steps == steps[:, :1]).all(1)
-        return keep, steps[keep, 0]
-    every = np.ones(len(steps), bool)
-    if how == "last":
-        return every, steps[:, -1]
-    if how == "mean":
-        return every, steps.mean(1).astype(np.float32)
-    onehot = steps[:, :, None] == np.arange(int(steps.max()) + 1)  # (M, window, K)
-    last = np.where(onehot, np.arange(steps.shape[1])[None, :, None], -1).max(1)  # where each class is seen last
-    return every, (onehot.sum(1) * (steps.shape[1] + 1) + last).argmax(1).astype(steps.dtype)
-
-
 def _windows(inputs: list, labels: list, window: int, stride: int, where: str, how: str = ""):
     """Series and their labels (and an official test set's) → windows, each with its series' label (or with
-    `how`, labels per step: _window_labels); and each window's series, and the words for the data's source."""
+    `how`, labels per step: long.window_rule); and each window's series, and the words for the data's source."""
     from . import long
 
     out, said, left = [], [], ""
@@ -565,7 +549,8 @@ def _windows(inputs: list, labels: list, window: int, stride: int, where: str, h
                             "set a smaller data.window.")
         short = int((lengths < window).sum())
         if how:  # a label per step
-            keep, label = _window_labels(y[owner[:, None], first[:, None] + np.arange(window)], how)
+            keep, label = long.window_rule(y[owner[:, None], first[:, None] + np.arange(window)], how)
+            label = label.astype(y.dtype)  # (a mean of float32 values stays float32)
             if not keep.any():
                 raise DataError(f"{where}: every {part}window of {window} steps spans two labels; set a smaller "
                                 "data.window, or data.window_label = \"last\" or \"majority\" to label a window by its steps.")

@@ -142,26 +142,35 @@ WINDOW_LABELS = ("same", "last", "majority", "mean")
 def window_labels(labels: list[str], g: Grouped, how: str, where: str) -> list[str]:
     """Each window's label from its rows' (data.window_label): "last", its last row's (the state the window
     leads up to); "majority", the most common (a tie: the one seen last); "mean", the mean of numbers."""
-    out = []
-    for rows in g.rows:
-        cells = [labels[r] for r in rows]
-        if how == "last":
-            out.append(cells[-1])
-        elif how == "majority":
-            seen: dict[str, tuple[int, int]] = {}
-            for j, c in enumerate(cells):
-                seen[c] = (seen.get(c, (0, 0))[0] + 1, j)
-            out.append(max(seen, key=seen.get))
-        else:
-            from .sources import finite_number
+    rows = np.asarray(g.rows)  # (windows, window): row indices
+    if how != "mean":
+        names, codes = np.unique(np.asarray(labels, dtype=str)[rows], return_inverse=True)
+        return names[window_rule(codes.reshape(rows.shape), how)[1]].tolist()
+    from .sources import finite_number
 
-            values = [finite_number(c) for c in cells]
-            bad = next((j for j, v in enumerate(values) if v is None), None)
-            if bad is not None:
-                raise DataError(f"{where} row {rows[bad] + 2}: label {cells[bad]!r} is not a number; data.window_label "
-                                "= \"mean\" averages numbers (\"majority\" or \"last\" take a class).")
-            out.append(repr(float(np.mean(values))))
-    return out
+    values = np.array([np.nan if (v := finite_number(c)) is None else v for c in labels], np.float64)
+    bad = next((r for r in rows.ravel() if np.isnan(values[r])), None)
+    if bad is not None:
+        raise DataError(f"{where} row {bad + 2}: label {labels[bad]!r} is not a number; data.window_label "
+                        "= \"mean\" averages numbers (\"majority\" or \"last\" take a class).")
+    return [repr(float(v)) for v in window_rule(values[rows], "mean")[1]]
+
+
+def window_rule(steps: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's label from its steps' (M, window; class codes or values): (the windows kept, their
+    labels). "same": the windows of one label; "last": its last step's; "majority": the most common (a tie:
+    the one seen last); "mean": of values, their mean."""
+    if how == "same":
+        keep = (steps == steps[:, :1]).all(1)
+        return keep, steps[keep, 0]
+    every = np.ones(len(steps), bool)
+    if how == "last":
+        return every, steps[:, -1]
+    if how == "mean":
+        return every, steps.mean(1)
+    onehot = steps[:, :, None] == np.arange(int(steps.max()) + 1)  # (M, window, K)
+    last = np.where(onehot, np.arange(steps.shape[1])[None, :, None], -1).max(1)  # where each class is seen last
+    return every, (onehot.sum(1) * (steps.shape[1] + 1) + last).argmax(1).astype(steps.dtype)
 
 
 def per_sample(values, g: Grouped, what: str, where: str, first_row: int = 2, hint: str = "") -> list[str]:
