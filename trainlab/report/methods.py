@@ -81,8 +81,7 @@ def group_sentence(metrics: dict, params: dict) -> str:
     said = per_group_words(g, metrics["spec"].get("target") == "real", *group_words(params))
     models = {n: m for n, m in ((metrics.get("baselines") or {}).get("models") or {}).items() if m.get("by_group")}
     if models and not g.get("too_few"):  # the best baseline on the test samples, scored per group the same way
-        key = compared_on(metrics["baselines"], metrics["spec"]["target"])
-        name = (min if lower_is_better(key, metrics) else max)(models, key=lambda n: models[n][key])
+        name = best_baseline(metrics, models)[0]
         said = said[:-1] + f"; {name}, the best baseline, the same way: " + ", ".join(
             f"{k.replace('_', ' ')} {fmt(v)}" for k, v in models[name]["by_group"].items()) + "."
     return said
@@ -598,6 +597,13 @@ def _ahead(net: float, base: float, t: dict | None, lower: bool) -> bool:
     return (net < base if lower else net > base) and (t is None or t["p_value"] < 0.05)
 
 
+def best_baseline(metrics: dict, models: dict) -> tuple[str, str, bool]:
+    """(the best of `models` on the metric the baselines are compared on, that metric, whether lower is better)."""
+    key = compared_on(metrics["baselines"], metrics["spec"]["target"])
+    lower = lower_is_better(key, metrics)
+    return (min if lower else max)(models, key=lambda n: models[n][key]), key, lower
+
+
 def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     """The network against the best baseline on the baselines' headline metric, and whether the
     difference is more than chance: a paired test on the same test samples, or with repeats a paired
@@ -606,9 +612,7 @@ def baseline_verdict(metrics: dict) -> tuple[str, bool] | None:
     if not models:
         return None
     classes = metrics["spec"]["target"] == "class"
-    key = compared_on(metrics["baselines"], metrics["spec"]["target"])
-    lower = lower_is_better(key, metrics)
-    name = (min if lower else max)(models, key=lambda n: models[n][key])
+    name, key, lower = best_baseline(metrics, models)
     net, base, t, how = _against(metrics, name, key)
     if math.isnan(net) or math.isnan(base):  # an R² of one test sample: nothing to compare
         return None
